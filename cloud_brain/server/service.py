@@ -1,0 +1,258 @@
+"""The cloud's gRPC server: brainstem.v1.CloudBrain.Session over PlanSession, with health + reflection.
+
+Why this shape: each Session stream gets three workers so that neither direction waits on the
+other. A reader drains the incoming stream (answering heartbeats at once, even while a plan is
+being decoded), a worker runs the session logic (the planner included) and puts every reply
+on a thread-safe outgoing queue the moment it exists, and gRPC's own thread writes that queue
+to the wire, so plan steps stream out while the incoming side keeps reading.
+
+Bytes that do not parse as an EdgeMessage do not end the stream: the Session method is
+registered with a deserializer that turns a DecodeError into a `Malformed` stand-in, which the
+session answers with Error(MALFORMED) before it carries on.
+
+    python -m cloud_brain.server.service --port 50051            # rules planner, default home
+    python -m grpc_health_probe ... / grpcurl -plaintext 127.0.0.1:50051 list   # from outside
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import queue
+import signal
+import threading
+import time
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from google.protobuf.message import DecodeError
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from cloud_brain.domain.description import WorldDescription, load_world
+from cloud_brain.server.session import Malformed, PlanSession, SessionConfig
+from cloud_brain.wire import SERVICE_NAME, kind_of, pb
+
+log = logging.getLogger(__name__)
+
+_END = object()  # closes an outgoing queue
+
+
+def deserialize_edge_message(data: bytes):
+    """EdgeMessage bytes -> message, or a Malformed stand-in (never raises: the stream lives on)."""
+    try:
+        return pb.EdgeMessage.FromString(data)
+    except (DecodeError, RuntimeWarning, ValueError) as e:
+        return Malformed(str(e), len(data))
+
+
+class CloudBrainService:
+    """The Session servicer: one PlanSession per robot, kept across reconnects of its stream."""
+
+    def __init__(self, planner, worlds: dict[str, WorldDescription] | None = None, *,
+                 planner_name: str = "", config: SessionConfig | None = None):
+        self.planner = planner
+        self.worlds = worlds
+        self.planner_name = planner_name
+        self.config = config or SessionConfig()
+        self._lock = threading.Lock()
+        self._sessions: dict[str, PlanSession] = {}  # robot_id -> session (resume on reconnect)
+        self._streams: set[queue.Queue] = set()  # outgoing queues of the open streams
+        self._closing = False
+
+    def new_session(self) -> PlanSession:
+        return PlanSession(self.planner, self.worlds, planner_name=self.planner_name,
+                           config=self.config)
+
+    def rpc_method_handler(self) -> grpc.GenericRpcHandler:
+        """The CloudBrain service with the forgiving request deserializer."""
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, {
+            "Session": grpc.stream_stream_rpc_method_handler(
+                self.Session, request_deserializer=deserialize_edge_message,
+                response_serializer=pb.CloudMessage.SerializeToString)})
+
+    def close_streams(self) -> None:
+        """End every open stream cleanly (status OK), so clients see a close, not a reset."""
+        with self._lock:
+            self._closing = True
+            streams = list(self._streams)
+        for out in streams:
+            out.put(_END)
+
+    # ---- the RPC -------------------------------------------------------------------------
+    def Session(self, request_iterator, context):
+        out: queue.Queue = queue.Queue()
+        with self._lock:
+            if self._closing:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "server is shutting down")
+            self._streams.add(out)
+        stream = _Stream(self, request_iterator, out, context.peer())
+        context.add_callback(lambda: out.put(_END))  # client went away / deadline / cancel
+        log.info("stream open from %s", stream.peer)
+        stream.start()
+        try:
+            while True:
+                item = out.get()
+                if item is _END:
+                    break
+                yield item
+        finally:
+            with self._lock:
+                self._streams.discard(out)
+            stream.close()
+            log.info("stream closed from %s (robot %s, session %s): %d messages in, %d out, %.1f s",
+                     stream.peer, stream.session.robot_id, stream.session.session_id,
+                     stream.n_in, stream.n_out, time.monotonic() - stream.t0)
+
+    def _session_for_hello(self, current: PlanSession, robot_id: str) -> PlanSession:
+        """The session a Hello binds this stream to: the robot's earlier one if it has one."""
+        if current.greeted or not robot_id:
+            return current
+        with self._lock:
+            return self._sessions.get(robot_id, current)
+
+    def _register(self, session: PlanSession) -> None:
+        if session.greeted:
+            with self._lock:
+                self._sessions.setdefault(session.robot_id, session)
+
+
+class _Stream:
+    """The threads of one Session stream (see the module docstring)."""
+
+    def __init__(self, service: CloudBrainService, requests, out: queue.Queue, peer: str):
+        self.service, self.requests, self.out, self.peer = service, requests, out, peer
+        self.session = service.new_session()
+        self.inbox: queue.Queue = queue.Queue()
+        self.saw_hello = False  # reader-side: heartbeats after a Hello are answered directly
+        self.n_in = self.n_out = 0
+        self.t0 = time.monotonic()
+        self._reader = threading.Thread(target=self._read, name=f"session-read {peer}", daemon=True)
+        self._worker = threading.Thread(target=self._work, name=f"session-work {peer}", daemon=True)
+
+    def start(self) -> None:
+        self._reader.start()
+        self._worker.start()
+
+    def close(self) -> None:
+        self.inbox.put(_END)
+        self._worker.join(timeout=5.0)
+        # the reader ends when gRPC ends the request iterator (it does once the RPC is over)
+        self._reader.join(timeout=1.0)
+
+    def _emit(self, msg) -> None:
+        self.n_out += 1
+        self.out.put(msg)
+
+    def _read(self) -> None:
+        try:
+            for msg in self.requests:
+                self.n_in += 1
+                if not isinstance(msg, Malformed) and kind_of(msg) == "heartbeat" and self.saw_hello:
+                    self._emit(pb.CloudMessage(heartbeat_ack=pb.HeartbeatAck(
+                        seq=msg.heartbeat.seq, lease_s=self.service.config.lease_s)))
+                    continue
+                if not isinstance(msg, Malformed) and kind_of(msg) == "hello":
+                    self.saw_hello = True
+                self.inbox.put(msg)
+        except grpc.RpcError as e:  # cancelled by the client or by shutdown
+            log.debug("stream from %s: reader ended: %s", self.peer, e)
+        except Exception:
+            log.exception("stream from %s: reader failed", self.peer)
+        self.inbox.put(_END)
+
+    def _work(self) -> None:
+        while True:
+            msg = self.inbox.get()
+            if msg is _END:
+                break
+            if not isinstance(msg, Malformed) and kind_of(msg) == "hello":
+                self.session = self.service._session_for_hello(self.session, msg.hello.robot_id)
+            for reply in self.session.handle(msg):
+                self._emit(reply)
+            self.service._register(self.session)
+        self.out.put(_END)  # client half-closed: finish the response stream too
+
+
+# ---- the server --------------------------------------------------------------------------------
+@dataclass
+class BrainServer:
+    """A running server: the gRPC server, its port, the servicer and the health service."""
+
+    grpc_server: grpc.Server
+    port: int
+    service: CloudBrainService
+    health: health.HealthServicer
+
+    def stop(self, grace_s: float = 2.0) -> None:
+        """Health NOT_SERVING, end open streams cleanly, then stop within `grace_s`."""
+        self.health.enter_graceful_shutdown()
+        self.service.close_streams()
+        self.grpc_server.stop(grace_s).wait(grace_s + 1.0)
+        log.info("server on port %d stopped", self.port)
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        return self.grpc_server.wait_for_termination(timeout)
+
+
+def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
+          world_path: str | Path | None = None, *, planner=None,
+          config: SessionConfig | None = None, max_workers: int = 64) -> tuple[BrainServer, int]:
+    """Start the server; returns it and the bound port (useful with port=0).
+
+    Each open Session stream holds one of `max_workers` threads, so it bounds concurrent robots.
+    `planner` overrides `planner_name` with an instance (it must be safe to share between
+    sessions: they call it from their own threads)."""
+    if planner is None:
+        from cloud_brain.planner.base import get_planner
+
+        planner = get_planner(planner_name)
+    desc = load_world(world_path)
+    service = CloudBrainService(planner, {desc.name: desc}, planner_name=planner_name,
+                                config=config)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
+                                                    thread_name_prefix="grpc"))
+    server.add_generic_rpc_handlers((service.rpc_method_handler(),))
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind {host}:{port}")
+    server.start()
+    log.info("CloudBrain serving on %s:%d (planner '%s', world %s, lease %.1f s)", host, bound,
+             planner_name, desc.summary(), service.config.lease_s)
+    return BrainServer(server, bound, service, health_servicer), bound
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=50051, help="0 picks a free port")
+    ap.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to accept remote robots")
+    ap.add_argument("--planner", default="rules", help="planner name for get_planner()")
+    ap.add_argument("--world", default=None, help="world description YAML (default: home)")
+    ap.add_argument("--lease-s", type=float, default=SessionConfig.lease_s)
+    ap.add_argument("--step-lease-s", type=float, default=SessionConfig.step_lease_s)
+    ap.add_argument("--log-level", default="INFO")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.info("config: %s", vars(args))
+    server, _ = serve(args.port, args.planner, args.host, args.world,
+                      config=SessionConfig(lease_s=args.lease_s, step_lease_s=args.step_lease_s))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
