@@ -205,11 +205,11 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
     Each open Session stream holds one of `max_workers` threads, so it bounds concurrent robots.
     `planner` overrides `planner_name` with an instance (it must be safe to share between
     sessions: they call it from their own threads)."""
+    desc = load_world(world_path)
     if planner is None:
         from cloud_brain.planner.base import get_planner
 
-        planner = get_planner(planner_name)
-    desc = load_world(world_path)
+        planner = get_planner(planner_name, desc)
     service = CloudBrainService(planner, {desc.name: desc}, planner_name=planner_name,
                                 config=config)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
@@ -226,7 +226,7 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
     if bound == 0:
         raise OSError(f"cannot bind {host}:{port}")
     server.start()
-    log.info("CloudBrain serving on %s:%d (planner '%s', world %s, lease %.1f s)", host, bound,
+    log.info("CloudBrain serving on %s:%d (planner %r, %s, lease %.1f s)", host, bound,
              planner_name, desc.summary(), service.config.lease_s)
     return BrainServer(server, bound, service, health_servicer), bound
 

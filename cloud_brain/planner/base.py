@@ -1,0 +1,64 @@
+"""The planner interface every backend implements, and the registry that picks one by name.
+
+Why: the gRPC service, the CLI (`brainstem plan`, `brainstem eval planner`) and the
+evaluation talk to "a planner" without knowing whether it is the rule-based baseline, the
+embedded MoE or a remote OpenAI-compatible server.
+
+    python -c "from cloud_brain.planner.base import get_planner; from cloud_brain.domain.state import WorldState; print(get_planner('rules').plan('bring me the red cup', WorldState.initial()))"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable, Iterator, Protocol, runtime_checkable
+
+from cloud_brain.domain.description import WorldDescription
+from cloud_brain.domain.plan import Step, format_plan
+from cloud_brain.domain.state import WorldState
+
+
+@dataclass
+class PlanResult:
+    steps: list[Step]
+    goals: list[list] = field(default_factory=list)  # the goal predicates understood
+    refusal: str | None = None  # set when the plan is a single refuse(reason) step
+    latency_ms: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return format_plan(self.steps)
+
+    @classmethod
+    def refused(cls, reason: str, latency_ms: float = 0.0) -> "PlanResult":
+        return cls([Step("refuse", (reason,))], [["refused"]], reason, latency_ms)
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """Turns a command (free text) in a world state into a plan."""
+
+    name: str
+
+    def plan(self, command: str, state: WorldState) -> PlanResult: ...
+
+    def stream(self, command: str, state: WorldState) -> Iterator[Step]:
+        """Steps as soon as they are known; backends that decode incrementally override it."""
+        yield from self.plan(command, state).steps
+
+
+def _rules(world: WorldDescription | None) -> Planner:
+    from cloud_brain.planner.rules import RulesPlanner
+    return RulesPlanner(world)
+
+
+BACKENDS: "MappingProxyType[str, Callable[[WorldDescription | None], Planner]]" = \
+    MappingProxyType({"rules": _rules})
+
+
+def get_planner(name: str, world: WorldDescription | None = None) -> Planner:
+    """The planner backend called `name` (see BACKENDS), for `world` (default: the home)."""
+    factory = BACKENDS.get(name)
+    if factory is None:
+        raise ValueError(f"unknown planner backend '{name}'; known backends: {', '.join(sorted(BACKENDS))}")
+    return factory(world)

@@ -1,0 +1,156 @@
+"""The plan executor's logic: run the cloud's steps in order, each only if it is feasible here.
+
+Why on the edge: the cloud plans from a snapshot that may be stale by the time a step runs.
+Before every step the robot checks the skill's preconditions against its *own* current world
+state; an infeasible step is rejected with the reason and the robot stays still. Step ids are
+idempotent: a step id that has run (or been rejected) is never run again, whatever the link
+repeats. Rollbacks withdraw queued steps; the cloud's replacement steps carry a new revision.
+
+Plain class (no rclpy): the `plan_executor` node feeds it events and runs what it dispatches.
+
+    .venv/bin/python -m pytest tests/unit/test_execution.py -q
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cloud_brain.domain.plan import Step
+from cloud_brain.domain.skills import check as check_step
+from cloud_brain.domain.state import WorldState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QueuedStep:
+    plan_id: str
+    revision: int
+    index: int
+    step_id: str
+    command_id: str
+    step: Step
+    speculative: bool = False
+    received: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Outcome:
+    command_id: str
+    plan_id: str
+    index: int
+    step_id: str
+    step: Step
+    success: bool
+    rejected: bool
+    message: str
+    duration_s: float
+
+
+@dataclass
+class PlanProgress:
+    plan_id: str
+    command_id: str
+    revision: int = 0
+    next_index: int = 0
+    done_at: int | None = None  # number of steps once the cloud says the plan is complete
+    failed: bool = False
+
+
+class PlanExecutor:
+    """Orders, checks and dispatches plan steps; one step runs at a time.
+
+    `state_fn()` gives the robot's current symbolic state; `dispatch(queued)` starts a skill
+    (the node sends the ExecuteSkill goal) and the node calls `finished(...)` when it ends."""
+
+    def __init__(self, state_fn: Callable[[], WorldState | None], dispatch: Callable[[QueuedStep], None],
+                 report: Callable[[Outcome], None]):
+        self.state_fn = state_fn
+        self.dispatch = dispatch
+        self.report = report
+        self.plan: PlanProgress | None = None
+        self.queue: dict[int, QueuedStep] = {}
+        self.running: QueuedStep | None = None
+        self.seen_step_ids: set[str] = set()  # ran or rejected: never again
+        self.started_at: dict[str, float] = {}
+
+    # ---- events from the cloud ----------------------------------------------------------------
+    def on_step(self, q: QueuedStep) -> None:
+        if q.step_id in self.seen_step_ids:
+            log.info("step %s already handled; ignoring the repeat", q.step_id)
+            return
+        if self.plan is None or self.plan.plan_id != q.plan_id:
+            if self.running is not None:
+                log.warning("new plan %s while %s runs; the new one waits", q.plan_id, self.running.step_id)
+            self.plan = PlanProgress(q.plan_id, q.command_id, q.revision)
+            self.queue.clear()
+        if q.revision < self.plan.revision:
+            log.info("step %s has stale revision %d < %d; dropped", q.step_id, q.revision, self.plan.revision)
+            return
+        self.plan.revision = q.revision
+        self.queue[q.index] = q
+        self.pump()
+
+    def on_rollback(self, plan_id: str, from_index: int, new_revision: int) -> None:
+        if self.plan is None or self.plan.plan_id != plan_id:
+            return
+        self.plan.revision = new_revision
+        self.plan.done_at = None
+        self.plan.failed = False  # the replacement steps may run
+        for i in [i for i in self.queue if i >= from_index]:
+            del self.queue[i]
+        self.plan.next_index = min(self.plan.next_index, from_index)
+
+    def on_done(self, plan_id: str, num_steps: int) -> None:
+        if self.plan is not None and self.plan.plan_id == plan_id:
+            self.plan.done_at = num_steps
+
+    def cancel_plan(self) -> None:
+        """Forget queued steps (refusal, new command); the running skill is left to the node."""
+        self.queue.clear()
+        self.plan = None
+
+    @property
+    def complete(self) -> bool:
+        p = self.plan
+        return p is not None and p.done_at is not None and p.next_index >= p.done_at and self.running is None
+
+    # ---- running ------------------------------------------------------------------------------
+    def pump(self) -> None:
+        """Start the next step if nothing runs and it has arrived."""
+        p = self.plan
+        if self.running is not None or p is None or p.failed:
+            return
+        q = self.queue.pop(p.next_index, None)
+        if q is None:
+            return
+        self.seen_step_ids.add(q.step_id)
+        state = self.state_fn()
+        reason = "no world state from the robot's sensors yet" if state is None else check_step(q.step, state)
+        if reason is not None:
+            p.failed = True
+            log.warning("rejecting %s %s: %s", q.step_id, q.step, reason)
+            self.report(Outcome(q.command_id, q.plan_id, q.index, q.step_id, q.step, False, True,
+                                f"infeasible here: {reason}", 0.0))
+            return
+        self.running = q
+        self.started_at[q.step_id] = time.monotonic()
+        self.dispatch(q)
+
+    def finished(self, step_id: str, success: bool, message: str) -> None:
+        q = self.running
+        if q is None or q.step_id != step_id:
+            log.warning("result for %s, which is not running; ignored", step_id)
+            return
+        self.running = None
+        duration = time.monotonic() - self.started_at.pop(step_id, time.monotonic())
+        if self.plan is not None and self.plan.plan_id == q.plan_id:
+            if success:
+                self.plan.next_index = q.index + 1
+            else:
+                self.plan.failed = True
+        self.report(Outcome(q.command_id, q.plan_id, q.index, q.step_id, q.step, success, False, message, duration))
+        self.pump()

@@ -1,0 +1,98 @@
+"""What every brainstem node shares: QoS profiles, topic names, the world, message conversions.
+
+Why one place: QoS mismatches between a publisher and a subscriber fail silently in ROS 2, so
+every node takes its profiles and topic names from here; and every node reads the same world
+description (with the run's overrides) so their symbolic views agree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rcl_interfaces.msg import ParameterDescriptor
+
+from cloud_brain.domain.description import WorldDescription, load_world
+
+# ---- QoS ----------------------------------------------------------------------------------------
+# control loop and sensors: only the newest sample matters; never block or retransmit
+CONTROL_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                         reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
+SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
+                        reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
+# plans, outcomes, commands: every message matters and order matters
+PLAN_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
+                      reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
+# state a late joiner must still get (the last one)
+LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                         reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class Topics:
+    CMD_VEL = "cmd_vel"  # geometry_msgs/Twist, after the safety gate: what the base obeys
+    SKILL_CMD_VEL = "skill/cmd_vel"  # geometry_msgs/Twist, from the skill runner into the gate
+    ARM_COMMAND = "arm/command"  # std_msgs/Float64MultiArray [lift m, extend m, gripper 0..1]
+    ODOM = "odom"  # nav_msgs/Odometry
+    JOINT_STATES = "joint_states"  # sensor_msgs/JointState
+    OBJECT_STATES = "sim/object_states"  # brainstem_interfaces/ObjectStates
+    COMMAND = "brainstem/command"  # std_msgs/String, natural-language commands
+    PLAN_EVENTS = "brainstem/plan_events"  # brainstem_interfaces/PlanEvent
+    STEP_OUTCOMES = "brainstem/step_outcomes"  # brainstem_interfaces/StepOutcome
+    SAY = "brainstem/say"  # std_msgs/String, what the robot says
+    EXECUTE_SKILL = "execute_skill"  # brainstem_interfaces/action/ExecuteSkill
+
+
+# ---- parameters ---------------------------------------------------------------------------------
+def declare(node: Node, name: str, default, description: str):
+    """Declare a parameter with a descriptor and return its value."""
+    node.declare_parameter(name, default, ParameterDescriptor(description=description))
+    return node.get_parameter(name).value
+
+
+def declare_world(node: Node) -> WorldDescription:
+    """The `world_file` + `world_overrides` parameters every node that reasons about the world has."""
+    path = declare(node, "world_file", "", "world description YAML ('' = the default home)")
+    overrides = declare(node, "world_overrides", "", "JSON overrides of the default state (case format)")
+    return load_world(path or None).with_overrides(json.loads(overrides) if overrides else None)
+
+
+# ---- conversions --------------------------------------------------------------------------------
+def yaw_from_quaternion(w: float, x: float, y: float, z: float) -> float:
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+def quaternion_from_yaw(yaw: float) -> tuple[float, float, float, float]:
+    return (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))  # w, x, y, z
+
+
+def pose_from_odometry(msg) -> tuple[float, float, float]:
+    p, q = msg.pose.pose.position, msg.pose.pose.orientation
+    return (p.x, p.y, yaw_from_quaternion(q.w, q.x, q.y, q.z))
+
+
+def objects_from_msg(msg) -> dict[str, tuple]:
+    return {n: (p.position.x, p.position.y, p.position.z,
+                p.orientation.w, p.orientation.x, p.orientation.y, p.orientation.z)
+            for n, p in zip(msg.names, msg.poses)}
+
+
+def spin_node(node_factory, args=None) -> None:
+    """The `main()` of every node: init, spin on an explicit executor, clean shutdown."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = node_factory()
+        executor = rclpy.executors.SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()

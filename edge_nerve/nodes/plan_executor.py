@@ -1,0 +1,111 @@
+"""`plan_executor` node: runs the cloud's plan steps through the skill runner, one at a time.
+
+Wires `brainstem/plan_events` (from cloud_link) -> PlanExecutor -> ExecuteSkill goals, and
+reports every step's outcome (done, failed, or rejected as infeasible here) on
+`brainstem/step_outcomes`. Its world view comes from `odom` and `sim/object_states`.
+
+    .venv/bin/python -m edge_nerve.nodes.plan_executor
+"""
+
+from __future__ import annotations
+
+import time
+
+from nav_msgs.msg import Odometry
+from rclpy.action import ActionClient
+from rclpy.node import Node
+
+from brainstem_interfaces.action import ExecuteSkill
+from brainstem_interfaces.msg import ObjectStates, PlanEvent, StepOutcome
+from cloud_brain.domain.plan import Step
+from edge_nerve.execution import Outcome, PlanExecutor, QueuedStep
+from edge_nerve.nodes.common import (PLAN_QOS, SENSOR_QOS, Topics, declare, declare_world,
+                                     objects_from_msg, pose_from_odometry, spin_node)
+from edge_nerve.world_tracker import WorldTracker
+
+
+class PlanExecutorNode(Node):
+    def __init__(self):
+        super().__init__("plan_executor")
+        self.tracker = WorldTracker(declare_world(self))
+        self.skill_timeout_s = declare(self, "skill_timeout_s", 120.0, "abort a skill that runs longer")
+        self.executor_logic = PlanExecutor(self.tracker.state, self.dispatch, self.report)
+        self.outcomes = self.create_publisher(StepOutcome, Topics.STEP_OUTCOMES, PLAN_QOS)
+        self.skills = ActionClient(self, ExecuteSkill, Topics.EXECUTE_SKILL)
+        self.create_subscription(PlanEvent, Topics.PLAN_EVENTS, self.plan_event_callback, PLAN_QOS)
+        self.create_subscription(Odometry, Topics.ODOM, self.odom_callback, SENSOR_QOS)
+        self.create_subscription(ObjectStates, Topics.OBJECT_STATES, self.objects_callback, SENSOR_QOS)
+        self.server_wait_s = declare(self, "server_wait_s", 10.0, "how long a step waits for the skill runner")
+        self.pending: tuple[QueuedStep, float] | None = None  # dispatched, goal not yet sent
+        self.create_timer(0.05, self.timer_callback)
+
+    # ---- inputs -------------------------------------------------------------------------------
+    def odom_callback(self, msg: Odometry) -> None:
+        self.tracker.update_odometry(*pose_from_odometry(msg))
+
+    def objects_callback(self, msg: ObjectStates) -> None:
+        self.tracker.update_objects(objects_from_msg(msg), msg.holding, msg.delivered, msg.docked)
+
+    def plan_event_callback(self, ev: PlanEvent) -> None:
+        ex = self.executor_logic
+        if ev.kind == PlanEvent.KIND_STEP:
+            ex.on_step(QueuedStep(ev.plan_id, ev.revision, ev.index, ev.step_id, ev.command_id,
+                                  Step(ev.skill, tuple(ev.args)), ev.speculative))
+        elif ev.kind == PlanEvent.KIND_ROLLBACK:
+            ex.on_rollback(ev.plan_id, ev.index, ev.revision)
+        elif ev.kind == PlanEvent.KIND_DONE:
+            ex.on_done(ev.plan_id, ev.index)
+        elif ev.kind == PlanEvent.KIND_REFUSAL:
+            ex.cancel_plan()
+
+    # ---- running skills -----------------------------------------------------------------------
+    def timer_callback(self) -> None:
+        """Send a dispatched goal once the skill runner is up; retry steps that waited for state."""
+        if self.pending is not None:
+            q, since = self.pending
+            if self.skills.server_is_ready():
+                self.pending = None
+                self._send_goal(q)
+            elif time.monotonic() - since > self.server_wait_s:
+                self.pending = None
+                self.executor_logic.finished(q.step_id, False, "skill runner is not available")
+        self.executor_logic.pump()
+
+    def dispatch(self, q: QueuedStep) -> None:
+        self.get_logger().info(f"step {q.index}: {q.step} ({q.step_id})")
+        self.pending = (q, time.monotonic())
+        self.timer_callback()
+
+    def _send_goal(self, q: QueuedStep) -> None:
+        goal = ExecuteSkill.Goal(step_id=q.step_id, skill=q.step.skill, args=list(q.step.args),
+                                 timeout_s=float(self.skill_timeout_s))
+        self.skills.send_goal_async(goal).add_done_callback(lambda f, q=q: self._goal_response(q, f))
+
+    def _goal_response(self, q: QueuedStep, future) -> None:
+        handle = future.result()
+        if handle is None or not handle.accepted:
+            self.executor_logic.finished(q.step_id, False, "skill runner rejected the goal")
+            return
+        handle.get_result_async().add_done_callback(lambda f, q=q: self._result(q, f))
+
+    def _result(self, q: QueuedStep, future) -> None:
+        res = future.result().result
+        self.executor_logic.finished(q.step_id, bool(res.success), res.message)
+
+    def report(self, o: Outcome) -> None:
+        verdict = "rejected" if o.rejected else ("done" if o.success else "failed")
+        log = self.get_logger().info if o.success else self.get_logger().warning
+        log(f"step {o.index} {o.step} {verdict} in {o.duration_s:.2f}s: {o.message}")
+        self.outcomes.publish(StepOutcome(
+            stamp=self.get_clock().now().to_msg(), command_id=o.command_id,
+            plan_id=o.plan_id, index=o.index, step_id=o.step_id, skill=o.step.skill,
+            args=list(o.step.args), success=o.success, rejected=o.rejected, message=o.message,
+            duration_s=o.duration_s))
+
+
+def main(args=None):
+    spin_node(PlanExecutorNode, args)
+
+
+if __name__ == "__main__":
+    main()
