@@ -26,6 +26,7 @@ BASE_JOINTS = ("base_x", "base_y", "base_yaw")
 JOINT_NAMES = BASE_JOINTS + ARM_JOINTS
 HANDOVER_RADIUS = 0.35  # m: object centre to the user's hand when released => the user takes it
 GRASP_BOX = (0.05, 0.06, 0.05)  # m: half extents (x, y, z) of the region between the fingers (gripper frame)
+SUBSTEPS = 5  # physics steps per drive/grasp update (10 ms)
 
 
 def _quat_conj(q: np.ndarray) -> np.ndarray:
@@ -65,6 +66,8 @@ class HomeSim:
         self._hand_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "user_hand")
         self._obj_body = {o: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, o) for o in desc.objects}
         self._obj_qadr = {o: int(m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, o + "_free")])
+                          for o in desc.objects}
+        self._obj_dadr = {o: int(m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, o + "_free")])
                           for o in desc.objects}
         self._eq_grasp = {o: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY, "grasp_" + o) for o in desc.objects}
         self._eq_hand = {o: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_EQUALITY, "handover_" + o) for o in desc.objects}
@@ -113,14 +116,19 @@ class HomeSim:
 
     # ---- stepping -----------------------------------------------------------------------
     def step(self, seconds: float) -> None:
-        """Advance the physics by `seconds` (rounded to whole 2 ms steps, at least one)."""
+        """Advance the physics by `seconds` (rounded to whole 2 ms steps, at least one).
+
+        The drive and motor setpoints (twist -> world-frame joint velocities, slew limits) and the
+        grasp logic update every SUBSTEPS physics steps (10 ms), like a motor controller's loop."""
         dt = self.model.opt.timestep
         n = max(1, int(round(seconds / dt)))
-        for _ in range(n):
-            self._slew(dt)
+        while n > 0:
+            k = min(SUBSTEPS, n)
+            self._slew(dt * k)
             self._set_ctrl()
-            mujoco.mj_step(self.model, self.data)
+            mujoco.mj_step(self.model, self.data, nstep=k)
             self._update_grasp()
+            n -= k
 
     def _slew(self, dt: float) -> None:
         r = self.robot
@@ -182,10 +190,19 @@ class HomeSim:
             o = self._holding
             self.data.eq_active[self._eq_grasp[o]] = 0
             self._holding = None
+            self._wake(o)  # a released object must fall, not sleep where the weld left it
             hand = self.data.site_xpos[self._hand_site]
             if np.linalg.norm(self.data.xpos[self._obj_body[o]] - hand) <= HANDOVER_RADIUS:
                 self._weld(self._eq_hand[o], self._hand_body, o)
                 self._delivered.append(o)
+
+    def _wake(self, obj: str) -> None:
+        """Wake an object's tree and restart its sleep countdown (mjMINAWAKE steps), so that a
+        released object falls instead of sleeping where the weld left it."""
+        tree = self.model.body_treeid[self._obj_body[obj]]
+        self.data.tree_asleep[tree] = -(1 + mujoco.mjMINAWAKE)
+        v = self.data.qvel[self._obj_dadr[obj]:self._obj_dadr[obj] + 6]
+        v[v == 0.0] = -0.0  # non-zero bytes: wakes it if it already slept, no physical effect
 
     def _between_fingers(self, obj: str) -> bool:
         p = self.data.xpos[self._obj_body[obj]] - self.data.site_xpos[self._grasp_site]

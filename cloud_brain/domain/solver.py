@@ -165,10 +165,11 @@ def solve(goals: list, state: WorldState, refusal: str = DEFAULT_REFUSAL) -> lis
         b.move_object(obj, dest, set(targets) | done)
         done.add(obj)
     _tidy(b, tidy_rooms, set(targets))
-    for g in goals:
+    for g in goals:  # standing at a place also puts the robot in its room
         if g[0] == "robot_at":
             b.go(g[1])
-        elif g[0] == "robot_in":
+    for g in goals:
+        if g[0] == "robot_in":
             b.go(g[1])
     if any(g[0] == "docked" for g in goals) and not b.state.docked:
         dock = skills.dock_furniture(state.desc)

@@ -10,8 +10,9 @@ Bytes that do not parse as an EdgeMessage do not end the stream: the Session met
 registered with a deserializer that turns a DecodeError into a `Malformed` stand-in, which the
 session answers with Error(MALFORMED) before it carries on.
 
-    python -m cloud_brain.server.service --port 50051            # rules planner, default home
-    python -m grpc_health_probe ... / grpcurl -plaintext 127.0.0.1:50051 list   # from outside
+    python -m cloud_brain.server.service --port 50051     # rules planner, default home world
+    python -m edge_nerve.link.client --address 127.0.0.1:50051 "bring me the red cup"
+    grpcurl -plaintext 127.0.0.1:50051 list               # reflection, if grpcurl is installed
 """
 
 from __future__ import annotations
@@ -126,7 +127,6 @@ class _Stream:
         self.service, self.requests, self.out, self.peer = service, requests, out, peer
         self.session = service.new_session()
         self.inbox: queue.Queue = queue.Queue()
-        self.saw_hello = False  # reader-side: heartbeats after a Hello are answered directly
         self.n_in = self.n_out = 0
         self.t0 = time.monotonic()
         self._reader = threading.Thread(target=self._read, name=f"session-read {peer}", daemon=True)
@@ -150,12 +150,11 @@ class _Stream:
         try:
             for msg in self.requests:
                 self.n_in += 1
-                if not isinstance(msg, Malformed) and kind_of(msg) == "heartbeat" and self.saw_hello:
+                if (not isinstance(msg, Malformed) and kind_of(msg) == "heartbeat"
+                        and self.session.greeted):  # else the worker answers, in order
                     self._emit(pb.CloudMessage(heartbeat_ack=pb.HeartbeatAck(
                         seq=msg.heartbeat.seq, lease_s=self.service.config.lease_s)))
                     continue
-                if not isinstance(msg, Malformed) and kind_of(msg) == "hello":
-                    self.saw_hello = True
                 self.inbox.put(msg)
         except grpc.RpcError as e:  # cancelled by the client or by shutdown
             log.debug("stream from %s: reader ended: %s", self.peer, e)

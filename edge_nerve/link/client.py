@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import grpc
+from google.protobuf import text_format
 
 from cloud_brain.wire import PROTOCOL_VERSION, kind_of, pb, pb_grpc, snapshot_to_proto
 
@@ -133,6 +134,7 @@ class CloudClient:
                 t.join(1.0)
         if self._channel is not None:
             self._channel.close()
+            self._channel = None  # stop() is idempotent
         self._welcomed.clear()
         log.info("cloud link to %s stopped", self.address)
 
@@ -225,9 +227,6 @@ class CloudClient:
         call = stub.Session(request_iter())
         with self._lock:
             self._requests, self._call = requests, call
-            pending = sorted(self._unanswered.values(), key=lambda o: (o.plan_id, o.index))
-        for outcome in pending:  # after the Hello: the cloud resumes, then hears these
-            requests.put(pb.EdgeMessage(outcome=outcome))
         self._last_rx = time.monotonic()
         welcomed = False
         try:
@@ -236,6 +235,7 @@ class CloudClient:
                 kind = kind_of(msg)
                 if kind == "welcome":
                     welcomed = True
+                    self._resend_outcomes(requests, msg.welcome.session_id)
                     self.session_id, self.planner = msg.welcome.session_id, msg.welcome.planner
                     if self.config.lease_s is None and msg.welcome.lease_s > 0:
                         self._lease_s = msg.welcome.lease_s
@@ -260,6 +260,20 @@ class CloudClient:
         if not self._stop.is_set():
             log.info("cloud stream to %s closed", self.address)
         return welcomed
+
+    def _resend_outcomes(self, requests: queue.Queue, session_id: str) -> None:
+        """Outcomes the cloud has not answered go again if it resumed our session; a new session
+        (the cloud lost its state) never knew their steps, so they are dropped."""
+        with self._lock:
+            pending = sorted(self._unanswered.values(), key=lambda o: (o.plan_id, o.index))
+            if self.session_id and session_id != self.session_id:
+                if pending:
+                    log.warning("cloud started a new session; %d unanswered outcomes dropped",
+                                len(pending))
+                self._unanswered.clear()
+                return
+        for outcome in pending:
+            requests.put(pb.EdgeMessage(outcome=outcome))
 
     def _forget_outcomes(self, plan_id: str, upto_index: int) -> None:
         with self._lock:
@@ -303,7 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     finished = threading.Event()
 
     def on_message(msg):
-        print(msg.WhichOneof("kind"), str(getattr(msg, msg.WhichOneof("kind"))).replace("\n", " "))
+        kind = kind_of(msg)
+        if kind == "step":
+            s = msg.step
+            print(f"step {s.index} r{s.revision} {s.skill.name}({', '.join(s.skill.args)})"
+                  f"{' speculative' if s.speculative else ''}  [{s.step_id}, {s.decode_ms:.1f} ms]")
+        else:
+            print(kind, text_format.MessageToString(getattr(msg, kind), as_one_line=True))
         if kind_of(msg) in ("done", "refusal", "error"):
             finished.set()
 

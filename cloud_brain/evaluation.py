@@ -1,0 +1,135 @@
+"""Planner evaluation: plan every case, execute it symbolically, check its goal predicates.
+
+Why: planners are compared by outcome on held-out commands, not by matching reference plans;
+this implements `brainstem eval planner --cases FILE.jsonl --backend NAME --json`
+(ARCHITECTURE.md "Goal predicates and evaluation cases").
+
+    python -m cloud_brain.evaluation --cases tests/cases/planner_dev.jsonl --backend rules --json
+
+A case is one JSON line: {"command": "...", "goal": [[pred, arg...], ...], "world": {...}}
+with optional `world` overrides of the default state ({"objects": {object: furniture},
+"robot": room_or_furniture, "user": room}). A malformed line fails that case with a clear
+error; it never stops the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+from cloud_brain.domain.description import WorldDescription, WorldError, load_world
+from cloud_brain.domain.goals import check_goals
+from cloud_brain.domain.state import WorldState
+from cloud_brain.planner.base import get_planner
+
+log = logging.getLogger(__name__)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (q in 0..100) of `values`; 0.0 for none."""
+    if not values:
+        return 0.0
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def parse_case(line: str) -> dict:
+    """One case line -> {"command", "goal", "world"}; raises ValueError saying what is wrong."""
+    try:
+        case = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON: {e}") from None
+    if not isinstance(case, dict):
+        raise ValueError("a case must be a JSON object with 'command' and 'goal'")
+    if not isinstance(case.get("command"), str):
+        raise ValueError("case has no 'command' string")
+    goal = case.get("goal")
+    if not isinstance(goal, list) or not goal or not all(isinstance(g, list) and g for g in goal):
+        raise ValueError("'goal' must be a non-empty list of predicates like [\"delivered\", \"red_cup\"]")
+    world = case.get("world")
+    if world is not None and not isinstance(world, dict):
+        raise ValueError("'world' overrides must be an object")
+    return {"command": case["command"], "goal": goal, "world": world}
+
+
+def evaluate_planner(cases_path: str | Path, backend: str = "rules",
+                     world: WorldDescription | str | Path | None = None) -> dict:
+    """Run every case of a JSONL file through planner `backend`; the report as a dict."""
+    desc = world if isinstance(world, WorldDescription) else load_world(world)
+    planner = get_planner(backend, desc)
+    lines = Path(cases_path).read_text(encoding="utf-8").splitlines()
+    results, latencies = [], []
+    t_start = time.perf_counter()
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        entry = {"line": lineno, "command": None, "goal": None, "ok": False, "plan": [],
+                 "goals_understood": [], "error": None, "latency_ms": None}
+        results.append(entry)
+        try:
+            case = parse_case(line)
+        except ValueError as e:
+            entry["error"] = f"malformed case on line {lineno}: {e}"
+            continue
+        entry["command"], entry["goal"] = case["command"], case["goal"]
+        try:
+            state = WorldState.initial(desc, case["world"])
+        except (WorldError, TypeError, AttributeError) as e:
+            entry["error"] = f"bad world overrides on line {lineno}: {e}"
+            continue
+        try:
+            result = planner.plan(case["command"], state)
+        except Exception as e:  # a backend bug fails the case, not the run
+            log.exception("planner %s crashed on line %d", backend, lineno)
+            entry["error"] = f"planner crashed: {type(e).__name__}: {e}"
+            continue
+        latencies.append(result.latency_ms)
+        entry["latency_ms"] = round(result.latency_ms, 3)
+        entry["plan"] = [str(s) for s in result.steps]
+        entry["goals_understood"] = result.goals
+        ok, reason = check_goals(case["goal"], state, result.steps)
+        entry["ok"], entry["error"] = ok, reason
+    succeeded = sum(1 for r in results if r["ok"])
+    return {
+        "backend": backend,
+        "cases_file": str(cases_path),
+        "world": desc.name,
+        "cases": len(results),
+        "succeeded": succeeded,
+        "failed": len(results) - succeeded,
+        "success_rate": succeeded / len(results) if results else 0.0,
+        "latency_ms": {"p50": round(percentile(latencies, 50), 3),
+                       "p95": round(percentile(latencies, 95), 3),
+                       "max": round(max(latencies), 3) if latencies else 0.0},
+        "wall_s": round(time.perf_counter() - t_start, 3),
+        "results": results,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    ap = argparse.ArgumentParser(description="evaluate a planner backend on goal-checked cases")
+    ap.add_argument("--cases", required=True, help="JSONL case file")
+    ap.add_argument("--backend", default="rules")
+    ap.add_argument("--world", default=None, help="world description YAML (default: the home)")
+    ap.add_argument("--json", action="store_true", help="print the full report as one JSON object")
+    args = ap.parse_args(argv)
+    report = evaluate_planner(args.cases, args.backend, args.world)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for r in report["results"]:
+            if not r["ok"]:
+                print(f"FAIL line {r['line']}: {r['command']!r}: {r['error']}\n     plan: {r['plan']}")
+        print(f"{report['succeeded']}/{report['cases']} = {report['success_rate']:.3f}  "
+              f"p50 {report['latency_ms']['p50']} ms  p95 {report['latency_ms']['p95']} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,730 @@
+"""The rule-based baseline planner: free-form English -> goal predicates -> symbolic solver.
+
+Why: a transparent, dependable baseline the learned planner must beat, a fallback when no
+model is loaded, and a second opinion for tests. Every noun it understands comes from the
+world description (names with underscores read as spaces, `aliases`, colour + noun, plurals);
+only general English (verbs, prepositions, categories such as "a drink") is built in, so any
+world in the description format works.
+
+    python -m cloud_brain.planner.rules "go to the kitchen and bring me the red cup"
+
+Pipeline: normalise -> safety screen (injection, weapons, harm, fire/gas, doors/strangers)
+-> typo repair against the vocabulary -> split into clauses ("and", "then", commas) -> per
+clause intent + entity mentions -> goals -> `solve` clause by clause. Anything it cannot
+ground (an unknown object, an ambiguous "the cup" among several cups, garbage) becomes a
+single `refuse(reason)` step with a reason a person can act on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+from cloud_brain.domain import skills
+from cloud_brain.domain.description import WorldDescription
+from cloud_brain.domain.goals import holds
+from cloud_brain.domain.plan import PlanError, Step, execute
+from cloud_brain.domain.solver import SolveError, solve
+from cloud_brain.domain.state import USER, WorldState
+from cloud_brain.planner.base import Planner, PlanResult
+
+log = logging.getLogger(__name__)
+
+MAX_COMMAND_CHARS = 500
+
+# ---- general English (world-independent) ---------------------------------------------------
+COLOURS = frozenset("""red blue green yellow white black purple pink orange brown grey gray silver
+gold golden beige violet cyan magenta turquoise navy maroon teal""".split())
+GENERIC_NOUNS = frozenset("thing one item object stuff".split())
+
+DELIVER_VERBS = frozenset("""bring fetch get give hand pass grab deliver retrieve take carry pick
+fetching bringing getting grabbing need want like have find""".split())
+PLACE_VERBS = frozenset("""put place set leave move drop store stash relocate transfer shift stick
+lay putting placing moving""".split())
+NAV_VERBS = frozenset("""go head drive navigate walk come return visit enter proceed roll travel
+move run goto wander""".split())
+DOCK_WORDS = frozenset("""charge recharge charging recharging battery batteries dock docking plug
+power sleep rest nap""".split())
+TIDY_WORDS = frozenset("""tidy tidying tidier clean cleaning cleanup declutter organize organise organizing
+organising straighten neaten neat sort mess messy clutter cluttered orderly""".split())
+PUTAWAY_WORDS = frozenset("away back belongs".split())
+ALL_ROOM_WORDS = frozenset("house home everywhere everything apartment flat all whole entire".split())
+SAY_VERBS = frozenset("say tell announce speak".split())
+STOP_WORDS = frozenset("stop halt cancel freeze wait pause abort nevermind".split())
+GREETINGS = frozenset("hello hi hey thanks thank cheers greetings morning evening".split())
+USER_WORDS = frozenset("me my us user here myself".split())
+DEST_PREPS = frozenset("to on onto in into at by near inside beside next over towards toward upon".split())
+SOURCE_PREPS = frozenset("from off".split())
+INDEFINITE = frozenset("a an any some another one".split())
+PRONOUNS = frozenset("it them that this those these".split())
+CATEGORIES = (  # need word -> nouns that satisfy it, most fitting first
+    (frozenset("thirsty drink drinks beverage beverages sip parched".split()),
+     ("water", "drink", "juice", "bottle", "glass", "cup", "mug", "can", "soda")),
+    (frozenset("hungry food snack snacks eat starving peckish".split()),
+     ("snack", "food", "fruit", "apple", "banana", "orange", "sandwich", "cookie")),
+    (frozenset("read reading".split()), ("book", "novel", "magazine", "newspaper")),
+    (frozenset("play playing bored".split()), ("toy", "ball", "game")),
+    (frozenset("tv television channel watch".split()), ("remote", "remote control", "tv remote")),
+)
+CATEGORY_WORDS = frozenset().union(*(c[0] for c in CATEGORIES))
+FILLER = frozenset("""the a an some any my your our their his her its me i you we it please pls
+could can would will shall should may might kindly just now quickly fast right away soon then
+and also to for of with up down out there here this that these those is are am be been was
+were do does did done so ok okay hey robot buddy again please thanks thank yes well oh um uh
+let us lets want wanna need like would i'd go get im something anything everything thing all
+very really bit little nice good time when you're youre after before once while as soon if
+what which who how where why whatever over from off on onto in into at by near inside beside
+next towards toward upon mine sure maybe perhaps actually first finally afterwards later
+alright able think feel am not no dont don't never must have has had got gonna going help
+quick immediately asap one more other another both each every same too really kind own their
+belongs place where it's its thats that's then than""".split())
+SPLIT_WORDS = frozenset("and then also afterwards finally plus".split())
+
+SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
+    ("I won't ignore or change my instructions; I only run safe household tasks.", re.compile(
+        r"\b(ignore|disregard|forget|override|bypass|disable)\b.{0,40}\b(rules?|instructions?|prompts?|"
+        r"guidelines|programming|safety|restrictions?|constraints?|previous|above|limits?)\b|"
+        r"\bsystem prompt\b|\byou are now\b|\bdeveloper mode\b|\bjailbreak|\bpretend (to be|you)\b|"
+        r"\bno (rules|restrictions|limits)\b|\bnew instructions?\b|\bdo anything now\b|\badmin mode\b|"
+        r"\bsudo\b|\bact as\b")),
+    ("I can't handle knives, blades or weapons; that is unsafe.", re.compile(
+        r"\b(knife|knives|blade|blades|razor|scissors|sword|gun|guns|pistol|rifle|weapon|weapons|axe|"
+        r"cleaver|machete|dagger|firearm|ammo|ammunition)\b")),
+    ("I will never do anything that could hurt someone.", re.compile(
+        r"\b(hurt|harm|kill|murder|attack|hit|punch|stab|poison|injure|kick|shoot|strangle|choke|"
+        r"slap|beat up|trip|wound|smother|suffocate)\b|\bthrow\b.{0,30}\bat\b")),
+    ("I can't do anything with fire, gas or the stove; that is unsafe.", re.compile(
+        r"\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
+        r"matches|candle|candles|ignite|arson|fireplace|heater|explosive|explode|bomb)\b")),
+    ("I can't open doors or let anyone in; please handle visitors yourself.", re.compile(
+        r"\bfront door\b|\bback door\b|\b(open|unlock)\b.{0,20}\b(door|doors|gate|window|windows)\b|"
+        r"\bunlock\b|\blet\b.{0,20}\bin\b|\bstrangers?\b|\bintruders?\b|\bburglars?\b|"
+        r"\b(alarm|security)\b.{0,15}\b(off|disable)\b|\bdisable\b.{0,15}\b(alarm|security)\b")),
+    ("I can't handle medicine or chemicals; please ask a person.", re.compile(
+        r"\b(pills?|medicine|medication|medications|drugs|bleach|chemicals?|detergent|poisonous|"
+        r"electrical outlet|socket|sockets|outlet)\b")),
+)
+SAFETY_WORDS = frozenset("""knife knives blade scissors sword weapon hurt harm kill attack stab poison
+fire flame burn gas stove oven lighter matches candle door unlock stranger strangers medicine pills
+bleach ignore instructions rules""".split())
+
+
+class Refusal(Exception):
+    """Raised inside parsing to stop with a reason for the user."""
+
+
+# ---- vocabulary ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Mention:
+    start: int
+    end: int
+    names: tuple[str, ...]  # candidate entities (more than one: ambiguous)
+    text: str  # the words as the user wrote them
+    indefinite: bool = False  # "a cup": any of them will do
+
+
+@dataclass
+class Vocabulary:
+    """Phrases (token tuples) -> entity names, built from one world description."""
+
+    phrases: dict[tuple[str, ...], set[str]]
+    kinds: dict[str, str]
+    colours: dict[str, str]
+    nouns: dict[str, set[str]]  # object -> single nouns/phrases naming it
+    words: frozenset[str]
+    max_len: int
+    dock: str | None
+
+    @classmethod
+    def build(cls, desc: WorldDescription) -> "Vocabulary":
+        phrases: dict[tuple[str, ...], set[str]] = {}
+        kinds: dict[str, str] = {}
+        colours: dict[str, str] = {}
+        nouns: dict[str, set[str]] = {}
+
+        def add(text: str, name: str) -> None:
+            toks = tuple(_tokens(text))
+            if not toks or all(t in FILLER or t in COLOURS for t in toks):
+                return
+            for variant in {toks, _plural(toks), ("".join(toks),)}:
+                phrases.setdefault(variant, set()).add(name)
+
+        for kind, table in (("room", desc.rooms), ("furniture", desc.furniture), ("object", desc.objects)):
+            for name, ent in table.items():
+                kinds[name] = kind
+                words = name.split("_")
+                add(" ".join(words), name)
+                for a in ent.aliases:
+                    add(a, name)
+                if kind == "object":
+                    colour = (ent.color or "").lower()
+                    colours[name] = colour
+                    heads = {" ".join(_tokens(a)) for a in ent.aliases}
+                    rest = [w for w in words if w != colour]
+                    if rest:
+                        heads.add(" ".join(rest))
+                        heads.add(rest[-1])
+                    heads.discard("")
+                    nouns[name] = heads | {" ".join(words)}
+                    for h in heads:
+                        add(h, name)
+                        if colour:
+                            add(f"{colour} {h}", name)
+        words = frozenset(t for p in phrases for t in p)
+        return cls(phrases, kinds, colours, nouns, words, max(len(p) for p in phrases),
+                   skills.dock_furniture(desc))
+
+
+def _plural(toks: tuple[str, ...]) -> tuple[str, ...]:
+    last = toks[-1]
+    if last.endswith(("s", "x", "ch", "sh")):
+        pl = last + "es"
+    elif last.endswith("y") and len(last) > 2 and last[-2] not in "aeiou":
+        pl = last[:-1] + "ies"
+    else:
+        pl = last + "s"
+    return toks[:-1] + (pl,)
+
+
+_CONTRACTIONS = (("won't", "will not"), ("can't", "can not"), ("cannot", "can not"),
+                 ("n't", " not"), ("i'm", "i am"), ("'re", " are"), ("'d", " would"),
+                 ("'ll", " will"), ("'ve", " have"), ("let's", "let us"), ("'s", ""))
+
+
+def _tokens(text: str) -> list[str]:
+    text = text.lower().replace("\u2019", "'").replace("_", " ")
+    for a, b in _CONTRACTIONS:
+        text = text.replace(a, b)
+    text = re.sub(r"[,;.!?:]+", " , ", text)
+    text = re.sub(r"[^a-z0-9, ]+", " ", text)
+    return text.split()
+
+
+def _edit_distance(a: str, b: str, cap: int = 3) -> int:
+    """Optimal string alignment distance (a transposition counts 1), capped for speed."""
+    if abs(len(a) - len(b)) > cap:
+        return cap + 1
+    prev2, prev = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if prev2 is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+KNOWN_ENGLISH = (FILLER | COLOURS | GENERIC_NOUNS | DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | DOCK_WORDS
+                 | TIDY_WORDS | PUTAWAY_WORDS | ALL_ROOM_WORDS | SAY_VERBS | STOP_WORDS | GREETINGS
+                 | USER_WORDS | DEST_PREPS | SOURCE_PREPS | PRONOUNS | CATEGORY_WORDS | SPLIT_WORDS)
+# Words a typo may be repaired to, besides the world's vocabulary (short verbs are left alone).
+REPAIR_TARGETS = frozenset(w for w in (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | DOCK_WORDS | TIDY_WORDS
+                                       | SAY_VERBS | CATEGORY_WORDS | SAFETY_WORDS | ALL_ROOM_WORDS
+                                       | COLOURS) if len(w) >= 4)
+
+
+def _repair(tok: str, vocab: Vocabulary) -> str:
+    """The vocabulary word a typo most likely meant, or the token unchanged."""
+    if tok in vocab.words or tok in KNOWN_ENGLISH or len(tok) < 3 or not tok.isalpha():
+        return tok
+    limit = 1 if len(tok) <= 5 else 2
+    best, best_d, tie = tok, limit + 1, False
+    for cand in vocab.words | (REPAIR_TARGETS if len(tok) >= 4 else frozenset()):
+        if not cand.isalpha() or abs(len(cand) - len(tok)) > limit:
+            continue
+        d = _edit_distance(tok, cand, limit)
+        if d < best_d or (d == best_d and cand[0] == tok[0] and best[0] != tok[0]):
+            tie = d == best_d and cand[0] != tok[0]
+            best, best_d = cand, d
+        elif d == best_d and (cand[0] == tok[0]) == (best[0] == tok[0]):
+            tie = True
+    return best if best_d <= limit and not tie else tok
+
+
+# ---- clause frames -------------------------------------------------------------------------
+@dataclass
+class Frame:
+    """What one clause asks for, before it becomes goals."""
+
+    intent: str | None = None  # deliver place go dock tidy putaway say where stop greet
+    verb: str | None = None
+    objects: list[Mention] = field(default_factory=list)
+    dest: str | None = None  # furniture, room or USER
+    dest_explicit: bool = False  # the destination came after a preposition
+    places: list[Mention] = field(default_factory=list)  # room/furniture mentions, any role
+    rooms_all: bool = False
+    category: int | None = None
+    pronoun: bool = False
+    unknown: list[str] = field(default_factory=list)  # unmatched content words
+    unknown_dest: list[str] = field(default_factory=list)
+    text: str = ""
+
+
+def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[Mention]:
+    out, i = [], 0
+    while i < len(toks):
+        hit = None
+        for n in range(min(vocab.max_len, len(toks) - i), 0, -1):
+            names = vocab.phrases.get(tuple(toks[i:i + n]))
+            if names:
+                hit = (n, names)
+                break
+        if hit is None and toks[i] in COLOURS and i + 1 < len(toks) and toks[i + 1] in GENERIC_NOUNS:
+            hit = (2, {o for o, c in vocab.colours.items() if c == toks[i]} or {"?"})
+        if hit is None:
+            i += 1
+            continue
+        n, names = hit
+        start = i
+        # a colour word just before: filter ("red cup" among cups) or flag ("purple cup")
+        if start > 0 and toks[start - 1] in COLOURS and all(vocab.kinds.get(x) == "object" for x in names):
+            colour = toks[start - 1]
+            start -= 1
+            names = {x for x in names if vocab.colours.get(x) == colour}
+            if not names:
+                raise Refusal(f"I don't know any '{' '.join(raw[start:i + n])}' in this home.")
+        if "?" in names:
+            raise Refusal(f"I don't know any '{' '.join(raw[start:i + n])}' in this home.")
+        indefinite = start > 0 and toks[start - 1] in INDEFINITE
+        out.append(Mention(start, i + n, tuple(sorted(names)), " ".join(raw[start:i + n]), indefinite))
+        i += n
+    return out
+
+
+def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
+    f = Frame(text=" ".join(raw))
+    mentions = _find_mentions(toks, raw, vocab)
+    covered = {k for m in mentions for k in range(m.start, m.end)}
+    role_at: dict[int, str | None] = {}
+    role = None
+    for k, t in enumerate(toks):
+        if t in DEST_PREPS:
+            role = "dest"
+        elif t in SOURCE_PREPS:
+            role = "source"
+        role_at[k] = role
+    for k, t in enumerate(toks):
+        if k in covered:
+            continue
+        if f.verb is None and t in (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | SAY_VERBS | TIDY_WORDS):
+            f.verb = t
+        if t in PRONOUNS and not (t == "that" and k + 1 < len(toks) and toks[k + 1] not in DEST_PREPS):
+            f.pronoun = True
+        if t in ALL_ROOM_WORDS and t != "home":
+            f.rooms_all = True
+        for idx, (words, _) in enumerate(CATEGORIES):
+            if t in words and f.category is None:
+                f.category = idx
+        if t.isalpha() and len(t) >= 3 and t not in KNOWN_ENGLISH and t not in vocab.words:
+            bucket = f.unknown_dest if role_at[k] == "dest" else f.unknown
+            if k > 0 and toks[k - 1] in COLOURS and k - 1 not in covered and (
+                    not bucket or bucket[-1] != raw[k - 1]):
+                bucket.append(raw[k - 1])  # "purple elephant"
+            bucket.append(raw[k])
+    for m in mentions:
+        kind = {vocab.kinds.get(n) for n in m.names}
+        if kind == {"object"}:
+            f.objects.append(m)
+        else:
+            f.places.append(m)
+    # the destination: a place after a destination preposition (first furniture, else room),
+    # or the user ("to me", "here", "bring me ...")
+    dests = [m for m in f.places if role_at.get(m.start) == "dest"]
+    furn = [m for m in dests if vocab.kinds[m.names[0]] == "furniture"]
+    rooms = [m for m in dests if vocab.kinds[m.names[0]] == "room"]
+    pick = (furn or rooms or [None])[0]
+    if pick is not None:
+        if len(pick.names) > 1:
+            raise Refusal(_which(pick, vocab))
+        f.dest, f.dest_explicit = pick.names[0], True
+    elif any(t in USER_WORDS for t in toks):
+        f.dest = USER
+    # the intent
+    words = set(toks)
+    first = next((t for t in toks if t not in FILLER or t in ("where", "do", "dont", "never")), "")
+    if first in ("do", "dont", "never") and "not" in toks[:3] or first in ("dont", "never"):
+        if "forget" not in words:
+            f.intent = "skip"
+            return f
+    if first in SAY_VERBS and "where" not in words:
+        f.intent = "say"
+    elif (first == "where" or (first in SAY_VERBS and "where" in words)) and (f.objects or f.unknown):
+        f.intent = "where"
+    elif (first in STOP_WORDS or {"never", "mind"} <= words) and not f.places:
+        f.intent = "stop"
+    elif words & TIDY_WORDS or ({"put", "clear", "pick"} & words and words & {"away", "up"}
+                                and not f.objects and not f.pronoun and f.places):
+        f.intent = "putaway" if f.objects else "tidy"
+    elif (words & PUTAWAY_WORDS or {"its", "place"} <= words) and (f.objects or f.pronoun) and not f.dest_explicit:
+        f.intent = "putaway"
+    elif (words & DOCK_WORDS or (vocab.dock and any(vocab.dock in m.names for m in f.places))
+          or ("home" in words and not f.objects and (words & NAV_VERBS))) and not f.objects and not f.pronoun:
+        f.intent = "dock"
+    elif f.objects or f.pronoun or f.category is not None:
+        if f.dest and f.dest != USER:
+            f.intent = "place"
+        elif f.verb in PLACE_VERBS and f.dest is None and f.verb not in NAV_VERBS:
+            f.intent = "place"  # "put the cup" with no destination: asked later
+        else:
+            f.intent = "deliver"
+    elif (f.verb in (DELIVER_VERBS | PLACE_VERBS) - NAV_VERBS
+          and any(role_at.get(m.start) is None for m in f.places)):
+        f.intent = "deliver"  # "bring me the sofa": refused below, furniture can't be carried
+    elif ((f.places and (f.verb or words & NAV_VERBS)) or (f.dest == USER and words & NAV_VERBS)
+          or ({"come", "follow"} & words)):
+        f.intent = "go"
+    elif f.verb:
+        f.intent = "deliver" if f.verb in DELIVER_VERBS else "place" if f.verb in PLACE_VERBS else \
+            "go" if f.verb in NAV_VERBS else None
+    elif words & GREETINGS and not f.unknown:
+        f.intent = "greet"
+    return f
+
+
+def _which(m: Mention, vocab: Vocabulary) -> str:
+    names = [n.replace("_", " ") for n in m.names]
+    return f"Which {m.text} do you mean: the {', the '.join(names[:-1])} or the {names[-1]}?"
+
+
+# ---- frames -> goals -----------------------------------------------------------------------
+def _split_clauses(toks: list[str], raw: list[str]) -> list[tuple[list[str], list[str]]]:
+    out, cur, cur_raw = [], [], []
+    for t, r in zip(toks, raw):
+        if t == "," or t in SPLIT_WORDS:
+            if cur:
+                out.append((cur, cur_raw))
+            cur, cur_raw = [], []
+        else:
+            cur.append(t)
+            cur_raw.append(r)
+    if cur:
+        out.append((cur, cur_raw))
+    return out
+
+
+def _nearest(names: list[str], state: WorldState) -> str:
+    def key(o: str):
+        room = state.room_of_object(o)
+        return (state.location_of(o) == USER, room != state.user_room, room != state.robot_room, o)
+    return sorted(names, key=key)[0]
+
+
+def _resolve_object(m: Mention, state: WorldState, vocab: Vocabulary) -> str:
+    if len(m.names) == 1:
+        return m.names[0]
+    if m.indefinite:
+        return _nearest(list(m.names), state)
+    raise Refusal(_which(m, vocab))
+
+
+def _category_object(idx: int, state: WorldState, vocab: Vocabulary) -> str | None:
+    for noun in CATEGORIES[idx][1]:
+        hits = [o for o, ns in vocab.nouns.items() if noun in ns or any(noun in n.split() for n in ns)]
+        if hits:
+            return _nearest(hits, state)
+    return None
+
+
+def _surface_in_room(obj: str, room: str, state: WorldState) -> str:
+    desc = state.desc
+    home = desc.objects[obj].home
+    if desc.furniture[home].room == room:
+        return home
+    surfaces = [f.name for f in desc.furniture.values() if f.room == room and f.surface]
+    if not surfaces:
+        raise Refusal(f"There is nowhere in the {room.replace('_', ' ')} to put the "
+                      f"{obj.replace('_', ' ')} down.")
+    free = [s for s in surfaces if skills.free_slots(state, s) > 0]
+    return (free or surfaces)[0]
+
+
+def _unknown(words: list[str]) -> str:
+    return f"I don't know any '{' '.join(words)}' in this home."
+
+
+def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary) -> tuple[list[list], list[Step]]:
+    """Goal lists, one per clause in order; or a ready plan (say/where/stop/greet)."""
+    # a place clause without a destination borrows one from the intent-less clauses after it
+    for i, f in enumerate(frames):
+        if f.intent == "place" and f.dest is None:
+            for g in frames[i + 1:]:
+                if g.intent not in (None, "place"):
+                    break
+                if g.dest:
+                    f.dest = g.dest
+                    break
+    for i, f in enumerate(frames):  # intent-less clauses continue the previous one
+        if f.intent is None and i > 0 and (f.objects or f.category is not None or f.pronoun
+                                           or f.unknown or f.places):
+            prev = frames[i - 1]
+            if prev.intent in ("deliver", "place", "putaway", "go", "tidy"):
+                f.intent = prev.intent if (f.objects or f.unknown or prev.intent in ("go", "tidy")) else None
+                if f.intent == "place" and f.dest is None:
+                    f.dest = prev.dest
+        if f.intent is None and (f.objects or f.category is not None):
+            f.intent = "deliver"
+        if f.intent is None and f.places:
+            f.intent = "go"
+    speech: list[Step] = []
+    stages: list[list] = []
+    last_objects: list[str] = []
+    last_rooms: list[str] = []
+    last_place: str | None = None
+    for f in frames:
+        mentioned_rooms = [n for m in f.places for n in m.names if vocab.kinds[n] == "room"]
+        if f.intent in (None, "skip"):
+            if f.intent is None and f.unknown:
+                raise Refusal(f"I didn't understand '{f.text}'.")
+            continue
+        if f.intent == "stop":
+            speech.append(Step("say", ("OK, stopping.",)))
+            continue
+        if f.intent == "greet":
+            speech.append(Step("say", ("Hello! What can I do for you?",)))
+            continue
+        if f.intent == "say":
+            words = f.text.split(maxsplit=1)
+            text = words[1] if len(words) > 1 else ""
+            text = re.sub(r"^(to )?(me|the user|us|them|him|her)\b\s*(that\s+)?", "", text).strip()
+            speech.append(Step("say", (text or "Hello!",)))
+            continue
+        objects = [_resolve_object(m, state, vocab) for m in f.objects]
+        if f.intent == "where":
+            if not objects:
+                raise Refusal(_unknown(f.unknown))
+            for o in objects:
+                where = state.location_of(o)
+                place = "with you" if where == USER else "in my gripper" if where == "robot" else \
+                    f"on the {where.replace('_', ' ')} in the " \
+                    f"{state.desc.furniture[where].room.replace('_', ' ')}"
+                speech.append(Step("say", (f"The {o.replace('_', ' ')} is {place}.",)))
+            continue
+        if not objects and f.category is not None and f.intent in ("deliver", "place"):
+            cat = _category_object(f.category, state, vocab)
+            if cat is None:
+                raise Refusal(f"I can't find anything in this home for '{f.text}'.")
+            objects = [cat]
+        if not objects and f.pronoun and f.intent in ("deliver", "place", "putaway"):
+            objects = list(last_objects)
+        if f.intent in ("deliver", "place", "putaway"):
+            if f.unknown and not objects:
+                raise Refusal(_unknown(f.unknown))
+            if not objects:
+                carried = [m for m in f.places if role_is_object(m, f, vocab)]
+                if carried:
+                    raise Refusal(f"I can't carry the {carried[0].text}.")
+                raise Refusal(f"What should I {f.verb or 'bring'}? I didn't catch an object in "
+                              f"'{f.text}'.")
+            if f.unknown_dest and not f.dest_explicit and f.dest != USER:
+                raise Refusal(_unknown(f.unknown_dest))
+            last_objects = objects
+        goals: list[list] = []
+        if f.intent == "deliver":
+            goals = [["delivered", o] for o in objects]
+        elif f.intent == "putaway":
+            goals = [["on", o, state.desc.objects[o].home] for o in objects]
+        elif f.intent == "place":
+            if f.dest is None and "there" in f.text.lower().split() and last_place:
+                f.dest = last_place
+            if f.dest is None:
+                raise Refusal(f"Where should I put the {objects[0].replace('_', ' ')}?")
+            if f.dest == USER:
+                goals = [["delivered", o] for o in objects]
+            elif vocab.kinds[f.dest] == "room":
+                goals = [["on", o, _surface_in_room(o, f.dest, state)] for o in objects]
+            else:
+                if not state.desc.furniture[f.dest].surface:
+                    raise Refusal(f"I can't put things on the {f.dest.replace('_', ' ')}; "
+                                  f"it is not a surface.")
+                goals = [["on", o, f.dest] for o in objects]
+        elif f.intent == "tidy":
+            rooms = [n for m in f.places for n in m.names if vocab.kinds[n] == "room"]
+            rooms += [state.desc.furniture[n].room for m in f.places for n in m.names
+                      if vocab.kinds[n] == "furniture"]
+            if f.rooms_all and not rooms:
+                rooms = list(state.desc.rooms)
+            if not rooms and f.pronoun and last_objects and not last_rooms:
+                stages.append([["on", o, state.desc.objects[o].home] for o in last_objects])
+                continue
+            if not rooms and f.pronoun:
+                rooms = list(last_rooms)
+            if not rooms:
+                if f.unknown:
+                    raise Refusal(_unknown(f.unknown))
+                rooms = [state.user_room]
+            goals = [["tidy", r] for r in dict.fromkeys(rooms)]
+        elif f.intent == "dock":
+            if vocab.dock is None:
+                raise Refusal("This home has no charging dock.")
+            goals = [["docked"]]
+        elif f.intent == "go":
+            if f.dest is None and f.places:
+                m = f.places[0]
+                if len(m.names) > 1:
+                    raise Refusal(_which(m, vocab))
+                f.dest = m.names[0]
+            if f.dest is None:
+                if f.unknown or f.unknown_dest:
+                    raise Refusal(_unknown(f.unknown_dest or f.unknown))
+                if len(frames) > 1:  # "go and get the remote": the next clause says where
+                    continue
+                raise Refusal(f"Where should I go? I didn't catch a place in '{f.text}'.")
+            if f.dest == USER or vocab.kinds[f.dest] == "furniture":
+                room = state.user_room if f.dest == USER else state.desc.furniture[f.dest].room
+                goals = [["robot_in", room], ["robot_at", f.dest]]
+            else:
+                goals = [["robot_in", f.dest]]
+        if mentioned_rooms:
+            last_rooms = mentioned_rooms
+        if f.places and len(f.places[-1].names) == 1:
+            last_place = f.places[-1].names[0]
+        if not stages or goals != stages[-1]:
+            stages.append(goals)
+    return stages, speech
+
+
+def role_is_object(m: Mention, f: Frame, vocab: Vocabulary) -> bool:
+    """A furniture/room named where an object was expected ("bring me the sofa")."""
+    return m.names[0] != f.dest
+
+
+def _final_goals(stages: list[list]) -> list[list]:
+    """The goals that should still hold at the end: later clauses supersede earlier ones."""
+    out: list[list] = []
+    flat = [(i, g) for i, st in enumerate(stages) for g in st]
+    for i, g in flat:
+        later = [h for j, h in flat if j > i]
+        if g[0] in ("robot_in", "robot_at", "docked") and any(
+                h[0] in ("robot_in", "robot_at", "docked", "delivered", "on", "tidy") for h in later):
+            continue
+        if g[0] in ("delivered", "on") and any(len(h) > 1 and h[1] == g[1] for h in later):
+            continue
+        if g not in out:
+            out.append(g)
+    return out
+
+
+def _drop_superseded_object_goals(stages: list[list]) -> list[list]:
+    """'pick up the book and put it on the shelf': only the last goal about an object counts."""
+    out = []
+    for i, st in enumerate(stages):
+        later_objs = {h[1] for s2 in stages[i + 1:] for h in s2 if h[0] in ("delivered", "on")}
+        kept = [g for g in st if not (g[0] in ("delivered", "on") and g[1] in later_objs)]
+        if kept:
+            out.append(kept)
+    return out
+
+
+def _compact(steps: list[Step], state: WorldState) -> list[Step]:
+    """Drop a navigate(room) directly followed by a navigate into that same room."""
+    desc = state.desc
+    out = []
+    for i, s in enumerate(steps):
+        nxt = steps[i + 1] if i + 1 < len(steps) else None
+        if (s.skill == "navigate" and s.args[0] in desc.rooms and nxt is not None
+                and nxt.skill == "navigate" and _room_of_target(nxt.args[0], state) == s.args[0]):
+            continue
+        out.append(s)
+    return out
+
+
+def _room_of_target(target: str, state: WorldState) -> str | None:
+    if target == USER:
+        return state.user_room
+    f = state.desc.furniture.get(target)
+    return f.room if f else None
+
+
+class RulesPlanner(Planner):
+    """Rule-based English -> plan baseline; vocabulary from the state's world description."""
+
+    name = "rules"
+
+    def __init__(self, world: WorldDescription | None = None):
+        self.world = world
+        self._vocab_cache: dict[tuple, Vocabulary] = {}
+
+    def vocabulary(self, desc: WorldDescription) -> Vocabulary:
+        key = (tuple(sorted((n, r.aliases) for n, r in desc.rooms.items())),
+               tuple(sorted((n, f.aliases, f.room, f.surface) for n, f in desc.furniture.items())),
+               tuple(sorted((n, o.aliases, o.color, o.home) for n, o in desc.objects.items())))
+        if key not in self._vocab_cache:
+            self._vocab_cache[key] = Vocabulary.build(desc)
+        return self._vocab_cache[key]
+
+    def plan(self, command: str, state: WorldState | None = None) -> PlanResult:
+        t0 = time.perf_counter()
+        if state is None:
+            state = WorldState.initial(self.world)
+        try:
+            result = self._plan(command, state)
+        except Refusal as r:
+            result = PlanResult.refused(str(r))
+        except Exception as e:  # never crash on user text; say what went wrong instead
+            log.exception("rules planner failed on %r", command)
+            result = PlanResult.refused(f"Sorry, I couldn't plan that ({type(e).__name__}).")
+        result.latency_ms = (time.perf_counter() - t0) * 1000.0
+        return result
+
+    def _plan(self, command: str, state: WorldState) -> PlanResult:
+        if not isinstance(command, str):
+            raise Refusal("I only understand text commands.")
+        text = command[:MAX_COMMAND_CHARS]
+        raw = [t for t in _tokens(text)]
+        if not any(t.isalpha() for t in raw):
+            raise Refusal("I didn't understand that; please tell me what to do.")
+        vocab = self.vocabulary(state.desc)
+        toks = [_repair(t, vocab) if t != "," else t for t in raw]
+        joined = " ".join(toks)
+        for reason, pattern in SAFETY_RULES:
+            if pattern.search(joined) or pattern.search(" ".join(raw)):
+                raise Refusal(reason)
+        clauses = _split_clauses(toks, raw)
+        frames = [_parse_clause(t, r, vocab) for t, r in clauses]
+        stages, speech = _frames_to_stages(frames, state, vocab)
+        stages = _drop_superseded_object_goals(stages)
+        if not stages:
+            if speech:
+                return PlanResult(speech, [])
+            raise Refusal(f"I didn't understand '{command.strip()[:80]}'.")
+        steps: list[Step] = []
+        current = state
+        for goals in stages:
+            try:
+                part = solve(goals, current)
+            except SolveError as e:
+                raise Refusal(f"I can't do that: {e}.") from None
+            steps += part
+            current = execute(part, current)
+        steps = _compact(steps, state)
+        final = _final_goals(stages)
+        try:
+            end = execute(steps, state)
+        except PlanError as e:  # compaction must keep the plan valid; guard anyway
+            raise Refusal(f"I can't do that: {e}.") from None
+        final = [g for g in final if holds(g, end, steps)] or final
+        if not steps:
+            speech.append(Step("say", ("That's already done.",)))
+        return PlanResult(speech + steps if speech else steps, final)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    from cloud_brain.domain.description import load_world
+    ap = argparse.ArgumentParser(description="plan a command with the rule-based baseline")
+    ap.add_argument("command")
+    ap.add_argument("--world", default=None, help="world description YAML")
+    args = ap.parse_args(argv)
+    planner = RulesPlanner(load_world(args.world))
+    result = planner.plan(args.command)
+    print(result.text)
+    print(f"# goals: {result.goals}  latency: {result.latency_ms:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

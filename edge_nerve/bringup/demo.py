@@ -1,0 +1,191 @@
+"""The end-to-end mission: cloud service, edge nodes and MuJoCo sim as separate processes.
+
+Starts the CloudBrain gRPC service and every edge node (edge_nerve.bringup.graph), sends one
+natural-language command on `brainstem/command` like a user would, prints each plan step with
+its timing as it streams in and runs, then checks the goal against the simulated world (not
+against the plan): the mission passes only if the goal holds in physics.
+
+    .venv/bin/brainstem demo --command "bring me the red cup"
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cloud_brain.domain.description import load_world
+from cloud_brain.domain.goals import explain_unmet, goal_error, holds, is_refusal
+from cloud_brain.domain.plan import Step, execute
+from cloud_brain.domain.state import USER, WorldState
+from edge_nerve.bringup.graph import ProcessGroup, edge_graph, write_params
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_COMMAND = "bring me the red cup"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def expected_goals(steps: list[Step], initial: WorldState) -> list[list[str]]:
+    """What the plan promises, as goal predicates (used when the user gives no goal)."""
+    if is_refusal(steps):
+        return [["refused"]]
+    final = execute(steps, initial)
+    goals: list[list[str]] = []
+    before = initial.object_map
+    for obj, where in final.objects:
+        if where != before[obj]:
+            goals.append(["delivered", obj] if where == USER else ["on", obj, where])
+    if any(s.skill == "navigate" for s in steps) and not final.holding:
+        goals.append(["robot_in", final.robot_room])
+    if final.docked:
+        goals.append(["docked"])
+    return goals
+
+
+@dataclass
+class StepRecord:
+    index: int
+    text: str
+    received_s: float
+    speculative: bool = False
+    decode_ms: float = 0.0
+    finished_s: float | None = None
+    duration_s: float = 0.0
+    verdict: str = ""
+    message: str = ""
+
+
+@dataclass
+class MissionResult:
+    ok: bool
+    command: str
+    goals: list
+    reason: str
+    steps: list[StepRecord] = field(default_factory=list)
+    refusal: str | None = None
+    first_step_ms: float | None = None
+    plan_ms: float | None = None
+    total_s: float = 0.0
+    run_dir: str = ""
+
+    def to_json(self) -> dict:
+        return {"ok": self.ok, "command": self.command, "goals": self.goals, "reason": self.reason,
+                "refusal": self.refusal, "first_step_ms": self.first_step_ms, "plan_ms": self.plan_ms,
+                "total_s": round(self.total_s, 3), "run_dir": self.run_dir,
+                "steps": [{"index": s.index, "step": s.text, "received_s": round(s.received_s, 3),
+                           "finished_s": None if s.finished_s is None else round(s.finished_s, 3),
+                           "duration_s": round(s.duration_s, 3), "verdict": s.verdict,
+                           "message": s.message} for s in self.steps]}
+
+
+class Mission:
+    """Brings the system up, runs commands, brings it down. Use as a context manager."""
+
+    def __init__(self, *, world_file: str = "", world_overrides: dict | None = None,
+                 real_time_factor: float = 2.0, run_dir: Path | None = None, planner: str = "rules",
+                 echo=print, startup_timeout_s: float = 60.0):
+        self.world_file = world_file
+        self.overrides = world_overrides or {}
+        self.desc = load_world(world_file or None).with_overrides(self.overrides)
+        self.rtf = real_time_factor
+        self.run_dir = Path(run_dir or ROOT / "runs" / time.strftime("%Y%m%d-%H%M%S"))
+        self.planner = planner
+        self.echo = echo
+        self.startup_timeout_s = startup_timeout_s
+        self.procs: ProcessGroup | None = None
+        self.node = None
+
+    # ---- bring-up -----------------------------------------------------------------------------
+    def __enter__(self):
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        if "ROS_DOMAIN_ID" not in env:  # keep concurrent runs (tests, other demos) apart
+            env["ROS_DOMAIN_ID"] = str(random.randint(1, 100))
+        os.environ["ROS_DOMAIN_ID"] = env["ROS_DOMAIN_ID"]
+        self.procs = ProcessGroup(self.run_dir / "logs", env)
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self) -> None:
+        t0 = time.monotonic()
+        port = free_port()
+        cloud = [sys.executable, "-m", "cloud_brain.server.service", "--port", str(port),
+                 "--planner", self.planner]
+        if self.world_file:
+            cloud += ["--world", self.world_file]
+        self.procs.start("cloud", cloud)
+        nodes = edge_graph(world_file=self.world_file, world_overrides=self.overrides,
+                           cloud_address=f"127.0.0.1:{port}", real_time_factor=self.rtf)
+        self.procs.start_nodes(nodes, write_params(nodes, self.run_dir / "params.yaml"))
+        from edge_nerve.bringup.mission_node import MissionNode
+        self.node = MissionNode(self.desc)
+        self.node.wait_ready(self.startup_timeout_s, self._check_alive)
+        self.echo(f"brainstem up in {time.monotonic() - t0:.1f}s: cloud on 127.0.0.1:{port}, "
+                  f"{len(nodes)} edge processes, ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}, "
+                  f"logs in {self.run_dir / 'logs'}")
+
+    def _check_alive(self) -> None:
+        dead = self.procs.dead()
+        if dead:
+            name, rc = next(iter(dead.items()))
+            raise RuntimeError(f"process '{name}' exited with code {rc}:\n{self.procs.log_tail(name)}")
+
+    def __exit__(self, *exc):
+        if self.node is not None:
+            self.node.close()
+            self.node = None
+        if self.procs is not None:
+            self.procs.stop()
+
+    # ---- one command --------------------------------------------------------------------------
+    def run(self, command: str, goals: list | None = None, timeout_s: float = 300.0) -> MissionResult:
+        node = self.node
+        initial = node.world_state()
+        if goals is not None:
+            for g in goals:
+                bad = goal_error(g, self.desc)
+                if bad:
+                    raise ValueError(f"bad goal {g!r}: {bad}")
+        self.echo(f"\ncommand: {command!r}")
+        trace = node.run_command(command, timeout_s, self._check_alive, self.echo)
+        final = node.world_state()
+        steps = [Step(s.skill, s.args) for s in trace.executed]
+        if goals is None:
+            goals = [["refused"]] if trace.refusal else expected_goals(trace.planned, initial)
+        res = MissionResult(False, command, goals, "", trace.records, trace.refusal,
+                            trace.first_step_ms, trace.plan_ms, trace.total_s, str(self.run_dir))
+        if trace.error:
+            res.reason = trace.error
+        elif not goals:
+            res.reason = "the plan promises nothing checkable"
+        else:
+            unmet = [f"{g}: {explain_unmet(g, final, steps)}" for g in goals
+                     if not holds(g, final, [Step("refuse", (trace.refusal,))] if trace.refusal else steps, initial)]
+            res.ok = not unmet
+            res.reason = "goal holds in the simulated world" if res.ok else "; ".join(unmet)
+        self.echo(f"goal check: {json.dumps(goals)} -> {'SATISFIED' if res.ok else 'NOT satisfied'} "
+                  f"({res.reason})")
+        (self.run_dir / "mission.json").write_text(json.dumps(res.to_json(), indent=2))
+        return res
+
+
+def run_demo(command: str = DEFAULT_COMMAND, goals: list | None = None, **kw) -> MissionResult:
+    timeout_s = kw.pop("timeout_s", 300.0)
+    with Mission(**kw) as m:
+        return m.run(command, goals, timeout_s)

@@ -1,0 +1,77 @@
+"""End to end over real processes: gRPC cloud service, rclpy edge nodes, MuJoCo sim.
+
+One bring-up for the module (each node its own process, as `brainstem demo` runs them); the
+missions then run in order against the same live robot, the way a user would use it.
+"""
+
+import math
+import time
+
+import pytest
+
+from brainstem_interfaces.msg import PlanEvent, StepOutcome
+from cloud_brain.domain.state import USER
+from edge_nerve.bringup.demo import Mission
+from edge_nerve.nodes.common import PLAN_QOS, Topics
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def mission(tmp_path_factory):
+    lines = []
+    with Mission(real_time_factor=3.0, run_dir=tmp_path_factory.mktemp("run"), echo=lines.append) as m:
+        m.lines = lines
+        yield m
+
+
+def robot_pose(m):
+    return m.node.tracker.robot_pose
+
+
+def test_unknown_object_is_refused_with_a_reason_and_nothing_moves(mission):
+    before = robot_pose(mission)
+    res = mission.run("bring me the purple elephant", timeout_s=30)
+    assert res.refusal and "purple elephant" in res.refusal
+    assert res.ok, res.reason  # the `refused` goal: the world did not change
+    after = robot_pose(mission)
+    assert math.dist(before[:2], after[:2]) < 0.05
+
+
+def test_edge_rejects_an_infeasible_step_and_stays_still(mission):
+    """A step the cloud might send from a stale snapshot: pick where the object is not."""
+    node = mission.node.node
+    outcomes = []
+    sub = node.create_subscription(StepOutcome, Topics.STEP_OUTCOMES, outcomes.append, PLAN_QOS)
+    pub = node.create_publisher(PlanEvent, Topics.PLAN_EVENTS, PLAN_QOS)
+    time.sleep(0.5)  # discovery
+    before = robot_pose(mission)
+    pub.publish(PlanEvent(kind=PlanEvent.KIND_STEP, command_id="test-infeasible", plan_id="injected",
+                          index=0, step_id="injected/0", skill="pick", args=["green_book"]))
+    deadline = time.monotonic() + 10
+    while not outcomes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    node.destroy_subscription(sub)
+    node.destroy_publisher(pub)
+    assert outcomes, "the plan executor did not answer"
+    o = outcomes[0]
+    assert o.rejected and not o.success
+    assert "green_book" in o.message and "sofa" in o.message  # says why
+    time.sleep(0.5)
+    assert math.dist(before[:2], robot_pose(mission)[:2]) < 0.05
+
+
+def test_navigation_reaches_the_room(mission):
+    res = mission.run("go to the bedroom", timeout_s=120)
+    assert res.ok, res.reason
+    assert res.goals == [["robot_in", "bedroom"]]
+    assert mission.node.world_state().robot_room == "bedroom"
+
+
+def test_fetch_delivers_the_red_cup_in_physics(mission):
+    res = mission.run("bring me the red cup", goals=[["delivered", "red_cup"]], timeout_s=240)
+    assert res.ok, res.reason + "\n" + "\n".join(mission.lines)
+    assert [s.text for s in res.steps][-1] == "give(red_cup)"
+    assert all(s.verdict == "done" for s in res.steps)
+    assert mission.node.world_state().location_of("red_cup") == USER
+    assert res.first_step_ms is not None and res.first_step_ms < 5000
