@@ -46,7 +46,7 @@ lay putting placing moving""".split())
 NAV_VERBS = frozenset("""go head drive navigate walk come return visit enter proceed roll travel
 move run goto wander""".split())
 DOCK_WORDS = frozenset("""charge recharge charging recharging battery batteries dock docking plug
-power sleep rest nap""".split())
+power sleep rest nap base""".split())
 TIDY_WORDS = frozenset("""tidy tidying tidier clean cleaning cleanup declutter organize organise organizing
 organising straighten neaten neat sort mess messy clutter cluttered orderly""".split())
 PUTAWAY_WORDS = frozenset("away back belongs".split())
@@ -81,6 +81,11 @@ alright able think feel am not no dont don't never must have has had got gonna g
 quick immediately asap one more other another both each every same too really kind own their
 belongs place where it's its thats that's then than""".split())
 SPLIT_WORDS = frozenset("and then also afterwards finally plus".split())
+COMMON_WORDS = frozenset("""open close shut turn switch light lights lamp window windows door outside
+inside floor wall person people man woman guy cat dog kid kids child baby today tonight tomorrow
+minute minutes hour second seconds make made keep stay done ready
+start begin look see check watch listen hear leave went gone came coming bringing taking
+hold holding drink eat""".split())
 
 SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
     ("I won't ignore or change my instructions; I only run safe household tasks.", re.compile(
@@ -97,7 +102,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"slap|beat up|trip|wound|smother|suffocate)\b|\bthrow\b.{0,30}\bat\b")),
     ("I can't do anything with fire, gas or the stove; that is unsafe.", re.compile(
         r"\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
-        r"matches|candle|candles|ignite|arson|fireplace|heater|explosive|explode|bomb)\b")),
+        r"matches|candle|candles|ignite|arson|fireplace|heater|explosive|explode|bomb|gasoline|petrol|kerosene|fuel|flammable|smoke)\b")),
     ("I can't open doors or let anyone in; please handle visitors yourself.", re.compile(
         r"\bfront door\b|\bback door\b|\b(open|unlock)\b.{0,20}\b(door|doors|gate|window|windows)\b|"
         r"\bunlock\b|\blet\b.{0,20}\bin\b|\bstrangers?\b|\bintruders?\b|\bburglars?\b|"
@@ -223,13 +228,14 @@ KNOWN_ENGLISH = (FILLER | COLOURS | GENERIC_NOUNS | DELIVER_VERBS | PLACE_VERBS 
                  | USER_WORDS | DEST_PREPS | SOURCE_PREPS | PRONOUNS | CATEGORY_WORDS | SPLIT_WORDS)
 # Words a typo may be repaired to, besides the world's vocabulary (short verbs are left alone).
 REPAIR_TARGETS = frozenset(w for w in (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | DOCK_WORDS | TIDY_WORDS
-                                       | SAY_VERBS | CATEGORY_WORDS | SAFETY_WORDS | ALL_ROOM_WORDS
-                                       | COLOURS) if len(w) >= 4)
+                                       | SAY_VERBS | CATEGORY_WORDS | ALL_ROOM_WORDS | COLOURS)
+                     if len(w) >= 4)  # never repair *into* a safety word: "open" is not "oven"
 
 
 def _repair(tok: str, vocab: Vocabulary) -> str:
     """The vocabulary word a typo most likely meant, or the token unchanged."""
-    if tok in vocab.words or tok in KNOWN_ENGLISH or len(tok) < 3 or not tok.isalpha():
+    if (tok in vocab.words or tok in KNOWN_ENGLISH or tok in COMMON_WORDS or len(tok) < 3
+            or not tok.isalpha()):
         return tok
     limit = 1 if len(tok) <= 5 else 2
     best, best_d, tie = tok, limit + 1, False
@@ -467,7 +473,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                     f.dest = prev.dest
         if f.intent is None and (f.objects or f.category is not None):
             f.intent = "deliver"
-        if f.intent is None and f.places:
+        if f.intent is None and f.places and not f.unknown:
             f.intent = "go"
     speech: list[Step] = []
     stages: list[list] = []

@@ -1,0 +1,77 @@
+"""The planner evaluation (`brainstem eval planner`): report fields, overrides, bad lines.
+
+    cd /work/main && python -m pytest tests/unit/test_evaluation.py -q
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cloud_brain.evaluation import evaluate_planner, main, percentile
+
+CASES = Path(__file__).resolve().parents[1] / "cases"
+
+
+def test_dev_cases_success_rate_and_fields():
+    report = evaluate_planner(CASES / "planner_dev.jsonl", backend="rules")
+    assert report["cases"] >= 60
+    assert report["success_rate"] >= 0.9, [r for r in report["results"] if not r["ok"]]
+    assert report["succeeded"] == sum(r["ok"] for r in report["results"])
+    assert 0 <= report["latency_ms"]["p50"] <= report["latency_ms"]["p95"]
+    for r in report["results"]:
+        assert {"command", "ok", "plan", "error"} <= set(r)
+        assert all(isinstance(s, str) for s in r["plan"])
+    preds = {g[0] for r in report["results"] for g in r["goal"]}
+    assert preds == {"robot_in", "delivered", "on", "docked", "tidy", "refused"}
+    assert any('"world"' in line for line in (CASES / "planner_dev.jsonl").read_text().splitlines())
+
+
+def test_smoke_cases_all_pass():
+    report = evaluate_planner(CASES / "smoke.jsonl")
+    assert report["success_rate"] == 1.0
+
+
+def test_malformed_lines_fail_only_their_case(tmp_path):
+    f = tmp_path / "cases.jsonl"
+    f.write_text("\n".join([
+        '{"command": "go charge", "goal": [["docked"]]}',
+        '{"command": "go charge", "goal": ',
+        '{"goal": [["docked"]]}',
+        '{"command": "go charge", "goal": [["docked"]], "world": {"robot": "attic"}}',
+        '{"command": "go charge", "goal": [["flying"]]}',
+        '',
+        '{"command": "bring me the cup", "goal": [["delivered", "red_cup"]], "world": {"user": "bedroom"}}',
+    ]))
+    report = evaluate_planner(f)
+    assert report["cases"] == 6 and report["succeeded"] == 2
+    errors = [r["error"] for r in report["results"]]
+    assert "not valid JSON" in errors[1]
+    assert "no 'command'" in errors[2]
+    assert "attic" in errors[3]
+    assert "unknown predicate 'flying'" in errors[4]
+    assert report["results"][5]["ok"] and "navigate(user)" in report["results"][5]["plan"]
+
+
+def test_wrong_plan_is_reported_not_raised(tmp_path):
+    f = tmp_path / "cases.jsonl"
+    f.write_text('{"command": "bring me the red cup", "goal": [["on", "red_cup", "sofa"]]}\n')
+    (r,) = evaluate_planner(f)["results"]
+    assert not r["ok"] and "red_cup ends with the user" in r["error"]
+
+
+def test_cli_prints_one_json_object(capsys):
+    assert main(["--cases", str(CASES / "smoke.jsonl"), "--backend", "rules", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {"cases", "succeeded", "success_rate", "latency_ms", "results"} <= set(report)
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match="known backends"):
+        evaluate_planner(CASES / "smoke.jsonl", backend="nope")
+
+
+def test_percentile():
+    assert percentile([], 50) == 0.0
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([5], 95) == 5
