@@ -19,7 +19,7 @@ import numpy as np
 
 from cloud_brain.domain.description import WorldDescription
 from sim.mjcf import ROBOT, RobotSpec, build_mjcf
-from sim.world_model import is_docked
+from sim.world_model import half_extent_along, is_docked
 
 ARM_JOINTS = ("lift", "arm_extend", "finger_left", "finger_right")
 BASE_JOINTS = ("base_x", "base_y", "base_yaw")
@@ -143,23 +143,15 @@ class HomeSim:
         """Finger stroke [m] for the gripper command; closing stops on a held object's sides."""
         q = self._arm_cmd[2] * self.robot.finger_travel
         if self._holding is not None:
-            q = min(q, self._contact_stroke(self._holding))
+            q = min(q, max(0.0, self._contact_stroke(self._holding)))
         return q
 
     def _contact_stroke(self, obj: str) -> float:
-        """Finger stroke at which both fingers touch the object (its half width along the
-        gripper's lateral axis, from its current orientation)."""
-        o = self.desc.objects[obj]
+        """Finger stroke [m] at which both fingers touch the object (from its half width along
+        the gripper's lateral axis in its current orientation); negative if it is too wide."""
         yaxis = self.data.xmat[self._arm_body].reshape(3, 3)[:, 1]
-        R = self.data.xmat[self._obj_body[obj]].reshape(3, 3)
-        if o.shape == "box":
-            half = 0.5 * sum(abs(float(yaxis @ R[:, i])) * o.size[i] for i in range(3))
-        elif o.shape == "cylinder":
-            c = abs(float(yaxis @ R[:, 2]))
-            half = o.size[0] * math.sqrt(max(0.0, 1 - c * c)) + o.size[1] / 2 * c
-        else:
-            half = o.size[0]
-        return max(0.0, min(self.robot.finger_travel, self.robot.finger_inner_open - half))
+        half = half_extent_along(self.desc.objects[obj], self.data.xquat[self._obj_body[obj]], yaxis)
+        return min(self.robot.finger_travel, self.robot.finger_inner_open - half)
 
     def _set_ctrl(self) -> None:
         yaw = self.data.qpos[self._qadr["base_yaw"]]
@@ -182,7 +174,8 @@ class HomeSim:
             for o in self.desc.objects:
                 if o in self._delivered or not self._between_fingers(o):
                     continue
-                if stroke >= self._contact_stroke(o) - 0.004:
+                contact = self._contact_stroke(o)
+                if contact >= 0.0 and stroke >= contact - 0.004:
                     self._weld(self._eq_grasp[o], self._arm_body, o)
                     self._holding = o
                 break

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Iterable, Mapping, Sequence
 
-from cloud_brain.domain.description import SIDES, Furniture, WorldDescription
+from cloud_brain.domain.description import SIDES, Furniture, ObjectSpec, WorldDescription
 from cloud_brain.domain.state import ROBOT, USER, WorldState
 
 AT_RADIUS = 0.4  # m: robot within this of a furniture's approach edge (or its user pose) is "at" it
@@ -84,6 +84,23 @@ def is_docked(desc: WorldDescription, pose: Sequence[float], twist: Sequence[flo
 
 
 # ---- geometry -------------------------------------------------------------------------------
+def half_extent_along(spec: ObjectSpec, quat: Sequence[float], axis: Sequence[float]) -> float:
+    """Half the object's extent along a world unit `axis`, for its orientation quat (w, x, y, z)
+    [m]: the support function of its box / cylinder / sphere."""
+    if spec.shape == "sphere":
+        return spec.size[0]
+    w, x, y, z = quat
+    # columns of the rotation matrix: the body's x, y, z axes in the world
+    cols = ((1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)),
+            (2 * (x * y - w * z), 1 - 2 * (x * x + z * z), 2 * (y * z + w * x)),
+            (2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)))
+    dots = [abs(sum(c[i] * axis[i] for i in range(3))) for c in cols]
+    if spec.shape == "box":
+        return 0.5 * sum(d * s for d, s in zip(dots, spec.size))
+    c = min(1.0, dots[2])  # cylinder: radius across its axis, half height along it
+    return spec.size[0] * math.sqrt(max(0.0, 1 - c * c)) + spec.size[1] / 2 * c
+
+
 def wrap(a: float) -> float:
     """Angle wrapped to (-pi, pi]."""
     return math.atan2(math.sin(a), math.cos(a))

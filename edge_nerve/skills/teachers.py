@@ -23,7 +23,7 @@ from edge_nerve.skills.navigation import (OccupancyGrid, PathFollower, goal_pose
                                           pose_controller)
 from sim.mjcf import ROBOT, RobotSpec
 from sim.world_model import (SURFACE_TOL, USER_BODY_RADIUS, approach_edge_distance, dock_name,
-                             object_location, user_seat, wrap)
+                             half_extent_along, object_location, user_seat, wrap)
 
 CONTROL_DT = 0.02  # s: 50 Hz control
 NEAR_FURNITURE = 0.5  # m: robot to a furniture's approach edge to manipulate on it
@@ -98,22 +98,9 @@ def _heading(yaw: float) -> tuple[float, float]:
     return (math.cos(yaw), math.sin(yaw))
 
 
-def _rot_z(q: Sequence[float]) -> tuple[float, float, float]:
-    """Third row of the rotation matrix of quaternion (w, x, y, z): world z of each body axis."""
-    w, x, y, z = q
-    return (2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y))
-
-
 def vertical_half_extent(desc: WorldDescription, name: str, pose: Sequence[float]) -> float:
     """Half the object's height along world z in its current orientation [m]."""
-    o = desc.objects[name]
-    rz = _rot_z(pose[3:7])
-    if o.shape == "box":
-        return 0.5 * sum(abs(rz[i]) * o.size[i] for i in range(3))
-    if o.shape == "cylinder":
-        c = abs(rz[2])
-        return o.size[0] * math.sqrt(max(0.0, 1 - c * c)) + o.size[1] / 2 * c
-    return o.size[0]
+    return half_extent_along(desc.objects[name], pose[3:7], (0.0, 0.0, 1.0))
 
 
 def _parse_args(args: Any, names: Sequence[str]) -> list[str]:
@@ -391,6 +378,10 @@ class Pick(_Manipulate):
         base = self._base_pose_for(f, pose)
         if isinstance(base, str):
             return failed(f"cannot pick {o} from the {fname}: {base}")
+        yaw = base[2]
+        width = half_extent_along(self.desc.objects[o], pose[3:7], (-math.sin(yaw), math.cos(yaw), 0.0))
+        if width > self.robot.finger_inner_open - 0.003:
+            return failed(f"{o} is too wide for the gripper ({2 * width:.2f} m)")
         self.furniture = f
         self.base_goal = base
         self.grasp_z = min(self.robot.lift_range[1] - 0.1, max(pose[2], f.height + 0.03))
