@@ -17,7 +17,7 @@ from typing import Iterable, Mapping, Sequence
 from cloud_brain.domain.description import SIDES, Furniture, ObjectSpec, WorldDescription
 from cloud_brain.domain.state import ROBOT, USER, WorldState
 
-AT_RADIUS = 0.4  # m: robot within this of a furniture's approach edge (or its user pose) is "at" it
+AT_RADIUS = 0.3  # m: robot within this of a furniture's approach edge (or its user pose) is "at" it
 USER_STANDOFF = 0.7  # m: where the robot stands from the user's position to hand things over
 USER_BODY_RADIUS = 0.17  # m: torso cylinder
 USER_HAND_REACH = 0.30  # m: hand ahead of the torso axis, toward the user's facing direction

@@ -94,8 +94,11 @@ class PlanExecutorNode(Node):
 
     def report(self, o: Outcome) -> None:
         verdict = "rejected" if o.rejected else ("done" if o.success else "failed")
-        log = self.get_logger().info if o.success else self.get_logger().warning
-        log(f"step {o.index} {o.step} {verdict} in {o.duration_s:.2f}s: {o.message}")
+        line = f"step {o.index} {o.step} {verdict} in {o.duration_s:.2f}s: {o.message}"
+        if o.success:  # rclpy forbids one call site logging at two severities
+            self.get_logger().info(line)
+        else:
+            self.get_logger().warning(line)
         self.outcomes.publish(StepOutcome(
             stamp=self.get_clock().now().to_msg(), command_id=o.command_id,
             plan_id=o.plan_id, index=o.index, step_id=o.step_id, skill=o.step.skill,

@@ -19,7 +19,7 @@ import numpy as np
 
 from cloud_brain.domain.description import WorldDescription
 from cloud_brain.domain.state import USER
-from sim.world_model import USER_BODY_RADIUS, USER_STANDOFF, user_facing, wrap
+from sim.world_model import USER_BODY_RADIUS, USER_STANDOFF, robot_at_of, user_facing, wrap
 
 Point = tuple[float, float]
 
@@ -258,21 +258,29 @@ def goal_pose(desc: WorldDescription, grid: OccupancyGrid, target: str,
     if target == USER:
         return user_goal_pose(desc, grid, reach)
     if target in desc.rooms:
+        # the centre, or the nearest roomy free cell inside the room; in either case not "at" a
+        # furniture or the user, so the symbolic state after navigate(room) is robot_at None
         r = desc.rooms[target]
         cx, cy = r.center
         ix, iy = grid.cell(cx, cy)
-        if grid.clearance[iy, ix] >= grid.inflation + 0.1 and (reach is None or reach[iy, ix]):
+        if (grid.clearance[iy, ix] >= grid.inflation + 0.1 and (reach is None or reach[iy, ix])
+                and robot_at_of(desc, cx, cy) is None):
             return (cx, cy, None)
         X = grid.x0 + (np.arange(grid.nx) + 0.5) * grid.res
         Y = grid.y0 + (np.arange(grid.ny) + 0.5) * grid.res
         in_room = ((X[None, :] > r.rect[0]) & (X[None, :] < r.rect[2])
                    & (Y[:, None] > r.rect[1]) & (Y[:, None] < r.rect[3]))
+        if reach is not None:
+            in_room &= reach
         roomy = in_room & (grid.clearance >= grid.inflation + 0.1)
-        mask = roomy if reach is None else roomy & reach
-        p = grid.nearest_free(cx, cy, mask)
-        if p is None:
-            p = grid.nearest_free(cx, cy, in_room if reach is None else in_room & reach)
-        return None if p is None else (p[0], p[1], None)
+        for mask in (roomy, in_room):
+            iy_, ix_ = np.nonzero(mask & grid.free)
+            order = np.argsort((X[ix_] - cx) ** 2 + (Y[iy_] - cy) ** 2)
+            for k in order[:4000]:
+                x, y = float(X[ix_[k]]), float(Y[iy_[k]])
+                if robot_at_of(desc, x, y) is None:
+                    return (x, y, None)
+        return None
     return None
 
 
