@@ -40,6 +40,7 @@ def cmd_demo(a) -> int:
 def cmd_cloud_serve(a) -> int:
     from cloud_brain.server import service
 
+    logging.getLogger().setLevel(logging.INFO)  # a service logs its sessions and plans
     argv = ["--port", str(a.port), "--host", a.host, "--planner", a.planner]
     if a.world:
         argv += ["--world", a.world]
@@ -66,7 +67,11 @@ def cmd_plan(a) -> int:
 def cmd_eval_planner(a) -> int:
     from cloud_brain.evaluation import evaluate_planner
 
-    report = evaluate_planner(a.cases, a.backend, a.world)
+    try:
+        report = evaluate_planner(a.cases, a.backend, a.world)
+    except (OSError, ValueError) as e:
+        print(f"brainstem eval planner: {e}", file=sys.stderr)
+        return 2
     if a.json:
         print(json.dumps(report))
     else:

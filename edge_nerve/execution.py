@@ -67,8 +67,12 @@ class PlanExecutor:
     (the node sends the ExecuteSkill goal) and the node calls `finished(...)` when it ends."""
 
     def __init__(self, state_fn: Callable[[], WorldState | None], dispatch: Callable[[QueuedStep], None],
-                 report: Callable[[Outcome], None]):
+                 report: Callable[[Outcome], None], state_wait_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.state_fn = state_fn
+        self.state_wait_s = state_wait_s  # a step waits this long for the first sensor data
+        self.clock = clock
+        self._waiting_since: float | None = None
         self.dispatch = dispatch
         self.report = report
         self.plan: PlanProgress | None = None
@@ -124,12 +128,21 @@ class PlanExecutor:
         p = self.plan
         if self.running is not None or p is None or p.failed:
             return
-        q = self.queue.pop(p.next_index, None)
+        q = self.queue.get(p.next_index)
         if q is None:
             return
-        self.seen_step_ids.add(q.step_id)
         state = self.state_fn()
-        reason = "no world state from the robot's sensors yet" if state is None else check_step(q.step, state)
+        if state is None:  # sensors not heard from yet (start-up): wait a little, never guess
+            now = self.clock()
+            if self._waiting_since is None:
+                self._waiting_since = now
+            if now - self._waiting_since < self.state_wait_s:
+                return
+        self._waiting_since = None
+        del self.queue[p.next_index]
+        self.seen_step_ids.add(q.step_id)
+        reason = (f"no world state from the robot's sensors within {self.state_wait_s:.0f} s"
+                  if state is None else check_step(q.step, state))
         if reason is not None:
             p.failed = True
             log.warning("rejecting %s %s: %s", q.step_id, q.step, reason)

@@ -174,8 +174,8 @@ class HomeSim:
             for o in self.desc.objects:
                 if o in self._delivered or not self._between_fingers(o):
                     continue
-                contact = self._contact_stroke(o)
-                if contact >= 0.0 and stroke >= contact - 0.004:
+                contact = self._contact_stroke(o)  # fingers closing onto it, not already shut past it
+                if contact >= 0.0 and contact - 0.004 <= stroke <= contact + 0.012:
                     self._weld(self._eq_grasp[o], self._arm_body, o)
                     self._holding = o
                 break

@@ -136,13 +136,13 @@ def robot_room_of(desc: WorldDescription, x: float, y: float) -> str:
     return min(desc.rooms.values(), key=dist).name
 
 
-def robot_at_of(desc: WorldDescription, x: float, y: float) -> str | None:
+def robot_at_of(desc: WorldDescription, x: float, y: float, radius: float = AT_RADIUS) -> str | None:
     """The furniture (or "user") the robot stands at, or None.
 
     Each candidate scores a distance: a furniture by the robot's distance to its approach edge
     (so lining up with any object along the edge still counts), the user by how much farther
-    than USER_STANDOFF the robot is from the user's position. The closest within AT_RADIUS wins."""
-    best, best_d = None, AT_RADIUS
+    than USER_STANDOFF the robot is from the user's position. The closest within `radius` wins."""
+    best, best_d = None, radius
     for f in desc.furniture.values():
         d = approach_edge_distance(f, x, y)
         if d <= best_d:

@@ -166,12 +166,14 @@ class Mission:
         trace = node.run_command(command, timeout_s, self._check_alive, self.echo)
         final = node.world_state()
         steps = [Step(s.skill, s.args) for s in trace.executed]
-        if goals is None:
-            goals = [["refused"]] if trace.refusal else expected_goals(trace.planned, initial)
+        if goals is None:  # judge by what the cloud first promised, not by what it fell back to
+            goals = ([["refused"]] if trace.refusal and not trace.records
+                     else expected_goals(trace.first_plan or trace.planned, initial))
         res = MissionResult(False, command, goals, "", trace.records, trace.refusal,
                             trace.first_step_ms, trace.plan_ms, trace.total_s, str(self.run_dir))
         if trace.error:
             res.reason = trace.error
+            self.echo(f"mission failed: {trace.error}")
         elif not goals:
             res.reason = "the plan promises nothing checkable"
         else:

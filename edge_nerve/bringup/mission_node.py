@@ -35,6 +35,7 @@ REPLAN_WAIT_S = 15.0  # after a failed step, how long to wait for the cloud's ro
 class Trace:
     records: list = field(default_factory=list)  # StepRecord, in arrival order
     planned: list[Step] = field(default_factory=list)  # the current revision's steps
+    first_plan: list[Step] = field(default_factory=list)  # what the cloud first promised
     executed: list[Step] = field(default_factory=list)  # steps that ran successfully, in order
     refusal: str | None = None
     error: str | None = None
@@ -166,6 +167,8 @@ class MissionNode:
                 echo(f"  {t:7.2f}s  step {m.index}  {step!s:<34} received"
                      + (" (speculative)" if m.speculative else "") + f"  [decoded in {m.decode_ms:.1f} ms]")
             elif kind == PlanEvent.KIND_DONE:
+                if not tr.first_plan:
+                    tr.first_plan = [plan[i] for i in sorted(plan)]
                 num_steps = m.index
                 tr.plan_ms = round(m.decode_ms, 2)
                 echo(f"  {t:7.2f}s  plan complete: {num_steps} steps, planned in {m.decode_ms:.1f} ms")
@@ -179,6 +182,8 @@ class MissionNode:
             elif kind == PlanEvent.KIND_REFUSAL:
                 tr.refusal = m.text
                 echo(f"  {t:7.2f}s  refused: {m.text}")
+                if tr.records:  # steps were planned and tried: this is the cloud giving up
+                    tr.error = f"the cloud gave up after steps failed: {m.text}"
                 break
             elif kind == PlanEvent.KIND_ERROR:
                 tr.error = f"cloud error: {m.text}"

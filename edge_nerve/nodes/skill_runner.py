@@ -35,6 +35,8 @@ class SkillRunnerNode(Node):
         self.desc = declare_world(self)
         rate = declare(self, "rate_hz", 100.0, "control loop rate")
         self.stale_s = declare(self, "stale_obs_s", 0.5, "abort a skill when sensors are older (wall s)")
+        self.sensor_wait_s = declare(self, "sensor_wait_s", 5.0, "how long a skill waits for first sensor data")
+        self.sensor_wait: tuple[Future, float] | None = None
         self.user_hand = user_hand_position(self.desc)
         self.cmd_pub = self.create_publisher(Twist, Topics.SKILL_CMD_VEL, CONTROL_QOS)
         self.arm_pub = self.create_publisher(Float64MultiArray, Topics.ARM_COMMAND, CONTROL_QOS)
@@ -98,8 +100,13 @@ class SkillRunnerNode(Node):
             return self._finish(goal_handle, False, f"unknown skill '{g.skill}'; known: "
                                 f"{', '.join(sorted(SKILLS) + ['say'])}", 0.0)
         obs = self.observation()
-        if obs is None:
-            return self._finish(goal_handle, False, "no sensor data yet", 0.0)
+        if obs is None:  # just started: give the sensors a moment instead of failing the step
+            self.sensor_wait = (Future(), time.monotonic() + self.sensor_wait_s)
+            await self.sensor_wait[0]
+            self.sensor_wait = None
+            obs = self.observation()
+            if obs is None:
+                return self._finish(goal_handle, False, f"no sensor data within {self.sensor_wait_s:.0f} s", 0.0)
         controller = SKILLS[g.skill](self.desc)
         try:
             controller.reset(tuple(g.args), obs)
@@ -124,6 +131,10 @@ class SkillRunnerNode(Node):
 
     # ---- the control loop ---------------------------------------------------------------------
     def control_callback(self) -> None:
+        if self.sensor_wait is not None:
+            waiting, deadline = self.sensor_wait
+            if not waiting.done() and (self.observation() is not None or time.monotonic() > deadline):
+                waiting.set_result(None)
         if self.active is None:
             return
         goal_handle, controller, future, t0, limit, last = self.active

@@ -19,7 +19,7 @@ import numpy as np
 
 from cloud_brain.domain.description import WorldDescription
 from cloud_brain.domain.state import USER
-from sim.world_model import USER_BODY_RADIUS, USER_STANDOFF, robot_at_of, user_facing, wrap
+from sim.world_model import AT_RADIUS, USER_BODY_RADIUS, USER_STANDOFF, robot_at_of, user_facing, wrap
 
 Point = tuple[float, float]
 
@@ -30,6 +30,7 @@ MAX_DECEL = 0.6  # m/s^2 used to shape the approach speed
 LOOKAHEAD = 0.4  # m
 POS_TOL = 0.03  # m
 YAW_TOL = 0.05  # rad
+ROOM_GOAL_AWAY = AT_RADIUS + 0.1  # m: a room's goal keeps this far from being "at" anything
 
 
 class OccupancyGrid:
@@ -264,7 +265,7 @@ def goal_pose(desc: WorldDescription, grid: OccupancyGrid, target: str,
         cx, cy = r.center
         ix, iy = grid.cell(cx, cy)
         if (grid.clearance[iy, ix] >= grid.inflation + 0.1 and (reach is None or reach[iy, ix])
-                and robot_at_of(desc, cx, cy) is None):
+                and robot_at_of(desc, cx, cy, ROOM_GOAL_AWAY) is None):
             return (cx, cy, None)
         X = grid.x0 + (np.arange(grid.nx) + 0.5) * grid.res
         Y = grid.y0 + (np.arange(grid.ny) + 0.5) * grid.res
@@ -278,7 +279,7 @@ def goal_pose(desc: WorldDescription, grid: OccupancyGrid, target: str,
             order = np.argsort((X[ix_] - cx) ** 2 + (Y[iy_] - cy) ** 2)
             for k in order[:4000]:
                 x, y = float(X[ix_[k]]), float(Y[iy_[k]])
-                if robot_at_of(desc, x, y) is None:
+                if robot_at_of(desc, x, y, ROOM_GOAL_AWAY) is None:
                     return (x, y, None)
         return None
     return None

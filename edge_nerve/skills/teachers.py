@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 import time as _time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 from cloud_brain.domain.description import SIDES, Furniture, WorldDescription, load_world
@@ -29,6 +29,7 @@ CONTROL_DT = 0.02  # s: 50 Hz control
 NEAR_FURNITURE = 0.5  # m: robot to a furniture's approach edge to manipulate on it
 GIVE_RANGE = 1.4  # m: base centre to the user's hand to hand something over
 PHASE_TIMEOUT = 10.0  # s
+SLOT_INSET_MIN = 0.08  # m: object centre from a top's approach edge, at least
 
 
 # ---- interface types --------------------------------------------------------------------------
@@ -445,18 +446,69 @@ class Place(_Manipulate):
         super().reset(args, obs)
         self.obj, self.target = (self.args + ["", ""])[:2]
 
+    def _footprint_radius(self, name: str, pose: Sequence[float]) -> float:
+        """Horizontal half size of an object (the larger of its x and y half extents) [m]."""
+        spec = self.desc.objects[name]
+        return max(half_extent_along(spec, pose[3:7], (1.0, 0.0, 0.0)),
+                   half_extent_along(spec, pose[3:7], (0.0, 1.0, 0.0)))
+
+    def _lane_top(self, f: Furniture, spot: Sequence[float], others, mine: float) -> float:
+        """Highest top [m] among the objects standing between f's approach edge and `spot`
+        (in the lane the held object sweeps through); f's height if none."""
+        nx, ny = SIDES[f.approach]
+        tx, ty = -ny, nx
+        depth_of = lambda p: (f.at[0] - p[0]) * nx + (f.at[1] - p[1]) * ny  # larger = deeper
+        lat = lambda p: (p[0] - f.at[0]) * tx + (p[1] - f.at[1]) * ty
+        top = f.height
+        for n, p, r in others:
+            if depth_of(p) < depth_of(spot) and abs(lat(p) - lat(spot)) < r + mine + 0.02:
+                top = max(top, p[2] + vertical_half_extent(self.desc, n, p))
+        return top
+
+    def _others_on(self, obs: Observation, f: Furniture) -> list[tuple[str, tuple, float]]:
+        """(name, pose, footprint radius) of the objects standing on f, except the one placed."""
+        return [(n, p, self._footprint_radius(n, p)) for n, p in obs.objects.items()
+                if n != self.obj and n not in obs.delivered and n != obs.holding
+                and f.contains_xy(p[0], p[1], 0.05) and p[2] > f.height - 0.05]
+
     def free_slots(self, obs: Observation, f: Furniture) -> list[tuple[float, float, float]]:
-        """Slots of f not taken by another object (nor by the user sitting on f)."""
-        out = []
+        """Where on f the held object can go: the described slots not taken by another object
+        (nor by the user sitting on f); if all are taken, any spot along the same row that
+        clears the objects there by 3 cm."""
         seat = user_seat(self.desc)
         seat_user = self.desc.user_position() if seat is not None and seat.name == f.name else None
-        for sx, sy, sz in f.slot_positions():
-            taken = any(n != self.obj and math.hypot(p[0] - sx, p[1] - sy) < 0.15 and p[2] > sz - 0.05
-                        for n, p in obs.objects.items())
-            if seat_user is not None and math.hypot(seat_user[0] - sx, seat_user[1] - sy) < USER_BODY_RADIUS + 0.15:
-                taken = True
-            if not taken:
-                out.append((sx, sy, sz))
+        mine = self._footprint_radius(self.obj, obs.objects[self.obj]) if self.obj in obs.objects else 0.1
+        others = self._others_on(obs, f)
+
+        def clear(x, y, slack):
+            if seat_user is not None and math.hypot(seat_user[0] - x, seat_user[1] - y) < USER_BODY_RADIUS + mine + 0.05:
+                return False
+            return all(math.hypot(p[0] - x, p[1] - y) >= r + mine + slack for _, p, r in others)
+
+        out = [(sx, sy, sz) for sx, sy, sz in f.slot_positions() if clear(sx, sy, 0.01)]
+        if out or not f.surface:
+            return out
+        # all described slots taken: any clear spot on the first row, then on deeper rows within
+        # reach (the object is carried over what stands in front, see _lane_top)
+        nx, ny = SIDES[f.approach]
+        tx, ty = -ny, nx
+        half_edge = (f.size[1] if nx else f.size[0]) / 2 - mine - 0.02
+        depth = f.size[0] if nx else f.size[1]
+        ex, ey = f.at[0] + nx * depth / 2, f.at[1] + ny * depth / 2  # middle of the approach edge
+        k = int(half_edge / 0.02)
+        inset = max(SLOT_INSET_MIN, min(0.15, depth / 2))
+        while inset <= depth - mine - 0.02:
+            for i in sorted(range(-k, k + 1), key=abs):
+                s_ = 0.02 * i
+                x, y = ex - nx * inset + tx * s_, ey - ny * inset + ty * s_
+                if not clear(x, y, 0.03):
+                    continue
+                if (self._lane_top(f, (x, y), others, mine) < f.height + 0.3
+                        and not isinstance(self._base_pose_for(f, (x, y)), str)):
+                    out.append((x, y, f.height))
+            if out:
+                return out
+            inset += 0.2
         return out
 
     def _start(self, obs: Observation) -> Status:
@@ -472,7 +524,7 @@ class Place(_Manipulate):
             return failed(f"the robot is not at the {fname}")
         slots = self.free_slots(obs, f)
         if not slots:
-            return failed(f"no free spot on the {fname}")
+            return failed(f"no free spot for {o} on the {fname}")
         x, y, yaw = obs.pose
         slot = min(slots, key=lambda s: math.hypot(s[0] - x, s[1] - y))
         p = obs.objects[o]
@@ -485,7 +537,8 @@ class Place(_Manipulate):
         self.furniture, self.slot, self.base_goal = f, slot, base
         dz = p[2] - obs.arm[0]  # object centre above the grasp centre (constant while held)
         half = vertical_half_extent(self.desc, o, p)
-        self.lift_above = min(self.robot.lift_range[1], f.height + half + 0.06 - dz)
+        over = self._lane_top(f, slot, self._others_on(obs, f), self._footprint_radius(o, p))  # carry it over these
+        self.lift_above = min(self.robot.lift_range[1], max(f.height + 0.06, over + 0.03) + half - dz)
         self.lift_place = f.height + half + 0.012 - dz
         if self.lift_place > self.robot.lift_range[1]:
             return failed(f"the {fname} is too high")

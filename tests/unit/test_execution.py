@@ -76,8 +76,24 @@ def test_rollback_withdraws_queued_steps_and_the_new_revision_runs(h):
     assert h.dispatched[-1].step_id == "p1/0@r1"  # the old step 1 was withdrawn
 
 
-def test_no_state_yet_means_rejection_not_motion():
-    ex_out = []
-    ex = PlanExecutor(lambda: None, lambda s: pytest.fail("must not run"), ex_out.append)
+def test_a_step_waits_for_first_sensor_data_then_runs():
+    state = {"s": None}
+    dispatched = []
+    ex = PlanExecutor(lambda: state["s"], dispatched.append, lambda o: pytest.fail(f"no outcome yet: {o}"))
     ex.on_step(q(0, "navigate", "kitchen"))
-    assert ex_out and ex_out[0].rejected and "no world state" in ex_out[0].message
+    assert dispatched == []
+    state["s"] = WorldState.initial()
+    ex.pump()
+    assert [d.index for d in dispatched] == [0]
+
+
+def test_no_state_for_too_long_means_rejection_not_motion():
+    now = {"t": 0.0}
+    out = []
+    ex = PlanExecutor(lambda: None, lambda s: pytest.fail("must not run"), out.append,
+                      state_wait_s=2.0, clock=lambda: now["t"])
+    ex.on_step(q(0, "navigate", "kitchen"))
+    assert out == []
+    now["t"] = 2.5
+    ex.pump()
+    assert out and out[0].rejected and "no world state" in out[0].message

@@ -1,0 +1,112 @@
+"""Attention pieces shared by MLA and the GQA/MHA baseline: RMSNorm, rotary embeddings, the
+masked softmax with sliding window and a learnable per-head attention sink (MiMo-V2-Flash;
+the sink is an extra logit in each head's softmax denominator, as in gpt-oss / StreamingLLM),
+and `GQA`, the grouped-query baseline (MHA when n_kv_heads == n_heads) that the KV-cache
+benchmark compares MLA against.
+
+Shapes: B batch, T query tokens, S key tokens (cached + new), H query heads, G kv heads,
+d head width, D model width.
+
+    .venv/bin/python -m pytest -q tests/unit/test_model_attention.py
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cloud_brain.model.config import ModelArgs
+from cloud_brain.model.kv_cache import LayerKVCache
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # normalise in fp32 so bf16 activations keep their scale
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (xf * self.weight.float()).to(x.dtype)
+
+
+def rope_cos_sin(positions: torch.Tensor, dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables (T, dim/2), fp32, computed from positions (not a buffer, so a bf16
+    cast of the model never rounds them)."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32,
+                                             device=positions.device) / dim))  # (dim/2,)
+    angles = positions.float()[:, None] * inv_freq[None, :]  # (T, dim/2)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate the halves of the last dim of x (B, T, d) or (B, T, H, d)."""
+    if x.dim() == 4:
+        cos, sin = cos[:, None, :], sin[:, None, :]  # (T, 1, d/2)
+    xf = x.float()
+    half = xf.shape[-1] // 2
+    x1, x2 = xf[..., :half], xf[..., half:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1).to(x.dtype)
+
+
+def attention_probs(scores: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor,
+                    k_valid: torch.Tensor | None, window: int,
+                    sink: torch.Tensor | None) -> torch.Tensor:
+    """Softmax of scores (B, H, T, S) over the keys each query may see: causal by absolute
+    position, within `window` (a query sees itself and window - 1 earlier tokens; 0: no limit),
+    cached slots that are valid. With `sink` (H,), each head's softmax gets one extra logit
+    whose probability mass is dropped, so a head can attend to "nothing". Computed in fp32."""
+    rel = q_pos[:, None] - k_pos[None, :]  # (T, S)
+    allowed = rel >= 0
+    if window:
+        allowed &= rel < window
+    if k_valid is not None:
+        allowed &= k_valid[None, :]
+    scores = scores.float().masked_fill(~allowed, float("-inf"))  # (B, H, T, S)
+    if sink is None:
+        return F.softmax(scores, dim=-1)
+    bsz, n_heads, seqlen, _ = scores.shape
+    sink_logit = sink.float().view(1, n_heads, 1, 1).expand(bsz, n_heads, seqlen, 1)  # (B, H, T, 1)
+    probs = F.softmax(torch.cat([scores, sink_logit], dim=-1), dim=-1)  # (B, H, T, S + 1)
+    return probs[..., :-1]
+
+
+class GQA(nn.Module):
+    """Grouped-query attention with RoPE (MHA when n_kv_heads == n_heads); the baseline cache."""
+
+    def __init__(self, args: ModelArgs, is_global: bool):
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = args.n_heads, args.n_kv_heads, args.head_dim
+        self.window = 0 if is_global else args.sliding_window
+        self.wq = nn.Linear(args.dim, self.n_heads * self.head_dim, bias=False)
+        self.wk = nn.Linear(args.dim, self.n_kv_heads * self.head_dim, bias=False)
+        self.wv = nn.Linear(args.dim, self.n_kv_heads * self.head_dim, bias=False)
+        self.wo = nn.Linear(self.n_heads * self.head_dim, args.dim, bias=False)
+        self.sink = nn.Parameter(torch.zeros(self.n_heads)) if (args.attn_sink and not is_global) else None
+        self.scale = 1.0 / math.sqrt(self.head_dim)
+
+    def forward(self, x: torch.Tensor, start_pos: int, rope: tuple[torch.Tensor, torch.Tensor],
+                cache: LayerKVCache | None = None) -> torch.Tensor:
+        bsz, seqlen, _ = x.shape
+        q = self.wq(x).view(bsz, seqlen, self.n_heads, self.head_dim)  # (B, T, H, d)
+        k = self.wk(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim)  # (B, T, G, d)
+        v = self.wv(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim)  # (B, T, G, d)
+        q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        q_pos = torch.arange(start_pos, start_pos + seqlen, device=x.device)
+        if cache is None:
+            k_pos, k_valid = q_pos, None
+        else:
+            kv, k_pos, k_valid = cache.update(start_pos, {"k": k, "v": v})
+            k, v = kv["k"], kv["v"]  # (B, S, G, d)
+        rep = self.n_heads // self.n_kv_heads
+        k = k.repeat_interleave(rep, dim=2)  # (B, S, H, d)
+        v = v.repeat_interleave(rep, dim=2)  # (B, S, H, d)
+        scores = torch.einsum("bthd,bshd->bhts", q, k) * self.scale  # (B, H, T, S)
+        probs = attention_probs(scores, q_pos, k_pos, k_valid, self.window, self.sink).to(x.dtype)
+        out = torch.einsum("bhts,bshd->bthd", probs, v)  # (B, T, H, d)
+        return self.wo(out.reshape(bsz, seqlen, self.n_heads * self.head_dim))  # (B, T, D)
