@@ -4,6 +4,7 @@
     brainstem cloud serve --port 50051 [--planner rules]
     brainstem plan "bring me the red cup" [--backend rules] [--world-overrides JSON]
     brainstem eval planner --cases FILE.jsonl [--backend rules] [--json]
+    brainstem bench mla [--json] [--quick]
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ def cmd_eval_planner(a) -> int:
     return 0
 
 
+def cmd_bench_mla(a) -> int:
+    from cloud_brain.model.bench import run_mla_bench, summary_lines
+
+    report = run_mla_bench(quick=a.quick, threads=a.threads)
+    print(json.dumps(report) if a.json else "\n".join(summary_lines(report)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="brainstem", description=__doc__.split("\n")[0])
     ap.add_argument("--log-level", default="WARNING")
@@ -126,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--world")
     ep.add_argument("--json", action="store_true")
     ep.set_defaults(fn=cmd_eval_planner)
+
+    b = sub.add_parser("bench", help="benchmarks (percentiles, ratios against a same-run baseline)")
+    bsub = b.add_subparsers(dest="bench_cmd", required=True)
+    bm = bsub.add_parser("mla", help="KV-cache bytes (MHA/GQA/MLA/hybrid), absorb accuracy, decode speed")
+    bm.add_argument("--json", action="store_true")
+    bm.add_argument("--quick", action="store_true", help="skip the decode-speed runs")
+    bm.add_argument("--threads", type=int)
+    bm.set_defaults(fn=cmd_bench_mla)
     return ap
 
 

@@ -43,8 +43,9 @@ def kv_bytes(args: ModelArgs, gqa_kv_heads: int, context: int = 4096) -> dict:
     gqa = args.replace(attn_type="gqa", n_kv_heads=gqa_kv_heads, head_dim=head, **one_global)
     mla = args.replace(attn_type="mla", attn_impl="absorb", **one_global)
     mla_naive = mla.replace(attn_impl="naive")
-    period = (args.swa_ratio + 1) if args.swa_ratio else 1
-    n_hybrid = max(period, args.n_layers - args.n_layers % period) if args.swa_ratio else args.n_layers
+    # the hybrid stack: the config's layers rounded down to whole S..S G periods (at least one)
+    period = args.swa_ratio + 1
+    n_hybrid = max(period, args.n_layers - args.n_layers % period)
     hybrid = args.replace(attn_type="mla", attn_impl="absorb", n_layers=n_hybrid,
                           n_dense_layers=n_hybrid, mtp_depth=0)
     all_global = hybrid.replace(swa_ratio=0)
@@ -177,6 +178,7 @@ def run_mla_bench(quick: bool = False, threads: int | None = None) -> dict:
 def _run(quick: bool) -> dict:
     v2 = ModelArgs.deepseek_v2_attention()
     planner = ModelArgs.planner()
+    log.info("bench mla: cache bytes (V2-scale attention, planner config)")
     v2_bytes = kv_bytes(v2, gqa_kv_heads=8)
     planner_bytes = kv_bytes(planner, gqa_kv_heads=2)
     report = {
@@ -193,6 +195,7 @@ def _run(quick: bool) -> dict:
     report.update(absorb_max_abs_diff(planner, seq_len=96 if quick else 256))
     if not quick:
         threads = torch.get_num_threads()
+        log.info("bench mla: decode tokens/s at 4k context, naive vs absorbed (%d threads)", threads)
         report["decode_4k"] = {"threads": threads, "device": "cpu", "dtype": "float32",
                                "planner": decode_speed_planner(planner),
                                "v2_scale_layer": decode_speed_v2_layer()}
@@ -208,3 +211,21 @@ def _run(quick: bool) -> dict:
         "absorb_diff_lt_1e-4": report["absorb_max_abs_diff"] < 1e-4,
     }
     return report
+
+
+def summary_lines(report: dict) -> list[str]:
+    """Human-readable lines for the CLI's non-JSON output."""
+    lines = []
+    for cfg in ("v2_scale", "planner"):
+        per = report["kv_bytes_per_token"][cfg]
+        lines.append(f"{cfg:9s} KV bytes/token/layer  mha {per['mha']:.0f}  gqa {per['gqa']:.0f}  "
+                     f"mla {per['mla']:.0f}  mla+hybrid {per['mla_hybrid']:.0f}  |  mla vs mha "
+                     f"-{100 * report['kv_reduction_vs_mha'][cfg]:.1f}%  hybrid@4k "
+                     f"{report['hybrid_reduction_at_4k'][cfg]:.2f}x")
+    lines.append(f"absorb vs naive max |dlogit| {report['absorb_max_abs_diff']:.2e} (fp32)")
+    if "decode_tok_s_4k" in report:
+        d = report["decode_tok_s_4k"]
+        lines.append(f"decode tok/s @4k  planner naive {d['naive']:.1f}  absorb {d['absorb']:.1f}  |  "
+                     f"V2-scale layer naive {d['v2_scale_layer_naive']:.2f}  absorb {d['v2_scale_layer_absorb']:.2f}")
+    lines.append("done-when: " + ", ".join(f"{k} {'ok' if v else 'FAIL'}" for k, v in report["done_when"].items()))
+    return lines

@@ -115,6 +115,8 @@ class Transformer(nn.Module):
         """tokens (B, T + 1): inputs tokens[:, :-1], next-token targets tokens[:, 1:]. Returns
         {'loss' (to backprop), 'main', 'mtp', 'aux'}; MTP module k predicts tokens[:, k+1:]."""
         ig = -100 if ignore_index is None else ignore_index
+        for m in self.moe_layers():
+            m.aux_loss = None  # a module skipped below must not contribute a stale loss
         x = tokens[:, :-1]
         seqlen = x.shape[1]
         h = self.forward_hidden(x)  # (B, T, D)
