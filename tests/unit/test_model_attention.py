@@ -13,25 +13,9 @@ from cloud_brain.model.attention import GQA, attention_probs, rope_cos_sin
 from cloud_brain.model.config import ModelArgs
 from cloud_brain.model.kv_cache import LayerKVCache, ModelCache, attention_cache_fields
 from cloud_brain.model.mla import MLA
+from model_testing import sharpen_
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops: threads only add contention
-    yield
-    torch.set_num_threads(n)
-
-
-def sharpen_(module: torch.nn.Module, gain: float = 2.0, seed: int = 0) -> None:
-    """Re-initialise with O(1) activations and peaky attention, so masking errors show."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if p.dim() >= 2:
-                p.copy_(torch.randn(p.shape, generator=g) * gain / math.sqrt(p.shape[-1]))
-            elif name.endswith("sink"):
-                p.copy_(torch.randn(p.shape, generator=g) * 2)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_attention_probs_matches_loop_reference():
@@ -67,7 +51,7 @@ def _layer(kind: str, args: ModelArgs) -> torch.nn.Module:
 def test_ring_buffer_equals_masked_full_attention_with_sink(kind):
     args = ModelArgs.tiny(sliding_window=5, n_kv_heads=2)
     layer = _layer(kind, args).eval()
-    sharpen_(layer)
+    sharpen_(layer, gain=2.0, sink_scale=2.0)
     assert layer.sink is not None and layer.window == 5
     torch.manual_seed(1)
     seqlen = 40
@@ -95,7 +79,7 @@ def test_ring_buffer_differs_from_global_attention():
     """The window matters: the same layer as a global layer gives different outputs."""
     args = ModelArgs.tiny(sliding_window=4, attn_sink=False)
     swa, glob = MLA(args, is_global=False), MLA(args, is_global=True)
-    sharpen_(swa)
+    sharpen_(swa, gain=2.0, sink_scale=2.0)
     glob.load_state_dict(swa.state_dict())
     x = torch.randn(1, 12, args.dim)
     rope = rope_cos_sin(torch.arange(12), args.qk_rope_head_dim, args.rope_theta)

@@ -11,12 +11,7 @@ import torch
 from cloud_brain.model.bench import run_mla_bench
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_quick_bench_meets_done_when():

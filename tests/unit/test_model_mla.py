@@ -4,31 +4,14 @@ the cache-size figures of the benchmark (DeepSeek-V2 attention sizes).
     cd /work/main && .venv/bin/python -m pytest -q tests/unit/test_model_mla.py
 """
 
-import math
-
 import pytest
 import torch
 
 from cloud_brain.model import ModelArgs, Transformer
 from cloud_brain.model.bench import kv_bytes
+from model_testing import sharpen_
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops: threads only add contention
-    yield
-    torch.set_num_threads(n)
-
-
-def sharpen_(module: torch.nn.Module, gain: float = 1.5, seed: int = 0) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if p.dim() >= 2:
-                p.copy_(torch.randn(p.shape, generator=g) * gain / math.sqrt(p.shape[-1]))
-            elif name.endswith("sink"):
-                p.copy_(torch.randn(p.shape, generator=g))
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.mark.parametrize("q_lora_rank", [0, 16])

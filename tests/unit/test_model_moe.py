@@ -13,12 +13,7 @@ from cloud_brain.model.moe import MoE, load_balance
 from cloud_brain.model.train import make_optimizer, skewed_token_stream, train_step
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops: threads only add contention
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_gate_bias_selects_but_does_not_weight():

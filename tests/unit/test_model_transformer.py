@@ -11,24 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from cloud_brain.model import ModelArgs, Transformer
+from model_testing import sharpen_
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny ops: threads only add contention
-    yield
-    torch.set_num_threads(n)
-
-
-def sharpen_(module: torch.nn.Module, gain: float = 1.5, seed: int = 0) -> None:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if p.dim() >= 2:
-                p.copy_(torch.randn(p.shape, generator=g) * gain / math.sqrt(p.shape[-1]))
-            elif name.endswith("sink"):
-                p.copy_(torch.randn(p.shape, generator=g))
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _tokens(args, b, t, seed=0):
