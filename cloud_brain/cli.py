@@ -66,22 +66,14 @@ def cmd_plan(a) -> int:
 
 
 def cmd_eval_planner(a) -> int:
-    from cloud_brain.evaluation import evaluate_planner
+    from cloud_brain.evaluation import evaluate_planner, format_report
 
     try:
         report = evaluate_planner(a.cases, a.backend, a.world)
     except (OSError, ValueError) as e:
         print(f"brainstem eval planner: {e}", file=sys.stderr)
         return 2
-    if a.json:
-        print(json.dumps(report))
-    else:
-        for r in report["results"]:
-            if not r["ok"]:
-                print(f"FAIL {r['command']!r}: {r['error']}  plan={r['plan']}")
-        print(f"{report['backend']}: {report['succeeded']}/{report['cases']} "
-              f"({report['success_rate']:.1%}), latency p50 {report['latency_ms']['p50']:.2f} ms "
-              f"p95 {report['latency_ms']['p95']:.2f} ms")
+    print(json.dumps(report) if a.json else format_report(report))
     return 0
 
 

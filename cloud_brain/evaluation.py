@@ -111,6 +111,15 @@ def evaluate_planner(cases_path: str | Path, backend: str = "rules",
     }
 
 
+def format_report(report: dict) -> str:
+    """The human-readable report: each failed case, then the totals."""
+    lines = [f"FAIL line {r['line']}: {r['command']!r}: {r['error']}\n     plan: {r['plan']}"
+             for r in report["results"] if not r["ok"]]
+    lines.append(f"{report['backend']}: {report['succeeded']}/{report['cases']} = {report['success_rate']:.3f}  "
+                 f"latency p50 {report['latency_ms']['p50']} ms  p95 {report['latency_ms']['p95']} ms")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     ap = argparse.ArgumentParser(description="evaluate a planner backend on goal-checked cases")
@@ -120,14 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print the full report as one JSON object")
     args = ap.parse_args(argv)
     report = evaluate_planner(args.cases, args.backend, args.world)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for r in report["results"]:
-            if not r["ok"]:
-                print(f"FAIL line {r['line']}: {r['command']!r}: {r['error']}\n     plan: {r['plan']}")
-        print(f"{report['succeeded']}/{report['cases']} = {report['success_rate']:.3f}  "
-              f"p50 {report['latency_ms']['p50']} ms  p95 {report['latency_ms']['p95']} ms")
+    print(json.dumps(report) if args.json else format_report(report))
     return 0
 
 
