@@ -10,7 +10,7 @@ SITE := $(VENV)/lib/python3.11/site-packages
 IFACE := edge_nerve/interfaces/brainstem_interfaces
 ROS_PREFIX := $(BUILD)/ros/install
 # Debian packages the build needs (installed by name when missing; root or sudo required then)
-DEB_PACKAGES := cmake g++ make
+DEB_PACKAGES := cmake g++ make libosmesa6 ignition-tools libsdformat-dev
 
 .PHONY: setup demo test test-unit test-integration clean
 setup: $(BUILD)/.debs $(BUILD)/.deps $(BUILD)/.interfaces $(BUILD)/.protos $(SITE)/brainstem_env.pth
@@ -33,7 +33,7 @@ $(BUILD)/.debs: Makefile
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@touch $@
 

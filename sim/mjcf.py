@@ -200,6 +200,8 @@ def build_mjcf(desc: WorldDescription, robot: RobotSpec = ROBOT) -> str:
       f'size="{_f(0.035, 0.035, (mast_top - 0.03 - r.base_height) / 2)}" mass="2" rgba="0.2 0.2 0.22 1" '
       f'contype="{ARM_BITS[0]}" conaffinity="{ARM_BITS[1]}"/>')
     w('      <site name="base_center" pos="0 0 0.1"/>')
+    # chase camera (sim/render.py): over the robot's right shoulder, turning with it, looking down at the floor 0.8 m ahead
+    w('      <camera name="chase" pos="-1.3 -0.5 2.2" xyaxes="0.275 -0.962 0 0.631 0.18 0.754" fovy="55"/>')
     lift0 = 0.6
     # lift carriage: its frame z = grasp-centre height (the lift joint value)
     w(f'      <body name="lift_link" pos="{_f(0, 0, lift0)}" gravcomp="1">')
