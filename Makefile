@@ -10,7 +10,7 @@ SITE := $(VENV)/lib/python3.11/site-packages
 IFACE := edge_nerve/interfaces/brainstem_interfaces
 ROS_PREFIX := $(BUILD)/ros/install
 # Debian packages the build needs (installed by name when missing; root or sudo required then)
-DEB_PACKAGES := cmake g++ make libosmesa6 ignition-tools libsdformat-dev
+DEB_PACKAGES := cmake g++ make libosmesa6 ignition-tools libsdformat-dev espeak-ng sox
 
 .PHONY: setup demo test test-unit test-integration clean
 setup: $(BUILD)/.debs $(BUILD)/.deps $(BUILD)/.interfaces $(BUILD)/.protos $(SITE)/brainstem_env.pth

@@ -4,7 +4,11 @@
     brainstem cloud serve --port 50051 [--planner rules]
     brainstem plan "bring me the red cup" [--backend rules] [--world-overrides JSON]
     brainstem eval planner --cases FILE.jsonl [--backend rules] [--json]
+    brainstem eval voice [--json] [--utterances N]
+    brainstem demo --wav FILE                      (the command spoken, heard by the voice node)
     brainstem bench mla [--json] [--quick]
+    brainstem bench edge [--json] [--seconds N]
+    brainstem train planner --out DIR [--minutes M] [--seed S]
 """
 
 from __future__ import annotations
@@ -32,10 +36,27 @@ def cmd_demo(a) -> int:
     res = run_demo(a.command, _json_arg(a.goal, "--goal"), world_file=a.world or "",
                    world_overrides=_json_arg(a.world_overrides, "--world-overrides"),
                    real_time_factor=a.real_time_factor, timeout_s=a.timeout, planner=a.planner,
-                   run_dir=a.run_dir)
+                   run_dir=a.run_dir, wav=a.wav)
     print(f"\nmission {'PASSED' if res.ok else 'FAILED'} in {res.total_s:.1f}s "
           f"(first step after {res.first_step_ms} ms); record: {res.run_dir}/mission.json")
     return 0 if res.ok else 1
+
+
+def cmd_eval_voice(a) -> int:
+    from edge_nerve.voice.evaluation import evaluate_voice
+
+    try:
+        report = evaluate_voice(a.utterances, a.world, seed=a.seed, threshold=a.threshold)
+    except RuntimeError as e:
+        print(f"brainstem eval voice: {e}", file=sys.stderr)
+        return 2
+    if a.json:
+        print(json.dumps(report))
+    else:
+        for name, c in report["conditions"].items():
+            print(f"{name:>6}: WER {c['wer']:.1%}  command success {c['command_success']:.1%}  "
+                  f"latency p50 {c['latency_ms']['p50']:.0f} ms p95 {c['latency_ms']['p95']:.0f} ms")
+    return 0
 
 
 def cmd_cloud_serve(a) -> int:
@@ -85,6 +106,32 @@ def cmd_bench_mla(a) -> int:
     return 0
 
 
+def cmd_train_planner(a) -> int:
+    from cloud_brain.planner.train import train
+
+    rec = train(a.out, minutes=a.minutes, seed=a.seed, threads=a.threads, max_steps=a.steps)
+    print(json.dumps({k: v for k, v in rec.items() if k != "expert_load"}))
+    return 0
+
+
+def cmd_bench_edge(a) -> int:
+    from edge_nerve.bench.loop import run_edge_bench
+
+    report = run_edge_bench(a.seconds, executor=a.executor)
+    if a.json:
+        print(json.dumps(report))
+        return 0
+    pu, loop, echo = report["policy_us"], report["ros_loop_ms"], report["ros_echo_ms"]
+    for k, v in pu.items():
+        print(f"policy {k:<12} p50 {v['p50']:8.1f} us  p99 {v['p99']:8.1f} us  max {v['max']:9.1f} us")
+    for r, v in loop.items():
+        print(f"ros loop {r:>4} Hz  p50 {v['p50']:.3f} ms  p99 {v['p99']:.3f} ms  misses {v['misses']}/{v['sent']} "
+              f"(dropped {v['dropped']})")
+    print(f"ros echo         p50 {echo['p50']:.3f} ms  p99 {echo['p99']:.3f} ms  dropped {echo['dropped']}")
+    print("targets: " + ", ".join(f"{k}={'yes' if ok else 'NO'}" for k, ok in report["targets"].items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="brainstem", description=__doc__.split("\n")[0])
     ap.add_argument("--log-level", default="WARNING")
@@ -100,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--real-time-factor", type=float, default=2.0)
     d.add_argument("--timeout", type=float, default=300.0, help="seconds for the mission")
     d.add_argument("--run-dir", help="where logs and the mission record go (default runs/<time>)")
+    d.add_argument("--wav", help="speak the command: a WAV file the voice node listens to "
+                                 "(--command is then ignored)")
     d.set_defaults(fn=cmd_demo)
 
     c = sub.add_parser("cloud", help="the cloud brain service")
@@ -127,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--world")
     ep.add_argument("--json", action="store_true")
     ep.set_defaults(fn=cmd_eval_planner)
+    ev = esub.add_parser("voice", help="speech -> text -> plan on espeak-ng utterances, clean and noisy")
+    ev.add_argument("--utterances", type=int, default=120)
+    ev.add_argument("--world")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--threshold", type=float, default=0.5, help="confidence threshold reported")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(fn=cmd_eval_voice)
 
     b = sub.add_parser("bench", help="benchmarks (percentiles, ratios against a same-run baseline)")
     bsub = b.add_subparsers(dest="bench_cmd", required=True)
@@ -135,6 +191,20 @@ def build_parser() -> argparse.ArgumentParser:
     bm.add_argument("--quick", action="store_true", help="skip the decode-speed runs")
     bm.add_argument("--threads", type=int)
     bm.set_defaults(fn=cmd_bench_mla)
+    be = bsub.add_parser("edge", help="policy latency, ROS 2 control loop vs bare echo, CPU (edge_nerve/bench/loop.py)")
+    be.add_argument("--seconds", type=float, default=30.0, help="seconds per loop/echo run")
+    be.add_argument("--executor", default="events", choices=("events", "single", "multi"))
+    be.add_argument("--json", action="store_true")
+    be.set_defaults(fn=cmd_bench_edge)
+    t = sub.add_parser("train", help="training")
+    tsub = t.add_subparsers(dest="train_cmd", required=True)
+    tp = tsub.add_parser("planner", help="train the MoE planner on the synthetic corpus (CPU)")
+    tp.add_argument("--out", required=True, help="artifact folder (safetensors + config + tokenizer)")
+    tp.add_argument("--minutes", type=float, default=44.0, help="wall-clock budget")
+    tp.add_argument("--seed", type=int, default=0)
+    tp.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core box)")
+    tp.add_argument("--steps", type=int, default=None, help="stop after this many steps (smoke runs)")
+    tp.set_defaults(fn=cmd_train_planner)
     return ap
 
 

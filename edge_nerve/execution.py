@@ -6,6 +6,13 @@ state; an infeasible step is rejected with the reason and the robot stays still.
 idempotent: a step id that has run (or been rejected) is never run again, whatever the link
 repeats. Rollbacks withdraw queued steps; the cloud's replacement steps carry a new revision.
 
+Leases (ARCHITECTURE.md, "Leases"): a step is never *started* without a live link to the cloud;
+while the link is down queued steps wait and the robot holds still. A step that is running when
+the link drops may finish, but only within its lease (`lease_s`, the PlanStep's
+lease_deadline_s: how long it may run without news from the cloud, counted from when the link
+went down); past that it is cancelled (the skill runner stops the base, the arm holds), its
+outcome is a failure that says so, and the plan stops there until the cloud replans.
+
 Plain class (no rclpy): the `plan_executor` node feeds it events and runs what it dispatches.
 
     .venv/bin/python -m pytest tests/unit/test_execution.py -q
@@ -35,6 +42,7 @@ class QueuedStep:
     step: Step
     speculative: bool = False
     received: float = field(default_factory=time.monotonic)
+    lease_s: float = 0.0  # may run this long without news from the cloud (0: until it ends)
 
 
 @dataclass
@@ -64,11 +72,20 @@ class PlanExecutor:
     """Orders, checks and dispatches plan steps; one step runs at a time.
 
     `state_fn()` gives the robot's current symbolic state; `dispatch(queued)` starts a skill
-    (the node sends the ExecuteSkill goal) and the node calls `finished(...)` when it ends."""
+    (the node sends the ExecuteSkill goal) and the node calls `finished(...)` when it ends;
+    `cancel(queued, reason)` asks the node to cancel the running skill (its result still comes
+    back through `finished`). `link_up`: the link state until `on_link` says otherwise (the node
+    starts with False and waits for cloud_link's latched state)."""
 
     def __init__(self, state_fn: Callable[[], WorldState | None], dispatch: Callable[[QueuedStep], None],
                  report: Callable[[Outcome], None], state_wait_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 cancel: Callable[[QueuedStep, str], None] | None = None, link_up: bool = True):
+        self.cancel = cancel
+        self.link_up = link_up
+        self._link_down_since: float | None = None if link_up else clock()
+        self._held_for_link: str | None = None  # step id we already logged as waiting for the link
+        self.lease_cancelled: dict[str, str] = {}  # step id -> why it was cancelled
         self.state_fn = state_fn
         self.state_wait_s = state_wait_s  # a step waits this long for the first sensor data
         self.clock = clock
@@ -112,6 +129,33 @@ class PlanExecutor:
         if self.plan is not None and self.plan.plan_id == plan_id:
             self.plan.done_at = num_steps
 
+    def on_link(self, up: bool) -> None:
+        """The cloud link came up (every lease is renewed) or went down (leases start to run)."""
+        if up == self.link_up:
+            return
+        self.link_up = up
+        self._link_down_since = None if up else self.clock()
+        log.info("cloud link %s", "up: steps may start" if up else "down: no new step starts")
+        if up:
+            self.pump()
+        else:
+            self.check_lease()
+
+    def check_lease(self) -> None:
+        """Cancel the running step once the link has been down longer than its lease."""
+        q = self.running
+        if q is None or self.link_up or q.lease_s <= 0 or q.step_id in self.lease_cancelled:
+            return
+        down_for = self.clock() - self._link_down_since
+        if down_for <= q.lease_s:
+            return
+        reason = (f"lease expired: no news from the cloud for {down_for:.1f} s "
+                  f"(lease {q.lease_s:.1f} s); skill cancelled, holding")
+        self.lease_cancelled[q.step_id] = reason
+        log.warning("%s %s: %s", q.step_id, q.step, reason)
+        if self.cancel is not None:
+            self.cancel(q, reason)
+
     def cancel_plan(self) -> None:
         """Forget queued steps (refusal, new command); the running skill is left to the node."""
         self.queue.clear()
@@ -124,12 +168,18 @@ class PlanExecutor:
 
     # ---- running ------------------------------------------------------------------------------
     def pump(self) -> None:
-        """Start the next step if nothing runs and it has arrived."""
+        """Start the next step if nothing runs, it has arrived and the link is live."""
+        self.check_lease()
         p = self.plan
         if self.running is not None or p is None or p.failed:
             return
         q = self.queue.get(p.next_index)
         if q is None:
+            return
+        if not self.link_up:  # never start a step without a live link: hold still
+            if self._held_for_link != q.step_id:
+                self._held_for_link = q.step_id
+                log.warning("cloud link down: holding before %s %s", q.step_id, q.step)
             return
         state = self.state_fn()
         if state is None:  # sensors not heard from yet (start-up): wait a little, never guess
@@ -159,6 +209,9 @@ class PlanExecutor:
             log.warning("result for %s, which is not running; ignored", step_id)
             return
         self.running = None
+        lease = self.lease_cancelled.pop(step_id, None)
+        if lease is not None:
+            success, message = False, f"{lease} ({message})" if message else lease
         duration = time.monotonic() - self.started_at.pop(step_id, time.monotonic())
         if self.plan is not None and self.plan.plan_id == q.plan_id:
             if success:

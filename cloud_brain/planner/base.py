@@ -52,8 +52,13 @@ def _rules(world: WorldDescription | None) -> Planner:
     return RulesPlanner(world)
 
 
+def _moe(world: WorldDescription | None) -> Planner:
+    from cloud_brain.planner.moe import MoEPlanner
+    return MoEPlanner(world)
+
+
 BACKENDS: "MappingProxyType[str, Callable[[WorldDescription | None], Planner]]" = \
-    MappingProxyType({"rules": _rules})
+    MappingProxyType({"rules": _rules, "moe": _moe})
 
 
 def get_planner(name: str, world: WorldDescription | None = None) -> Planner:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import socket
 import sys
 import time
@@ -24,7 +23,7 @@ from cloud_brain.domain.description import load_world
 from cloud_brain.domain.goals import explain_unmet, goal_error, holds, is_refusal
 from cloud_brain.domain.plan import Step, execute
 from cloud_brain.domain.state import USER, WorldState
-from edge_nerve.bringup.graph import ProcessGroup, edge_graph, write_params
+from edge_nerve.bringup.graph import ProcessGroup, edge_graph, reserve_ros_domain, write_params
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,7 +94,7 @@ class Mission:
 
     def __init__(self, *, world_file: str = "", world_overrides: dict | None = None,
                  real_time_factor: float = 2.0, run_dir: Path | None = None, planner: str = "rules",
-                 echo=print, startup_timeout_s: float = 60.0):
+                 echo=print, startup_timeout_s: float = 60.0, voice: bool = False):
         self.world_file = world_file
         self.overrides = world_overrides or {}
         self.desc = load_world(world_file or None).with_overrides(self.overrides)
@@ -104,6 +103,7 @@ class Mission:
         self.planner = planner
         self.echo = echo
         self.startup_timeout_s = startup_timeout_s
+        self.voice = voice  # run the voice node: commands may then be spoken (run(wav=...))
         self.procs: ProcessGroup | None = None
         self.node = None
 
@@ -111,9 +111,10 @@ class Mission:
     def __enter__(self):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
+        self._domain_lock = None
         if "ROS_DOMAIN_ID" not in env:  # keep concurrent runs (tests, other demos) apart
-            env["ROS_DOMAIN_ID"] = str(random.randint(1, 100))
-        os.environ["ROS_DOMAIN_ID"] = env["ROS_DOMAIN_ID"]
+            domain, self._domain_lock = reserve_ros_domain()
+            env["ROS_DOMAIN_ID"] = os.environ["ROS_DOMAIN_ID"] = str(domain)
         self.procs = ProcessGroup(self.run_dir / "logs", env)
         try:
             self._start()
@@ -131,10 +132,11 @@ class Mission:
             cloud += ["--world", self.world_file]
         self.procs.start("cloud", cloud)
         nodes = edge_graph(world_file=self.world_file, world_overrides=self.overrides,
-                           cloud_address=f"127.0.0.1:{port}", real_time_factor=self.rtf)
+                           cloud_address=f"127.0.0.1:{port}", real_time_factor=self.rtf,
+                           voice=self.voice)
         self.procs.start_nodes(nodes, write_params(nodes, self.run_dir / "params.yaml"))
         from edge_nerve.bringup.mission_node import MissionNode
-        self.node = MissionNode(self.desc)
+        self.node = MissionNode(self.desc, voice=self.voice)
         self.node.wait_ready(self.startup_timeout_s, self._check_alive)
         self.echo(f"brainstem up in {time.monotonic() - t0:.1f}s: cloud on 127.0.0.1:{port}, "
                   f"{len(nodes)} edge processes, ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}, "
@@ -152,9 +154,15 @@ class Mission:
             self.node = None
         if self.procs is not None:
             self.procs.stop()
+        if getattr(self, "_domain_lock", None) is not None:  # the domain was ours: give it back
+            os.environ.pop("ROS_DOMAIN_ID", None)
+            self._domain_lock.close()
+            self._domain_lock = None
 
     # ---- one command --------------------------------------------------------------------------
-    def run(self, command: str, goals: list | None = None, timeout_s: float = 300.0) -> MissionResult:
+    def run(self, command: str | None, goals: list | None = None, timeout_s: float = 300.0,
+            wav: str | Path | None = None) -> MissionResult:
+        """One command, typed (`command`) or spoken (`wav`: the voice node listens to it)."""
         node = self.node
         initial = node.world_state()
         if goals is not None:
@@ -162,14 +170,21 @@ class Mission:
                 bad = goal_error(g, self.desc)
                 if bad:
                     raise ValueError(f"bad goal {g!r}: {bad}")
-        self.echo(f"\ncommand: {command!r}")
-        trace = node.run_command(command, timeout_s, self._check_alive, self.echo)
+        if wav is not None and not self.voice:
+            raise ValueError("a spoken command needs Mission(voice=True)")
+        self.echo(f"\ncommand: {command!r}" if wav is None else f"\nspoken command: {wav}")
+        trace = node.run_command(command, timeout_s, self._check_alive, self.echo,
+                                 wav=None if wav is None else str(wav))
+        if trace.heard is not None:
+            command = trace.heard["text"]
+            if not trace.heard["published"]:  # the robot asked to repeat; nothing may move
+                goals = goals if goals is not None else [["refused"]]
         final = node.world_state()
         steps = [Step(s.skill, s.args) for s in trace.executed]
         if goals is None:  # judge by what the cloud first promised, not by what it fell back to
             goals = ([["refused"]] if trace.refusal and not trace.records
                      else expected_goals(trace.first_plan or trace.planned, initial))
-        res = MissionResult(False, command, goals, "", trace.records, trace.refusal,
+        res = MissionResult(False, command or "", goals, "", trace.records, trace.refusal,
                             trace.first_step_ms, trace.plan_ms, trace.total_s, str(self.run_dir))
         if trace.error:
             res.reason = trace.error
@@ -187,7 +202,9 @@ class Mission:
         return res
 
 
-def run_demo(command: str = DEFAULT_COMMAND, goals: list | None = None, **kw) -> MissionResult:
+def run_demo(command: str = DEFAULT_COMMAND, goals: list | None = None, wav: str | None = None,
+             **kw) -> MissionResult:
+    """One mission; with `wav`, the command is spoken and the voice node hears it."""
     timeout_s = kw.pop("timeout_s", 300.0)
-    with Mission(**kw) as m:
-        return m.run(command, goals, timeout_s)
+    with Mission(voice=wav is not None, **kw) as m:
+        return m.run(None if wav else command, goals, timeout_s, wav=wav)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -34,8 +35,10 @@ class NodeSpec:
 
 def edge_graph(*, world_file: str = "", world_overrides: dict | None = None,
                cloud_address: str = "127.0.0.1:50051", robot_id: str = "robot-1",
-               sim: bool = True, real_time_factor: float = 1.0, control_rate_hz: float = 50.0) -> list[NodeSpec]:
-    """The edge nodes (and the MuJoCo sim standing in for the robot when `sim`)."""
+               sim: bool = True, real_time_factor: float = 1.0, control_rate_hz: float = 50.0,
+               voice: bool = False, voice_threshold: float = 0.5) -> list[NodeSpec]:
+    """The edge nodes (and the MuJoCo sim standing in for the robot when `sim`; the voice node,
+    listening to WAV files asked for on brainstem/voice/wav, when `voice`)."""
     world = {"world_file": world_file, "world_overrides": json.dumps(world_overrides or {})}
     nodes = [
         NodeSpec("cloud_link", "edge_nerve.nodes.cloud_link", "gRPC session with the cloud <-> ROS topics",
@@ -43,21 +46,47 @@ def edge_graph(*, world_file: str = "", world_overrides: dict | None = None,
         NodeSpec("plan_executor", "edge_nerve.nodes.plan_executor",
                  "runs plan steps in order after an on-robot feasibility check", {**world}),
         NodeSpec("skill_runner", "edge_nerve.nodes.skill_runner",
-                 "ExecuteSkill action server: closed-loop skill controllers", {**world, "rate_hz": control_rate_hz}),
-        NodeSpec("safety", "edge_nerve.nodes.safety", "command watchdog: stale commands -> zero twist", {}),
+                 "ExecuteSkill action server: closed-loop skill controllers",
+                 {**world, "rate_hz": control_rate_hz, "executor": "single"}),
+        NodeSpec("safety", "edge_nerve.nodes.safety",
+                 "command gate: stale/NaN commands -> zero twist, limits, E-stop, arm gate",
+                 {"timeout_ms": 250.0, "rate_hz": 50.0}),
     ]
     if sim:
         nodes.insert(0, NodeSpec("sim", "sim.sim_node", "MuJoCo home world standing in for the robot",
                                  {**world, "real_time_factor": real_time_factor}))
+    if voice:
+        nodes.append(NodeSpec("voice", "edge_nerve.nodes.voice", "offline speech -> brainstem/command",
+                              {**world, "source": "wav", "confidence_threshold": voice_threshold}))
     return nodes
 
 
 def write_params(nodes: list[NodeSpec], path: Path) -> Path:
     """One YAML file of every node's parameters, in the `ros__parameters` layout launch uses."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({n.name: {"ros__parameters": n.params} for n in nodes if n.params},
+    # "/**/name": the node in any namespace (one robot or many, `namespace:=robot1`)
+    path.write_text(yaml.safe_dump({f"/**/{n.name}": {"ros__parameters": n.params} for n in nodes if n.params},
                                    sort_keys=False))
     return path
+
+
+def reserve_ros_domain(lock_dir: str = "/tmp") -> tuple[int, object]:
+    """A ROS_DOMAIN_ID no other brainstem run on this machine holds, and the lock that holds it.
+
+    Concurrent runs (tests, demos, benches) on one host would otherwise see each other's topics
+    whenever their randomly chosen domains collide. Close the returned file to release it."""
+    import fcntl
+
+    ids = list(range(1, 233))  # Fast DDS maps domains 0..232 to valid UDP ports; 0 is the default
+    random.shuffle(ids)
+    for domain in ids:
+        f = open(os.path.join(lock_dir, f"brainstem-ros-domain-{domain}.lock"), "w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return domain, f
+        except OSError:
+            f.close()
+    raise RuntimeError("every ROS domain id is taken by another brainstem run on this machine")
 
 
 class ProcessGroup:

@@ -39,13 +39,14 @@ class Trace:
     executed: list[Step] = field(default_factory=list)  # steps that ran successfully, in order
     refusal: str | None = None
     error: str | None = None
+    heard: dict | None = None  # the voice node's transcript record, when the command was spoken
     first_step_ms: float | None = None
     plan_ms: float | None = None
     total_s: float = 0.0
 
 
 class MissionNode:
-    def __init__(self, desc: WorldDescription):
+    def __init__(self, desc: WorldDescription, voice: bool = False):
         if not rclpy.ok():
             rclpy.init()
         self.node = Node("mission")
@@ -62,6 +63,14 @@ class MissionNode:
         n.create_subscription(ObjectStates, Topics.OBJECT_STATES, lambda m: self.tracker.update_objects(
             objects_from_msg(m), m.holding, m.delivered, m.docked), SENSOR_QOS)
         self.skills = ActionClient(n, ExecuteSkill, Topics.EXECUTE_SKILL)
+        self.voice = voice
+        self.voice_state = None
+        self.transcripts: queue.Queue = queue.Queue()
+        if voice:
+            from edge_nerve.nodes.voice import TRANSCRIPT, VOICE_STATE, WAV_REQUEST
+            self.wav_pub = n.create_publisher(String, WAV_REQUEST, PLAN_QOS)
+            n.create_subscription(String, TRANSCRIPT, lambda m: self.transcripts.put(m.data), PLAN_QOS)
+            n.create_subscription(String, VOICE_STATE, self._voice_state_callback, LATCHED_QOS)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(n)
         self.thread = threading.Thread(target=self._spin, name="mission-spin", daemon=True)
@@ -72,6 +81,9 @@ class MissionNode:
             self.executor.spin()
         except Exception:  # shutdown races end the spin
             pass
+
+    def _voice_state_callback(self, msg: String) -> None:
+        self.voice_state = msg.data
 
     def _link_callback(self, msg: String) -> None:
         self.link = msg.data
@@ -95,26 +107,58 @@ class MissionNode:
                 waiting.append("cloud_link subscription")
             if self.node.count_subscribers(Topics.PLAN_EVENTS) < 2:  # plan_executor and us
                 waiting.append("plan_executor subscription")
+            if self.voice and (self.voice_state != "ready" or self.node.count_subscribers(
+                    self.wav_pub.topic_name) < 1):
+                if self.voice_state and self.voice_state.startswith("error"):
+                    raise RuntimeError(f"voice node: {self.voice_state}")
+                waiting.append("voice node")
             if not waiting:
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"system not ready after {timeout_s:.0f}s; waiting for: {', '.join(waiting)}")
             time.sleep(0.1)
 
-    def run_command(self, text: str, timeout_s: float, check_alive, echo) -> Trace:
+    def listen(self, wav: str, timeout_s: float, check_alive) -> dict:
+        """Ask the voice node to listen to a WAV file; its transcript record (see nodes/voice)."""
+        import json
+        while not self.transcripts.empty():
+            self.transcripts.get_nowait()
+        self.wav_pub.publish(String(data=str(wav)))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            check_alive()
+            try:
+                return json.loads(self.transcripts.get(timeout=0.1))
+            except queue.Empty:
+                continue
+        raise TimeoutError(f"the voice node gave no transcript for {wav} in {timeout_s:.0f}s")
+
+    def run_command(self, text: str, timeout_s: float, check_alive, echo, wav: str | None = None) -> Trace:
         from edge_nerve.bringup.demo import StepRecord
 
         while not self.inbox.empty():  # events of earlier missions
             self.inbox.get_nowait()
         tr = Trace()
         t0 = time.monotonic()
-        self.command_pub.publish(String(data=text))
+        if wav is not None:  # spoken: the voice node publishes the command (or asks to repeat)
+            tr.heard = self.listen(wav, 60.0, check_alive)
+            echo(f"  {time.monotonic() - t0:7.2f}s  heard {tr.heard['text']!r} (confidence "
+                 f"{tr.heard['confidence']:.2f}, decoded in {tr.heard['decode_ms']:.0f} ms)"
+                 + ("" if tr.heard["published"] else ": asked to repeat"))
+            if not tr.heard["published"]:
+                from edge_nerve.nodes.voice import REPEAT
+                tr.refusal = REPEAT  # the robot did not act: judged like a refusal
+                tr.total_s = time.monotonic() - t0
+                return tr
+        else:
+            self.command_pub.publish(String(data=text))
         command_id = None
         plan: dict[int, Step] = {}
         records: dict[str, StepRecord] = {}  # step_id -> record
         ok_steps: dict[int, Step] = {}
         num_steps = None
         failed_at = None
+        withdrawn: set[str] = set()  # step ids a rollback replaced
         deadline = t0 + timeout_s
         while True:
             now = time.monotonic()
@@ -144,6 +188,8 @@ class MissionNode:
                 if m.success:
                     ok_steps[m.index] = Step(m.skill, tuple(m.args))
                     tr.executed.append(ok_steps[m.index])
+                elif m.step_id in withdrawn:
+                    pass  # the cloud's rollback for this failure arrived first; its replan is under way
                 else:
                     failed_at = time.monotonic()
                     tr.error = f"step {m.index} {verdict}: {m.message}"
@@ -174,6 +220,7 @@ class MissionNode:
                 echo(f"  {t:7.2f}s  plan complete: {num_steps} steps, planned in {m.decode_ms:.1f} ms")
             elif kind == PlanEvent.KIND_ROLLBACK:
                 echo(f"  {t:7.2f}s  rollback from step {m.index} (revision {m.revision}): {m.text}")
+                withdrawn.update(sid for sid, r in records.items() if r.index >= m.index)
                 for i in [i for i in plan if i >= m.index]:
                     del plan[i]
                 for i in [i for i in ok_steps if i >= m.index]:
@@ -186,9 +233,10 @@ class MissionNode:
                     tr.error = f"the cloud gave up after steps failed: {m.text}"
                 break
             elif kind == PlanEvent.KIND_ERROR:
-                tr.error = f"cloud error: {m.text}"
                 echo(f"  {t:7.2f}s  error: {m.text}")
-                break
+                if m.command_id:  # about our command; others (e.g. a stray outcome) are only shown
+                    tr.error = f"cloud error: {m.text}"
+                    break
         tr.planned = [plan[i] for i in sorted(plan)]
         tr.total_s = time.monotonic() - t0
         time.sleep(0.3)  # let the last sensor messages arrive before the goal check

@@ -10,6 +10,7 @@ The link itself (reconnects, heartbeats, resume) is edge_nerve.link.client.Cloud
 from __future__ import annotations
 
 import queue
+import time
 
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
@@ -22,7 +23,7 @@ from edge_nerve.nodes.common import (LATCHED_QOS, PLAN_QOS, SENSOR_QOS, Topics, 
                                      objects_from_msg, pose_from_odometry, spin_node)
 from edge_nerve.world_tracker import WorldTracker
 
-LINK_STATE = "brainstem/link"  # std_msgs/String "up" | "down", latched
+LINK_STATE = Topics.LINK_STATE  # kept for importers; the name lives in common.Topics
 
 
 class CloudLinkNode(Node):
@@ -39,6 +40,8 @@ class CloudLinkNode(Node):
         self.create_subscription(StepOutcome, Topics.STEP_OUTCOMES, self.outcome_callback, PLAN_QOS)
         self.create_subscription(Odometry, Topics.ODOM, self.odom_callback, SENSOR_QOS)
         self.create_subscription(ObjectStates, Topics.OBJECT_STATES, self.objects_callback, SENSOR_QOS)
+        self.state_wait_s = declare(self, "state_wait_s", 5.0, "how long a command waits for the first world state")
+        self.pending_commands: list[tuple[str, float]] = []  # (text, received), oldest first
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()  # cloud messages from the link thread
         self.link_up: bool | None = None
         self.client = CloudClient(address, robot_id, self.snapshot, self.inbox.put, config=config)
@@ -58,12 +61,26 @@ class CloudLinkNode(Node):
         self.tracker.update_objects(objects_from_msg(msg), msg.holding, msg.delivered, msg.docked)
 
     def command_callback(self, msg: String) -> None:
-        try:
-            cid = self.client.send_command(msg.data, self.snapshot())
-            self.get_logger().info(f"command {cid}: {msg.data!r}")
-        except ConnectionError as e:
-            self.get_logger().error(str(e))
-            self._publish(PlanEvent(kind=PlanEvent.KIND_ERROR, text=str(e)))
+        """A command is planned from the robot's own world state, so it waits for the first one."""
+        self.pending_commands.append((msg.data, time.monotonic()))
+        self._send_pending()
+
+    def _send_pending(self) -> None:
+        while self.pending_commands:
+            text, since = self.pending_commands[0]
+            snapshot = self.snapshot()
+            if snapshot is None and time.monotonic() - since < self.state_wait_s:
+                return  # sensors not heard from yet; retried by the timer
+            self.pending_commands.pop(0)
+            if snapshot is None:
+                self.get_logger().warning(f"no world state after {self.state_wait_s:.0f} s; "
+                                          "the cloud plans from its last known state")
+            try:
+                cid = self.client.send_command(text, snapshot)
+                self.get_logger().info(f"command {cid}: {text!r}")
+            except ConnectionError as e:
+                self.get_logger().error(str(e))
+                self._publish(PlanEvent(kind=PlanEvent.KIND_ERROR, text=str(e)))
 
     def outcome_callback(self, o: StepOutcome) -> None:
         self.client.send_outcome(o.step_id, o.plan_id, o.index, o.success, o.message,
@@ -71,6 +88,7 @@ class CloudLinkNode(Node):
 
     # ---- cloud -> ROS -------------------------------------------------------------------------
     def timer_callback(self) -> None:
+        self._send_pending()
         up = self.client.connected
         if up != self.link_up:
             self.link_up = up

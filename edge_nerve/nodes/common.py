@@ -27,15 +27,26 @@ SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
 # plans, outcomes, commands: every message matters and order matters
 PLAN_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100,
                       reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
-# state a late joiner must still get (the last one)
+# state a late joiner must still get (the last one): link state, E-stop
 LATCHED_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                          reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# /diagnostics: reliable like diagnostic_updater's publisher, a few arrays of slack
+DIAGNOSTICS_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10,
+                             reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.VOLATILE)
 
 
 class Topics:
     CMD_VEL = "cmd_vel"  # geometry_msgs/Twist, after the safety gate: what the base obeys
-    SKILL_CMD_VEL = "skill/cmd_vel"  # geometry_msgs/Twist, from the skill runner into the gate
-    ARM_COMMAND = "arm/command"  # std_msgs/Float64MultiArray [lift m, extend m, gripper 0..1]
+    # geometry_msgs/TwistStamped from the skill runner into the gate; header.stamp is the stamp of
+    # the sensor message the command was computed from (end-to-end latency is measurable)
+    SKILL_CMD_VEL = "skill/cmd_vel"
+    ARM_COMMAND = "arm/command"  # std_msgs/Float64MultiArray [lift m, extend m, gripper 0..1], after the gate
+    SKILL_ARM_COMMAND = "skill/arm_command"  # the same, from the skill runner into the gate
+    ESTOP = "estop"  # std_msgs/Bool, latched: True engages the E-stop, False releases it
+    ESTOP_ENGAGE = "estop/engage"  # std_srvs/Trigger
+    ESTOP_RELEASE = "estop/release"  # std_srvs/Trigger
+    DIAGNOSTICS = "/diagnostics"  # diagnostic_msgs/DiagnosticArray (absolute, as the ROS tools expect)
+    LINK_STATE = "brainstem/link"  # std_msgs/String "up" | "down", latched (from cloud_link)
     ODOM = "odom"  # nav_msgs/Odometry
     JOINT_STATES = "joint_states"  # sensor_msgs/JointState
     OBJECT_STATES = "sim/object_states"  # brainstem_interfaces/ObjectStates
@@ -80,15 +91,57 @@ def objects_from_msg(msg) -> dict[str, tuple]:
             for n, p in zip(msg.names, msg.poses)}
 
 
+# ---- diagnostics --------------------------------------------------------------------------------
+def diagnostic_status(name: str, level: str, message: str, values: dict, hardware_id: str = ""):
+    """A diagnostic_msgs/DiagnosticStatus; `level` is "ok" | "warn" | "error" | "stale"."""
+    from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+    lv = {"ok": DiagnosticStatus.OK, "warn": DiagnosticStatus.WARN, "error": DiagnosticStatus.ERROR,
+          "stale": DiagnosticStatus.STALE}[level]
+    return DiagnosticStatus(level=lv, name=name, message=message, hardware_id=hardware_id,
+                            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+
+
+# ---- executors ----------------------------------------------------------------------------------
+EXECUTORS = ("single", "events", "multi")
+
+
+def make_executor(kind: str = "single"):
+    """`single`: rclpy.executors.SingleThreadedExecutor (the Python wait-set loop);
+    `events`: rclpy.experimental.EventsExecutor (C++ event queue, far less per-callback work);
+    `multi`: MultiThreadedExecutor (threads contend for the GIL: costs more than it gains here)."""
+    if kind == "single":
+        return rclpy.executors.SingleThreadedExecutor()
+    if kind == "events":
+        from rclpy.experimental import EventsExecutor
+        return EventsExecutor()
+    if kind == "multi":
+        return rclpy.executors.MultiThreadedExecutor(num_threads=2)
+    raise ValueError(f"unknown executor {kind!r}; one of {EXECUTORS}")
+
+
+def spin(executor) -> None:
+    """executor.spin(), except for the EventsExecutor: its spin() never ran a callback here
+    (rclpy 9.1.2, Kilted wheels: not even a timer), while spin_once() in a loop runs them all."""
+    if type(executor).__name__ == "EventsExecutor":
+        while executor.context.ok():
+            executor.spin_once(timeout_sec=0.1)
+    else:
+        executor.spin()
+
+
 def spin_node(node_factory, args=None) -> None:
-    """The `main()` of every node: init, spin on an explicit executor, clean shutdown."""
+    """The `main()` of every node: init, spin on an explicit executor, clean shutdown.
+
+    The executor is the node's `executor` parameter when it declares one (else single-threaded)."""
     rclpy.init(args=args)
     node = None
     try:
         node = node_factory()
-        executor = rclpy.executors.SingleThreadedExecutor()
+        kind = node.get_parameter("executor").value if node.has_parameter("executor") else "single"
+        executor = make_executor(kind)
         executor.add_node(node)
-        executor.spin()
+        spin(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -3,6 +3,8 @@
 Wires `brainstem/plan_events` (from cloud_link) -> PlanExecutor -> ExecuteSkill goals, and
 reports every step's outcome (done, failed, or rejected as infeasible here) on
 `brainstem/step_outcomes`. Its world view comes from `odom` and `sim/object_states`.
+The cloud link's state (`brainstem/link`, latched, and link plan events) gates every step's
+start; a running step whose lease runs out while the link is down is cancelled (execution.py).
 
     .venv/bin/python -m edge_nerve.nodes.plan_executor
 """
@@ -14,12 +16,13 @@ import time
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.node import Node
+from std_msgs.msg import String
 
 from brainstem_interfaces.action import ExecuteSkill
 from brainstem_interfaces.msg import ObjectStates, PlanEvent, StepOutcome
 from cloud_brain.domain.plan import Step
 from edge_nerve.execution import Outcome, PlanExecutor, QueuedStep
-from edge_nerve.nodes.common import (PLAN_QOS, SENSOR_QOS, Topics, declare, declare_world,
+from edge_nerve.nodes.common import (LATCHED_QOS, PLAN_QOS, SENSOR_QOS, Topics, declare, declare_world,
                                      objects_from_msg, pose_from_odometry, spin_node)
 from edge_nerve.world_tracker import WorldTracker
 
@@ -29,10 +32,14 @@ class PlanExecutorNode(Node):
         super().__init__("plan_executor")
         self.tracker = WorldTracker(declare_world(self))
         self.skill_timeout_s = declare(self, "skill_timeout_s", 120.0, "abort a skill that runs longer")
-        self.executor_logic = PlanExecutor(self.tracker.state, self.dispatch, self.report)
+        # no step starts until cloud_link says the link is up (its state is latched)
+        self.executor_logic = PlanExecutor(self.tracker.state, self.dispatch, self.report,
+                                           cancel=self.cancel_step, link_up=False)
+        self.goal_handle = None  # the running step's ExecuteSkill goal, once accepted
         self.outcomes = self.create_publisher(StepOutcome, Topics.STEP_OUTCOMES, PLAN_QOS)
         self.skills = ActionClient(self, ExecuteSkill, Topics.EXECUTE_SKILL)
         self.create_subscription(PlanEvent, Topics.PLAN_EVENTS, self.plan_event_callback, PLAN_QOS)
+        self.create_subscription(String, Topics.LINK_STATE, self.link_callback, LATCHED_QOS)
         self.create_subscription(Odometry, Topics.ODOM, self.odom_callback, SENSOR_QOS)
         self.create_subscription(ObjectStates, Topics.OBJECT_STATES, self.objects_callback, SENSOR_QOS)
         self.server_wait_s = declare(self, "server_wait_s", 10.0, "how long a step waits for the skill runner")
@@ -46,11 +53,17 @@ class PlanExecutorNode(Node):
     def objects_callback(self, msg: ObjectStates) -> None:
         self.tracker.update_objects(objects_from_msg(msg), msg.holding, msg.delivered, msg.docked)
 
+    def link_callback(self, msg: String) -> None:
+        self.executor_logic.on_link(msg.data == "up")
+
     def plan_event_callback(self, ev: PlanEvent) -> None:
         ex = self.executor_logic
-        if ev.kind == PlanEvent.KIND_STEP:
+        if ev.kind == PlanEvent.KIND_LINK:
+            ex.on_link(ev.text == "up")
+        elif ev.kind == PlanEvent.KIND_STEP:
             ex.on_step(QueuedStep(ev.plan_id, ev.revision, ev.index, ev.step_id, ev.command_id,
-                                  Step(ev.skill, tuple(ev.args)), ev.speculative))
+                                  Step(ev.skill, tuple(ev.args)), ev.speculative,
+                                  lease_s=float(ev.lease_deadline_s)))
         elif ev.kind == PlanEvent.KIND_ROLLBACK:
             ex.on_rollback(ev.plan_id, ev.index, ev.revision)
         elif ev.kind == PlanEvent.KIND_DONE:
@@ -81,14 +94,27 @@ class PlanExecutorNode(Node):
                                  timeout_s=float(self.skill_timeout_s))
         self.skills.send_goal_async(goal).add_done_callback(lambda f, q=q: self._goal_response(q, f))
 
+    def cancel_step(self, q: QueuedStep, reason: str) -> None:
+        """Lease expired: cancel the running skill (the skill runner stops the base, arm holds)."""
+        self.get_logger().warning(f"step {q.index} {q.step}: {reason}")
+        if self.pending is not None and self.pending[0].step_id == q.step_id:
+            self.pending = None  # the goal was never sent
+            self.executor_logic.finished(q.step_id, False, "not started")
+        elif self.goal_handle is not None:
+            self.goal_handle.cancel_goal_async()
+
     def _goal_response(self, q: QueuedStep, future) -> None:
         handle = future.result()
         if handle is None or not handle.accepted:
             self.executor_logic.finished(q.step_id, False, "skill runner rejected the goal")
             return
+        self.goal_handle = handle
+        if q.step_id in self.executor_logic.lease_cancelled:  # expired while the goal was in flight
+            handle.cancel_goal_async()
         handle.get_result_async().add_done_callback(lambda f, q=q: self._result(q, f))
 
     def _result(self, q: QueuedStep, future) -> None:
+        self.goal_handle = None
         res = future.result().result
         self.executor_logic.finished(q.step_id, bool(res.success), res.message)
 

@@ -1,29 +1,51 @@
-"""`skill_runner` node: the ExecuteSkill action server running closed-loop skill controllers.
+"""`skill_runner` node: the robot's control loop.
 
-Wires `odom`, `joint_states` and `sim/object_states` into an Observation, steps the active
-skill's controller at `rate_hz`, and publishes `skill/cmd_vel` (into the safety gate) and
-`arm/command`. One skill at a time; cancel and timeouts stop the base and hold the arm.
-Controllers: edge_nerve/skills/teachers.py (privileged experts, later distilled to ONNX).
+Two modes, one node:
+- teacher (default, `policy_file` empty): the ExecuteSkill action server. Wires `odom`,
+  `joint_states` and `sim/object_states` into an Observation and steps the active skill's
+  controller (edge_nerve/skills/teachers.py, privileged experts) on a timer at `rate_hz`. One
+  skill at a time; cancel and timeouts stop the base and hold the arm.
+- policy (`policy_file` set): an ONNX policy on the NPU-style PolicyRuntime, event-driven: each
+  `joint_states` message (best effort, depth 1: only the newest sample matters) is turned into
+  the observation vector (edge_nerve/control.py, with the latest odometry and the previous
+  action), the policy runs, and the command is published in the same callback, so the latency
+  is transport + one policy call, with no timer phase added. No action server in this mode
+  (the distilled skill students will plug in here).
 
-    .venv/bin/python -m edge_nerve.nodes.skill_runner --ros-args -p rate_hz:=100.0
+Both publish `skill/cmd_vel` (geometry_msgs/TwistStamped; the stamp is the sensor message's, so
+anyone downstream can measure sensor-to-command latency) and `skill/arm_command` into the safety
+gate, and loop timing (jitter, compute time, deadline misses) on /diagnostics once a second.
+`executor`: policy mode runs on rclpy.experimental.EventsExecutor (edge_nerve/bench/loop.py
+measures the executors against each other); teacher mode stays on SingleThreadedExecutor, where
+the ExecuteSkill action and its awaited Futures are proven by the demo and the end-to-end tests.
+(A first demo on the EventsExecutor never ran the goal; that was with `spin()`, which here runs
+no callbacks at all, see common.spin; teacher mode has not been retried on the spin_once loop.)
+
+    .venv/bin/python -m edge_nerve.nodes.skill_runner --ros-args -p rate_hz:=200.0
+    .venv/bin/python -m edge_nerve.nodes.skill_runner --ros-args -p policy_file:=/tmp/p.int8.onnx -p rate_hz:=500.0
 """
 
 from __future__ import annotations
 
 import time
 
-from geometry_msgs.msg import Twist
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.task import Future
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 
 from brainstem_interfaces.action import ExecuteSkill
 from brainstem_interfaces.msg import ObjectStates
-from edge_nerve.nodes.common import (CONTROL_QOS, PLAN_QOS, SENSOR_QOS, Topics, declare, declare_world,
-                                     objects_from_msg, pose_from_odometry, spin_node)
+from edge_nerve.control import LoopMonitor, ObservationBuilder, ObservationLayout, split_action
+from edge_nerve.nodes.common import (CONTROL_QOS, DIAGNOSTICS_QOS, EXECUTORS, PLAN_QOS, SENSOR_QOS, Topics,
+                                     declare, declare_world, diagnostic_status, objects_from_msg,
+                                     pose_from_odometry, spin_node, yaw_from_quaternion)
 from edge_nerve.skills.teachers import SKILLS, Command, Observation
 from sim.mjcf import ROBOT
 from sim.world_model import user_hand_position
@@ -33,13 +55,39 @@ class SkillRunnerNode(Node):
     def __init__(self):
         super().__init__("skill_runner")
         self.desc = declare_world(self)
-        rate = declare(self, "rate_hz", 100.0, "control loop rate")
-        self.stale_s = declare(self, "stale_obs_s", 0.5, "abort a skill when sensors are older (wall s)")
+        rate = declare(self, "rate_hz", 200.0, "control loop rate (policy mode: the expected sensor rate)")
+        executor = declare(self, "executor", "", f"rclpy executor, one of {EXECUTORS} "
+                           "('' = events with a policy_file, single for the teacher skills)")
+        policy_file = declare(self, "policy_file", "", "ONNX policy: run it event-driven on joint_states "
+                              "instead of the teacher skills ('' = teachers)")
+        if not executor:  # read back by spin_node
+            self.set_parameters([Parameter("executor", value="events" if policy_file else "single")])
+        deadline_ms = declare(self, "deadline_ms", 0.0, "a command later than this is a miss (0 = one period)")
+        diag_hz = declare(self, "diagnostics_hz", 1.0, "loop timing on /diagnostics at this rate")
+        self.trace_file = declare(self, "trace_file", "", "benchmarks: save per-tick stamps (npz) on shutdown")
+        self.stale_s = declare(self, "stale_obs_s", 0.2, "hold still while sensors are older (wall s)")
+        self.stale_abort_s = declare(self, "stale_abort_s", 3.0, "abort the skill when sensors stay stale this long")
         self.sensor_wait_s = declare(self, "sensor_wait_s", 5.0, "how long a skill waits for first sensor data")
         self.sensor_wait: tuple[Future, float] | None = None
         self.user_hand = user_hand_position(self.desc)
-        self.cmd_pub = self.create_publisher(Twist, Topics.SKILL_CMD_VEL, CONTROL_QOS)
-        self.arm_pub = self.create_publisher(Float64MultiArray, Topics.ARM_COMMAND, CONTROL_QOS)
+        self.period_s = 1.0 / rate
+        self.monitor = LoopMonitor(self.period_s, deadline_ms / 1e3 if deadline_ms > 0 else None)
+        self.cmd_pub = self.create_publisher(TwistStamped, Topics.SKILL_CMD_VEL, CONTROL_QOS)
+        self.arm_pub = self.create_publisher(Float64MultiArray, Topics.SKILL_ARM_COMMAND, CONTROL_QOS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, Topics.DIAGNOSTICS, DIAGNOSTICS_QOS)
+        self.create_timer(1.0 / diag_hz, self.diagnostics_callback)
+        # one message object of each kind, refilled every tick (no per-tick construction)
+        self.cmd_msg = TwistStamped()
+        self.cmd_msg.header.frame_id = "base_link"
+        self.arm_msg = Float64MultiArray(data=[0.6, 0.0, 0.0])
+        self._trace = None
+        if self.trace_file:  # (stamp, callback entry, published) wall ns per tick
+            self._trace = np.zeros((3, 400_000), dtype=np.int64)
+            self._n_trace = 0
+        self.policy = None
+        if policy_file:
+            self._init_policy(policy_file, rate)
+            return
         self.say_pub = self.create_publisher(String, Topics.SAY, PLAN_QOS)
         self.create_subscription(Odometry, Topics.ODOM, self.odom_callback, SENSOR_QOS)
         self.create_subscription(JointState, Topics.JOINT_STATES, self.joints_callback, SENSOR_QOS)
@@ -54,6 +102,75 @@ class SkillRunnerNode(Node):
                                    goal_callback=self.goal_callback, cancel_callback=self.cancel_callback)
         self.create_timer(1.0 / rate, self.control_callback)
         self.get_logger().info(f"skills {sorted(SKILLS) + ['say']} at {rate:.0f} Hz")
+
+    # ---- policy mode --------------------------------------------------------------------------
+    def _init_policy(self, path: str, rate: float) -> None:
+        from edge_nerve.runtime import PolicyRuntime  # onnxruntime only where a policy runs
+
+        self.policy = PolicyRuntime(path, deadline_us=self.monitor.deadline_ns / 1e3)
+        (_, obs_dim), (_, act_dim) = self.policy.input_shape, self.policy.output_shape
+        if act_dim < 6:
+            raise ValueError(f"{path}: action dim {act_dim} < 6 (vx, vy, wz, lift, extend, gripper)")
+        self.obs = ObservationBuilder(ObservationLayout(obs_dim, act_dim))
+        self.create_subscription(JointState, Topics.JOINT_STATES, self.policy_callback, CONTROL_QOS)
+        self.create_subscription(Odometry, Topics.ODOM, self.policy_odom_callback, SENSOR_QOS)
+        self.get_logger().info(f"policy {path} ({obs_dim} -> {act_dim}, {self.policy.provider}) on every "
+                               f"joint_states message, expected {rate:.0f} Hz")
+
+    def policy_odom_callback(self, msg: Odometry) -> None:
+        p, q, tw = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
+        self.obs.odometry(p.x, p.y, yaw_from_quaternion(q.w, q.x, q.y, q.z), tw.linear.x, tw.linear.y,
+                          tw.angular.z)
+
+    def policy_callback(self, msg: JointState) -> None:
+        """One control tick: sensor message -> observation -> policy -> command, in this callback."""
+        rx = time.time_ns()
+        t0 = time.perf_counter_ns()
+        self.obs.joint_state(msg.position, msg.velocity, msg.effort)
+        action = self.policy.run(self.obs.vector)
+        self.obs.last_action(action)
+        (vx, vy, wz), arm = split_action(action)  # NaN passes: the safety gate stops on it
+        cmd = self.cmd_msg
+        stamp = msg.header.stamp
+        cmd.header.stamp = stamp
+        t = cmd.twist
+        t.linear.x, t.linear.y, t.angular.z = vx, vy, wz
+        self.cmd_pub.publish(cmd)
+        tx = time.time_ns()
+        self.arm_msg.data = arm
+        self.arm_pub.publish(self.arm_msg)
+        t1 = time.perf_counter_ns()
+        stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
+        age = tx - stamp_ns
+        # the stamp is comparable only when the sensor stamps with this host's wall clock
+        self.monitor.tick(t0, t1, age if 0 <= age < 1_000_000_000 else None)
+        if self._trace is not None and self._n_trace < self._trace.shape[1]:
+            tr = self._trace
+            i = self._n_trace
+            tr[0, i], tr[1, i], tr[2, i] = stamp_ns, rx, tx
+            self._n_trace = i + 1
+
+    def diagnostics_callback(self) -> None:
+        s = self.monitor.summary()
+        level, message = "ok", f"{s['ticks']} ticks, {s['deadline_misses']} deadline misses"
+        if self.policy is not None:
+            s["policy_nonfinite"] = self.policy.nonfinite
+            s["policy_p99_us"] = self.policy.stats()["latency_us"]["p99"]
+            if self.policy.nonfinite:
+                level, message = "error", message + f", {self.policy.nonfinite} non-finite policy outputs"
+        if s["miss_rate"] > 0.001 and level == "ok":
+            level = "warn"
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [diagnostic_status(f"{self.get_name()}: control loop", level, message, s)]
+        self.diag_pub.publish(arr)
+
+    def destroy_node(self):
+        if self._trace is not None:
+            np.savez(self.trace_file, trace=self._trace[:, :self._n_trace],
+                     period_ns=self.monitor.period_ns, **{k: v for k, v in self.monitor.summary().items()
+                                                          if isinstance(v, (int, float))})
+        super().destroy_node()
 
     # ---- sensors ------------------------------------------------------------------------------
     def odom_callback(self, msg: Odometry) -> None:
@@ -136,13 +253,19 @@ class SkillRunnerNode(Node):
             if not waiting.done() and (self.observation() is not None or time.monotonic() > deadline):
                 waiting.set_result(None)
         if self.active is None:
+            self.monitor.idle()
             return
         goal_handle, controller, future, t0, limit, last = self.active
         if future.done():
             return
+        start = time.perf_counter_ns()
         obs = self.observation()
-        if time.monotonic() - self.last_rx > self.stale_s:
-            return self._stop(future, last, False, "sensor data went stale; stopped", obs, t0)
+        age = time.monotonic() - self.last_rx
+        if age > self.stale_abort_s:
+            return self._stop(future, last, False, f"no sensor data for {age:.1f} s; stopped", obs, t0)
+        if age > self.stale_s:  # a hiccup: hold still (arm keeps its setpoint) until sensors return
+            self._publish(last, base=False)
+            return
         if goal_handle.is_cancel_requested:
             return self._stop(future, last, False, "cancelled", obs, t0)
         cmd, status = controller.step(obs)
@@ -151,6 +274,7 @@ class SkillRunnerNode(Node):
         if status.done:
             return self._stop(future, cmd, status.ok, status.reason or "ok", obs, t0)
         self._publish(cmd)
+        self.monitor.tick(start, time.perf_counter_ns())
         self.active = (goal_handle, controller, future, t0, limit, cmd)
         self.ticks += 1
         if self.ticks % 20 == 0:  # feedback at a few Hz is plenty for a human or a recorder
@@ -159,11 +283,14 @@ class SkillRunnerNode(Node):
                 progress=float(min(1.0, (obs.time - t0) / max(limit, 1e-3)))))
 
     def _publish(self, cmd: Command, base: bool = True) -> None:
-        tw = Twist()
-        if base:
-            tw.linear.x, tw.linear.y, tw.angular.z = cmd.vx, cmd.vy, cmd.wz
-        self.cmd_pub.publish(tw)
-        self.arm_pub.publish(Float64MultiArray(data=[cmd.lift, cmd.extend, cmd.gripper]))
+        msg = self.cmd_msg
+        if self.odom is not None:
+            msg.header.stamp = self.odom.header.stamp  # the sensor sample this command answers
+        tw = msg.twist
+        tw.linear.x, tw.linear.y, tw.angular.z = (cmd.vx, cmd.vy, cmd.wz) if base else (0.0, 0.0, 0.0)
+        self.cmd_pub.publish(msg)
+        self.arm_msg.data = [cmd.lift, cmd.extend, cmd.gripper]
+        self.arm_pub.publish(self.arm_msg)
 
     def _stop(self, future: Future, cmd: Command, ok: bool, message: str, obs, t0: float) -> None:
         self._publish(cmd, base=False)  # zero twist, arm holds its last setpoint

@@ -20,7 +20,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def mission(tmp_path_factory):
     lines = []
-    with Mission(real_time_factor=3.0, run_dir=tmp_path_factory.mktemp("run"), echo=lines.append) as m:
+    def echo(line):  # kept for assertions, printed for the failure report
+        lines.append(line)
+        print(line)
+
+    with Mission(real_time_factor=3.0, run_dir=tmp_path_factory.mktemp("run"), echo=echo) as m:
         m.lines = lines
         yield m
 

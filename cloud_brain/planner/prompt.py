@@ -1,0 +1,242 @@
+"""The MoE planner's prompt and plan format, and its tokenizer.
+
+Why this format: the model must read the *state* (where every object is, where the robot and
+the user are, what the robot holds) and copy entity names out of whatever world it gets, so the
+prompt lists every entity of the world under a pointer token `@k` whose number is shuffled per
+example (`shuffle`), and the plan refers to entities only through those pointers. A pointer
+means nothing by itself: to write `pick @7` the model has to find in the prompt which entry the
+command talks about, which is why a plan generalises to renamed rooms and objects.
+
+    .venv/bin/python -m cloud_brain.planner.prompt "bring me the mug"
+
+Prompt (one line here, tokens separated by spaces; names read with spaces for underscores):
+
+    <bos> <rooms> @3 kitchen | @0 living room ~ lounge ~ sitting room | ...
+          <furn> @9 kitchen counter ~ counter ~ worktop in @3 | @5 charging dock ~ dock nosurf in @1 | ...
+          <objs> @12 red cup ~ cup ~ mug on @9 home @9 | @2 remote ... on <held> home @4 | ...
+          <robot> in @3 at @9 holding @2 docked <user> in @0 <cmd> bring me the mug <plan>
+
+Plan (one step per skill token, streamed as soon as its last argument is decoded):
+
+    <navigate> @9 <pick> @12 <navigate> <to_user> <give> @12 <eos>     | <refuse> <r:unknown> <eos>
+
+Tokenizer: a closed word vocabulary (the plan/prompt symbols, the words of the world
+descriptions and the corpus grammar; see `Tokenizer.build`) plus a spelling fallback (`#a`…`#z`,
+`#0`…`#9`, then `</w>`) for any other word, so encode → decode is lossless on normalised text and
+every entity word of a world tokenizes to a single token when it is in the vocabulary. Words
+outside the vocabulary in a *command* are first repaired to a close vocabulary word (typos).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cloud_brain.domain.description import WorldDescription
+from cloud_brain.domain.plan import Step
+from cloud_brain.domain.state import ROBOT, USER, WorldState
+
+MAX_SLOTS = 64  # pointer tokens @0 … @63: the most entities (rooms + furniture + objects) a prompt may hold
+MAX_ALIASES = 4
+SKILL_TOKENS = {"navigate": "<navigate>", "pick": "<pick>", "place": "<place>", "give": "<give>",
+                "dock": "<dock>", "refuse": "<refuse>"}
+TOKEN_SKILLS = {v: k for k, v in SKILL_TOKENS.items()}
+# refusal reasons the model chooses from; the planner words them for the person
+REASONS = {
+    "<r:unknown>": "I don't know that object or place in this home.",
+    "<r:unsafe>": "That could hurt someone or damage something, so I won't do it.",
+    "<r:impossible>": "I can't do that with the skills I have.",
+    "<r:injection>": "I can't ignore my safety rules.",
+    "<r:unclear>": "I didn't understand the command.",
+}
+SPECIALS = ["<pad>", "<bos>", "<eos>", "<rooms>", "<furn>", "<objs>", "<robot>", "<user>", "<cmd>",
+            "<plan>", "<held>", "<to_user>", "<given>", "|", "~", "in", "on", "home", "at", "holding",
+            "docked", "nosurf", "</w>", *SKILL_TOKENS.values(), *REASONS]
+CHARS = [f"#{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
+SLOTS = [f"@{i}" for i in range(MAX_SLOTS)]
+_WORD_RE = re.compile(r"[a-z]+|[0-9]+|[^\sa-z0-9]")
+
+
+def normalise(text: str) -> str:
+    """Lower case, underscores as spaces, single spaces between words and punctuation."""
+    return " ".join(_WORD_RE.findall(text.lower().replace("_", " ")))
+
+
+def words_of(name: str) -> list[str]:
+    return _WORD_RE.findall(name.lower().replace("_", " "))
+
+
+@dataclass
+class Tokenizer:
+    """Word-level vocabulary with a lossless spelling fallback; see the module docstring."""
+
+    vocab: list[str]
+    index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.index = {t: i for i, t in enumerate(self.vocab)}
+        self._words = [t for t in self.vocab if re.fullmatch(r"[a-z]+", t)]
+
+    @classmethod
+    def build(cls, words, size: int = 1024) -> "Tokenizer":
+        """Fixed symbols first, then `words` (an iterable, most frequent first) up to `size`."""
+        vocab = [*SPECIALS, *SLOTS, *CHARS]
+        seen = set(vocab)
+        for w in words:
+            if w not in seen and len(vocab) < size:
+                vocab.append(w)
+                seen.add(w)
+        return cls(vocab)
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def id(self, token: str) -> int:
+        return self.index[token]
+
+    # ---- text ------------------------------------------------------------------------------
+    def encode_words(self, text: str, repair: bool = False) -> list[int]:
+        out = []
+        for w in normalise(text).split():
+            if w not in self.index and repair and w.isalpha() and len(w) >= 4:
+                close = difflib.get_close_matches(w, self._words, n=1, cutoff=0.8)
+                if close:
+                    w = close[0]
+            if w in self.index:
+                out.append(self.index[w])
+            else:
+                out.extend(self.index[f"#{c}"] if f"#{c}" in self.index else self.index["</w>"]
+                           for c in w if c.isalnum())
+                out.append(self.index["</w>"])
+        return out
+
+    def decode(self, ids: list[int]) -> str:
+        """Token ids -> text (spelled words joined back); the inverse of encode on normalised text."""
+        out, spell = [], []
+        for i in ids:
+            t = self.vocab[i]
+            if t.startswith("#") and len(t) == 2:
+                spell.append(t[1])
+            elif t == "</w>":
+                out.append("".join(spell))
+                spell = []
+            else:
+                out.append(t)
+        if spell:
+            out.append("".join(spell))
+        return " ".join(out)
+
+    # ---- persistence -----------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps({"type": "brainstem-word-pointer", "vocab": self.vocab}, indent=0))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Tokenizer":
+        return cls(json.loads(Path(path).read_text())["vocab"])
+
+
+# ---- prompt ---------------------------------------------------------------------------------
+@dataclass
+class Prompt:
+    ids: list[int]
+    slot_of: dict[str, int]  # entity name -> pointer number
+    entity_of: dict[int, str]  # pointer number -> entity name
+
+
+def _entity_words(name: str, aliases: tuple[str, ...]) -> list[str]:
+    out: list[str] = list(words_of(name))
+    seen = {" ".join(out)}
+    for a in aliases[:MAX_ALIASES]:
+        w = words_of(a)
+        if " ".join(w) not in seen and w:
+            seen.add(" ".join(w))
+            out += ["~", *w]
+    return out
+
+
+def assign_slots(desc: WorldDescription, rng: random.Random | None = None) -> dict[str, int]:
+    """Entity -> pointer number: shuffled with `rng` (training), in description order without."""
+    names = [*desc.rooms, *desc.furniture, *desc.objects]
+    if len(names) > MAX_SLOTS:
+        raise ValueError(f"world has {len(names)} entities; the planner prompt holds at most {MAX_SLOTS}")
+    nums = list(range(MAX_SLOTS))
+    if rng is not None:
+        rng.shuffle(nums)
+    return {n: nums[i] for i, n in enumerate(names)}
+
+
+def prompt_tokens(state: WorldState, slot_of: dict[str, int]) -> list[str]:
+    """The world-state part of the prompt as symbols and words (before `<cmd>`)."""
+    d = state.desc
+    p = lambda n: f"@{slot_of[n]}"  # noqa: E731
+    toks = ["<bos>", "<rooms>"]
+    for i, r in enumerate(d.rooms.values()):
+        toks += (["|"] if i else []) + [p(r.name), *_entity_words(r.name, r.aliases)]
+    toks.append("<furn>")
+    for i, f in enumerate(d.furniture.values()):
+        toks += (["|"] if i else []) + [p(f.name), *_entity_words(f.name, f.aliases)]
+        toks += ([] if f.surface else ["nosurf"]) + ["in", p(f.room)]
+    toks.append("<objs>")
+    where = state.object_map
+    for i, o in enumerate(d.objects.values()):
+        at = where[o.name]
+        loc = "<held>" if at == ROBOT else "<given>" if at == USER else p(at)
+        words = _entity_words(o.name, o.aliases)
+        if o.color and o.color not in words:
+            words += ["~", *words_of(o.color)]
+        toks += (["|"] if i else []) + [p(o.name), *words, "on", loc, "home", p(o.home)]
+    toks += ["<robot>", "in", p(state.robot_room)]
+    if state.robot_at:
+        toks += ["at", "<to_user>" if state.robot_at == USER else p(state.robot_at)]
+    if state.holding:
+        toks += ["holding", p(state.holding)]
+    if state.docked:
+        toks.append("docked")
+    toks += ["<user>", "in", p(state.user_room), "<cmd>"]
+    return toks
+
+
+def build_prompt(tok: Tokenizer, state: WorldState, command: str,
+                 rng: random.Random | None = None, max_command_tokens: int = 48) -> Prompt:
+    slot_of = assign_slots(state.desc, rng)
+    ids: list[int] = []
+    for t in prompt_tokens(state, slot_of):
+        if t in tok.index:
+            ids.append(tok.index[t])
+        else:  # a world word outside the vocabulary: spell it
+            ids += tok.encode_words(t)
+    cmd = tok.encode_words(command, repair=True)[:max_command_tokens]
+    ids += cmd + [tok.index["<plan>"]]
+    return Prompt(ids, slot_of, {v: k for k, v in slot_of.items()})
+
+
+def plan_tokens(steps: list[Step], slot_of: dict[str, int], reason: str = "<r:impossible>") -> list[str]:
+    """Steps -> plan symbols (ending in <eos>). Refusals carry a reason token."""
+    out = []
+    for s in steps:
+        out.append(SKILL_TOKENS[s.skill])
+        if s.skill == "refuse":
+            out.append(reason)
+            continue
+        for a in s.args:
+            out.append("<to_user>" if a == USER else f"@{slot_of[a]}")
+    return out + ["<eos>"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+    from cloud_brain.planner.corpus import default_tokenizer
+    tok = default_tokenizer()
+    state = WorldState.initial()
+    pr = build_prompt(tok, state, " ".join(argv if argv is not None else sys.argv[1:]))
+    print(tok.decode(pr.ids))
+    print(f"{len(pr.ids)} tokens, vocabulary {len(tok)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

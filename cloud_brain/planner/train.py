@@ -1,0 +1,186 @@
+"""Train the MoE planner on the synthetic corpus, on CPU, within a wall-clock budget.
+
+Why a time budget: the model trains on a shared 2-core machine; the learning-rate schedule
+(warm-up, then cosine to 10%) runs over the budget, so a run of M minutes always ends annealed.
+The corpus is an endless seeded stream (`corpus.sample_example`), so nothing is memorised and a
+fixed seed gives the same data order. The loss is next-token cross-entropy on the *plan* tokens
+only (prompt and padding are masked) + λ·MTP on the same tokens + the sequence-wise balance
+loss; gate biases follow the aux-loss-free rule after each step. Progress: a rich bar; every
+`log_every` steps a JSON line (losses, tokens/s, expert load max/mean per layer) in train_log.jsonl.
+
+    brainstem train planner --out runs/planner --minutes 40 --seed 0
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from cloud_brain.model import ModelArgs, Transformer
+from cloud_brain.model.moe import load_balance
+from cloud_brain.model.train import make_optimizer
+from cloud_brain.planner import corpus
+from cloud_brain.planner.checkpoint import save_artifact
+from cloud_brain.planner.prompt import Tokenizer
+
+IGNORE = -100
+MAX_LEN = 320  # prompt + plan tokens; longer draws are skipped
+
+
+def planner_args(vocab_size: int = 1024) -> ModelArgs:
+    """ModelArgs.planner() shrunk to what a shared 2-core CPU trains in under an hour: 4 layers of
+    width 128 (3 sliding + 1 global; window 384 >= the prompt, so every layer sees the whole
+    world state — the hybrid layout only matters for long served sessions), MLA with a 64-wide
+    latent, 8 routed experts (width 64) top-2 + 1 shared, MTP depth 1. The bias update speed is
+    10x DeepSeek-V3's 0.001: a run of ~1000 steps must still balance its experts."""
+    return ModelArgs.planner().replace(vocab_size=vocab_size, dim=128, n_layers=4, max_seq_len=384,
+                                       sliding_window=384, swa_ratio=3, inter_dim=256, n_heads=4,
+                                       kv_lora_rank=64, qk_nope_head_dim=32, qk_rope_head_dim=16,
+                                       v_head_dim=32, moe_inter_dim=64,
+                                       bias_update_speed=0.01)
+
+
+def make_batch(tok: Tokenizer, rng: random.Random, batch_size: int, split: str = "train",
+               pack: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tokens (B, T), targets (B, T-1)) with targets IGNORE outside the plans; each row is one
+    world prompt with up to `pack` (command, plan) pairs (`corpus.encode_packed`)."""
+    seqs = [corpus.encode_packed(tok, rng, split, k=rng.randint(1, pack), max_len=MAX_LEN)
+            for _ in range(batch_size)]
+    T = max(len(s) for s, _ in seqs)
+    pad = tok.id("<pad>")
+    tokens = torch.full((batch_size, T), pad, dtype=torch.long)
+    targets = torch.full((batch_size, T - 1), IGNORE, dtype=torch.long)
+    for b, (ids, spans) in enumerate(seqs):
+        tokens[b, :len(ids)] = torch.tensor(ids)
+        for start, end in spans:  # position i predicts ids[i + 1]
+            targets[b, start - 1:end - 1] = torch.tensor(ids[start:end])
+    return tokens, targets
+
+
+def plan_loss(model: Transformer, tokens: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Transformer.loss with a target mask: tokens (B, T), targets (B, T-1) aligned with
+    tokens[:, :-1]. MTP module k predicts targets shifted by k."""
+    for m in model.moe_layers():
+        m.aux_loss = None
+    x = tokens[:, :-1]
+    seqlen = x.shape[1]
+    h = model.forward_hidden(x)  # (B, T, D)
+    V = model.args.vocab_size
+    ce = lambda lg, tg: F.cross_entropy(lg.float().reshape(-1, V), tg.reshape(-1), ignore_index=IGNORE)  # noqa: E731
+    main = ce(model.logits(h), targets)
+    mtp_losses = []
+    for k, module in enumerate(model.mtp, start=1):
+        n = seqlen - k
+        if n <= 0:
+            break
+        emb = model.embed(tokens[:, k:k + n])  # (B, n, D)
+        hk = module(h[:, :n], emb, 0, model._rope(0, n))
+        mtp_losses.append(ce(model.head(module.norm(hk)), targets[:, k:k + n]))
+        h = hk
+    zero = main.new_zeros(())
+    mtp = torch.stack(mtp_losses).mean() if mtp_losses else zero
+    aux = sum((m.aux_loss for m in model.moe_layers() if m.aux_loss is not None), zero)
+    return {"loss": main + model.args.mtp_lambda * mtp + aux, "main": main, "mtp": mtp, "aux": aux}
+
+
+def lr_at(frac: float, base: float, warmup: float = 0.03) -> float:
+    if frac < warmup:
+        return base * max(frac / warmup, 0.02)
+    p = min(1.0, (frac - warmup) / (1 - warmup))
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def train(out: str | Path, minutes: float = 40.0, seed: int = 0, batch_size: int = 16,
+          lr: float = 2e-3, threads: int = 2, log_every: int = 25, max_steps: int | None = None,
+          args: ModelArgs | None = None, checkpoint_every_s: float = 300.0, quiet: bool = False,
+          dev_eval: int = 200) -> dict:
+    """Train and write the artifact to `out`; returns the training record."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = corpus.default_tokenizer()
+    args = args or planner_args()
+    model = Transformer(args)
+    serve_impl = args.attn_impl
+    model.set_attn_impl("naive")  # cheaper for full-sequence training at this width; same weights
+    opt = make_optimizer(model, lr=lr)
+    budget = minutes * 60.0
+    log_path = out / "train_log.jsonl"
+    log_f = log_path.open("w")
+    record = {"seed": seed, "minutes": minutes, "batch_size": batch_size, "lr": lr, "threads": threads,
+              "params": model.num_params(), "active_params": model.num_params(active=True),
+              "vocab": len(tok), "corpus": "cloud_brain.planner.corpus (template split train/dev)"}
+    t0 = time.perf_counter()
+    last_ckpt = t0
+    step, n_tokens, n_plan = 0, 0, 0
+    ema = None
+    meta = lambda: {"train": {**record, "steps": step, "tokens": n_tokens, "plan_tokens": n_plan,  # noqa: E731
+                              "wall_s": round(time.perf_counter() - t0, 1),
+                              "loss_ema": ema, "expert_load": model.expert_load("total")}}
+    with Progress(TextColumn("[bold]train planner"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TextColumn("step {task.fields[step]} loss {task.fields[loss]} "
+                             "{task.fields[tps]} tok/s max/mean {task.fields[bal]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), disable=quiet) as bar:
+        task = bar.add_task("train", total=budget, step=0, loss="-", tps="-", bal="-")
+        while True:
+            elapsed = time.perf_counter() - t0
+            if elapsed >= budget or (max_steps is not None and step >= max_steps):
+                break
+            frac = elapsed / budget if max_steps is None else step / max_steps
+            for g in opt.param_groups:
+                g["lr"] = lr_at(frac, lr)
+            tokens, targets = make_batch(tok, rng, batch_size)
+            model.train()
+            opt.zero_grad(set_to_none=True)
+            losses = plan_loss(model, tokens, targets)
+            losses["loss"].backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            loads = model.update_expert_bias()
+            step += 1
+            n_tokens += tokens.numel()
+            n_plan += int((targets != IGNORE).sum())
+            main = float(losses["main"].detach())
+            ema = main if ema is None else 0.95 * ema + 0.05 * main
+            now = time.perf_counter()
+            bal = sum(load_balance(l)["max_over_mean"] for l in loads) / max(1, len(loads))
+            bar.update(task, completed=min(budget, now - t0) if max_steps is None else budget * step / max_steps,
+                       step=step, loss=f"{ema:.3f}", tps=f"{n_tokens / (now - t0):.0f}", bal=f"{bal:.2f}")
+            if step % log_every == 0 or step == 1:
+                log_f.write(json.dumps({"step": step, "t": round(now - t0, 1), "lr": opt.param_groups[0]["lr"],
+                                        **{k: round(float(v.detach()), 4) for k, v in losses.items()},
+                                        "loss_ema": round(ema, 4), "tokens_per_s": round(n_tokens / (now - t0)),
+                                        "expert_max_over_mean": [round(load_balance(l)["max_over_mean"], 3)
+                                                                 for l in loads]}) + "\n")
+                log_f.flush()
+            if now - last_ckpt > checkpoint_every_s:
+                _save(out, model, tok, meta(), serve_impl)
+                last_ckpt = now
+    log_f.close()
+    m = meta()
+    _save(out, model, tok, m, serve_impl)
+    if dev_eval:
+        from cloud_brain.planner.moe import synthetic_dev_accuracy
+        model.set_attn_impl(serve_impl)
+        model.eval()
+        m["train"]["synthetic_dev"] = synthetic_dev_accuracy(model, tok, n=dev_eval, seed=seed + 1)
+        _save(out, model, tok, m, serve_impl)
+    return m["train"]
+
+
+def _save(out: Path, model: Transformer, tok: Tokenizer, meta: dict, serve_impl: str) -> None:
+    """Write the artifact with the serving attention mode recorded in its config."""
+    train_impl = model.args.attn_impl
+    model.args = model.args.replace(attn_impl=serve_impl)
+    save_artifact(out, model, tok, meta)
+    model.args = model.args.replace(attn_impl=train_impl)

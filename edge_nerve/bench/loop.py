@@ -1,0 +1,235 @@
+"""Edge timing benchmark: the policy alone, the ROS 2 control loop end to end, and the bare transport.
+
+What it measures (one run, one JSON):
+- `policy_us`: torch eager vs ORT fp32 vs ORT INT8 on the same 64-256-256-12 MLP
+  (edge_nerve.runtime.bench.run_edge_policy_bench), p50/p99/max µs per call, and the ratios.
+- `ros_loop_ms`: the skill_runner in policy mode (the INT8 model from the step above, on
+  PolicyRuntime, event-driven) between two processes: a probe standing in for the sim publishes
+  `joint_states` at 200 / 500 Hz stamped with the wall clock, and receives the `skill/cmd_vel`
+  TwistStamped computed from it; latency = arrival - the stamp carried in the command's header.
+  The stamp goes out and comes back to the same process, so no clock is compared across
+  processes. A deadline miss is a command that arrived more than one period after its sensor
+  sample; a dropped command is a sensor sample whose command never arrived.
+- `ros_echo_ms`: the same two processes, messages, QoS and executor with an echo node instead
+  of the policy (edge_nerve/bench/echo_node.py): the transport floor, so the loop's own cost shows.
+- `stages_ms`: where the time goes, per message, from the node's own trace joined on the stamp:
+  probe publish -> node callback entry (`in`), callback work up to the command publish
+  (`node`), publish -> probe arrival (`out`).
+- `cpu_percent` of the control process over the measured window (user + system, 100 = one core).
+- `executors`: the policy loop at the top rate on EventsExecutor, SingleThreadedExecutor and
+  MultiThreadedExecutor (shorter runs).
+
+Each run gets a fresh ROS_DOMAIN_ID so benches and tests running beside it do not mix.
+The load average before and after each run is reported: on a shared 2-core machine the other
+jobs set the tail.
+
+    .venv/bin/brainstem bench edge --json --seconds 30
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15 of stat)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _pct(x: np.ndarray, q) -> float:
+    return round(float(np.percentile(x, q)), 4) if x.size else float("nan")
+
+
+def _stats_ms(ns: np.ndarray) -> dict[str, float]:
+    ms = ns / 1e6
+    return {"p50": _pct(ms, 50), "p99": _pct(ms, 99), "p999": _pct(ms, 99.9),
+            "max": round(float(ms.max()), 4) if ms.size else float("nan")}
+
+
+def _run_pair(node_argv: list[str], rate: float, seconds: float, work: Path, tag: str,
+              env: dict[str, str], warmup_s: float = 2.0) -> dict[str, Any]:
+    """Start the node under test and the probe; return latency, drops, misses, stages, CPU."""
+    trace = work / f"{tag}.trace.npz"
+    probe_out = work / f"{tag}.probe.npz"
+    log = open(work / f"{tag}.node.log", "wb")
+    load0 = os.getloadavg()[0]
+    node = subprocess.Popen(node_argv + ["-p", f"trace_file:={trace}"], stdout=log, stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True)
+    cpu_samples: list[tuple[int, int]] = []
+    try:
+        probe = subprocess.Popen([sys.executable, "-m", "edge_nerve.bench.probe", "--rate", str(rate),
+                                  "--seconds", str(seconds), "--warmup", str(warmup_s), "--out", str(probe_out)],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        limit = time.monotonic() + seconds + warmup_s + 90
+        while probe.poll() is None:
+            if node.poll() is not None:
+                probe.kill()
+                raise RuntimeError(f"{tag}: node exited with {node.returncode}: "
+                                   f"{(work / f'{tag}.node.log').read_text()[-2000:]}")
+            if time.monotonic() > limit:
+                probe.kill()
+                raise RuntimeError(f"{tag}: probe did not finish")
+            t = _cpu_ticks(node.pid)
+            if t is not None:
+                cpu_samples.append((time.time_ns(), t))
+            time.sleep(0.25)
+        if probe.returncode != 0:
+            raise RuntimeError(f"{tag}: probe failed: {probe.stdout.read().decode()[-2000:]}")
+    finally:
+        if node.poll() is None:
+            os.killpg(node.pid, signal.SIGINT)
+            try:
+                node.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.pid, signal.SIGKILL)
+                node.wait()
+        log.close()
+    load1 = os.getloadavg()[0]
+
+    p = np.load(probe_out)
+    sent, rx, window = p["sent"], p["rx"], p["window"]
+    period_ns = 1e9 / rate
+    # one arrival per stamp (best effort never duplicates, but be exact)
+    stamps, first = np.unique(rx[0], return_index=True)
+    arrival = rx[1][first]
+    mask = np.isin(stamps, sent)
+    stamps, arrival = stamps[mask], arrival[mask]
+    lat = arrival - stamps
+    n_sent = int(sent.size)
+    dropped = n_sent - int(stamps.size)
+    late = int((lat > period_ns).sum())
+    res: dict[str, Any] = {
+        **_stats_ms(lat),
+        "sent": n_sent, "received": int(stamps.size), "dropped": dropped,
+        "misses": late + dropped, "late": late,
+        "miss_rate": round((late + dropped) / n_sent, 6) if n_sent else None,
+        "deadline_ms": round(period_ns / 1e6, 3), "seconds": seconds,
+        "loadavg_1m_before_after": [round(load0, 2), round(load1, 2)],
+    }
+    # CPU % of the node over the probe's measured window
+    w = [(t, c) for t, c in cpu_samples if window[0] <= t <= window[1]]
+    if len(w) >= 2:
+        res["cpu_percent"] = round(100.0 * (w[-1][1] - w[0][1]) / CLK_TCK / ((w[-1][0] - w[0][0]) / 1e9), 1)
+    # per-stage split, joined on the stamp with the node's own trace
+    if trace.exists():
+        tr = np.load(trace)["trace"]  # (stamp, callback entry, command published) wall ns
+        ts, idx = np.unique(tr[0], return_index=True)
+        common, i_node, i_probe = np.intersect1d(ts, stamps, return_indices=True)
+        if common.size:
+            node_rx, node_tx = tr[1][idx][i_node], tr[2][idx][i_node]
+            arr = arrival[i_probe]
+            res["stages_ms"] = {"in": _stats_ms(node_rx - common), "node": _stats_ms(node_tx - node_rx),
+                                "out": _stats_ms(arr - node_tx)}
+        res["node_callbacks"] = int(np.isin(ts, sent).sum())  # sensor samples the node saw
+    return res
+
+
+def _node_argv(kind: str, executor: str, rate: float, policy: Path | None) -> list[str]:
+    if kind == "echo":
+        return [sys.executable, "-m", "edge_nerve.bench.echo_node", "--ros-args", "-p", f"executor:={executor}"]
+    return [sys.executable, "-m", "edge_nerve.nodes.skill_runner", "--ros-args",
+            "-p", f"policy_file:={policy}", "-p", f"rate_hz:={rate}", "-p", f"executor:={executor}"]
+
+
+def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 500.0),
+                   executor: str = "events", compare_executors: tuple[str, ...] = ("events", "single", "multi"),
+                   compare_seconds: float | None = None, policy_iterations: int = 20000,
+                   workdir: str | Path | None = None) -> dict[str, Any]:
+    """Policy latency, ROS 2 loop and bare echo latency, per-stage split, CPU; see the module doc."""
+    from edge_nerve.runtime.bench import run_edge_policy_bench
+
+    compare_seconds = compare_seconds if compare_seconds is not None else max(5.0, seconds / 3)
+    with tempfile.TemporaryDirectory(prefix="brainstem-bench-") as tmp:
+        work = Path(workdir or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        policy = run_edge_policy_bench(policy_iterations, workdir=work)  # writes policy.int8.onnx
+        int8 = work / "policy.int8.onnx"
+        env = dict(os.environ)
+        env["ROS_DOMAIN_ID"] = str(random.randint(101, 200))  # apart from tests/demos (1..100)
+        env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+        top = max(rates)
+
+        echo = _run_pair(_node_argv("echo", executor, top, None), top, seconds, work, "echo", env)
+        loops = {}
+        for rate in sorted(rates, reverse=True):
+            loops[f"{rate:g}"] = _run_pair(_node_argv("policy", executor, rate, int8), rate, seconds, work,
+                                           f"loop{rate:g}", env)
+        executors = {}
+        for ex in compare_executors:
+            executors[ex] = {
+                "loop": _run_pair(_node_argv("policy", ex, top, int8), top, compare_seconds, work, f"cmp-loop-{ex}", env),
+                "echo": _run_pair(_node_argv("echo", ex, top, None), top, compare_seconds, work, f"cmp-echo-{ex}", env),
+            }
+        total_s = time.monotonic() - t0
+
+    pu = policy["policy_us"]
+    loop_top = loops[f"{top:g}"]
+    summary_keys = ("p50", "p99", "max")
+    result = {
+        "policy_us": {k: {q: pu[k][q] for q in summary_keys} for k in ("torch_eager", "ort_fp32", "ort_int8")},
+        "ratios": {"torch_over_int8_p99": round(pu["torch_eager"]["p99"] / pu["ort_int8"]["p99"], 2),
+                   "torch_over_int8_p50": round(pu["torch_eager"]["p50"] / pu["ort_int8"]["p50"], 2),
+                   "fp32_over_int8_p99": round(pu["ort_fp32"]["p99"] / pu["ort_int8"]["p99"], 2),
+                   "torch_over_fp32_p99": round(pu["torch_eager"]["p99"] / pu["ort_fp32"]["p99"], 2)},
+        "ros_loop_ms": {r: {k: v[k] for k in ("p50", "p99", "p999", "max", "misses", "miss_rate", "dropped",
+                                                "late", "sent", "deadline_ms")} for r, v in loops.items()},
+        "ros_echo_ms": {k: echo[k] for k in ("p50", "p99", "p999", "max", "dropped", "late", "sent")},
+        "loop_minus_echo_p99_ms": round(loop_top["p99"] - echo["p99"], 4),
+        "stages_ms": {"loop": {r: v.get("stages_ms") for r, v in loops.items()}, "echo": echo.get("stages_ms")},
+        "cpu_percent": {"loop": {r: v.get("cpu_percent") for r, v in loops.items()},
+                        "echo": echo.get("cpu_percent")},
+        "executors": {ex: {part: {k: v[part].get(k) for k in ("p50", "p99", "max", "dropped", "late", "miss_rate",
+                                                               "cpu_percent")}
+                           for part in ("loop", "echo")} for ex, v in executors.items()},
+        "targets": {
+            "int8_p99_under_50us": pu["ort_int8"]["p99"] < 50.0,
+            "int8_3x_faster_than_torch_p99": pu["torch_eager"]["p99"] / pu["ort_int8"]["p99"] >= 3.0,
+            "loop_p99_under_1ms_at_top_rate": loop_top["p99"] < 1.0,
+            "loop_p99_within_0.3ms_of_echo": loop_top["p99"] - echo["p99"] <= 0.3,
+            "misses_under_0.1pct": all(v["miss_rate"] is not None and v["miss_rate"] < 0.001 for v in loops.values()),
+            "no_dropped_commands": all(v["dropped"] == 0 for v in loops.values()),
+        },
+        "policy_detail": {"accuracy": policy["accuracy"], "meta": policy["meta"], "targets": policy["targets"]},
+        "meta": {
+            "executor": executor, "rates_hz": list(rates), "seconds_per_run": seconds,
+            "compare_seconds": compare_seconds, "cpus": os.cpu_count(),
+            "loadavg_1m": {"echo": echo["loadavg_1m_before_after"],
+                           **{f"loop{r}": v["loadavg_1m_before_after"] for r, v in loops.items()}},
+            "transport": "probe (sim stand-in, EventsExecutor) -> joint_states JointState (best effort) -> "
+                         "node -> skill/cmd_vel TwistStamped (best effort, depth 1) with the sensor stamp -> probe",
+            "total_s": round(total_s, 1),
+        },
+    }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--executor", default="events")
+    a = ap.parse_args(argv)
+    print(json.dumps(run_edge_bench(a.seconds, executor=a.executor), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The MoE planner: tokenizer, constrained decoding, shipped weights, training smoke run."""
+
+import random
+import string
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cloud_brain.decoding.constrained import PlanGrammar, decode_steps
+from cloud_brain.domain.description import load_world
+from cloud_brain.domain.plan import format_plan, parse_plan, validate
+from cloud_brain.domain.state import WorldState
+from cloud_brain.model import ModelArgs, Transformer
+from cloud_brain.planner import corpus
+from cloud_brain.planner import prompt as P
+from cloud_brain.planner.checkpoint import DEFAULT_ARTIFACT, load_artifact
+
+TOK = corpus.default_tokenizer()
+HOME = load_world()
+_COVERED = "".join(c for c in string.punctuation if c in TOK.index)
+
+
+@given(st.text(alphabet=string.ascii_letters + string.digits + " _" + _COVERED, max_size=80))
+@settings(max_examples=200, deadline=None)
+def test_tokenizer_round_trip(text):
+    assert TOK.decode(TOK.encode_words(text)) == P.normalise(text)
+
+
+def test_tokenizer_world_words_are_single_tokens_and_persist(tmp_path):
+    for name in [*HOME.rooms, *HOME.furniture, *HOME.objects]:
+        for w in P.words_of(name):
+            assert w in TOK.index, w
+    TOK.save(tmp_path / "tok.json")
+    assert P.Tokenizer.load(tmp_path / "tok.json").vocab == TOK.vocab
+    assert TOK.decode(TOK.encode_words("bring me the zorblax")) == "bring me the zorblax"
+
+
+def _world_and_state(seed: int):
+    rng = random.Random(seed)
+    desc = corpus.random_world(rng) if seed % 3 else HOME
+    return rng, corpus.random_state(desc, rng)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    import torch
+    torch.manual_seed(0)
+    return Transformer(ModelArgs.tiny(vocab_size=len(TOK), max_seq_len=512)).eval()
+
+
+@given(seed=st.integers(0, 10**6), command=st.text(max_size=60))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_constrained_decoding_always_parses_and_validates(tiny_model, torch_one_thread, seed, command):
+    rng, state = _world_and_state(seed)
+    pr = P.build_prompt(TOK, state, command, rng)
+    steps = list(decode_steps(tiny_model, pr.ids, PlanGrammar(TOK, state, pr.slot_of, max_steps=10)))
+    assert parse_plan(format_plan(steps), state.desc) == steps
+    validate(steps, state)
+
+
+@given(seed=st.integers(0, 10**6))
+@settings(max_examples=150, deadline=None)
+def test_grammar_random_walk_always_valid(seed):
+    """Any path through the mask (not just the model's) is a valid plan."""
+    rng, state = _world_and_state(seed)
+    g = PlanGrammar(TOK, state, P.assign_slots(state.desc, rng), max_steps=12)
+    while not g.done:
+        g.advance(rng.choice(g.allowed()))
+    assert parse_plan(format_plan(g.steps), state.desc) == g.steps
+    validate(g.steps, state)
+
+
+def test_corpus_targets_are_valid_and_dev_templates_are_held_out():
+    rng = random.Random(3)
+    for _ in range(30):
+        ex = corpus.sample_example(rng, "train")
+        validate(ex.steps, ex.state)
+    train = {t for i, t in enumerate(corpus.TEMPLATES["deliver"]) if corpus._split_of("deliver", i) == "train"}
+    dev = {t for i, t in enumerate(corpus.TEMPLATES["deliver"]) if corpus._split_of("deliver", i) == "dev"}
+    assert dev and not (dev & train)
+
+
+@pytest.mark.skipif(not (DEFAULT_ARTIFACT / "model.safetensors").exists(), reason="no shipped weights")
+def test_shipped_weights_load_and_plan():
+    size = sum(f.stat().st_size for f in DEFAULT_ARTIFACT.iterdir())
+    assert size <= 30 * 2**20
+    model, tok, cfg = load_artifact()
+    assert cfg["model_args"]["vocab_size"] == model.args.vocab_size and len(tok) <= model.args.vocab_size
+    from cloud_brain.planner.base import get_planner
+    planner = get_planner("moe")
+    state = WorldState.initial(HOME)
+    res = planner.plan("bring me the red cup", state)
+    assert res.steps
+    validate(res.steps, state)
+    assert list(planner.stream("bring me the red cup", state)) == res.steps
+
+
+def test_training_smoke_run(tmp_path, torch_one_thread):
+    from cloud_brain.planner.train import planner_args, train
+    args = planner_args().replace(dim=32, n_layers=2, inter_dim=64, moe_inter_dim=16, kv_lora_rank=16,
+                                  qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=8, n_heads=2)
+    rec = train(tmp_path / "art", minutes=1.0, max_steps=3, batch_size=2, args=args, quiet=True,
+                dev_eval=0, threads=1)
+    assert rec["steps"] == 3
+    model, tok, cfg = load_artifact(tmp_path / "art")
+    assert (tmp_path / "art" / "train_log.jsonl").read_text().count("expert_max_over_mean") >= 1
+    assert cfg["train"]["steps"] == 3 and model.args.dim == 32
+
+
+@pytest.mark.skipif(not (DEFAULT_ARTIFACT / "model.safetensors").exists(), reason="no shipped weights")
+def test_prefix_cache_gives_the_same_plans():
+    from cloud_brain.planner.moe import MoEPlanner
+    state = WorldState.initial(HOME, {"user": "kitchen"})
+    warm = MoEPlanner(HOME)
+    warm.plan("go to the bedroom", state)  # fills the prefix cache with this state's prompt
+    again = warm.plan("tidy the living room", state).steps
+    fresh = MoEPlanner(HOME)
+    fresh._caches.clear()
+    assert fresh.plan("tidy the living room", state).steps == again
