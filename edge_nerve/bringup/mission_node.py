@@ -103,7 +103,7 @@ class MissionNode:
                 waiting.append("sim state")
             if not self.skills.server_is_ready():
                 waiting.append("skill runner")
-            if self.node.count_subscribers(Topics.COMMAND) < 1:
+            if self.command_pub.get_subscription_count() < 1:  # matched, not just discovered
                 waiting.append("cloud_link subscription")
             if self.node.count_subscribers(Topics.PLAN_EVENTS) < 2:  # plan_executor and us
                 waiting.append("plan_executor subscription")

@@ -66,6 +66,7 @@ class VoiceNode(Node):
             raise
         self.worker = threading.Thread(target=self._audio_loop, name="voice-audio", daemon=True)
         self.worker.start()
+        self.outbox: list[str] = []  # recognised commands not yet delivered
         self.create_timer(0.02, self.timer_callback)
         self.state_pub.publish(String(data="ready"))
         self.get_logger().info(f"voice: source={self.source} backend={backend} "
@@ -99,6 +100,10 @@ class VoiceNode(Node):
         self.requests.put(msg.data)
 
     def timer_callback(self) -> None:
+        # a command waits until the cloud link's subscription has matched ours: published
+        # earlier, a volatile message would be lost in discovery
+        while self.outbox and self.command_pub.get_subscription_count() >= 1:
+            self.command_pub.publish(String(data=self.outbox.pop(0)))
         while True:
             try:
                 rec = self.results.get_nowait()
@@ -107,7 +112,7 @@ class VoiceNode(Node):
             ok, record = gate(rec, self.threshold)
             self.transcript_pub.publish(String(data=json.dumps(record)))
             if ok:
-                self.command_pub.publish(String(data=rec.text))
+                self.outbox.append(rec.text)
                 self.get_logger().info(f"heard {rec.text!r} (confidence {rec.confidence:.2f})")
             else:
                 self.say_pub.publish(String(data=REPEAT))
