@@ -18,6 +18,7 @@ session answers with Error(MALFORMED) before it carries on.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import queue
 import signal
@@ -231,6 +232,7 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
 
 
 def main(argv: list[str] | None = None) -> int:
+    faulthandler.enable()  # a native crash leaves a traceback in the log
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=50051, help="0 picks a free port")
     ap.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to accept remote robots")

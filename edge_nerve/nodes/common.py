@@ -7,6 +7,7 @@ description (with the run's overrides) so their symbolic views agree.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import math
 
@@ -134,6 +135,7 @@ def spin_node(node_factory, args=None) -> None:
     """The `main()` of every node: init, spin on an explicit executor, clean shutdown.
 
     The executor is the node's `executor` parameter when it declares one (else single-threaded)."""
+    faulthandler.enable()  # a crash in native code (DDS, gRPC) leaves a Python traceback in the log
     rclpy.init(args=args)
     node = None
     try:
