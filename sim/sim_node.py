@@ -11,6 +11,7 @@ driver it stops by itself when `cmd_vel` goes quiet for `cmd_timeout_s`.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from geometry_msgs.msg import Pose, Twist
 from nav_msgs.msg import Odometry
@@ -18,6 +19,7 @@ from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
+from std_srvs.srv import Trigger
 
 from brainstem_interfaces.msg import ObjectStates
 from edge_nerve.nodes.common import (CONTROL_QOS, SENSOR_QOS, Topics, declare, declare_world,
@@ -39,11 +41,32 @@ class SimNode(Node):
         self.objects_pub = self.create_publisher(ObjectStates, Topics.OBJECT_STATES, SENSOR_QOS)
         self.create_subscription(Twist, Topics.CMD_VEL, self.cmd_vel_callback, CONTROL_QOS)
         self.create_subscription(Float64MultiArray, Topics.ARM_COMMAND, self.arm_callback, CONTROL_QOS)
+        self.render_dir = declare(self, "render_dir", "", "where sim/render writes pictures ('' = the cwd)")
+        self.renders = 0
+        self.create_service(Trigger, "sim/render", self.render_callback)
         self.last_cmd_wall: float | None = None
         self.wall0 = time.monotonic()
         self.sim0 = self.sim.time
         self.create_timer(1.0 / rate, self.step_callback)
         self.get_logger().info(f"{desc.summary()}; real-time factor {self.rtf}")
+
+    def render_callback(self, request, response):
+        """Offscreen pictures of the current physics state (overview + robot camera)."""
+        from sim.render import RenderError, render_scene
+
+        self.renders += 1
+        out = Path(self.render_dir or ".")
+        paths = []
+        try:
+            for camera in ("overview", "robot"):
+                path = out / f"scene-{self.renders:02d}-{camera}.png"
+                render_scene(self.sim, path, camera=camera)
+                paths.append(str(path))
+            response.success, response.message = True, " ".join(paths)
+        except (RenderError, OSError) as e:
+            response.success, response.message = False, str(e)
+            self.get_logger().warning(f"render failed: {e}")
+        return response
 
     def cmd_vel_callback(self, msg: Twist) -> None:
         self.sim.set_base_twist(msg.linear.x, msg.linear.y, msg.angular.z)

@@ -78,11 +78,12 @@ class MissionResult:
     plan_ms: float | None = None
     total_s: float = 0.0
     run_dir: str = ""
+    pictures: list[str] = field(default_factory=list)  # scene renders before/after, the map
 
     def to_json(self) -> dict:
         return {"ok": self.ok, "command": self.command, "goals": self.goals, "reason": self.reason,
                 "refusal": self.refusal, "first_step_ms": self.first_step_ms, "plan_ms": self.plan_ms,
-                "total_s": round(self.total_s, 3), "run_dir": self.run_dir,
+                "total_s": round(self.total_s, 3), "run_dir": self.run_dir, "pictures": self.pictures,
                 "steps": [{"index": s.index, "step": s.text, "received_s": round(s.received_s, 3),
                            "finished_s": None if s.finished_s is None else round(s.finished_s, 3),
                            "duration_s": round(s.duration_s, 3), "verdict": s.verdict,
@@ -94,7 +95,8 @@ class Mission:
 
     def __init__(self, *, world_file: str = "", world_overrides: dict | None = None,
                  real_time_factor: float = 2.0, run_dir: Path | None = None, planner: str = "rules",
-                 echo=print, startup_timeout_s: float = 60.0, voice: bool = False):
+                 echo=print, startup_timeout_s: float = 60.0, voice: bool = False,
+                 render_pictures: bool = True):
         self.world_file = world_file
         self.overrides = world_overrides or {}
         self.desc = load_world(world_file or None).with_overrides(self.overrides)
@@ -105,6 +107,8 @@ class Mission:
         self.startup_timeout_s = startup_timeout_s
         self.voice = voice  # run the voice node: commands may then be spoken (run(wav=...))
         self.procs: ProcessGroup | None = None
+        self.render_pictures = render_pictures
+        self.maps = 0
         self.node = None
 
     # ---- bring-up -----------------------------------------------------------------------------
@@ -115,6 +119,7 @@ class Mission:
         if "ROS_DOMAIN_ID" not in env:  # keep concurrent runs (tests, other demos) apart
             domain, self._domain_lock = reserve_ros_domain()
             env["ROS_DOMAIN_ID"] = os.environ["ROS_DOMAIN_ID"] = str(domain)
+        env.setdefault("MUJOCO_GL", "osmesa")  # the sim renders pictures offscreen
         self.procs = ProcessGroup(self.run_dir / "logs", env)
         try:
             self._start()
@@ -131,9 +136,11 @@ class Mission:
         if self.world_file:
             cloud += ["--world", self.world_file]
         self.procs.start("cloud", cloud)
+        self.pictures = self.run_dir / "pictures"
+        self.pictures.mkdir(parents=True, exist_ok=True)
         nodes = edge_graph(world_file=self.world_file, world_overrides=self.overrides,
                            cloud_address=f"127.0.0.1:{port}", real_time_factor=self.rtf,
-                           voice=self.voice)
+                           voice=self.voice, render_dir=str(self.pictures))
         self.procs.start_nodes(nodes, write_params(nodes, self.run_dir / "params.yaml"))
         from edge_nerve.bringup.mission_node import MissionNode
         self.node = MissionNode(self.desc, voice=self.voice)
@@ -160,6 +167,20 @@ class Mission:
             self._domain_lock = None
 
     # ---- one command --------------------------------------------------------------------------
+    def _draw_map(self, path, events) -> list[str]:
+        """A top-down map of this mission: rooms, furniture, objects, the robot's track, the steps."""
+        from sim.render import draw_map
+
+        self.maps += 1
+        out = self.pictures / f"map-{self.maps:02d}.png"
+        try:
+            objects = {n: p[:2] for n, p in self.node.tracker.object_poses.items()}  # where they are now
+            draw_map(self.desc, path, out, events=events, object_xy=objects)
+        except (OSError, ValueError) as e:
+            log.warning("map not drawn: %s", e)
+            return []
+        return [str(out)]
+
     def run(self, command: str | None, goals: list | None = None, timeout_s: float = 300.0,
             wav: str | Path | None = None) -> MissionResult:
         """One command, typed (`command`) or spoken (`wav`: the voice node listens to it)."""
@@ -173,6 +194,8 @@ class Mission:
         if wav is not None and not self.voice:
             raise ValueError("a spoken command needs Mission(voice=True)")
         self.echo(f"\ncommand: {command!r}" if wav is None else f"\nspoken command: {wav}")
+        pictures = node.render() if self.render_pictures else []
+        path_start = len(node.path)
         trace = node.run_command(command, timeout_s, self._check_alive, self.echo,
                                  wav=None if wav is None else str(wav))
         if trace.heard is not None:
@@ -198,6 +221,11 @@ class Mission:
             res.reason = "goal holds in the simulated world" if res.ok else "; ".join(unmet)
         self.echo(f"goal check: {json.dumps(goals)} -> {'SATISFIED' if res.ok else 'NOT satisfied'} "
                   f"({res.reason})")
+        if self.render_pictures:
+            pictures += node.render() + self._draw_map(node.path[max(0, path_start - 1):], trace.events)
+            res.pictures = pictures
+            if pictures:
+                self.echo("pictures: " + "  ".join(pictures))
         (self.run_dir / "mission.json").write_text(json.dumps(res.to_json(), indent=2))
         return res
 

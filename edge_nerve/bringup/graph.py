@@ -36,7 +36,7 @@ class NodeSpec:
 def edge_graph(*, world_file: str = "", world_overrides: dict | None = None,
                cloud_address: str = "127.0.0.1:50051", robot_id: str = "robot-1",
                sim: bool = True, real_time_factor: float = 1.0, control_rate_hz: float = 50.0,
-               voice: bool = False, voice_threshold: float = 0.5) -> list[NodeSpec]:
+               voice: bool = False, voice_threshold: float = 0.5, render_dir: str = "") -> list[NodeSpec]:
     """The edge nodes (and the MuJoCo sim standing in for the robot when `sim`; the voice node,
     listening to WAV files asked for on brainstem/voice/wav, when `voice`)."""
     world = {"world_file": world_file, "world_overrides": json.dumps(world_overrides or {})}
@@ -54,7 +54,7 @@ def edge_graph(*, world_file: str = "", world_overrides: dict | None = None,
     ]
     if sim:
         nodes.insert(0, NodeSpec("sim", "sim.sim_node", "MuJoCo home world standing in for the robot",
-                                 {**world, "real_time_factor": real_time_factor}))
+                                 {**world, "real_time_factor": real_time_factor, "render_dir": render_dir}))
     if voice:
         nodes.append(NodeSpec("voice", "edge_nerve.nodes.voice", "offline speech -> brainstem/command",
                               {**world, "source": "wav", "confidence_threshold": voice_threshold}))

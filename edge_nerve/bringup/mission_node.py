@@ -17,6 +17,7 @@ from rclpy.action import ActionClient
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import String
+from std_srvs.srv import Trigger
 
 from brainstem_interfaces.action import ExecuteSkill
 from brainstem_interfaces.msg import ObjectStates, PlanEvent, StepOutcome
@@ -39,6 +40,7 @@ class Trace:
     executed: list[Step] = field(default_factory=list)  # steps that ran successfully, in order
     refusal: str | None = None
     error: str | None = None
+    events: list = field(default_factory=list)  # (x, y, label) where each step ended, for the map
     heard: dict | None = None  # the voice node's transcript record, when the command was spoken
     first_step_ms: float | None = None
     plan_ms: float | None = None
@@ -58,8 +60,9 @@ class MissionNode:
         n.create_subscription(PlanEvent, Topics.PLAN_EVENTS, lambda m: self.inbox.put(m), PLAN_QOS)
         n.create_subscription(StepOutcome, Topics.STEP_OUTCOMES, lambda m: self.inbox.put(m), PLAN_QOS)
         n.create_subscription(String, LINK_STATE, self._link_callback, LATCHED_QOS)
-        n.create_subscription(Odometry, Topics.ODOM,
-                              lambda m: self.tracker.update_odometry(*pose_from_odometry(m)), SENSOR_QOS)
+        n.create_subscription(Odometry, Topics.ODOM, self._odom_callback, SENSOR_QOS)
+        self.path: list[tuple[float, float]] = []  # the robot's track, for the map of the run
+        self.render_client = n.create_client(Trigger, "sim/render")
         n.create_subscription(ObjectStates, Topics.OBJECT_STATES, lambda m: self.tracker.update_objects(
             objects_from_msg(m), m.holding, m.delivered, m.docked), SENSOR_QOS)
         self.skills = ActionClient(n, ExecuteSkill, Topics.EXECUTE_SKILL)
@@ -84,6 +87,23 @@ class MissionNode:
 
     def _voice_state_callback(self, msg: String) -> None:
         self.voice_state = msg.data
+
+    def _odom_callback(self, msg: Odometry) -> None:
+        x, y, yaw = pose_from_odometry(msg)
+        self.tracker.update_odometry(x, y, yaw)
+        if not self.path or (x - self.path[-1][0]) ** 2 + (y - self.path[-1][1]) ** 2 > 0.02 ** 2:
+            self.path.append((x, y))
+
+    def render(self, timeout_s: float = 20.0) -> list[str]:
+        """Ask the sim for pictures of the scene now; their paths ([] when it cannot render)."""
+        if not self.render_client.service_is_ready():
+            return []
+        future = self.render_client.call_async(Trigger.Request())
+        deadline = time.monotonic() + timeout_s
+        while not future.done() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        res = future.result() if future.done() else None
+        return res.message.split() if res is not None and res.success else []
 
     def _link_callback(self, msg: String) -> None:
         self.link = msg.data
@@ -188,6 +208,9 @@ class MissionNode:
                 if m.success:
                     ok_steps[m.index] = Step(m.skill, tuple(m.args))
                     tr.executed.append(ok_steps[m.index])
+                    if self.tracker.robot_pose is not None:
+                        x, y, _ = self.tracker.robot_pose
+                        tr.events.append((x, y, str(ok_steps[m.index])))
                 elif m.step_id in withdrawn:
                     pass  # the cloud's rollback for this failure arrived first; its replan is under way
                 else:

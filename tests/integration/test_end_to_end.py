@@ -6,6 +6,7 @@ missions then run in order against the same live robot, the way a user would use
 
 import math
 import time
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,8 @@ def test_fetch_delivers_the_red_cup_in_physics(mission):
     assert all(s.verdict == "done" for s in res.steps)
     assert mission.node.world_state().location_of("red_cup") == USER
     assert res.first_step_ms is not None and res.first_step_ms < 5000
+    # pictures of the run: scene renders before and after (offscreen MuJoCo) and the map of the track
+    names = [Path(p).name for p in res.pictures]
+    assert any(n.startswith("map-") for n in names), names
+    assert sum(n.endswith("-overview.png") for n in names) == 2, names
+    assert all(Path(p).stat().st_size > 20_000 for p in res.pictures)
