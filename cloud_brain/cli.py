@@ -1,6 +1,7 @@
 """`brainstem`: the command line for the whole system (cloud, edge, sim, evaluation).
 
     brainstem demo [--command TEXT] [--goal JSON] [--world FILE] [--world-overrides JSON]
+    brainstem up [--sim] [--command TEXT] [--cloud-address HOST:PORT]
     brainstem cloud serve --port 50051 [--planner rules]
     brainstem plan "bring me the red cup" [--backend rules] [--world-overrides JSON]
     brainstem eval planner --cases FILE.jsonl [--backend rules] [--json]
@@ -57,6 +58,14 @@ def cmd_eval_voice(a) -> int:
             print(f"{name:>6}: WER {c['wer']:.1%}  command success {c['command_success']:.1%}  "
                   f"latency p50 {c['latency_ms']['p50']:.0f} ms p95 {c['latency_ms']['p95']:.0f} ms")
     return 0
+
+
+def cmd_up(a) -> int:
+    from edge_nerve.bringup.up import up
+
+    return up(sim=a.sim, command=a.command, cloud_address=a.cloud_address, world_file=a.world or "",
+              world_overrides=_json_arg(a.world_overrides, "--world-overrides"),
+              real_time_factor=a.real_time_factor, duration=a.duration, run_dir=a.run_dir)
 
 
 def cmd_cloud_serve(a) -> int:
@@ -150,6 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--wav", help="speak the command: a WAV file the voice node listens to "
                                  "(--command is then ignored)")
     d.set_defaults(fn=cmd_demo)
+
+    u = sub.add_parser("up", help="start the node graph (as launch/*.launch.py) without ros2 launch")
+    u.add_argument("--sim", action="store_true", help="with the MuJoCo home world and a local cloud")
+    u.add_argument("--cloud-address", default="127.0.0.1:50051", help="the cloud, without --sim")
+    u.add_argument("--command", help="run this command once everything is up (with --sim)")
+    u.add_argument("--world")
+    u.add_argument("--world-overrides")
+    u.add_argument("--real-time-factor", type=float, default=1.0)
+    u.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
+    u.add_argument("--run-dir")
+    u.set_defaults(fn=cmd_up)
 
     c = sub.add_parser("cloud", help="the cloud brain service")
     csub = c.add_subparsers(dest="cloud_cmd", required=True)
