@@ -37,7 +37,7 @@ def cmd_demo(a) -> int:
     res = run_demo(a.command, _json_arg(a.goal, "--goal"), world_file=a.world or "",
                    world_overrides=_json_arg(a.world_overrides, "--world-overrides"),
                    real_time_factor=a.real_time_factor, timeout_s=a.timeout, planner=a.planner,
-                   run_dir=a.run_dir, wav=a.wav)
+                   run_dir=a.run_dir, record=a.record, wav=a.wav)
     print(f"\nmission {'PASSED' if res.ok else 'FAILED'} in {res.total_s:.1f}s "
           f"(first step after {res.first_step_ms} ms); record: {res.run_dir}/mission.json")
     return 0 if res.ok else 1
@@ -66,6 +66,15 @@ def cmd_up(a) -> int:
     return up(sim=a.sim, command=a.command, cloud_address=a.cloud_address, world_file=a.world or "",
               world_overrides=_json_arg(a.world_overrides, "--world-overrides"),
               real_time_factor=a.real_time_factor, duration=a.duration, run_dir=a.run_dir)
+
+
+def cmd_report(a) -> int:
+    from pathlib import Path
+
+    from edge_nerve.bringup.report import report
+
+    report(a.mcap, a.out or Path(a.mcap).with_suffix("").as_posix() + "-report")  # prints the timeline
+    return 0
 
 
 def cmd_cloud_serve(a) -> int:
@@ -158,7 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--run-dir", help="where logs and the mission record go (default runs/<time>)")
     d.add_argument("--wav", help="speak the command: a WAV file the voice node listens to "
                                  "(--command is then ignored)")
+    d.add_argument("--record", action="store_true", help="write runs/<time>/mission.mcap (Foxglove)")
     d.set_defaults(fn=cmd_demo)
+
+    r = sub.add_parser("report", help="a recorded run: the mission timeline and latency histograms")
+    r.add_argument("mcap")
+    r.add_argument("--out", help="where the PNGs go (default: next to the recording)")
+    r.set_defaults(fn=cmd_report)
 
     u = sub.add_parser("up", help="start the node graph (as launch/*.launch.py) without ros2 launch")
     u.add_argument("--sim", action="store_true", help="with the MuJoCo home world and a local cloud")

@@ -96,7 +96,7 @@ class Mission:
     def __init__(self, *, world_file: str = "", world_overrides: dict | None = None,
                  real_time_factor: float = 2.0, run_dir: Path | None = None, planner: str = "rules",
                  echo=print, startup_timeout_s: float = 60.0, voice: bool = False,
-                 render_pictures: bool = True):
+                 render_pictures: bool = True, record: bool = False):
         self.world_file = world_file
         self.overrides = world_overrides or {}
         self.desc = load_world(world_file or None).with_overrides(self.overrides)
@@ -108,6 +108,7 @@ class Mission:
         self.voice = voice  # run the voice node: commands may then be spoken (run(wav=...))
         self.procs: ProcessGroup | None = None
         self.render_pictures = render_pictures
+        self.record = record  # an MCAP of the control topics and plan events in run_dir
         self.maps = 0
         self.node = None
 
@@ -140,7 +141,8 @@ class Mission:
         self.pictures.mkdir(parents=True, exist_ok=True)
         nodes = edge_graph(world_file=self.world_file, world_overrides=self.overrides,
                            cloud_address=f"127.0.0.1:{port}", real_time_factor=self.rtf,
-                           voice=self.voice, render_dir=str(self.pictures))
+                           voice=self.voice, render_dir=str(self.pictures),
+                           record=str(self.run_dir / "mission.mcap") if self.record else "")
         self.procs.start_nodes(nodes, write_params(nodes, self.run_dir / "params.yaml"))
         from edge_nerve.bringup.mission_node import MissionNode
         self.node = MissionNode(self.desc, voice=self.voice)
@@ -160,7 +162,10 @@ class Mission:
             self.node.close()
             self.node = None
         if self.procs is not None:
-            self.procs.stop()
+            self.procs.stop()  # the recorder finishes its file on SIGINT
+            mcap = self.run_dir / "mission.mcap"
+            if self.record and mcap.exists():
+                self.echo(f"recording: {mcap}  (brainstem report {mcap})")
         if getattr(self, "_domain_lock", None) is not None:  # the domain was ours: give it back
             os.environ.pop("ROS_DOMAIN_ID", None)
             self._domain_lock.close()

@@ -36,7 +36,8 @@ class NodeSpec:
 def edge_graph(*, world_file: str = "", world_overrides: dict | None = None,
                cloud_address: str = "127.0.0.1:50051", robot_id: str = "robot-1",
                sim: bool = True, real_time_factor: float = 1.0, control_rate_hz: float = 50.0,
-               voice: bool = False, voice_threshold: float = 0.5, render_dir: str = "") -> list[NodeSpec]:
+               voice: bool = False, voice_threshold: float = 0.5, render_dir: str = "",
+               record: str = "") -> list[NodeSpec]:
     """The edge nodes (and the MuJoCo sim standing in for the robot when `sim`; the voice node,
     listening to WAV files asked for on brainstem/voice/wav, when `voice`)."""
     world = {"world_file": world_file, "world_overrides": json.dumps(world_overrides or {})}
@@ -58,6 +59,9 @@ def edge_graph(*, world_file: str = "", world_overrides: dict | None = None,
     if voice:
         nodes.append(NodeSpec("voice", "edge_nerve.nodes.voice", "offline speech -> brainstem/command",
                               {**world, "source": "wav", "confidence_threshold": voice_threshold}))
+    if record:
+        nodes.append(NodeSpec("recorder", "edge_nerve.nodes.recorder",
+                              "records the mission topics to MCAP (Foxglove, brainstem report)", {"path": record}))
     return nodes
 
 
