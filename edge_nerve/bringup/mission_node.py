@@ -125,7 +125,9 @@ class MissionNode:
                 waiting.append("skill runner")
             if self.command_pub.get_subscription_count() < 1:  # matched, not just discovered
                 waiting.append("cloud_link subscription")
-            if self.node.count_subscribers(Topics.PLAN_EVENTS) < 2:  # plan_executor and us
+            subscribers = {i.node_name for i in self.node.get_subscriptions_info_by_topic(
+                self.node.resolve_topic_name(Topics.PLAN_EVENTS))}
+            if "plan_executor" not in subscribers:  # by name: a recorder must not stand in for it
                 waiting.append("plan_executor subscription")
             if self.voice and (self.voice_state != "ready" or self.node.count_subscribers(
                     self.wav_pub.topic_name) < 1):
@@ -133,6 +135,7 @@ class MissionNode:
                     raise RuntimeError(f"voice node: {self.voice_state}")
                 waiting.append("voice node")
             if not waiting:
+                time.sleep(0.5)  # seen in the graph; give DDS a moment to match the endpoints
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"system not ready after {timeout_s:.0f}s; waiting for: {', '.join(waiting)}")
