@@ -69,7 +69,6 @@ def generate(desc: WorldDescription, n: int, seed: int = 0) -> list[dict]:
         return {name: [f for f in forms if len(owners[f]) == 1] for name, forms in table.items()}
     objs, furn, rooms = unique(v.objects), unique(v.furniture), unique(v.rooms)
     surfaces = [f for f in furn if desc.furniture[f].surface]
-    dock = [f for f in furn if not desc.furniture[f].surface]
 
     def obj():
         name = rng.choice([o for o in objs if objs[o]])

@@ -135,7 +135,6 @@ def build_jsgf(desc: WorldDescription, name: str = "brainstem", known=None) -> s
     tidy = _planner_knows(TIDY, rules.TIDY_WORDS)
     stop = _planner_knows(STOP, rules.STOP_WORDS)
     dock_verbs = _planner_knows(DOCK_VERBS, rules.DOCK_WORDS)
-    colours = sorted({(o.color or "").lower() for o in desc.objects.values()} - {""})
     furniture = [f for forms in v.furniture.values() for f in forms]
     need_verbs = [n for n in NEEDS if any(w in rules.CATEGORY_WORDS for w in n.split())]
     FIXED = ([f"{s} {a}" for s in ("i am", "i'm") for a in NEED_ADJECTIVES if a in rules.CATEGORY_WORDS]

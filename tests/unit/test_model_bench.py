@@ -6,7 +6,6 @@
 import json
 
 import pytest
-import torch
 
 from cloud_brain.model.bench import run_mla_bench
 
