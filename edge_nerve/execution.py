@@ -13,6 +13,14 @@ lease_deadline_s: how long it may run without news from the cloud, counted from 
 went down); past that it is cancelled (the skill runner stops the base, the arm holds), its
 outcome is a failure that says so, and the plan stops there until the cloud replans.
 
+Plan prefetch: the cloud pre-sends the steps after the current one flagged `speculative`, each
+with `predicted_pre`, the symbolic state it assumes. The moment step i ends, step i+1 starts
+without a network round trip, but only if the robot's own state equals that prediction (every
+field of the world snapshot: where the robot is, what it holds, where every object is). If it
+does not, the speculative step is never started: it is reported as rejected with the fields
+that differ, and the cloud answers Rollback and replans from the state the robot reports. A
+mismatch is only declared after `settle_s` (sensors may lag the end of a skill by a frame).
+
 Plain class (no rclpy): the `plan_executor` node feeds it events and runs what it dispatches.
 
     .venv/bin/python -m pytest tests/unit/test_execution.py -q
@@ -43,6 +51,32 @@ class QueuedStep:
     speculative: bool = False
     received: float = field(default_factory=time.monotonic)
     lease_s: float = 0.0  # may run this long without news from the cloud (0: until it ends)
+    predicted_pre: dict | None = None  # speculative steps: the snapshot they assume (to_snapshot form)
+
+
+_COMPARED = ("object_locations", "robot_room", "robot_at", "holding", "user_room", "docked")
+
+
+def prediction_mismatch(predicted: dict | None, state: WorldState) -> str | None:
+    """Why the robot's `state` is not the `predicted` snapshot (None when it is, or when there is
+    no prediction). Fields missing from the prediction are not compared."""
+    if not predicted:
+        return None
+    observed = state.to_snapshot()
+    if predicted.get("world_name") and predicted["world_name"] != observed["world_name"]:
+        return f"world '{observed['world_name']}', predicted '{predicted['world_name']}'"
+    diffs = []
+    for key in _COMPARED:
+        if key not in predicted:
+            continue
+        want, got = predicted[key], observed[key]
+        if key == "object_locations":
+            for obj in sorted(set(want) | set(got)):
+                if want.get(obj) != got.get(obj):
+                    diffs.append(f"{obj} at '{got.get(obj)}', predicted '{want.get(obj)}'")
+        elif (want or None) != (got or None):
+            diffs.append(f"{key} '{got}', predicted '{want}'")
+    return "; ".join(diffs) or None
 
 
 @dataclass
@@ -80,8 +114,11 @@ class PlanExecutor:
     def __init__(self, state_fn: Callable[[], WorldState | None], dispatch: Callable[[QueuedStep], None],
                  report: Callable[[Outcome], None], state_wait_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic,
-                 cancel: Callable[[QueuedStep, str], None] | None = None, link_up: bool = True):
+                 cancel: Callable[[QueuedStep, str], None] | None = None, link_up: bool = True,
+                 settle_s: float = 0.0):
         self.cancel = cancel
+        self.settle_s = settle_s  # a speculative step's prediction may wait this long to hold
+        self._mismatch_since: tuple[str, float] | None = None  # (step id, first seen)
         self.link_up = link_up
         self._link_down_since: float | None = None if link_up else clock()
         self._held_for_link: str | None = None  # step id we already logged as waiting for the link
@@ -189,15 +226,30 @@ class PlanExecutor:
             if now - self._waiting_since < self.state_wait_s:
                 return
         self._waiting_since = None
+        mismatch = prediction_mismatch(q.predicted_pre, state) if (
+            q.speculative and state is not None) else None
+        if mismatch is not None and self.settle_s > 0:
+            now = self.clock()
+            if self._mismatch_since is None or self._mismatch_since[0] != q.step_id:
+                self._mismatch_since = (q.step_id, now)
+            if now - self._mismatch_since[1] < self.settle_s:
+                return  # retried by the next pump: the sensors may not have caught up yet
+        self._mismatch_since = None
         del self.queue[p.next_index]
         self.seen_step_ids.add(q.step_id)
-        reason = (f"no world state from the robot's sensors within {self.state_wait_s:.0f} s"
-                  if state is None else check_step(q.step, state))
+        if mismatch is not None:
+            reason = f"speculative step not started: predicted precondition does not hold: {mismatch}"
+        elif state is None:
+            reason = (f"infeasible here: no world state from the robot's sensors within "
+                      f"{self.state_wait_s:.0f} s")
+        else:
+            reason = check_step(q.step, state)
+            reason = None if reason is None else f"infeasible here: {reason}"
         if reason is not None:
             p.failed = True
             log.warning("rejecting %s %s: %s", q.step_id, q.step, reason)
             self.report(Outcome(q.command_id, q.plan_id, q.index, q.step_id, q.step, False, True,
-                                f"infeasible here: {reason}", 0.0))
+                                reason, 0.0))
             return
         self.running = q
         self.started_at[q.step_id] = time.monotonic()

@@ -11,6 +11,14 @@ its `revision`. Step ids are "<plan_id>/<index>" at revision 0 and "<plan_id>/<i
 after a replan, so a replanned step never reuses the id of the step it replaces and the edge can
 keep treating step ids as run-at-most-once.
 
+Plan delivery (Command.delivery, the strategies `brainstem bench prefetch` compares):
+PREFETCH (default) streams every step the moment the planner yields it; the steps after the
+first of a revision go out flagged speculative with `predicted_pre`, the symbolic state the
+step assumes (skills.apply over the steps before it), so the edge can start step i+1 the moment
+step i ends, without a round trip, if its own state matches. FULL_PLAN holds every step until
+the plan is complete and sends them as final. PER_STEP sends one step and holds the rest; each
+success outcome releases the next (one round trip per step: the baseline prefetch removes).
+
     python -c "
     from cloud_brain.server.session import PlanSession
     from cloud_brain.planner.base import get_planner
@@ -81,13 +89,19 @@ class _SentStep:
     state: WorldState  # the state this step was planned to start from
 
 
+DELIVERY_NAMES = {pb.PLAN_DELIVERY_PREFETCH: "prefetch", pb.PLAN_DELIVERY_FULL_PLAN: "full_plan",
+                  pb.PLAN_DELIVERY_PER_STEP: "per_step"}
+
+
 @dataclass
 class _Plan:
     plan_id: str
     command_id: str
     text: str
+    delivery: int = pb.PLAN_DELIVERY_PREFETCH
     revision: int = 0
     current: dict[int, _SentStep] = field(default_factory=dict)  # index -> step of this revision
+    held: dict[int, _SentStep] = field(default_factory=dict)  # PER_STEP: planned, not yet sent
     num_steps: int | None = None  # set once PlanDone went out for the current revision
     committed_upto: int = -1
     outcomes: dict[str, bool] = field(default_factory=dict)  # step_id -> success
@@ -310,13 +324,20 @@ class PlanSession:
                 yield _error(E.MALFORMED, f"Command.world: {e}", cid)
                 return
             self.world = state
+        if c.delivery not in DELIVERY_NAMES:
+            yield _error(E.MALFORMED, f"Command.delivery {c.delivery} is not a PlanDelivery "
+                                      f"({', '.join(f'{k}={v}' for k, v in DELIVERY_NAMES.items())})",
+                         cid)
+            return
         self._plan_seq += 1
-        plan = _Plan(plan_id=f"{self.session_id}-{self._plan_seq}", command_id=cid, text=text)
+        plan = _Plan(plan_id=f"{self.session_id}-{self._plan_seq}", command_id=cid, text=text,
+                     delivery=c.delivery)
         for old in self._plans.values():
             old.closed = True  # a new command supersedes whatever was running
         self._plans[plan.plan_id] = plan
         self._forget_old_plans()
-        log.info("session %s: command %s %r -> plan %s", self.session_id, cid, text, plan.plan_id)
+        log.info("session %s: command %s %r -> plan %s (%s)", self.session_id, cid, text,
+                 plan.plan_id, DELIVERY_NAMES[plan.delivery])
         yield from self._plan_from(plan, state, start_index=0)
 
     def _forget_old_plans(self) -> None:
@@ -327,12 +348,18 @@ class PlanSession:
                 del self._steps[sid]
 
     def _plan_from(self, plan: _Plan, state: WorldState, start_index: int) -> Iterator[Any]:
-        """Run the planner from `state` and stream the steps as indexes start_index, ..."""
+        """Run the planner from `state` and hand out the steps as indexes start_index, ...
+
+        How they leave depends on plan.delivery (module docstring): streamed as produced
+        (PREFETCH; later steps speculative), all after the last (FULL_PLAN), or only the first
+        (PER_STEP; the rest wait in plan.held for the outcomes that release them)."""
         t0 = last = self._clock()
         revision = plan.revision
         plan.num_steps = None
+        plan.held.clear()
         n = 0
         pre = state
+        buffered: list = []  # FULL_PLAN: nothing leaves before the plan is complete
         try:
             for step, refusal in self._produce(plan.text, state):
                 if refusal is not None:
@@ -345,17 +372,25 @@ class PlanSession:
                 now = self._clock()
                 index = start_index + n
                 sid = step_id_of(plan.plan_id, index, revision)
+                speculative = n > 0 and plan.delivery == pb.PLAN_DELIVERY_PREFETCH
                 msg = pb.PlanStep(
                     plan_id=plan.plan_id, revision=revision, index=index, step_id=sid,
-                    command_id=plan.command_id, skill=step_to_proto(step), speculative=n > 0,
+                    command_id=plan.command_id, skill=step_to_proto(step), speculative=speculative,
                     lease_deadline_s=self.config.step_lease_s, decode_ms=(now - last) * 1e3)
                 if pre is not None:
                     msg.predicted_pre.CopyFrom(snapshot_to_proto(pre.to_snapshot()))
-                plan.current[index] = _SentStep(index, revision, msg, pre)
+                sent = _SentStep(index, revision, msg, pre)
                 self._steps[sid] = (plan.plan_id, index, revision)
                 n += 1
                 last = now
-                yield pb.CloudMessage(step=msg)
+                if plan.delivery == pb.PLAN_DELIVERY_PER_STEP and n > 1:
+                    plan.held[index] = sent
+                else:
+                    plan.current[index] = sent
+                    if plan.delivery == pb.PLAN_DELIVERY_FULL_PLAN:
+                        buffered.append(pb.CloudMessage(step=msg))
+                    else:
+                        yield pb.CloudMessage(step=msg)
                 pre = self._predict(step, pre) if (self._predict and pre is not None) else None
         except Exception as e:
             plan.closed = True
@@ -363,6 +398,7 @@ class PlanSession:
             yield _error(E.INTERNAL, f"planner failed: {type(e).__name__}: {e}", plan.command_id)
             return
         plan_ms = (self._clock() - t0) * 1e3
+        yield from buffered
         plan.num_steps = start_index + n
         if n == 0 and start_index == 0:
             plan.closed = True  # nothing to do: the goal already holds
@@ -429,13 +465,19 @@ class PlanSession:
                 plan.closed = True
             yield pb.CloudMessage(commit=pb.Commit(
                 plan_id=plan_id, revision=plan.revision, upto_index=plan.committed_upto))
+            nxt = plan.held.pop(index + 1, None)  # PER_STEP: this outcome asks for the next step
+            if nxt is not None and not plan.closed:
+                plan.current[nxt.index] = nxt
+                yield pb.CloudMessage(step=nxt.msg)
             return
         yield from self._rollback_and_replan(plan, index, o, observed)
 
     def _rollback_and_replan(self, plan: _Plan, index: int, o, observed: WorldState | None):
         failed = plan.current[index]
-        reason = o.message or f"step {index} ({failed.msg.skill.name}) failed"
+        reason = o.message or (f"step {index} ({failed.msg.skill.name}) was not started"
+                               if o.rejected else f"step {index} ({failed.msg.skill.name}) failed")
         plan.revision += 1
+        plan.held.clear()
         for i in [i for i in plan.current if i >= index]:
             del plan.current[i]
         log.info("session %s: plan %s step %d failed (%s): rollback to rev %d", self.session_id,

@@ -25,11 +25,16 @@ from typing import Callable
 import grpc
 from google.protobuf import text_format
 
+from cloud_brain.security.tls import ClientTLS, read_token, robot_credentials, secure_channel
 from cloud_brain.wire import PROTOCOL_VERSION, kind_of, pb, pb_grpc, snapshot_to_proto
 
 log = logging.getLogger(__name__)
 
 _END = object()  # ends a request stream (half-close)
+
+# Command.delivery by name (protos/brainstem/v1/session.proto, PlanDelivery)
+DELIVERIES = {"prefetch": pb.PLAN_DELIVERY_PREFETCH, "full_plan": pb.PLAN_DELIVERY_FULL_PLAN,
+              "per_step": pb.PLAN_DELIVERY_PER_STEP}
 
 
 @dataclass
@@ -47,6 +52,9 @@ class ClientConfig:
     backoff_max_s: float = 5.0
     backoff_factor: float = 2.0
     auth_token: str = ""
+    """This robot's token (`brainstem certs` / `brainstem token`), sent in Hello."""
+    tls: ClientTLS | None = None
+    """None: plaintext (the loopback demo); else TLS, mutual when it holds the robot's cert."""
 
     def __post_init__(self):
         if self.connect_timeout_s <= 0 or self.heartbeat_s <= 0:
@@ -104,7 +112,7 @@ class CloudClient:
         if self._link_thread is not None:
             raise RuntimeError("CloudClient.start() called twice")
         ms = int(self.config.backoff_initial_s * 1000)
-        self._channel = grpc.insecure_channel(self.address, options=[
+        self._channel = secure_channel(self.address, self.config.tls, options=[
             ("grpc.initial_reconnect_backoff_ms", ms), ("grpc.min_reconnect_backoff_ms", ms),
             ("grpc.max_reconnect_backoff_ms", int(self.config.backoff_max_s * 1000))])
         self._link_thread = threading.Thread(target=self._link_loop, name="cloud-link", daemon=True)
@@ -140,12 +148,16 @@ class CloudClient:
 
     # ---- sending -------------------------------------------------------------------------
     def send_command(self, text: str, world_snapshot: dict | None = None,
-                     command_id: str | None = None) -> str:
+                     command_id: str | None = None, delivery: str = "prefetch") -> str:
         """Send a command; returns its command_id (echoed by every reply about it).
 
+        delivery: how the cloud hands out the plan's steps, one of DELIVERIES ("prefetch":
+        streamed, later steps speculative; "full_plan"; "per_step").
         Raises ConnectionError while the link is down: a command is the user's to repeat."""
+        if delivery not in DELIVERIES:
+            raise ValueError(f"unknown delivery {delivery!r}; one of {', '.join(DELIVERIES)}")
         command_id = command_id or f"{self.robot_id}-{uuid.uuid4().hex[:10]}"
-        cmd = pb.Command(command_id=command_id, text=text)
+        cmd = pb.Command(command_id=command_id, text=text, delivery=DELIVERIES[delivery])
         if world_snapshot:
             cmd.world.CopyFrom(snapshot_to_proto(world_snapshot))
         if not self._send(pb.EdgeMessage(command=cmd), require_welcome=True):
@@ -154,11 +166,12 @@ class CloudClient:
 
     def send_outcome(self, step_id: str, plan_id: str, index: int, success: bool,
                      message: str = "", world_snapshot: dict | None = None,
-                     duration_s: float = 0.0) -> None:
-        """Report how a step ended. Kept until the cloud commits or rolls it back, and sent
-        again after a reconnect (the cloud ignores a step_id it has already seen)."""
+                     duration_s: float = 0.0, rejected: bool = False) -> None:
+        """Report how a step ended (rejected: it was never started). Kept until the cloud
+        commits or rolls it back, and sent again after a reconnect (the cloud ignores a step_id
+        it has already seen)."""
         outcome = pb.StepOutcome(step_id=step_id, plan_id=plan_id, index=index, success=success,
-                                 message=message, duration_s=duration_s)
+                                 message=message, duration_s=duration_s, rejected=rejected)
         if world_snapshot:
             outcome.world.CopyFrom(snapshot_to_proto(world_snapshot))
         with self._lock:
@@ -311,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("text")
     ap.add_argument("--address", default="127.0.0.1:50051")
     ap.add_argument("--robot-id", default="cli")
+    ap.add_argument("--tls-dir", help="a `brainstem certs` directory: TLS (mutual with the robot's "
+                                      "certificate) and the robot's token from it")
+    ap.add_argument("--server-name", default="", help="the name in the cloud's certificate, if not the address")
+    ap.add_argument("--token", default="", help="this robot's token, or @FILE")
     ap.add_argument("--wait-s", type=float, default=5.0, help="how long to wait for PlanDone")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -327,7 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         if kind_of(msg) in ("done", "refusal", "error"):
             finished.set()
 
-    client = CloudClient(args.address, args.robot_id, lambda: None, on_message)
+    config = ClientConfig(auth_token=read_token(args.token))
+    if args.tls_dir:
+        config.tls, token = robot_credentials(args.tls_dir, args.robot_id, args.server_name)
+        config.auth_token = config.auth_token or token
+    client = CloudClient(args.address, args.robot_id, lambda: None, on_message, config=config)
     try:
         if not client.start():
             log.error("no cloud at %s", args.address)
