@@ -2,7 +2,9 @@
 
     brainstem demo [--command TEXT] [--goal JSON] [--world FILE] [--world-overrides JSON]
     brainstem up [--sim] [--command TEXT] [--cloud-address HOST:PORT]
-    brainstem cloud serve --port 50051 [--planner rules]
+    brainstem cloud serve --port 50051 [--planner rules] [--tls-dir DIR --require-client-cert --require-token]
+    brainstem certs --out DIR --robot robot-1 [--robot ...] [--host cloud.example]
+    brainstem token --dir DIR --robot robot-1 [--ttl-s 3600]
     brainstem plan "bring me the red cup" [--backend rules] [--world-overrides JSON]
     brainstem eval planner --cases FILE.jsonl [--backend rules] [--json]
     brainstem eval voice [--json] [--utterances N]
@@ -84,7 +86,41 @@ def cmd_cloud_serve(a) -> int:
     argv = ["--port", str(a.port), "--host", a.host, "--planner", a.planner]
     if a.world:
         argv += ["--world", a.world]
-    return service.main(argv)
+    from cloud_brain.security.options import forward_server_args
+
+    return service.main(argv + forward_server_args(a))
+
+
+def cmd_certs(a) -> int:
+    from cloud_brain.security.certs import write_certs
+
+    try:
+        issued = write_certs(a.out, a.robot, a.host, days=a.days, token_days=a.token_days, force=a.force)
+    except (ValueError, OSError) as e:
+        print(f"brainstem certs: {e}", file=sys.stderr)
+        return 2
+    for f in issued.files:
+        print(f)
+    print(f"serve:  brainstem cloud serve --host 0.0.0.0 --tls-dir {a.out} --require-client-cert --require-token")
+    for r in issued.robots[:1]:
+        print(f"robot:  python -m edge_nerve.link.client --address HOST:50051 --tls-dir {a.out} "
+              f"--robot-id {r} \"bring me the red cup\"")
+    return 0
+
+
+def cmd_token(a) -> int:
+    from pathlib import Path
+
+    from cloud_brain.security import tokens
+    from cloud_brain.security.layout import CertPaths
+
+    try:
+        secret = tokens.load_secret(a.key or CertPaths(Path(a.dir)).token_key)
+        print(tokens.issue(secret, a.robot, ttl_s=a.ttl_s))
+    except (ValueError, OSError) as e:
+        print(f"brainstem token: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def cmd_plan(a) -> int:
@@ -193,7 +229,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--planner", default="rules")
     s.add_argument("--world")
+    from cloud_brain.security.options import add_server_args
+
+    add_server_args(s)
     s.set_defaults(fn=cmd_cloud_serve)
+
+    k = sub.add_parser("certs", help="make a CA, the cloud's TLS certificate, robot certificates and tokens")
+    k.add_argument("--out", required=True, help="directory (created; private keys are written 0600)")
+    k.add_argument("--robot", action="append", default=[], help="a robot id (repeat for several)")
+    k.add_argument("--host", action="append", default=[],
+                   help="a DNS name or IP robots dial the cloud at (localhost and 127.0.0.1 always)")
+    k.add_argument("--days", type=int, default=825, help="validity of the cloud and robot certificates")
+    k.add_argument("--token-days", type=float, default=30.0, help="validity of the robots' tokens")
+    k.add_argument("--force", action="store_true", help="a new CA and token key (old certificates stop working)")
+    k.set_defaults(fn=cmd_certs)
+
+    tk = sub.add_parser("token", help="issue a robot token signed with a certs directory's token.key")
+    tk.add_argument("--dir", default=".", help="the `brainstem certs` directory")
+    tk.add_argument("--key", help="the token key file (default DIR/token.key)")
+    tk.add_argument("--robot", required=True)
+    tk.add_argument("--ttl-s", type=float, default=30 * 86400.0)
+    tk.set_defaults(fn=cmd_token)
 
     p = sub.add_parser("plan", help="plan one command (no robot)")
     p.add_argument("text")

@@ -34,6 +34,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from cloud_brain.domain.description import WorldDescription, load_world
+from cloud_brain.security.guard import AuthPolicy, Limits, SessionGuard
+from cloud_brain.security.options import add_server_args, server_security
+from cloud_brain.security.tls import ServerTLS
 from cloud_brain.server.session import Malformed, PlanSession, SessionConfig
 from cloud_brain.wire import SERVICE_NAME, kind_of, pb
 
@@ -185,6 +188,7 @@ class BrainServer:
     port: int
     service: CloudBrainService
     health: health.HealthServicer
+    guard: SessionGuard | None = None
 
     def stop(self, grace_s: float = 2.0) -> None:
         """Health NOT_SERVING, end open streams cleanly, then stop within `grace_s`."""
@@ -199,8 +203,13 @@ class BrainServer:
 
 def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
           world_path: str | Path | None = None, *, planner=None,
-          config: SessionConfig | None = None, max_workers: int = 64) -> tuple[BrainServer, int]:
+          config: SessionConfig | None = None, max_workers: int = 64,
+          tls: ServerTLS | None = None, auth: AuthPolicy | None = None,
+          limits: Limits | None = None) -> tuple[BrainServer, int]:
     """Start the server; returns it and the bound port (useful with port=0).
+
+    `tls` None serves plaintext (the loopback demo); `auth` and `limits` configure the Session
+    gate (cloud_brain/security/guard.py: tokens, client-certificate identity, rate limits).
 
     Each open Session stream holds one of `max_workers` threads, so it bounds concurrent robots.
     `planner` overrides `planner_name` with an instance (it must be safe to share between
@@ -212,8 +221,13 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
         planner = get_planner(planner_name, desc)
     service = CloudBrainService(planner, {desc.name: desc}, planner_name=planner_name,
                                 config=config)
+    auth, limits = auth or AuthPolicy(), limits or Limits()
+    if auth.require_client_cert and (tls is None or not tls.require_client_cert):
+        raise ValueError("require_client_cert needs TLS with a client CA (ServerTLS(require_client_cert=True))")
+    guard = SessionGuard(auth, limits)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
-                                                    thread_name_prefix="grpc"))
+                                                    thread_name_prefix="grpc"),
+                         interceptors=(guard,), options=limits.server_options())
     server.add_generic_rpc_handlers((service.rpc_method_handler(),))
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -222,13 +236,28 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    if tls is None:
+        if not _is_loopback(host):
+            log.warning("serving PLAINTEXT on %s: robots and tokens are not protected; use --tls-dir", host)
+        bound = server.add_insecure_port(f"{host}:{port}")
+    else:
+        bound = server.add_secure_port(f"{host}:{port}", tls.credentials())
     if bound == 0:
         raise OSError(f"cannot bind {host}:{port}")
     server.start()
-    log.info("CloudBrain serving on %s:%d (planner %r, %s, lease %.1f s)", host, bound,
-             planner_name, desc.summary(), service.config.lease_s)
-    return BrainServer(server, bound, service, health_servicer), bound
+    log.info("CloudBrain serving on %s:%d (planner %r, %s, lease %.1f s; %s)", host, bound,
+             planner_name, desc.summary(), service.config.lease_s, _security_summary(tls, auth))
+    return BrainServer(server, bound, service, health_servicer, guard), bound
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "127.0.0.1", "::1", "[::1]") or host.startswith("127.")
+
+
+def _security_summary(tls: ServerTLS | None, auth: AuthPolicy) -> str:
+    link = "plaintext" if tls is None else ("mutual TLS" if tls.require_client_cert else "TLS")
+    token = "tokens required" if auth.require_token else ("tokens checked" if auth.token_secret else "no tokens")
+    return f"{link}, {token}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,12 +270,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lease-s", type=float, default=SessionConfig.lease_s)
     ap.add_argument("--step-lease-s", type=float, default=SessionConfig.step_lease_s)
     ap.add_argument("--log-level", default="INFO")
+    add_server_args(ap, SessionConfig.max_command_chars)
     args = ap.parse_args(argv)
+    try:
+        tls, auth, limits = server_security(args)
+    except (ValueError, OSError) as e:
+        ap.error(str(e))
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("config: %s", vars(args))
     server, _ = serve(args.port, args.planner, args.host, args.world,
-                      config=SessionConfig(lease_s=args.lease_s, step_lease_s=args.step_lease_s))
+                      config=SessionConfig(lease_s=args.lease_s, step_lease_s=args.step_lease_s,
+                                           max_command_chars=args.max_command_chars),
+                      tls=tls, auth=auth, limits=limits)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -5,6 +5,7 @@ snapshot), cloud messages -> `brainstem/plan_events`, `brainstem/step_outcomes` 
 The link itself (reconnects, heartbeats, resume) is edge_nerve.link.client.CloudClient.
 
     .venv/bin/python -m edge_nerve.nodes.cloud_link --ros-args -p cloud_address:=127.0.0.1:50051
+    ... -p cloud_address:=cloud.example:50051 -p robot_id:=robot-1 -p tls_dir:=certs   (mutual TLS + token)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from std_msgs.msg import String
 
 from brainstem_interfaces.msg import ObjectStates, PlanEvent, StepOutcome
 from cloud_brain.wire import kind_of
+from cloud_brain.security.tls import read_token, robot_credentials
 from edge_nerve.link.client import ClientConfig, CloudClient
 from edge_nerve.nodes.common import (LATCHED_QOS, PLAN_QOS, SENSOR_QOS, Topics, declare, declare_world,
                                      objects_from_msg, pose_from_odometry, spin_node)
@@ -33,7 +35,15 @@ class CloudLinkNode(Node):
         address = declare(self, "cloud_address", "127.0.0.1:50051", "host:port of the CloudBrain service")
         robot_id = declare(self, "robot_id", "robot-1", "this robot's id in the cloud session")
         config = ClientConfig(heartbeat_s=declare(self, "heartbeat_s", 1.0, "heartbeat interval"),
-                              auth_token=declare(self, "auth_token", "", "token sent in Hello"))
+                              auth_token=read_token(declare(self, "auth_token", "",
+                                                            "token sent in Hello, or @FILE")))
+        tls_dir = declare(self, "tls_dir", "", "a `brainstem certs` directory: TLS to the cloud (mutual "
+                                               "with robots/<robot_id>.pem) and the token in it; '' = plaintext")
+        server_name = declare(self, "server_name", "", "the name in the cloud's certificate, if not "
+                                                       "cloud_address's host")
+        if tls_dir:
+            config.tls, token = robot_credentials(tls_dir, robot_id, server_name)
+            config.auth_token = config.auth_token or token
         self.events = self.create_publisher(PlanEvent, Topics.PLAN_EVENTS, PLAN_QOS)
         self.link_pub = self.create_publisher(String, LINK_STATE, LATCHED_QOS)
         self.create_subscription(String, Topics.COMMAND, self.command_callback, PLAN_QOS)
@@ -47,7 +57,8 @@ class CloudLinkNode(Node):
         self.client = CloudClient(address, robot_id, self.snapshot, self.inbox.put, config=config)
         self.client.start(timeout_s=0.0)  # connects in the background; state is reported below
         self.create_timer(0.01, self.timer_callback)
-        self.get_logger().info(f"cloud link to {address} as '{robot_id}'")
+        self.get_logger().info(f"cloud link to {address} as '{robot_id}' "
+                               f"({'TLS' if config.tls else 'plaintext'}{', token' if config.auth_token else ''})")
 
     def snapshot(self) -> dict | None:
         state = self.tracker.state()
