@@ -11,6 +11,7 @@
     brainstem demo --wav FILE                      (the command spoken, heard by the voice node)
     brainstem bench mla [--json] [--quick]
     brainstem bench edge [--json] [--seconds N]
+    brainstem bench prefetch --rtt-ms 300 [--json] [--backend rules] [--missions 20]
     brainstem train planner --out DIR [--minutes M] [--seed S]
 """
 
@@ -186,6 +187,15 @@ def cmd_bench_edge(a) -> int:
     return 0
 
 
+def cmd_bench_prefetch(a) -> int:
+    from edge_nerve.bench.prefetch import run_prefetch_bench, summary_lines
+
+    report = run_prefetch_bench(a.rtt_ms, a.jitter_ms, a.missions, a.backend, a.time_scale,
+                                tuple(a.strategies.split(",")), a.fault_rate, a.seed)
+    print(json.dumps(report) if a.json else "\n".join(summary_lines(report)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="brainstem", description=__doc__.split("\n")[0])
     ap.add_argument("--log-level", default="WARNING")
@@ -287,6 +297,18 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--executor", default="events", choices=("events", "single", "multi"))
     be.add_argument("--json", action="store_true")
     be.set_defaults(fn=cmd_bench_edge)
+    bp = bsub.add_parser("prefetch", help="full_plan vs per_step vs prefetch over gRPC through a delay "
+                                          "proxy (edge_nerve/bench/prefetch.py)")
+    bp.add_argument("--rtt-ms", type=float, default=300.0, help="round trip the proxy injects")
+    bp.add_argument("--jitter-ms", type=float, default=0.0, help="one-way delay spread (+- half)")
+    bp.add_argument("--missions", type=int, default=20, help="multi-step missions from tests/cases")
+    bp.add_argument("--backend", default="rules", help="planner backend of the cloud process")
+    bp.add_argument("--time-scale", type=float, default=0.05, help="skill time = sim-measured time x this")
+    bp.add_argument("--strategies", default="full_plan,per_step,prefetch")
+    bp.add_argument("--fault-rate", type=float, default=0.0, help="share of missions with one injected fault")
+    bp.add_argument("--seed", type=int, default=0)
+    bp.add_argument("--json", action="store_true")
+    bp.set_defaults(fn=cmd_bench_prefetch)
     t = sub.add_parser("train", help="training")
     tsub = t.add_subparsers(dest="train_cmd", required=True)
     tp = tsub.add_parser("planner", help="train the MoE planner on the synthetic corpus (CPU)")
