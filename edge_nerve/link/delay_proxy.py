@@ -120,6 +120,22 @@ class DelayProxy:
         thread.join(timeout_s)
         self._loop = self._thread = None
 
+    def drop_connections(self, timeout_s: float = 3.0) -> int:
+        """Sever every proxied connection now (a link outage); new ones are still accepted.
+        Returns how many were dropped."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            return 0
+
+        async def drop() -> int:
+            tasks = list(self._conns)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return len(tasks)
+
+        return asyncio.run_coroutine_threadsafe(drop(), loop).result(timeout_s)
+
     def __enter__(self) -> "DelayProxy":
         return self.start()
 
