@@ -7,6 +7,9 @@
     brainstem token --dir DIR --robot robot-1 [--ttl-s 3600]
     brainstem plan "bring me the red cup" [--backend rules] [--world-overrides JSON]
     brainstem eval planner --cases FILE.jsonl [--backend rules] [--json]
+        (--backend openai --base-url URL [--model M] [--api-key K]: any OpenAI-compatible server)
+    brainstem serve openai --port 8000 [--backend rules|moe]   (OpenAI-compatible HTTP API, /metrics)
+    brainstem cloud serve ... --metrics-port 9464              (Prometheus /metrics beside the gRPC port)
     brainstem eval voice [--json] [--utterances N]
     brainstem demo --wav FILE                      (the command spoken, heard by the voice node)
     brainstem bench mla [--json] [--quick]
@@ -32,6 +35,34 @@ def _json_arg(text: str | None, what: str):
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise SystemExit(f"brainstem: {what} is not valid JSON: {e}")
+
+
+def _add_openai_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base-url", help="--backend openai: the server, e.g. http://127.0.0.1:8000/v1 "
+                                      "(default $OPENAI_BASE_URL)")
+    p.add_argument("--model", help="--backend openai: model id (default: the first the server lists)")
+    p.add_argument("--api-key", help="--backend openai: API key (default $OPENAI_API_KEY, else none)")
+
+
+def _apply_openai_options(a) -> None:
+    """The openai backend reads its settings from the environment (also in child processes)."""
+    import os
+
+    for opt, var in (("base_url", "OPENAI_BASE_URL"), ("model", "BRAINSTEM_OPENAI_MODEL"),
+                     ("api_key", "OPENAI_API_KEY")):
+        if getattr(a, opt, None):
+            os.environ[var] = getattr(a, opt)
+
+
+def cmd_serve_openai(a) -> int:
+    from cloud_brain.server import openai_api
+
+    argv = ["--port", str(a.port), "--host", a.host, "--backend", a.backend, "--log-level", a.log_level]
+    if a.world:
+        argv += ["--world", a.world]
+    if a.served_model_name:
+        argv += ["--served-model-name", a.served_model_name]
+    return openai_api.main(argv)
 
 
 def cmd_demo(a) -> int:
@@ -85,6 +116,8 @@ def cmd_cloud_serve(a) -> int:
 
     logging.getLogger().setLevel(logging.INFO)  # a service logs its sessions and plans
     argv = ["--port", str(a.port), "--host", a.host, "--planner", a.planner]
+    if a.metrics_port is not None:
+        argv += ["--metrics-port", str(a.metrics_port)]
     if a.world:
         argv += ["--world", a.world]
     from cloud_brain.security.options import forward_server_args
@@ -129,6 +162,7 @@ def cmd_plan(a) -> int:
     from cloud_brain.domain.state import WorldState
     from cloud_brain.planner.base import get_planner
 
+    _apply_openai_options(a)
     world = load_world(a.world or None)
     state = WorldState.initial(world, _json_arg(a.world_overrides, "--world-overrides"))
     res = get_planner(a.backend, world).plan(a.text, state)
@@ -144,6 +178,7 @@ def cmd_plan(a) -> int:
 def cmd_eval_planner(a) -> int:
     from cloud_brain.evaluation import evaluate_planner, format_report
 
+    _apply_openai_options(a)
     try:
         report = evaluate_planner(a.cases, a.backend, a.world)
     except (OSError, ValueError) as e:
@@ -239,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--planner", default="rules")
     s.add_argument("--world")
+    s.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (0: any)")
     from cloud_brain.security.options import add_server_args
 
     add_server_args(s)
@@ -261,12 +297,24 @@ def build_parser() -> argparse.ArgumentParser:
     tk.add_argument("--ttl-s", type=float, default=30 * 86400.0)
     tk.set_defaults(fn=cmd_token)
 
+    so = sub.add_parser("serve", help="serve the planner over other APIs")
+    sosub = so.add_subparsers(dest="serve_cmd", required=True)
+    oa = sosub.add_parser("openai", help="an embedded planner behind an OpenAI-compatible HTTP API "
+                                         "(/v1/models, /v1/chat/completions, /metrics)")
+    oa.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed)")
+    oa.add_argument("--host", default="127.0.0.1")
+    oa.add_argument("--backend", default="rules", help="the embedded planner: rules or moe")
+    oa.add_argument("--world")
+    oa.add_argument("--served-model-name", help="model id (default brainstem-<backend>)")
+    oa.set_defaults(fn=cmd_serve_openai)
+
     p = sub.add_parser("plan", help="plan one command (no robot)")
     p.add_argument("text")
     p.add_argument("--backend", default="rules")
     p.add_argument("--world")
     p.add_argument("--world-overrides")
     p.add_argument("--json", action="store_true")
+    _add_openai_options(p)
     p.set_defaults(fn=cmd_plan)
 
     e = sub.add_parser("eval", help="evaluations")
@@ -276,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--backend", default="rules")
     ep.add_argument("--world")
     ep.add_argument("--json", action="store_true")
+    _add_openai_options(ep)
     ep.set_defaults(fn=cmd_eval_planner)
     ev = esub.add_parser("voice", help="speech -> text -> plan on espeak-ng utterances, clean and noisy")
     ev.add_argument("--utterances", type=int, default=120)

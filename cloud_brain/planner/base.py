@@ -57,8 +57,13 @@ def _moe(world: WorldDescription | None) -> Planner:
     return MoEPlanner(world)
 
 
+def _openai(world: WorldDescription | None) -> Planner:  # configured by OPENAI_BASE_URL etc.
+    from cloud_brain.backends.openai_compat import OpenAIPlanner
+    return OpenAIPlanner(world)
+
+
 BACKENDS: "MappingProxyType[str, Callable[[WorldDescription | None], Planner]]" = \
-    MappingProxyType({"rules": _rules, "moe": _moe})
+    MappingProxyType({"rules": _rules, "moe": _moe, "openai": _openai})
 
 
 def get_planner(name: str, world: WorldDescription | None = None) -> Planner:

@@ -189,12 +189,15 @@ class BrainServer:
     service: CloudBrainService
     health: health.HealthServicer
     guard: SessionGuard | None = None
+    metrics: object | None = None  # PlannerMetrics when /metrics is served (serve(metrics_port=...))
 
     def stop(self, grace_s: float = 2.0) -> None:
         """Health NOT_SERVING, end open streams cleanly, then stop within `grace_s`."""
         self.health.enter_graceful_shutdown()
         self.service.close_streams()
         self.grpc_server.stop(grace_s).wait(grace_s + 1.0)
+        if self.metrics is not None:
+            self.metrics.close()
         log.info("server on port %d stopped", self.port)
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
@@ -203,7 +206,7 @@ class BrainServer:
 
 def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
           world_path: str | Path | None = None, *, planner=None,
-          config: SessionConfig | None = None, max_workers: int = 64,
+          config: SessionConfig | None = None, max_workers: int = 64, metrics_port: int | None = None,
           tls: ServerTLS | None = None, auth: AuthPolicy | None = None,
           limits: Limits | None = None) -> tuple[BrainServer, int]:
     """Start the server; returns it and the bound port (useful with port=0).
@@ -219,8 +222,16 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
         from cloud_brain.planner.base import get_planner
 
         planner = get_planner(planner_name, desc)
+    metrics = None
+    if metrics_port is not None:  # Prometheus: the planner timed, the sessions counted
+        from cloud_brain.server.metrics import PlannerMetrics
+
+        metrics = PlannerMetrics(planner)
+        planner = metrics.instrument(planner)
     service = CloudBrainService(planner, {desc.name: desc}, planner_name=planner_name,
                                 config=config)
+    if metrics is not None:
+        metrics.attach(service)
     auth, limits = auth or AuthPolicy(), limits or Limits()
     if auth.require_client_cert and (tls is None or not tls.require_client_cert):
         raise ValueError("require_client_cert needs TLS with a client CA (ServerTLS(require_client_cert=True))")
@@ -244,10 +255,12 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
         bound = server.add_secure_port(f"{host}:{port}", tls.credentials())
     if bound == 0:
         raise OSError(f"cannot bind {host}:{port}")
+    if metrics is not None:
+        metrics.serve(metrics_port, host)
     server.start()
     log.info("CloudBrain serving on %s:%d (planner %r, %s, lease %.1f s; %s)", host, bound,
              planner_name, desc.summary(), service.config.lease_s, _security_summary(tls, auth))
-    return BrainServer(server, bound, service, health_servicer, guard), bound
+    return BrainServer(server, bound, service, health_servicer, guard, metrics=metrics), bound
 
 
 def _is_loopback(host: str) -> bool:
@@ -270,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lease-s", type=float, default=SessionConfig.lease_s)
     ap.add_argument("--step-lease-s", type=float, default=SessionConfig.step_lease_s)
     ap.add_argument("--log-level", default="INFO")
+    ap.add_argument("--metrics-port", type=int, default=None,
+                    help="serve Prometheus /metrics on this port (0: any free port)")
     add_server_args(ap, SessionConfig.max_command_chars)
     args = ap.parse_args(argv)
     try:
@@ -279,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("config: %s", vars(args))
-    server, _ = serve(args.port, args.planner, args.host, args.world,
+    server, _ = serve(args.port, args.planner, args.host, args.world, metrics_port=args.metrics_port,
                       config=SessionConfig(lease_s=args.lease_s, step_lease_s=args.step_lease_s,
                                            max_command_chars=args.max_command_chars),
                       tls=tls, auth=auth, limits=limits)
