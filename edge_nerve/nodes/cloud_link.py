@@ -10,6 +10,7 @@ The link itself (reconnects, heartbeats, resume) is edge_nerve.link.client.Cloud
 
 from __future__ import annotations
 
+import json
 import queue
 import time
 
@@ -18,9 +19,9 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from brainstem_interfaces.msg import ObjectStates, PlanEvent, StepOutcome
-from cloud_brain.wire import kind_of
+from cloud_brain.wire import kind_of, snapshot_from_proto
 from cloud_brain.security.tls import read_token, robot_credentials
-from edge_nerve.link.client import ClientConfig, CloudClient
+from edge_nerve.link.client import DELIVERIES, ClientConfig, CloudClient
 from edge_nerve.nodes.common import (LATCHED_QOS, PLAN_QOS, SENSOR_QOS, Topics, declare, declare_world,
                                      objects_from_msg, pose_from_odometry, spin_node)
 from edge_nerve.world_tracker import WorldTracker
@@ -51,6 +52,10 @@ class CloudLinkNode(Node):
         self.create_subscription(Odometry, Topics.ODOM, self.odom_callback, SENSOR_QOS)
         self.create_subscription(ObjectStates, Topics.OBJECT_STATES, self.objects_callback, SENSOR_QOS)
         self.state_wait_s = declare(self, "state_wait_s", 5.0, "how long a command waits for the first world state")
+        self.plan_delivery = declare(self, "plan_delivery", "prefetch",
+                                     f"how the cloud hands out plan steps: {', '.join(DELIVERIES)}")
+        if self.plan_delivery not in DELIVERIES:
+            raise ValueError(f"plan_delivery '{self.plan_delivery}' is not one of {', '.join(DELIVERIES)}")
         self.pending_commands: list[tuple[str, float]] = []  # (text, received), oldest first
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()  # cloud messages from the link thread
         self.link_up: bool | None = None
@@ -87,7 +92,7 @@ class CloudLinkNode(Node):
                 self.get_logger().warning(f"no world state after {self.state_wait_s:.0f} s; "
                                           "the cloud plans from its last known state")
             try:
-                cid = self.client.send_command(text, snapshot)
+                cid = self.client.send_command(text, snapshot, delivery=self.plan_delivery)
                 self.get_logger().info(f"command {cid}: {text!r}")
             except ConnectionError as e:
                 self.get_logger().error(str(e))
@@ -95,7 +100,7 @@ class CloudLinkNode(Node):
 
     def outcome_callback(self, o: StepOutcome) -> None:
         self.client.send_outcome(o.step_id, o.plan_id, o.index, o.success, o.message,
-                                 self.snapshot(), o.duration_s)
+                                 self.snapshot(), o.duration_s, rejected=o.rejected)
 
     # ---- cloud -> ROS -------------------------------------------------------------------------
     def timer_callback(self) -> None:
@@ -127,7 +132,9 @@ class CloudLinkNode(Node):
             return PlanEvent(kind=PlanEvent.KIND_STEP, command_id=s.command_id, plan_id=s.plan_id,
                              revision=s.revision, index=s.index, step_id=s.step_id, skill=s.skill.name,
                              args=list(s.skill.args), speculative=s.speculative,
-                             lease_deadline_s=s.lease_deadline_s, decode_ms=s.decode_ms)
+                             lease_deadline_s=s.lease_deadline_s, decode_ms=s.decode_ms,
+                             predicted_pre=json.dumps(snapshot_from_proto(s.predicted_pre))
+                             if s.HasField("predicted_pre") else "")
         if kind == "commit":
             return PlanEvent(kind=PlanEvent.KIND_COMMIT, plan_id=msg.commit.plan_id,
                              revision=msg.commit.revision, index=msg.commit.upto_index)

@@ -11,6 +11,7 @@ start; a running step whose lease runs out while the link is down is cancelled (
 
 from __future__ import annotations
 
+import json
 import time
 
 from nav_msgs.msg import Odometry
@@ -32,9 +33,11 @@ class PlanExecutorNode(Node):
         super().__init__("plan_executor")
         self.tracker = WorldTracker(declare_world(self))
         self.skill_timeout_s = declare(self, "skill_timeout_s", 120.0, "abort a skill that runs longer")
+        settle_s = declare(self, "prediction_settle_s", 0.5, "how long a speculative step's "
+                           "predicted precondition may take to show in the sensors before it is rejected")
         # no step starts until cloud_link says the link is up (its state is latched)
         self.executor_logic = PlanExecutor(self.tracker.state, self.dispatch, self.report,
-                                           cancel=self.cancel_step, link_up=False)
+                                           cancel=self.cancel_step, link_up=False, settle_s=settle_s)
         self.goal_handle = None  # the running step's ExecuteSkill goal, once accepted
         self.outcomes = self.create_publisher(StepOutcome, Topics.STEP_OUTCOMES, PLAN_QOS)
         self.skills = ActionClient(self, ExecuteSkill, Topics.EXECUTE_SKILL)
@@ -63,7 +66,8 @@ class PlanExecutorNode(Node):
         elif ev.kind == PlanEvent.KIND_STEP:
             ex.on_step(QueuedStep(ev.plan_id, ev.revision, ev.index, ev.step_id, ev.command_id,
                                   Step(ev.skill, tuple(ev.args)), ev.speculative,
-                                  lease_s=float(ev.lease_deadline_s)))
+                                  lease_s=float(ev.lease_deadline_s),
+                                  predicted_pre=json.loads(ev.predicted_pre) if ev.predicted_pre else None))
         elif ev.kind == PlanEvent.KIND_ROLLBACK:
             ex.on_rollback(ev.plan_id, ev.index, ev.revision)
         elif ev.kind == PlanEvent.KIND_DONE:

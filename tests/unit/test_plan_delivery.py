@@ -218,3 +218,18 @@ def test_a_final_step_is_checked_by_its_preconditions_not_the_prediction(world):
     other = apply(Step("navigate", ("bedroom",)), s0)  # a prediction that does not hold
     e.ex.on_step(queued(0, Step("navigate", ("kitchen",)), other, speculative=False))
     assert [q.step_id for q in e.dispatched] == ["p/0"]
+
+
+def test_cloud_link_carries_the_prediction_to_the_plan_executor(world):
+    """The ROS path: PlanStep.predicted_pre -> PlanEvent.predicted_pre (JSON) -> QueuedStep."""
+    import json
+
+    cloud_link = pytest.importorskip("edge_nerve.nodes.cloud_link")
+    state = WorldState.initial(world)
+    step = pb.PlanStep(plan_id="p", index=1, step_id="p/1", speculative=True,
+                       skill=pb.Skill(name="pick", args=["red_cup"]))
+    step.predicted_pre.CopyFrom(snapshot_to_proto(state.to_snapshot()))
+    ev = cloud_link.CloudLinkNode.to_event(pb.CloudMessage(step=step))
+    assert ev.speculative and json.loads(ev.predicted_pre) == state.to_snapshot()
+    bare = cloud_link.CloudLinkNode.to_event(pb.CloudMessage(step=pb.PlanStep(step_id="p/0")))
+    assert bare.predicted_pre == ""
