@@ -16,6 +16,8 @@
     brainstem bench edge [--json] [--seconds N]
     brainstem bench prefetch --rtt-ms 300 [--json] [--backend rules] [--missions 20]
     brainstem train planner --out DIR [--minutes M] [--seed S]
+    brainstem distill --out DIR [--seed S] [--smoke]   (skill teachers -> ONNX student: BC + DAgger)
+    brainstem eval skills [--episodes N] [--json]      (teacher / bc / dagger_fp32 / dagger_int8)
 """
 
 from __future__ import annotations
@@ -231,6 +233,34 @@ def cmd_bench_prefetch(a) -> int:
     return 0
 
 
+def cmd_distill(a) -> int:
+    from dataclasses import replace
+
+    from edge_nerve.skills.distill import SMOKE, DistillConfig, distill, limit_threads
+
+    limit_threads()
+    cfg = replace(SMOKE if a.smoke else DistillConfig(), seed=a.seed)
+    rec = distill(a.out, cfg, show_progress=not a.no_progress)
+    print(json.dumps({k: rec[k] for k in ("train_time_s", "rounds", "bc")}))
+    return 0
+
+
+def cmd_eval_skills(a) -> int:
+    from edge_nerve.skills.distill import evaluate, limit_threads
+
+    limit_threads()
+    kw = {"artifact_dir": a.artifact} if a.artifact else {}
+    report = evaluate(a.episodes, a.seed, show_progress=not a.json and sys.stderr.isatty(), world=a.world,
+                      policies=tuple(a.policies.split(",")), **kw)
+    if a.json:
+        print(json.dumps(report))
+    else:
+        for s, row in report["skills"].items():
+            print(f"{s:<9} " + "  ".join(f"{p} {v['success_rate']:.0%} ({v['mean_time_s']} s)" for p, v in row.items()))
+        print("done when: " + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in report["done_when"].items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="brainstem", description=__doc__.split("\n")[0])
     ap.add_argument("--log-level", default="WARNING")
@@ -333,6 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threshold", type=float, default=0.5, help="confidence threshold reported")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(fn=cmd_eval_voice)
+    es = esub.add_parser("skills", help="teachers vs BC vs DAgger students (fp32, INT8) in MuJoCo")
+    es.add_argument("--episodes", type=int, default=100, help="episodes per skill")
+    es.add_argument("--seed", type=int, default=1000, help="start-state seed (training uses 0)")
+    es.add_argument("--artifact", help="student folder (default edge_nerve/skills/artifacts/student-v1)")
+    es.add_argument("--policies", default="teacher,bc,dagger_fp32,dagger_int8")
+    es.add_argument("--world")
+    es.add_argument("--json", action="store_true")
+    es.set_defaults(fn=cmd_eval_skills)
 
     b = sub.add_parser("bench", help="benchmarks (percentiles, ratios against a same-run baseline)")
     bsub = b.add_subparsers(dest="bench_cmd", required=True)
@@ -367,6 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core box)")
     tp.add_argument("--steps", type=int, default=None, help="stop after this many steps (smoke runs)")
     tp.set_defaults(fn=cmd_train_planner)
+    ds = sub.add_parser("distill", help="distil the skill teachers into the ONNX student (BC + DAgger, INT8)")
+    ds.add_argument("--out", required=True, help="artifact folder (ONNX fp32/INT8, meta.json)")
+    ds.add_argument("--seed", type=int, default=0)
+    ds.add_argument("--smoke", action="store_true", help="a tiny run (tests)")
+    ds.add_argument("--no-progress", action="store_true")
+    ds.set_defaults(fn=cmd_distill)
     return ap
 
 

@@ -1,0 +1,485 @@
+"""Distil the privileged teachers into one multi-skill student: behaviour cloning and DAgger in
+the same run, ONNX export (static shapes), INT8 QDQ calibrated on rollouts, and the evaluation.
+
+Why: the teachers (teachers.py) need simulator internals; the robot runs the student
+(student.py) on the NPU-style runtime. DAgger (Ross et al. 2011): round 0 rolls out the teachers
+(beta = 1); every later round the student acts (beta = 0 after round 1, 0.3 there) while each
+skill's teacher runs alongside on the same observations and labels every state the student
+visits with its own command; the aggregate is retrained (warm start). Behaviour cloning trains
+the same network for the same number of steps on teacher rollouts of the same total episode
+count. Episodes start from randomised states (start poses anywhere for navigate/dock; perturbed
+stances in front of the furniture for pick; pick + navigate by the teachers first for place and
+give), snapshotted so every policy in the evaluation starts from the very same physics state.
+
+    .venv/bin/brainstem distill --out edge_nerve/skills/artifacts/student-v1
+    .venv/bin/brainstem eval skills --episodes 100 --json
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from cloud_brain.domain.description import WorldDescription, load_world
+from cloud_brain.domain.state import USER
+from edge_nerve.skills.student import (ACT_DIM, ARTIFACT_DIR, OBS_DIM, SKILL_NAMES, Target,
+                                       make_target)
+from edge_nerve.skills.teachers import (CONTROL_DT, SKILLS, grid_for, observe, random_free_pose,
+                                        run_skill)
+from sim.home_sim import HomeSim
+from sim.lidar import scan_sim
+
+
+# ---- episodes ---------------------------------------------------------------------------------
+def clone_sim(sim: HomeSim) -> HomeSim:
+    """An independent copy of a HomeSim (physics state, model incl. weld anchors, setpoints)."""
+    new = copy.copy(sim)
+    new.data = copy.deepcopy(sim.data)
+    new.model = new.data.model
+    for k in ("_twist_cmd", "_twist", "_arm_cmd", "_arm_sp"):
+        setattr(new, k, getattr(sim, k).copy())
+    new._delivered = list(sim._delivered)
+    new.__dict__.pop("_range_scanner", None)
+    return new
+
+
+@dataclass
+class Episode:
+    skill: str
+    args: list[str]
+    desc: WorldDescription
+    sim: HomeSim  # the start state (cloned for each run)
+
+
+def _near_start(desc: WorldDescription, fname: str, rng: random.Random) -> tuple[float, float, float]:
+    ax, ay, yaw = desc.furniture[fname].approach_pose()
+    for _ in range(100):
+        x, y = ax + rng.uniform(-0.2, 0.2), ay + rng.uniform(-0.2, 0.2)
+        if grid_for(desc).clearance_at(x, y) >= desc.robot_radius + 0.05:
+            return (x, y, yaw + rng.uniform(-0.35, 0.35))
+    return (ax, ay, yaw)
+
+
+def make_episode(skill: str, rng: random.Random, base: WorldDescription) -> Episode:
+    """A random start state for `skill` (prerequisites run by the teachers; retried until they
+    succeed)."""
+    targets = list(base.rooms) + list(base.furniture) + [USER]
+    surfaces = [f.name for f in base.furniture.values() if f.surface]
+    while True:
+        if skill in ("navigate", "dock"):
+            d = replace(base, robot_start=random_free_pose(base, rng))
+            args = [rng.choice(targets)] if skill == "navigate" else []
+            return Episode(skill, args, d, HomeSim(d))
+        obj = rng.choice(list(base.objects))
+        home = base.objects[obj].on
+        d = replace(base, robot_start=_near_start(base, home, rng))
+        sim = HomeSim(d)
+        if skill == "pick":
+            return Episode(skill, [obj], d, sim)
+        if not run_skill(sim, d, "pick", [obj])[0]:
+            continue
+        if skill == "place":
+            dest = rng.choice([s for s in surfaces if s != home])
+            if run_skill(sim, d, "navigate", [dest])[0]:
+                return Episode(skill, [obj, dest], d, sim)
+        else:
+            if run_skill(sim, d, "navigate", [USER])[0]:
+                return Episode(skill, [obj], d, sim)
+
+
+def make_episodes(n: int, seed: int, skills=SKILL_NAMES, world: str | None = None,
+                  progress: Callable[[], None] | None = None) -> list[Episode]:
+    base = load_world(world)
+    out = []
+    for skill in skills:
+        rng = random.Random(f"{seed}-{skill}")
+        for _ in range(n):
+            out.append(make_episode(skill, rng, base))
+            if progress:
+                progress()
+    return out
+
+
+# ---- rollouts ---------------------------------------------------------------------------------
+@dataclass
+class Rollout:
+    skill: str
+    success: bool
+    time_s: float
+    reason: str
+    obs: np.ndarray | None = None  # (T, OBS_DIM) float32 states visited
+    labels: np.ndarray | None = None  # (T, ACT_DIM) teacher commands there
+
+
+def rollout(ep: Episode, actor: str, policy: Callable[[np.ndarray], np.ndarray] | None = None,
+            beta: float = 0.0, rng: random.Random | None = None, record: bool = False) -> Rollout:
+    """One episode from ep's start state.
+
+    actor "teacher": the teacher acts (success = its own status). actor "student": `policy`
+    acts on the observation vector (success = the student's monitor, Target.check); with
+    `record` the teacher runs alongside and labels every visited state, and with beta > 0 the
+    teacher's command is executed instead with probability beta per tick (DAgger's mixture)."""
+    sim, desc = clone_sim(ep.sim), ep.desc
+    obs = observe(sim)
+    t0 = obs.time
+    target: Target = make_target(desc, ep.skill, ep.args, obs)
+    teacher = None
+    if actor == "teacher" or record:
+        teacher = SKILLS[ep.skill](desc)
+        teacher.reset(ep.args, obs)
+    if actor != "teacher" and target.error:
+        return Rollout(ep.skill, False, 0.0, target.error)
+    prev_arm = [obs.arm[0], obs.arm[1], 1.0 if obs.holding else 0.0]
+    vec = np.zeros((1, OBS_DIM), dtype=np.float32)
+    xs, ys = [], []
+    limit = (teacher.timeout + 5.0) if actor == "teacher" else target.timeout
+    teacher_done_t = None
+    rng = rng or random.Random(0)
+    success, reason = False, ""
+    while True:
+        obs = observe(sim)
+        t = obs.time - t0
+        tcmd = tst = None
+        if teacher is not None:
+            tcmd, tst = teacher.step(obs, CONTROL_DT)
+        if actor == "teacher":
+            if tst.done:
+                success, reason = tst.ok, tst.reason
+                break
+            if t > limit:
+                reason = f"exceeded {limit:.0f} s"
+                break
+            cmd = tcmd.as_tuple()
+            if record and not target.error:
+                target.features(vec[0], obs, scan_sim(sim), prev_arm)
+                xs.append(vec[0].copy())
+                ys.append(cmd)
+        else:
+            st = target.check(desc, obs, t)
+            if st is not None:
+                success, reason = st.ok, st.reason
+                break
+            if tst is not None and tst.done:
+                if not tst.ok:  # the labeller gave up: its labels are meaningless from here
+                    reason = "teacher: " + tst.reason
+                    break
+                teacher_done_t = t if teacher_done_t is None else teacher_done_t
+                if t - teacher_done_t > 2.0:
+                    reason = "did not reach the goal condition after the teacher's success"
+                    break
+            target.features(vec[0], obs, scan_sim(sim), prev_arm)
+            if record:
+                xs.append(vec[0].copy())
+                ys.append(tcmd.as_tuple())
+            if tcmd is not None and beta > 0 and rng.random() < beta:
+                cmd = tcmd.as_tuple()
+            else:
+                a = policy(vec).reshape(-1)
+                cmd = tuple(float(v) for v in a[:ACT_DIM])
+        prev_arm = [cmd[3], cmd[4], cmd[5]]
+        sim.set_base_twist(*cmd[:3])
+        sim.set_arm(*cmd[3:6])
+        sim.step(CONTROL_DT)
+    out = Rollout(ep.skill, success, obs.time - t0, reason)
+    if record and xs:
+        out.obs = np.asarray(xs, dtype=np.float32)
+        out.labels = np.asarray(ys, dtype=np.float32)
+    return out
+
+
+# ---- the network ------------------------------------------------------------------------------
+def build_model(mean: np.ndarray, std: np.ndarray, out_mean: np.ndarray, out_std: np.ndarray,
+                hidden=(256, 256)):
+    """The student: normalise (baked in, so ONNX carries it) -> MLP (ReLU) -> de-normalise."""
+    import torch
+    from torch import nn
+
+    from edge_nerve.runtime.export import PolicyArgs, PolicyMLP
+
+    class Student(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mlp = PolicyMLP(PolicyArgs(obs_dim=OBS_DIM, hidden=tuple(hidden), act_dim=ACT_DIM))
+            self.args = self.mlp.args
+            self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+            self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+            self.register_buffer("out_mean", torch.as_tensor(out_mean, dtype=torch.float32))
+            self.register_buffer("out_std", torch.as_tensor(out_std, dtype=torch.float32))
+
+        def forward(self, obs):  # (B, OBS_DIM) -> (B, ACT_DIM)
+            x = torch.clamp((obs - self.mean) / self.std, -5.0, 5.0)
+            return self.mlp(x) * self.out_std + self.out_mean
+
+        def normalized(self, obs):
+            return self.mlp(torch.clamp((obs - self.mean) / self.std, -5.0, 5.0))
+
+    return Student()
+
+
+def norm_stats(X: np.ndarray, Y: np.ndarray):
+    mean, std = X.mean(0), X.std(0)
+    std = np.where(std < 1e-3, 1.0, std)
+    mean = np.where(X.std(0) < 1e-3, 0.0, mean)
+    return mean, std, Y.mean(0), np.maximum(Y.std(0), 1e-3)
+
+
+def train(model, X: np.ndarray, Y: np.ndarray, steps: int, seed: int, batch: int = 512,
+          lr: float = 1e-3, progress: Callable[[int], None] | None = None) -> float:
+    """MSE on normalised actions, Adam with cosine decay; returns the final mean loss."""
+    import torch
+
+    torch.manual_seed(seed)
+    g = np.random.default_rng(seed)
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps), eta_min=lr * 0.05)
+    model.train()
+    tail = []
+    for i in range(steps):
+        idx = torch.from_numpy(g.integers(0, len(X), batch))
+        x, y = Xt[idx], Yt[idx]
+        pred = model.normalized(x)
+        loss = ((pred - (y - model.out_mean) / model.out_std) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        tail.append(loss.item())
+        tail = tail[-100:]
+        if progress and (i + 1) % 50 == 0:
+            progress(50)
+    model.eval()
+    return float(np.mean(tail)) if tail else float("nan")
+
+
+def torch_policy(model):
+    import torch
+
+    def run(vec: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return model(torch.from_numpy(vec)).numpy()
+    return run
+
+
+# ---- the whole run ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DistillConfig:
+    seed: int = 0
+    rounds: int = 4  # DAgger rounds after the teacher round
+    teacher_episodes: int = 40  # per skill, round 0
+    round_episodes: int = 30  # per skill, each DAgger round
+    steps_round0: int = 4000  # gradient steps after round 0
+    steps_round: int = 2000  # after each DAgger round (warm start)
+    hidden: tuple[int, ...] = (256, 256)
+    calib_rows: int = 2000
+    quick_eval_episodes: int = 0  # per skill, after each round (0: off)
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_round0 + self.rounds * self.steps_round
+
+
+SMOKE = DistillConfig(rounds=1, teacher_episodes=2, round_episodes=1, steps_round0=150, steps_round=50,
+                      hidden=(64, 64), calib_rows=200)
+
+
+def _progress_bar():
+    try:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+    except ImportError:  # pragma: no cover
+        return None
+    return Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn())
+
+
+def distill(out: str | Path, cfg: DistillConfig = DistillConfig(), show_progress: bool = True,
+            log=print) -> dict:
+    """Train BC and DAgger students; export fp32 ONNX (both) and INT8 QDQ (DAgger) to `out`."""
+    import torch
+
+    from edge_nerve.runtime.export import export_onnx
+
+    torch.set_num_threads(1)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    bar = _progress_bar() if show_progress else None
+    ctx = bar if bar is not None else nullcontext()
+    rec: dict[str, Any] = {"config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__}, "rounds": []}
+    rng = random.Random(cfg.seed)
+    with ctx:
+        def task(desc, total):
+            return (bar.add_task(desc, total=total), bar) if bar else (None, None)
+
+        def adv(tk, n=1):
+            if tk[1] is not None:
+                tk[1].advance(tk[0], n)
+
+        n_rounds_eps = cfg.rounds * cfg.round_episodes
+        total_eps = cfg.teacher_episodes + n_rounds_eps
+        # start states: one pool for DAgger (round 0 + its rounds) and one for BC, same sizes
+        tk = task("start states", 2 * total_eps * len(SKILL_NAMES))
+        pool = make_episodes(total_eps, cfg.seed, progress=lambda: adv(tk))
+        bc_pool = make_episodes(total_eps, cfg.seed + 7919, progress=lambda: adv(tk))
+        by_skill = lambda eps, lo, hi: [e for s in SKILL_NAMES for e in [x for x in eps if x.skill == s][lo:hi]]
+        # round 0: teacher rollouts (shared by BC and DAgger)
+        r0 = by_skill(pool, 0, cfg.teacher_episodes)
+        tk = task("round 0: teacher rollouts", len(r0))
+        X, Y = [], []
+        for ep in r0:
+            r = rollout(ep, "teacher", record=True)
+            if r.obs is not None:
+                X.append(r.obs)
+                Y.append(r.labels)
+            adv(tk)
+        X0, Y0 = np.concatenate(X), np.concatenate(Y)
+        mean, std, omean, ostd = norm_stats(X0, Y0)
+        np.savez_compressed(out / "norm.npz", mean=mean, std=std, out_mean=omean, out_std=ostd)
+        torch.manual_seed(cfg.seed)
+        dagger = build_model(mean, std, omean, ostd, cfg.hidden)
+        tk = task("train DAgger round 0", cfg.steps_round0)
+        loss = train(dagger, X0, Y0, cfg.steps_round0, cfg.seed, progress=lambda n: adv(tk, n))
+        rec["rounds"].append({"round": 0, "samples": int(len(X0)), "loss": round(loss, 5)})
+        Xs, Ys = [X0], [Y0]
+        for k in range(1, cfg.rounds + 1):
+            eps = by_skill(pool, cfg.teacher_episodes + (k - 1) * cfg.round_episodes,
+                           cfg.teacher_episodes + k * cfg.round_episodes)
+            beta = 0.3 if k == 1 else 0.0
+            pol = torch_policy(dagger)
+            tk = task(f"round {k}: student rollouts", len(eps))
+            succ = {s: [0, 0] for s in SKILL_NAMES}
+            for ep in eps:
+                r = rollout(ep, "student", pol, beta=beta, rng=rng, record=True)
+                succ[ep.skill][0] += int(r.success)
+                succ[ep.skill][1] += 1
+                if r.obs is not None:
+                    Xs.append(r.obs)
+                    Ys.append(r.labels)
+                adv(tk)
+            X, Y = np.concatenate(Xs), np.concatenate(Ys)
+            tk = task(f"train DAgger round {k}", cfg.steps_round)
+            loss = train(dagger, X, Y, cfg.steps_round, cfg.seed + k, progress=lambda n: adv(tk, n))
+            rec["rounds"].append({"round": k, "beta": beta, "samples": int(len(X)), "loss": round(loss, 5),
+                                  "rollout_success": {s: f"{a}/{b}" for s, (a, b) in succ.items()}})
+            log(f"DAgger round {k}: {len(X)} samples, loss {loss:.4f}, rollouts "
+                + ", ".join(f"{s} {a}/{b}" for s, (a, b) in succ.items()))
+        # behaviour cloning: teacher rollouts over the same number of episodes, same steps
+        extra = by_skill(bc_pool, 0, n_rounds_eps)
+        tk = task("BC: teacher rollouts", len(extra))
+        Xb, Yb = [X0], [Y0]
+        for ep in extra:
+            r = rollout(ep, "teacher", record=True)
+            if r.obs is not None:
+                Xb.append(r.obs)
+                Yb.append(r.labels)
+            adv(tk)
+        Xb, Yb = np.concatenate(Xb), np.concatenate(Yb)
+        torch.manual_seed(cfg.seed)
+        bc = build_model(mean, std, omean, ostd, cfg.hidden)
+        tk = task("train BC", cfg.total_steps)
+        bc_loss = train(bc, Xb, Yb, cfg.total_steps, cfg.seed, progress=lambda n: adv(tk, n))
+        rec["bc"] = {"samples": int(len(Xb)), "loss": round(bc_loss, 5)}
+        log(f"BC: {len(Xb)} samples, loss {bc_loss:.4f}")
+        # export + INT8 calibrated on states the DAgger student visited (its own rollouts)
+        tk = task("export + INT8", 3)
+        export_onnx(dagger, out / "student.fp32.onnx", OBS_DIM)
+        adv(tk)
+        export_onnx(bc, out / "bc.fp32.onnx", OBS_DIM)
+        adv(tk)
+        cal = np.concatenate(Xs[1:] if len(Xs) > 1 else Xs)
+        cal = cal[np.random.default_rng(cfg.seed).permutation(len(cal))[:cfg.calib_rows]]
+        quantize_student(out / "student.fp32.onnx", out / "student.int8.onnx", cal)
+        adv(tk)
+    rec["train_time_s"] = round(time.perf_counter() - t_start, 1)
+    rec["obs_dim"], rec["act_dim"], rec["skills"] = OBS_DIM, ACT_DIM, list(SKILL_NAMES)
+    rec["torch_threads"] = torch.get_num_threads()
+    (out / "meta.json").write_text(json.dumps(rec, indent=2) + "\n")
+    log(f"distilled in {rec['train_time_s']:.0f} s -> {out}")
+    return rec
+
+
+def quantize_student(fp32: Path, int8: Path, calibration: np.ndarray) -> Path:
+    """INT8 QDQ (edge_nerve/runtime/quantize.py settings), calibrated on rollout observations."""
+    from edge_nerve.runtime.quantize import quantize_int8
+
+    return quantize_int8(fp32, int8, calibration)
+
+
+# ---- evaluation -------------------------------------------------------------------------------
+def evaluate(episodes: int = 100, seed: int = 1000, artifact_dir: str | Path = ARTIFACT_DIR,
+             policies=("teacher", "bc", "dagger_fp32", "dagger_int8"), skills=SKILL_NAMES,
+             show_progress: bool = False, world: str | None = None) -> dict:
+    """Every policy on the same `episodes` start states per skill (seeded, disjoint from the
+    training seeds): success rate and mean time (simulated s, over all episodes)."""
+    from edge_nerve.runtime import PolicyRuntime
+
+    artifact_dir = Path(artifact_dir)
+    files = {"bc": "bc.fp32.onnx", "dagger_fp32": "student.fp32.onnx", "dagger_int8": "student.int8.onnx"}
+    runtimes = {p: PolicyRuntime(artifact_dir / files[p], deadline_us=5000, expected_input_shape=(1, OBS_DIM),
+                                 expected_output_shape=(1, ACT_DIM)) for p in policies if p != "teacher"}
+    wall0 = time.perf_counter()
+    bar = _progress_bar() if show_progress else None
+    res = {s: {p: [] for p in policies} for s in skills}
+    with (bar if bar is not None else nullcontext()):
+        tk = bar.add_task("start states", total=episodes * len(skills)) if bar else None
+        eps = make_episodes(episodes, seed, skills, world, progress=(lambda: bar.advance(tk)) if bar else None)
+        tk = bar.add_task("episodes", total=len(eps) * len(policies)) if bar else None
+        for ep in eps:
+            for p in policies:
+                r = rollout(ep, "teacher") if p == "teacher" else rollout(ep, "student", runtimes[p].run)
+                res[ep.skill][p].append((r.success, r.time_s, r.reason))
+                if bar:
+                    bar.advance(tk)
+    out = {"episodes_per_skill": episodes, "seed": seed, "control_hz": round(1 / CONTROL_DT),
+           "artifact": str(artifact_dir), "wall_s": round(time.perf_counter() - wall0, 1), "skills": {}}
+    for s in skills:
+        out["skills"][s] = {}
+        for p in policies:
+            rs = res[s][p]
+            n = len(rs)
+            ok = [r for r in rs if r[0]]
+            fails: dict[str, int] = {}
+            for r in rs:
+                if not r[0]:
+                    key = r[2][:60]
+                    fails[key] = fails.get(key, 0) + 1
+            out["skills"][s][p] = {"episodes": n, "success_rate": round(len(ok) / n, 3) if n else None,
+                                   "mean_time_s": round(float(np.mean([r[1] for r in ok])), 2) if ok else None,
+                                   "failures": fails}
+    stats = {p: rt.stats()["latency_us"] for p, rt in runtimes.items()}
+    out["policy_latency_us"] = {p: {"p50": s_["p50"], "p99": s_["p99"]} for p, s_ in stats.items()}
+    out["done_when"] = done_when(out)
+    return out
+
+
+def done_when(report: dict) -> dict:
+    sk = report["skills"]
+    rate = lambda s, p: sk[s].get(p, {}).get("success_rate") or 0.0
+    return {
+        "dagger_ge_95pct_of_teacher": all(rate(s, "dagger_int8") >= 0.95 * rate(s, "teacher") and
+                                          rate(s, "dagger_fp32") >= 0.95 * rate(s, "teacher") for s in sk),
+        "int8_within_1pt_of_fp32": all(abs(rate(s, "dagger_int8") - rate(s, "dagger_fp32")) <= 0.01 + 1e-9 for s in sk),
+        "dagger_ge_bc": all(rate(s, "dagger_fp32") >= rate(s, "bc") for s in sk),
+    }
+
+
+def limit_threads() -> None:
+    """One thread everywhere (the box is shared): torch, BLAS, onnxruntime is already 1."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover
+        pass
