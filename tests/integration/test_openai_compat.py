@@ -352,6 +352,8 @@ def test_moe_server_streams_what_the_embedded_moe_streams(world):
         else:
             with pytest.raises(OpenAIBackendError, match="planner failed"):
                 list(planner.stream("bring me the red cup", state))
+        metrics = httpx2.get(url.removesuffix("/v1") + "/metrics", timeout=10).text
+        assert 'brainstem_expert_load_tokens{expert="0",layer="0"}' in metrics  # the MoE's gauges
     finally:
         _stop(proc)
 
