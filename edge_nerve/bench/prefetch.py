@@ -107,17 +107,27 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 2) if values else None
 
 
-def summarize(records: list[MissionRecord], missions: list[Mission], duplicates: list[str]) -> dict:
+def summarize(records: list[MissionRecord], missions: list[Mission], duplicates: list[str],
+              time_scale: float = 1.0) -> dict:
+    """Percentiles over the missions of one strategy. mission_s is at the run's time scale;
+    mission_s_sim_speed puts the skills back at their measured (simulated) durations and keeps
+    the measured link and protocol time: what the mission would take on the robot."""
     first = [r.first_action_ms for r in records if r.first_action_ms is not None]
     gaps = [g for r in records for g in r.idle_gaps_ms]
+    plain = [g for r in records for g in r.idle_gaps_same_revision_ms]
     mission_s = [r.mission_s for r in records if r.mission_s is not None]
+    at_speed = [r.mission_s + sum(x.end - x.start for x in r.runs if x.end is not None)
+                * (1.0 / time_scale - 1.0) for r in records if r.mission_s is not None]
     reached = sum(1 for r, m in zip(records, missions) if r.ok and r.final_world is not None
                   and all(holds(g, r.final_world, [x.step for x in r.runs]) for g in m.goal))
     return {
         "first_action_ms": {"p50": _pct(first, 50), "p95": _pct(first, 95), "max": _pct(first, 100)},
         "idle_gap_ms": {"p50": _pct(gaps, 50), "p95": _pct(gaps, 95), "max": _pct(gaps, 100),
                         "n": len(gaps)},
+        "idle_gap_ms_without_replan": {"p50": _pct(plain, 50), "p95": _pct(plain, 95),
+                                       "max": _pct(plain, 100), "n": len(plain)},
         "mission_s": {"p50": _pct(mission_s, 50), "p95": _pct(mission_s, 95)},
+        "mission_s_sim_speed": {"p50": _pct(at_speed, 50), "p95": _pct(at_speed, 95)},
         "rollbacks": sum(r.rollbacks for r in records),
         "wasted_steps": sum(r.wasted_steps for r in records),
         "rejected_steps": sum(len(r.rejected) for r in records),
@@ -205,6 +215,7 @@ def run_prefetch_bench(rtt_ms: float = 300.0, jitter_ms: float = 0.0, missions: 
         "strategies": {},
     }
     t0 = time.monotonic()
+    report["load_avg_1m"] = {"start": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
     try:
         with DelayProxy(address, rtt_ms, jitter_ms, seed=seed) as proxy:
             for strategy in strategies:
@@ -219,11 +230,13 @@ def run_prefetch_bench(rtt_ms: float = 300.0, jitter_ms: float = 0.0, missions: 
                         records.append(rec)
                         log.info("%s %r: ok=%s first %.1f ms gaps %s", strategy, m.text, rec.ok,
                                  rec.first_action_ms or -1, [round(g, 1) for g in rec.idle_gaps_ms])
-                report["strategies"][strategy] = summarize(records, chosen, robot.duplicate_starts)
+                report["strategies"][strategy] = summarize(records, chosen, robot.duplicate_starts,
+                                                                    time_scale)
     finally:
         if cloud is not None:
             cloud.close()
     report["wall_s"] = round(time.monotonic() - t0, 1)
+    report["load_avg_1m"]["end"] = round(os.getloadavg()[0], 2)
     s = report["strategies"]
     targets = {}
     if "prefetch" in s and s["prefetch"]["idle_gap_ms"]["p95"] is not None:
@@ -239,11 +252,14 @@ def run_prefetch_bench(rtt_ms: float = 300.0, jitter_ms: float = 0.0, missions: 
 def summary_lines(report: dict) -> list[str]:
     lines = [f"bench prefetch: rtt {report['rtt_ms']:g} ms (jitter {report['jitter_ms']:g}), "
              f"{report['missions']} missions, backend {report['backend']}, "
-             f"skills x{report['skills']['time_scale']:g} of sim durations, {report['wall_s']} s"]
+             f"skills x{report['skills']['time_scale']:g} of sim durations, {report['wall_s']} s, "
+             f"load {report['load_avg_1m']['start']}-{report['load_avg_1m']['end']} on "
+             f"{report['load_avg_1m']['cpus']} cpus"]
     for name, s in report["strategies"].items():
         fa, gap = s["first_action_ms"], s["idle_gap_ms"]
         lines.append(f"  {name:<10} first action p50 {fa['p50']:7.1f} p95 {fa['p95']:7.1f} ms | idle gap "
                      f"p50 {gap['p50']:7.1f} p95 {gap['p95']:7.1f} ms | mission p50 {s['mission_s']['p50']:.2f} s"
+                     f" ({s['mission_s_sim_speed']['p50']:.1f} s at sim speed)"
                      f" | rollbacks {s['rollbacks']} wasted {s['wasted_steps']} goal {s['goal_reached']}/{s['missions']}")
     lines.append("targets: " + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in report["targets"].items()))
     return lines

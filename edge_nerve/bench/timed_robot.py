@@ -110,6 +110,12 @@ class MissionRecord:
         return [(b.start - a.end) * 1e3 for a, b in zip(self.runs, self.runs[1:]) if a.end is not None]
 
     @property
+    def idle_gaps_same_revision_ms(self) -> list[float]:
+        """idle_gaps_ms between steps of one plan revision (no rollback and replan between)."""
+        return [(b.start - a.end) * 1e3 for a, b in zip(self.runs, self.runs[1:])
+                if a.end is not None and a.revision == b.revision]
+
+    @property
     def mission_s(self) -> float | None:
         """Command sent -> last step ended."""
         ends = [r.end for r in self.runs if r.end is not None]

@@ -229,3 +229,20 @@ def test_no_step_runs_twice_when_the_link_drops_mid_mission(proxy):
     assert rec.ok, (rec.refusal, rec.errors)
     assert goal_reached(rec, RED_CUP_GOAL)
     assert len(started) == len(set(started)) and not r.duplicate_starts
+
+
+def test_bench_prefetch_small_run(cloud):
+    from edge_nerve.bench.prefetch import STRATEGIES, run_prefetch_bench
+
+    rtt = 80.0
+    report = run_prefetch_bench(rtt_ms=rtt, missions=2, time_scale=0.005,
+                                cloud_address=f"127.0.0.1:{cloud}", mission_timeout_s=30)
+    assert report["rtt_ms"] == rtt and set(report["strategies"]) == set(STRATEGIES)
+    assert "MuJoCo" in report["skills"]["durations_source"]
+    for name, s in report["strategies"].items():
+        assert s["goal_reached"] == s["missions"] == 2, (name, s)
+        assert s["duplicate_step_starts"] == 0 and s["rollbacks"] == 0
+        assert s["first_action_ms"]["p50"] >= rtt * 0.95
+        assert set(s["idle_gap_ms"]) >= {"p50", "p95"} and s["mission_s"]["p50"] > 0
+    assert report["strategies"]["per_step"]["idle_gap_ms"]["p50"] >= rtt * 0.95
+    assert report["strategies"]["prefetch"]["idle_gap_ms"]["max"] < rtt * 0.9
