@@ -35,19 +35,28 @@ class RMSNorm(nn.Module):
         return (xf * self.weight.float()).to(x.dtype)
 
 
+def positions_of(start_pos: int | torch.Tensor, seqlen: int, device=None) -> torch.Tensor:
+    """Absolute positions of T new tokens: (T,) from an int start, or (B, T) from per-row starts
+    (B,) (a continuous batch: every sequence at its own position)."""
+    if isinstance(start_pos, torch.Tensor):
+        return start_pos.to(device)[:, None] + torch.arange(seqlen, device=device)[None, :]  # (B, T)
+    return torch.arange(start_pos, start_pos + seqlen, device=device)  # (T,)
+
+
 def rope_cos_sin(positions: torch.Tensor, dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin tables (T, dim/2), fp32, computed from positions (not a buffer, so a bf16
-    cast of the model never rounds them)."""
+    """cos and sin tables (T, dim/2) — or (B, T, dim/2) for per-row positions (B, T) — fp32,
+    computed from positions (not a buffer, so a bf16 cast of the model never rounds them)."""
     inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.float32,
                                              device=positions.device) / dim))  # (dim/2,)
-    angles = positions.float()[:, None] * inv_freq[None, :]  # (T, dim/2)
+    angles = positions.float()[..., None] * inv_freq  # (T, dim/2) or (B, T, dim/2)
     return angles.cos(), angles.sin()
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate the halves of the last dim of x (B, T, d) or (B, T, H, d)."""
+    """Rotate the halves of the last dim of x (B, T, d) or (B, T, H, d); cos/sin (T, d/2) or
+    per-row (B, T, d/2)."""
     if x.dim() == 4:
-        cos, sin = cos[:, None, :], sin[:, None, :]  # (T, 1, d/2)
+        cos, sin = cos.unsqueeze(-2), sin.unsqueeze(-2)  # (T, 1, d/2) or (B, T, 1, d/2)
     xf = x.float()
     half = xf.shape[-1] // 2
     x1, x2 = xf[..., :half], xf[..., half:]
@@ -60,13 +69,17 @@ def attention_probs(scores: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tens
     """Softmax of scores (B, H, T, S) over the keys each query may see: causal by absolute
     position, within `window` (a query sees itself and window - 1 earlier tokens; 0: no limit),
     cached slots that are valid. With `sink` (H,), each head's softmax gets one extra logit
-    whose probability mass is dropped, so a head can attend to "nothing". Computed in fp32."""
-    rel = q_pos[:, None] - k_pos[None, :]  # (T, S)
+    whose probability mass is dropped, so a head can attend to "nothing". Computed in fp32.
+    Positions are shared by the batch — q_pos (T,), k_pos and k_valid (S,) — or per row:
+    q_pos (B, T) (a continuous batch), k_pos / k_valid (S,) or (B, S)."""
+    rel = q_pos[..., :, None] - k_pos[..., None, :]  # (T, S) or (B, T, S)
     allowed = rel >= 0
     if window:
         allowed &= rel < window
     if k_valid is not None:
-        allowed &= k_valid[None, :]
+        allowed &= k_valid[..., None, :]
+    if allowed.dim() == 3:
+        allowed = allowed[:, None]  # (B, 1, T, S): per row, every head
     scores = scores.float().masked_fill(~allowed, float("-inf"))  # (B, H, T, S)
     if sink is None:
         return F.softmax(scores, dim=-1)
@@ -90,14 +103,15 @@ class GQA(nn.Module):
         self.sink = nn.Parameter(torch.zeros(self.n_heads)) if (args.attn_sink and not is_global) else None
         self.scale = 1.0 / math.sqrt(self.head_dim)
 
-    def forward(self, x: torch.Tensor, start_pos: int, rope: tuple[torch.Tensor, torch.Tensor],
+    def forward(self, x: torch.Tensor, start_pos: int | torch.Tensor,
+                rope: tuple[torch.Tensor, torch.Tensor],
                 cache: LayerKVCache | None = None) -> torch.Tensor:
         bsz, seqlen, _ = x.shape
         q = self.wq(x).view(bsz, seqlen, self.n_heads, self.head_dim)  # (B, T, H, d)
         k = self.wk(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim)  # (B, T, G, d)
         v = self.wv(x).view(bsz, seqlen, self.n_kv_heads, self.head_dim)  # (B, T, G, d)
         q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        q_pos = torch.arange(start_pos, start_pos + seqlen, device=x.device)
+        q_pos = positions_of(start_pos, seqlen, x.device)  # (T,) or (B, T)
         if cache is None:
             k_pos, k_valid = q_pos, None
         else:

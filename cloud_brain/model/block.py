@@ -30,7 +30,7 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
         self.ffn = MoE(args) if use_moe else MLP(args.dim, args.inter_dim)
 
-    def forward(self, x: torch.Tensor, start_pos: int, rope: tuple[torch.Tensor, torch.Tensor],
+    def forward(self, x: torch.Tensor, start_pos: int | torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
                 cache: LayerKVCache | None = None) -> torch.Tensor:
         x = x + self.attn(self.attn_norm(x), start_pos, rope, cache)  # (B, T, D)
         return x + self.ffn(self.ffn_norm(x))  # (B, T, D)

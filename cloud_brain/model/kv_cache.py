@@ -13,6 +13,13 @@ therefore just calling the model again with a smaller `start_pos`. A ring buffer
 `window + draft_slack` tokens, so it can roll back at most `draft_slack` tokens; asking for more
 raises instead of silently attending to a hole.
 
+Continuous batching (cloud_brain/server/batching.py): `update` also takes per-row start
+positions (B,), so sequences of different lengths share one forward pass. Only a linear cache
+supports that (a ring's slot table is shared by its rows), so `allocate(..., linear=True)` makes
+every layer linear: a sliding-window layer then keeps all positions and its window is applied by
+the attention mask alone (same result, more memory). `rows(lo, hi)` is a view of a contiguous
+range of rows (same storage), for a forward pass over only the sequences that just joined.
+
 Shapes: B batch, T new tokens, S cached + new tokens, C capacity.
 
     .venv/bin/python -c "from cloud_brain.model.config import ModelArgs; from cloud_brain.model.kv_cache import ModelCache; print(ModelCache.allocate(ModelArgs.planner(), 1).nbytes)"
@@ -63,14 +70,27 @@ class LayerKVCache:
         """Bytes of the ring's slot-position table (per layer, not per token)."""
         return 0 if self.pos is None else self.pos.numel() * self.pos.element_size()
 
-    def update(self, start: int, new: dict[str, torch.Tensor]
+    def rows(self, lo: int, hi: int) -> "LayerKVCache":
+        """A view of rows [lo, hi): writes through it land in this cache (linear caches only)."""
+        if self.is_ring:
+            raise ValueError("a row view needs a linear cache (ring slot tables are shared by rows)")
+        view = LayerKVCache.__new__(LayerKVCache)
+        view.capacity, view.window, view.pos = self.capacity, 0, None
+        view.tensors = {name: t[lo:hi] for name, t in self.tensors.items()}  # (hi - lo, C, ...)
+        return view
+
+    def update(self, start: int | torch.Tensor, new: dict[str, torch.Tensor]
                ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
         """Store the T new tokens at positions [start, start + T) and return what they attend to:
-        (tensors (B, S, ...), key positions (S,), key validity (S,) or None when all valid)."""
+        (tensors (B, S, ...), key positions (S,), key validity (S,) or None when all valid).
+        `start` may be per row (B,): row b's tokens go to [start[b], start[b] + T); keys are then
+        every position up to the largest end, and the causal mask hides each row's later slots."""
         first = next(iter(new.values()))
         bsz, seqlen = first.shape[0], first.shape[1]
-        end = start + seqlen
         device = first.device
+        if isinstance(start, torch.Tensor):
+            return self._update_rows(start, new, bsz, seqlen)
+        end = start + seqlen
         if not self.is_ring:
             if end > self.capacity:
                 raise ValueError(f"cache holds {self.capacity} tokens, asked to write up to {end}")
@@ -94,6 +114,25 @@ class LayerKVCache:
         self.pos[slots] = new_pos[-keep:]
         return keys, k_pos, k_valid
 
+    def _update_rows(self, start: torch.Tensor, new: dict[str, torch.Tensor], bsz: int, seqlen: int
+                     ) -> tuple[dict[str, torch.Tensor], torch.Tensor, None]:
+        if self.is_ring:
+            raise ValueError("per-row start positions need a linear cache "
+                             "(allocate_cache(..., linear=True)): a ring's slot table is shared by its rows")
+        if start.shape != (bsz,):
+            raise ValueError(f"per-row start positions must have shape ({bsz},), got {tuple(start.shape)}")
+        device = next(iter(new.values())).device
+        pos = start.to(device)[:, None] + torch.arange(seqlen, device=device)  # (B, T)
+        end = int(pos.max()) + 1
+        if int(start.min()) < 0 or end > self.capacity:
+            raise ValueError(f"cache holds {self.capacity} tokens, asked to write positions "
+                             f"[{int(start.min())}, {end})")
+        rows = torch.arange(bsz, device=device)[:, None]  # (B, 1)
+        for name, t in new.items():
+            self.tensors[name][rows, pos] = t
+        keys = {name: t[:bsz, :end] for name, t in self.tensors.items()}  # (B, S=end, ...)
+        return keys, torch.arange(end, device=device), None
+
     def _check_covers(self, start: int) -> None:
         """A query at `start` needs keys at positions (start - window, start); all must be held."""
         lo = max(0, start - self.window + 1)
@@ -116,15 +155,15 @@ class ModelCache:
     @classmethod
     def allocate(cls, args: ModelArgs, batch_size: int, max_len: int | None = None,
                  draft_slack: int = 0, device: torch.device | str | None = None,
-                 include_mtp: bool = True) -> "ModelCache":
+                 include_mtp: bool = True, linear: bool = False) -> "ModelCache":
         """Allocate caches for `batch_size` sequences of up to `max_len` tokens. Sliding-window
         layers keep window + draft_slack tokens (draft_slack: how far speculative decoding may
-        roll back)."""
+        roll back); with `linear`, every layer keeps all max_len (needed for per-row positions)."""
         max_len = max_len or args.max_seq_len
         fields = attention_cache_fields(args)
 
         def make(is_global: bool) -> LayerKVCache:
-            if is_global:
+            if is_global or linear:
                 return LayerKVCache(fields, batch_size, max_len, 0, args.torch_dtype, device)
             capacity = min(args.sliding_window + draft_slack, max_len)
             return LayerKVCache(fields, batch_size, capacity, args.sliding_window,
@@ -134,6 +173,14 @@ class ModelCache:
         mtp_global = args.swa_ratio == 0 or not args.mtp_sliding
         mtp = [make(mtp_global) for _ in range(args.mtp_depth)] if include_mtp else []
         return cls(layers, mtp)
+
+    def rows(self, lo: int, hi: int) -> "ModelCache":
+        """A view of rows [lo, hi) of every layer (linear caches only; same storage)."""
+        return ModelCache([c.rows(lo, hi) for c in self.layers], [c.rows(lo, hi) for c in self.mtp])
+
+    @property
+    def batch_size(self) -> int:
+        return next(iter(self.layers[0].tensors.values())).shape[0]
 
     @property
     def nbytes(self) -> int:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cloud_brain.model.attention import RMSNorm, apply_rope, attention_probs
+from cloud_brain.model.attention import RMSNorm, apply_rope, attention_probs, positions_of
 from cloud_brain.model.config import ModelArgs
 from cloud_brain.model.kv_cache import LayerKVCache
 
@@ -77,8 +77,10 @@ class MLA(nn.Module):
         k, v = self.decompress_kv(kv, k_pe)
         return {"k": k, "v": v}
 
-    def forward(self, x: torch.Tensor, start_pos: int, rope: tuple[torch.Tensor, torch.Tensor],
+    def forward(self, x: torch.Tensor, start_pos: int | torch.Tensor,
+                rope: tuple[torch.Tensor, torch.Tensor],
                 cache: LayerKVCache | None = None) -> torch.Tensor:
+        """start_pos: int (every row at the same position) or (B,) per-row start positions."""
         bsz, seqlen, _ = x.shape
         if self.q_lora_rank == 0:
             q = self.wq(x)
@@ -88,7 +90,7 @@ class MLA(nn.Module):
         q_nope, q_pe = torch.split(q, [self.nope_dim, self.rope_dim], dim=-1)  # (B, T, H, n), (B, T, H, r)
         q_pe = apply_rope(q_pe, *rope)
         kv, k_pe = self.latent_kv(x, rope)  # c_KV, k_R
-        q_pos = torch.arange(start_pos, start_pos + seqlen, device=x.device)
+        q_pos = positions_of(start_pos, seqlen, x.device)  # (T,) or (B, T)
 
         if self.attn_impl == "naive":
             k, v = self.decompress_kv(kv, k_pe)  # (B, T, H, n + r), (B, T, H, v)

@@ -6,6 +6,9 @@ Decoding protocol: `forward(tokens, start_pos, cache)` processes tokens at absol
 [start_pos, start_pos + T) against a `ModelCache` (from `allocate_cache`) and writes them into
 it; a batched prefill is one call with the whole prompt, each decode step a call with T = 1.
 Calling again with a smaller start_pos rolls the cache back (see kv_cache.py).
+Continuous batching: `start_pos` may also be a (B,) tensor, each row at its own position (rows of
+different prompt lengths decode together; needs a linear cache: `allocate_cache(..., linear=True)`,
+and `cache.rows(lo, hi)` runs a forward on a contiguous subset of the cache's rows).
 
 Shapes: B batch, T tokens, D model width, V vocabulary, K = mtp_depth.
 
@@ -20,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cloud_brain.model.attention import RMSNorm, rope_cos_sin
+from cloud_brain.model.attention import RMSNorm, positions_of, rope_cos_sin
 from cloud_brain.model.block import Block
 from cloud_brain.model.config import ModelArgs
 from cloud_brain.model.kv_cache import ModelCache
@@ -67,9 +70,10 @@ class Transformer(nn.Module):
 
     # --- caches and modes ---
     def allocate_cache(self, batch_size: int, max_len: int | None = None, draft_slack: int = 0,
-                       include_mtp: bool = True) -> ModelCache:
+                       include_mtp: bool = True, linear: bool = False) -> ModelCache:
         device = self.embed.weight.device
-        return ModelCache.allocate(self.args, batch_size, max_len, draft_slack, device, include_mtp)
+        return ModelCache.allocate(self.args, batch_size, max_len, draft_slack, device, include_mtp,
+                                   linear)
 
     def set_attn_impl(self, attn_impl: str) -> None:
         """Switch every MLA layer between 'naive' and 'absorb' (same weights; caches must be
@@ -79,15 +83,16 @@ class Transformer(nn.Module):
             if isinstance(m, MLA):
                 m.attn_impl = attn_impl
 
-    def _rope(self, start_pos: int, seqlen: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _rope(self, start_pos: int | torch.Tensor, seqlen: int) -> tuple[torch.Tensor, torch.Tensor]:
         dim = self.args.qk_rope_head_dim if self.args.attn_type == "mla" else self.args.head_dim
-        positions = torch.arange(start_pos, start_pos + seqlen, device=self.embed.weight.device)
-        return rope_cos_sin(positions, dim, self.args.rope_theta)  # (T, dim/2) each
+        positions = positions_of(start_pos, seqlen, self.embed.weight.device)  # (T,) or (B, T)
+        return rope_cos_sin(positions, dim, self.args.rope_theta)  # (T, dim/2) or (B, T, dim/2) each
 
     # --- forward ---
-    def forward_hidden(self, tokens: torch.Tensor, start_pos: int = 0,
+    def forward_hidden(self, tokens: torch.Tensor, start_pos: int | torch.Tensor = 0,
                        cache: ModelCache | None = None) -> torch.Tensor:
-        """tokens (B, T) -> last hidden state h (B, T, D) before the final norm (the MTP input)."""
+        """tokens (B, T) -> last hidden state h (B, T, D) before the final norm (the MTP input).
+        start_pos: int, or (B,) per-row start positions."""
         seqlen = tokens.shape[1]
         rope = self._rope(start_pos, seqlen)
         h = self.embed(tokens)  # (B, T, D)
@@ -98,8 +103,8 @@ class Transformer(nn.Module):
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         return self.head(self.norm(h))  # (B, T, V)
 
-    def forward(self, tokens: torch.Tensor, start_pos: int = 0, cache: ModelCache | None = None,
-                last_only: bool = False) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, start_pos: int | torch.Tensor = 0,
+                cache: ModelCache | None = None, last_only: bool = False) -> torch.Tensor:
         """tokens (B, T) at positions [start_pos, start_pos + T) -> logits (B, T, V), or (B, 1, V)
         with last_only (a prefill only needs the last position's logits)."""
         h = self.forward_hidden(tokens, start_pos, cache)
