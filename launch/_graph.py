@@ -22,12 +22,12 @@ from edge_nerve.bringup.graph import NodeSpec  # noqa: E402
 CONFIG = Path(__file__).resolve().parent / "config"
 
 
-def common_arguments(default_params: str) -> list[DeclareLaunchArgument]:
+def common_arguments(default_params: str, use_sim_time: str = "false") -> list[DeclareLaunchArgument]:
     return [
         DeclareLaunchArgument("namespace", default_value="", description="ROS namespace of this robot"),
         DeclareLaunchArgument("params_file", default_value=str(CONFIG / default_params),
                               description="ros__parameters YAML for every node"),
-        DeclareLaunchArgument("use_sim_time", default_value="false",
+        DeclareLaunchArgument("use_sim_time", default_value=use_sim_time,
                               description="follow /clock (true in simulation)"),
     ]
 

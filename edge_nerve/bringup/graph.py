@@ -37,9 +37,10 @@ def edge_graph(*, world_file: str = "", world_overrides: dict | None = None,
                cloud_address: str = "127.0.0.1:50051", robot_id: str = "robot-1",
                sim: bool = True, real_time_factor: float = 1.0, control_rate_hz: float = 50.0,
                voice: bool = False, voice_threshold: float = 0.5, render_dir: str = "",
-               record: str = "") -> list[NodeSpec]:
-    """The edge nodes (and the MuJoCo sim standing in for the robot when `sim`; the voice node,
-    listening to WAV files asked for on brainstem/voice/wav, when `voice`)."""
+               record: str = "", gazebo: bool = False) -> list[NodeSpec]:
+    """The edge nodes (and the MuJoCo sim standing in for the robot when `sim`; the adapter to a
+    Gazebo world behind ros_gz_bridge when `gazebo`; the voice node, listening to WAV files asked
+    for on brainstem/voice/wav, when `voice`)."""
     world = {"world_file": world_file, "world_overrides": json.dumps(world_overrides or {})}
     nodes = [
         NodeSpec("cloud_link", "edge_nerve.nodes.cloud_link", "gRPC session with the cloud <-> ROS topics",
@@ -56,6 +57,10 @@ def edge_graph(*, world_file: str = "", world_overrides: dict | None = None,
     if sim:
         nodes.insert(0, NodeSpec("sim", "sim.sim_node", "MuJoCo home world standing in for the robot",
                                  {**world, "real_time_factor": real_time_factor, "render_dir": render_dir}))
+    if gazebo:
+        nodes.append(NodeSpec("gazebo_adapter", "sim.gazebo.adapter_node",
+                              "Gazebo in brainstem terms: arm/command -> joint setpoints, poses -> sim/object_states",
+                              {**world, "publish_rate_hz": 50.0}))
     if voice:
         nodes.append(NodeSpec("voice", "edge_nerve.nodes.voice", "offline speech -> brainstem/command",
                               {**world, "source": "wav", "confidence_threshold": voice_threshold}))

@@ -70,6 +70,41 @@ BRIDGE_TOPICS: tuple[tuple[str, str, str, str, str], ...] = (
           for j in ARM_JOINTS)
 
 
+OBJECT_POSE_HZ = 50  # pose publisher rate of every object model (sim time)
+# ROS -> Gazebo topics the brainstem nodes publish best effort (the safety gate's CONTROL_QOS);
+# the bridge subscribes reliably unless told otherwise, and would then never match them
+BEST_EFFORT_INPUTS = ("/cmd_vel",)
+
+
+def object_pose_topics(name: str) -> tuple[str, str]:
+    """(ROS topic, Gazebo topic) of one object's world pose. Why one topic per object: the scene
+    broadcaster's /world/<w>/pose/info names its poses only in `name`, which ros_gz_bridge drops
+    (Pose_V -> TFMessage keeps a header's child_frame_id, PoseArray nothing), so each object model
+    runs gz-sim-pose-publisher-system, whose header names the object (child_frame_id), on its own
+    topic; one gz.msgs.Pose each, bridged as geometry_msgs/TransformStamped (tf2_msgs is not
+    among the PyPI ROS wheels the project uses)."""
+    return f"/gazebo/objects/{name}/pose", f"/model/{name}/pose"
+
+
+def bridge_topics(desc: WorldDescription | None = None) -> tuple[tuple[str, str, str, str, str], ...]:
+    """BRIDGE_TOPICS plus, for a world, every object's pose (Gazebo -> ROS)."""
+    objects = tuple((*object_pose_topics(o), "geometry_msgs/msg/TransformStamped", "gz.msgs.Pose", "GZ_TO_ROS")
+                    for o in (desc.objects if desc is not None else ()))
+    return BRIDGE_TOPICS + objects
+
+
+def bridge_qos_overrides() -> dict[str, str]:
+    """ros_gz_bridge parameters (rclcpp QoS overrides) that let its subscriptions match the
+    brainstem publishers of BEST_EFFORT_INPUTS."""
+    return {f"qos_overrides.{t}.subscription.reliability": "best_effort" for t in BEST_EFFORT_INPUTS}
+
+
+def spawn_pose(desc: WorldDescription) -> dict[str, str]:
+    """ros_gz_sim create's pose arguments for the world's start pose."""
+    x, y, yaw = desc.robot_start
+    return {"x": _num(x), "y": _num(y), "z": "0", "Y": _num(yaw)}
+
+
 def gz_topic(ros_topic: str) -> str:
     """The Gazebo topic bridged to a ROS topic of BRIDGE_TOPICS."""
     for ros, gz, *_ in BRIDGE_TOPICS:
@@ -265,6 +300,14 @@ def build_world_sdf(desc: WorldDescription) -> str:
         mass = float(f"{object_mass(o.shape, o.size):.4g}")  # as rounded in the MJCF
         _inertial(link, mass, _solid_inertia(o.shape, o.size, mass))
         _shape(link, o.name, o.shape, o.size, (0, 0, 0), rgba=o.rgba, mu=1.0)
+        # its world pose for the edge (sim/gazebo/adapter.py): the model pose (its one link sits at
+        # the model origin), named in the header (child_frame_id), on /model/<name>/pose
+        p = _el(m, "plugin", filename="gz-sim-pose-publisher-system", name="gz::sim::systems::PosePublisher")
+        _el(p, "publish_link_pose", "false")
+        _el(p, "publish_nested_model_pose", "true")  # with publish_model_pose: the top-level model itself
+        _el(p, "publish_model_pose", "true")
+        _el(p, "use_pose_vector_msg", "false")  # one gz.msgs.Pose: the model's
+        _el(p, "update_frequency", OBJECT_POSE_HZ)
 
     # the user: a static figure (torso, head, arm toward the hand) and a frame at the hand
     ux, uy = desc.user_position()
@@ -438,31 +481,33 @@ def build_robot_sdf(desc: WorldDescription, robot: RobotSpec = ROBOT) -> str:
 
 
 # ---- the bridge ----------------------------------------------------------------------------------
-def bridge_config() -> list[dict[str, str]]:
-    """ros_gz_bridge parameter_bridge entries (its flat YAML list format)."""
+def bridge_config(desc: WorldDescription | None = None) -> list[dict[str, str]]:
+    """ros_gz_bridge parameter_bridge entries (its flat YAML list format); with a world, its
+    objects' pose topics too."""
     return [{"ros_topic_name": ros, "gz_topic_name": gz, "ros_type_name": rt, "gz_type_name": gt, "direction": d}
-            for ros, gz, rt, gt, d in BRIDGE_TOPICS]
+            for ros, gz, rt, gt, d in bridge_topics(desc)]
 
 
-def bridge_yaml() -> str:
-    head = ("# ros_gz_bridge config: ros2 run ros_gz_bridge parameter_bridge --ros-args -p config_file:=bridge.yaml\n"
-            "# " + GENERATED_HEADER.format(src="(any world)") + "\n")
-    return head + yaml.safe_dump(bridge_config(), sort_keys=False)
+def bridge_yaml(desc: WorldDescription | None = None) -> str:
+    src = (desc.source.name if desc.source else "(in memory)") if desc is not None else "(any world)"
+    overrides = " ".join(f"-p {k}:={v}" for k, v in bridge_qos_overrides().items())
+    head = ("# ros_gz_bridge config: ros2 run ros_gz_bridge parameter_bridge --ros-args -p config_file:=bridge.yaml"
+            f" {overrides}\n# " + GENERATED_HEADER.format(src=src) + "\n")
+    return head + yaml.safe_dump(bridge_config(desc), sort_keys=False)
 
 
 # ---- files ---------------------------------------------------------------------------------------
 def spawn_command(desc: WorldDescription, robot_sdf: str = "robot.sdf") -> str:
     """The ros_gz_sim command that spawns the robot at the world's start pose."""
-    x, y, yaw = desc.robot_start
-    return (f"ros2 run ros_gz_sim create -world {desc.name} -file {robot_sdf} -name {ROBOT_MODEL} "
-            f"-x {_num(x)} -y {_num(y)} -z 0 -Y {_num(yaw)}")
+    pose = " ".join(f"-{k} {v}" for k, v in spawn_pose(desc).items())
+    return f"ros2 run ros_gz_sim create -world {desc.name} -file {robot_sdf} -name {ROBOT_MODEL} {pose}"
 
 
 def write_all(out: str | Path, desc: WorldDescription, robot: RobotSpec = ROBOT) -> list[Path]:
     """Write home.sdf, robot.sdf and bridge.yaml into `out` (created); returns the paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files = {"home.sdf": build_world_sdf(desc), "robot.sdf": build_robot_sdf(desc, robot), "bridge.yaml": bridge_yaml()}
+    files = {"home.sdf": build_world_sdf(desc), "robot.sdf": build_robot_sdf(desc, robot), "bridge.yaml": bridge_yaml(desc)}
     paths = []
     for fname, text in files.items():
         path = out / fname

@@ -2,7 +2,8 @@
 `gz sdf` / `ign sdf` checker), and what that parser reads back matches the MuJoCo world built by
 sim/mjcf.py (names, poses within 1 mm, sizes, colours) for the default home and another world;
 the robot has the MJCF robot's links, joints and dimensions; bridge.yaml is a well-formed
-ros_gz_bridge config whose Gazebo topics are the ones the SDF systems use.
+ros_gz_bridge config whose Gazebo topics are the ones the SDF systems use (and every object's
+pose publisher).
 
 Needs the checker: apt-get install -y --no-install-recommends ignition-tools libsdformat-dev
 (Debian bookworm: libsdformat12 12.3.0, `ign sdf`), or a Gazebo install's `gz sdf`.
@@ -35,7 +36,7 @@ DIRECTIONS = {"GZ_TO_ROS", "ROS_TO_GZ", "BIDIRECTIONAL"}
 BRIDGEABLE = {("rosgraph_msgs/msg/Clock", "gz.msgs.Clock"), ("geometry_msgs/msg/Twist", "gz.msgs.Twist"),
               ("nav_msgs/msg/Odometry", "gz.msgs.Odometry"), ("tf2_msgs/msg/TFMessage", "gz.msgs.Pose_V"),
               ("sensor_msgs/msg/JointState", "gz.msgs.Model"), ("sensor_msgs/msg/LaserScan", "gz.msgs.LaserScan"),
-              ("std_msgs/msg/Float64", "gz.msgs.Double")}
+              ("std_msgs/msg/Float64", "gz.msgs.Double"), ("geometry_msgs/msg/TransformStamped", "gz.msgs.Pose")}
 
 
 def _sdf_tool() -> list[str] | None:
@@ -339,6 +340,45 @@ def test_bridge_yaml_is_a_flat_ros_gz_bridge_list(tmp_path):
     assert by_ros["/cmd_vel"]["direction"] == "ROS_TO_GZ" and by_ros["/arm/lift/cmd_pos"]["direction"] == "ROS_TO_GZ"
     for t in ("/odom", "/joint_states", "/clock", "/scan"):
         assert by_ros[t]["direction"] == "GZ_TO_ROS"
+
+
+def test_every_object_publishes_its_pose_on_a_bridged_topic(tmp_path):
+    """The edge's object states come from each object model's pose publisher (the scene
+    broadcaster's pose/info loses the names over the bridge): one bridged topic per object."""
+    desc = load_world(OFFICE)
+    gzsdf.write_all(tmp_path, desc)
+    world = ET.parse(tmp_path / "home.sdf").getroot().find("world")
+    by_ros = {e["ros_topic_name"]: e for e in yaml.safe_load((tmp_path / "bridge.yaml").read_text())}
+    for name in desc.objects:
+        plugins = world.findall(f"model[@name='{name}']/plugin")
+        assert [p.get("filename") for p in plugins] == ["gz-sim-pose-publisher-system"], name
+        p = plugins[0]
+        assert (p.findtext("publish_model_pose"), p.findtext("publish_nested_model_pose"),
+                p.findtext("publish_link_pose"), p.findtext("use_pose_vector_msg")) == ("true", "true", "false", "false")
+        ros, gz = gzsdf.object_pose_topics(name)
+        assert by_ros[ros] == {"ros_topic_name": ros, "gz_topic_name": gz,
+                               "ros_type_name": "geometry_msgs/msg/TransformStamped",
+                               "gz_type_name": "gz.msgs.Pose", "direction": "GZ_TO_ROS"}
+        assert gz == f"/model/{name}/pose"  # the pose publisher's topic: the model's scoped name + /pose
+    for model in world.findall("model"):  # nothing else publishes poses
+        if model.get("name") not in desc.objects:
+            assert model.find("plugin[@filename='gz-sim-pose-publisher-system']") is None
+
+
+def test_bridge_subscriptions_match_the_brainstem_publishers_qos():
+    """ros_gz_bridge subscribes reliably by default; the safety gate publishes /cmd_vel best effort
+    (CONTROL_QOS), so the bridge is told to subscribe best effort there; the adapter's setpoints
+    are published reliably."""
+    from rclpy.qos import ReliabilityPolicy
+
+    from edge_nerve.nodes.common import CONTROL_QOS
+    from sim.gazebo.adapter_node import SETPOINT_QOS
+
+    assert CONTROL_QOS.reliability == ReliabilityPolicy.BEST_EFFORT
+    assert SETPOINT_QOS.reliability == ReliabilityPolicy.RELIABLE
+    ros_to_gz = {ros for ros, _, _, _, d in gzsdf.BRIDGE_TOPICS if d == "ROS_TO_GZ"}
+    assert ros_to_gz == {"/cmd_vel"} | {f"/arm/{j}/cmd_pos" for j in gzsdf.ARM_JOINTS}
+    assert gzsdf.bridge_qos_overrides() == {"qos_overrides./cmd_vel.subscription.reliability": "best_effort"}
 
 
 def test_committed_generated_files_are_up_to_date(tmp_path):
