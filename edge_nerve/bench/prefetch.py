@@ -228,8 +228,10 @@ def run_prefetch_bench(rtt_ms: float = 300.0, jitter_ms: float = 0.0, missions: 
                         rec = robot.run_mission(m.text, strategy, timeout_s=mission_timeout_s,
                                                 world=WorldState.initial(desc, m.world))
                         records.append(rec)
-                        log.info("%s %r: ok=%s first %.1f ms gaps %s", strategy, m.text, rec.ok,
-                                 rec.first_action_ms or -1, [round(g, 1) for g in rec.idle_gaps_ms])
+                        log.info("%s %r: ok=%s first %.1f ms (step received after %.1f ms) gaps %s",
+                                 strategy, m.text, rec.ok, rec.first_action_ms or -1,
+                                 ((rec.t_first_step_rx or rec.t_command) - rec.t_command) * 1e3,
+                                 [round(g, 1) for g in rec.idle_gaps_ms])
                 report["strategies"][strategy] = summarize(records, chosen, robot.duplicate_starts,
                                                                     time_scale)
     finally:

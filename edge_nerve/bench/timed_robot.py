@@ -84,6 +84,7 @@ class MissionRecord:
     delivery: str
     command_id: str = ""
     t_command: float = 0.0
+    t_first_step_rx: float | None = None  # the mission's first PlanStep reached the edge
     runs: list[StepRun] = field(default_factory=list)
     received: dict[str, object] = field(default_factory=dict)  # step_id -> first PlanStep
     rejected: dict[str, str] = field(default_factory=dict)  # step_id -> why it was not started
@@ -96,7 +97,7 @@ class MissionRecord:
 
     @property
     def ok(self) -> bool:
-        """Every step it ran ended well, the plan completed, no refusal, no error."""
+        """The plan ran to its end (after any replans): no refusal, no error, no time-out."""
         return self.finished and not self.timed_out and self.refusal is None and not self.errors
 
     @property
@@ -251,6 +252,8 @@ class TimedRobot:
             s = msg.step
             if mine and s.command_id == rec.command_id:
                 rec.received.setdefault(s.step_id, s)
+                if rec.t_first_step_rx is None:
+                    rec.t_first_step_rx = time.monotonic()
             self.executor.on_step(QueuedStep(
                 s.plan_id, s.revision, s.index, s.step_id, s.command_id,
                 Step(s.skill.name, tuple(s.skill.args)), s.speculative, lease_s=s.lease_deadline_s,

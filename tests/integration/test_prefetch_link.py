@@ -11,6 +11,7 @@ only in the direction load cannot fake (a delay injected on purpose is never sho
 from __future__ import annotations
 
 import queue
+import threading
 import time
 
 import pytest
@@ -212,8 +213,6 @@ def test_no_step_runs_twice_when_the_link_drops_mid_mission(proxy):
         r.durations_s = {k: 0.3 for k in DURATIONS}  # long enough to drop the link mid-step
         r.run_mission("go to the kitchen", "prefetch", timeout_s=20)  # warm the session
         done = queue.Queue()
-        import threading
-
         t = threading.Thread(target=lambda: done.put(
             r.run_mission("bring me the red cup", "prefetch", timeout_s=30)))
         t.start()
