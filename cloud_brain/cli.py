@@ -101,7 +101,7 @@ def cmd_up(a) -> int:
 
     return up(sim=a.sim, command=a.command, cloud_address=a.cloud_address, world_file=a.world or "",
               world_overrides=_json_arg(a.world_overrides, "--world-overrides"),
-              real_time_factor=a.real_time_factor, duration=a.duration, run_dir=a.run_dir)
+              real_time_factor=a.real_time_factor, duration=a.duration, run_dir=a.run_dir, record=a.record)
 
 
 def cmd_report(a) -> int:
@@ -295,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--real-time-factor", type=float, default=1.0)
     u.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     u.add_argument("--run-dir")
+    u.add_argument("--record", action="store_true", help="write <run dir>/mission.mcap (Foxglove, brainstem report)")
     u.set_defaults(fn=cmd_up)
 
     c = sub.add_parser("cloud", help="the cloud brain service")

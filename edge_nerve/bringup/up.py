@@ -4,8 +4,10 @@ Starts the same node graph as launch/*.launch.py (edge_nerve.bringup.graph), eac
 process: with `--sim`, the MuJoCo home world and a local cloud service too, and it waits until
 the whole system is ready; without, only the edge nodes of a real robot, talking to the cloud at
 `--cloud-address`. It then runs an optional command and stays up until Ctrl-C or `--duration`.
+With `--record`, the recorder node writes the run's topics to <run dir>/mission.mcap (Foxglove,
+`brainstem report`), finished when the graph stops.
 
-    .venv/bin/brainstem up --sim --command "go to the kitchen"
+    .venv/bin/brainstem up --sim --command "go to the kitchen" --record
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ def _wait(duration: float | None, check_alive) -> None:
 
 def up(*, sim: bool, command: str | None = None, cloud_address: str = "127.0.0.1:50051",
        world_file: str = "", world_overrides: dict | None = None, real_time_factor: float = 1.0,
-       duration: float | None = None, run_dir: str | None = None, echo=print) -> int:
+       duration: float | None = None, run_dir: str | None = None, echo=print, record: bool = False) -> int:
     run_dir = Path(run_dir or ROOT / "runs" / time.strftime("up-%Y%m%d-%H%M%S"))
     if sim:
         with Mission(world_file=world_file, world_overrides=world_overrides, real_time_factor=real_time_factor,
-                     run_dir=run_dir, echo=echo) as m:
+                     run_dir=run_dir, echo=echo, record=record) as m:
             for name, p in m.procs.procs.items():
                 echo(f"  {name:<14} pid {p.pid}")
             ok = True
@@ -46,8 +48,9 @@ def up(*, sim: bool, command: str | None = None, cloud_address: str = "127.0.0.1
             echo("up; Ctrl-C to stop" if duration is None else f"up for {duration:.0f} s")
             _wait(duration, m._check_alive)
         return 0 if ok else 1
+    mcap = run_dir / "mission.mcap"
     nodes = edge_graph(world_file=world_file, world_overrides=world_overrides, cloud_address=cloud_address,
-                       sim=False)
+                       sim=False, record=str(mcap) if record else "")
     with ProcessGroup(run_dir / "logs") as procs:
         procs.start_nodes(nodes, write_params(nodes, run_dir / "params.yaml"))
         for n in nodes:
@@ -65,4 +68,6 @@ def up(*, sim: bool, command: str | None = None, cloud_address: str = "127.0.0.1
         except RuntimeError as e:
             print(e, file=sys.stderr)
             return 1
+    if record and mcap.exists():  # the recorder finished its file on the group's SIGINT
+        echo(f"recording: {mcap}  (brainstem report {mcap})")
     return 0

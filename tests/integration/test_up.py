@@ -1,4 +1,5 @@
-"""`brainstem up --sim` starts every node of the graph for real and runs a multi-step mission."""
+"""`brainstem up --sim` starts every node of the graph for real and runs a multi-step mission;
+`--record` leaves the run's MCAP in the run folder."""
 
 import os
 import re
@@ -24,3 +25,23 @@ def test_up_sim_starts_every_node_and_completes_a_mission(tmp_path):
     assert re.search(r"^\s+cloud\s+pid \d+", out.stdout, re.M)
     assert "-> SATISFIED" in out.stdout
     assert (tmp_path / "mission.json").exists()
+
+
+def test_up_record_writes_the_mcap_into_the_run_folder(tmp_path):
+    """A short `up --sim --record` (no command): the recorder node is part of the graph and the
+    MCAP holds the sim's sensor topics and the link state when the graph stops."""
+    from mcap.reader import make_reader
+
+    env = {k: v for k, v in os.environ.items() if k != "ROS_DOMAIN_ID"}
+    out = subprocess.run(
+        [sys.executable, "-m", "cloud_brain.cli", "up", "--sim", "--duration", "3", "--record",
+         "--run-dir", str(tmp_path)], capture_output=True, text=True, timeout=180, env=env)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert re.search(r"^\s+recorder\s+pid \d+", out.stdout, re.M), out.stdout[-2000:]
+    mcap = tmp_path / "mission.mcap"
+    assert f"recording: {mcap}" in out.stdout
+    with open(mcap, "rb") as f:
+        summary = make_reader(f).get_summary()
+    counts = {summary.channels[cid].topic: n for cid, n in summary.statistics.channel_message_counts.items()}
+    for topic in ("/odom", "/joint_states", "/sim/object_states", "/brainstem/link"):
+        assert counts.get(topic, 0) > 0, (topic, counts)
