@@ -15,6 +15,8 @@
     brainstem bench mla [--json] [--quick]
     brainstem bench edge [--json] [--seconds N]
     brainstem bench prefetch --rtt-ms 300 [--json] [--backend rules] [--missions 20]
+    brainstem bench fleet --robots 32 [--json] [--seconds 60]   (batched vs unbatched moe, real gRPC)
+    brainstem cloud serve --planner moe --batching [--max-batch 32 --max-queue 64]
     brainstem train planner --out DIR [--minutes M] [--seed S]
     brainstem distill --out DIR [--seed S] [--smoke]   (skill teachers -> ONNX student: BC + DAgger)
     brainstem eval skills [--episodes N] [--json]      (teacher / bc / dagger_fp32 / dagger_int8)
@@ -123,8 +125,9 @@ def cmd_cloud_serve(a) -> int:
     if a.world:
         argv += ["--world", a.world]
     from cloud_brain.security.options import forward_server_args
+    from cloud_brain.server.admission import forward_batching_args
 
-    return service.main(argv + forward_server_args(a))
+    return service.main(argv + forward_server_args(a) + forward_batching_args(a))
 
 
 def cmd_certs(a) -> int:
@@ -233,6 +236,15 @@ def cmd_bench_prefetch(a) -> int:
     return 0
 
 
+def cmd_bench_fleet(a) -> int:
+    from cloud_brain.server.fleet_bench import run_fleet_bench, summary_lines
+
+    report = run_fleet_bench(a.robots, a.seconds, a.rounds, a.cases, tuple(a.modes.split(",")), a.seed,
+                             a.artifact, a.engine_threads)
+    print(json.dumps(report) if a.json else "\n".join(summary_lines(report)))
+    return 0
+
+
 def cmd_distill(a) -> int:
     from dataclasses import replace
 
@@ -309,6 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     from cloud_brain.security.options import add_server_args
 
     add_server_args(s)
+    from cloud_brain.server.admission import add_batching_args
+
+    add_batching_args(s)
     s.set_defaults(fn=cmd_cloud_serve)
 
     k = sub.add_parser("certs", help="make a CA, the cloud's TLS certificate, robot certificates and tokens")
@@ -397,6 +412,18 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--seed", type=int, default=0)
     bp.add_argument("--json", action="store_true")
     bp.set_defaults(fn=cmd_bench_prefetch)
+    bf = bsub.add_parser("fleet", help="many robots on one cloud: batched vs unbatched moe over real gRPC "
+                                       "(cloud_brain/server/fleet_bench.py)")
+    bf.add_argument("--robots", type=int, default=32)
+    bf.add_argument("--seconds", type=float, default=60.0, help="closed-loop duration per mode")
+    bf.add_argument("--rounds", type=int, default=5, help="saturation rounds per mode")
+    bf.add_argument("--cases", default="tests/data/dev_cases.jsonl", help="commands + world overrides")
+    bf.add_argument("--modes", default="unbatched,batched")
+    bf.add_argument("--artifact", help="planner weights folder (default: shipped)")
+    bf.add_argument("--engine-threads", type=int, help="torch threads of the batched engine")
+    bf.add_argument("--seed", type=int, default=0)
+    bf.add_argument("--json", action="store_true")
+    bf.set_defaults(fn=cmd_bench_fleet)
     t = sub.add_parser("train", help="training")
     tsub = t.add_subparsers(dest="train_cmd", required=True)
     tp = tsub.add_parser("planner", help="train the MoE planner on the synthetic corpus (CPU)")

@@ -37,6 +37,7 @@ from cloud_brain.domain.description import WorldDescription, load_world
 from cloud_brain.security.guard import AuthPolicy, Limits, SessionGuard
 from cloud_brain.security.options import add_server_args, server_security
 from cloud_brain.security.tls import ServerTLS
+from cloud_brain.server.admission import add_batching_args, batching_config
 from cloud_brain.server.session import Malformed, PlanSession, SessionConfig
 from cloud_brain.wire import SERVICE_NAME, kind_of, pb
 
@@ -190,6 +191,7 @@ class BrainServer:
     health: health.HealthServicer
     guard: SessionGuard | None = None
     metrics: object | None = None  # PlannerMetrics when /metrics is served (serve(metrics_port=...))
+    batched: object | None = None  # the BatchedPlanner when serve(batching=...): stopped with the server
 
     def stop(self, grace_s: float = 2.0) -> None:
         """Health NOT_SERVING, end open streams cleanly, then stop within `grace_s`."""
@@ -198,6 +200,8 @@ class BrainServer:
         self.grpc_server.stop(grace_s).wait(grace_s + 1.0)
         if self.metrics is not None:
             self.metrics.close()
+        if self.batched is not None:
+            self.batched.close()
         log.info("server on port %d stopped", self.port)
 
     def wait_for_termination(self, timeout: float | None = None) -> bool:
@@ -208,7 +212,8 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
           world_path: str | Path | None = None, *, planner=None,
           config: SessionConfig | None = None, max_workers: int = 64, metrics_port: int | None = None,
           tls: ServerTLS | None = None, auth: AuthPolicy | None = None,
-          limits: Limits | None = None) -> tuple[BrainServer, int]:
+          limits: Limits | None = None, batching=None,
+          artifact: str | Path | None = None) -> tuple[BrainServer, int]:
     """Start the server; returns it and the bound port (useful with port=0).
 
     `tls` None serves plaintext (the loopback demo); `auth` and `limits` configure the Session
@@ -216,8 +221,24 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
 
     Each open Session stream holds one of `max_workers` threads, so it bounds concurrent robots.
     `planner` overrides `planner_name` with an instance (it must be safe to share between
-    sessions: they call it from their own threads)."""
+    sessions: they call it from their own threads).
+
+    `batching` (a cloud_brain.server.batching.BatchConfig) serves planner "moe" through the
+    continuous-batching engine: every session's plan decodes in one shared batch, with an
+    admission bound (Error(OVERLOADED) beyond it). `artifact`: the "moe" planner's weights folder
+    (default: the shipped one)."""
     desc = load_world(world_path)
+    batched = None
+    if (batching is not None or artifact is not None) and (planner is not None or planner_name != "moe"):
+        raise ValueError(f"batching and artifact apply to the embedded 'moe' planner, not {planner_name!r}")
+    if batching is not None:
+        from cloud_brain.server.batching import BatchedPlanner
+
+        planner = batched = BatchedPlanner(desc, artifact, config=batching)
+    elif artifact is not None:
+        from cloud_brain.planner.moe import MoEPlanner
+
+        planner = MoEPlanner(desc, artifact)
     if planner is None:
         from cloud_brain.planner.base import get_planner
 
@@ -227,6 +248,8 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
         from cloud_brain.server.metrics import PlannerMetrics
 
         metrics = PlannerMetrics(planner)
+        if batched is not None:
+            batched.register_metrics(metrics.registry)
         planner = metrics.instrument(planner)
     service = CloudBrainService(planner, {desc.name: desc}, planner_name=planner_name,
                                 config=config)
@@ -260,7 +283,8 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
     server.start()
     log.info("CloudBrain serving on %s:%d (planner %r, %s, lease %.1f s; %s)", host, bound,
              planner_name, desc.summary(), service.config.lease_s, _security_summary(tls, auth))
-    return BrainServer(server, bound, service, health_servicer, guard, metrics=metrics), bound
+    return BrainServer(server, bound, service, health_servicer, guard, metrics=metrics,
+                       batched=batched), bound
 
 
 def _is_loopback(host: str) -> bool:
@@ -285,8 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log-level", default="INFO")
     ap.add_argument("--metrics-port", type=int, default=None,
                     help="serve Prometheus /metrics on this port (0: any free port)")
+    add_batching_args(ap)
     add_server_args(ap, SessionConfig.max_command_chars)
     args = ap.parse_args(argv)
+    if (args.batching or args.artifact) and args.planner != "moe":
+        ap.error(f"--batching and --artifact need --planner moe (got {args.planner!r})")
     try:
         tls, auth, limits = server_security(args)
     except (ValueError, OSError) as e:
@@ -297,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     server, _ = serve(args.port, args.planner, args.host, args.world, metrics_port=args.metrics_port,
                       config=SessionConfig(lease_s=args.lease_s, step_lease_s=args.step_lease_s,
                                            max_command_chars=args.max_command_chars),
-                      tls=tls, auth=auth, limits=limits)
+                      tls=tls, auth=auth, limits=limits, batching=batching_config(args),
+                      artifact=args.artifact)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

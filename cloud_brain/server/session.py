@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from cloud_brain.domain.description import WorldDescription, WorldError, load_world
 from cloud_brain.domain.state import ROBOT, USER, WorldState
+from cloud_brain.server.admission import Overloaded
 from cloud_brain.wire import (PROTOCOL_VERSION, kind_of, pb, snapshot_from_proto, snapshot_is_empty,
                               snapshot_to_proto, step_to_proto)
 
@@ -392,6 +393,10 @@ class PlanSession:
                     else:
                         yield pb.CloudMessage(step=msg)
                 pre = self._predict(step, pre) if (self._predict and pre is not None) else None
+        except Overloaded as e:  # backpressure: nothing planned, the robot may retry
+            plan.closed = True
+            yield _error(E.OVERLOADED, str(e), plan.command_id)
+            return
         except Exception as e:
             plan.closed = True
             log.exception("session %s: planner failed on plan %s", self.session_id, plan.plan_id)
