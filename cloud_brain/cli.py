@@ -239,8 +239,10 @@ def cmd_bench_prefetch(a) -> int:
 def cmd_bench_fleet(a) -> int:
     from cloud_brain.server.fleet_bench import run_fleet_bench, summary_lines
 
-    report = run_fleet_bench(a.robots, a.seconds, a.rounds, a.cases, tuple(a.modes.split(",")), a.seed,
-                             a.artifact, a.engine_threads)
+    from cloud_brain.server.fleet_bench import DEFAULT_CASES
+
+    report = run_fleet_bench(a.robots, a.seconds, a.rounds, a.cases or DEFAULT_CASES,
+                             tuple(a.modes.split(",")), a.seed, a.artifact, a.engine_threads)
     print(json.dumps(report) if a.json else "\n".join(summary_lines(report)))
     return 0
 
@@ -417,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     bf.add_argument("--robots", type=int, default=32)
     bf.add_argument("--seconds", type=float, default=60.0, help="closed-loop duration per mode")
     bf.add_argument("--rounds", type=int, default=5, help="saturation rounds per mode")
-    bf.add_argument("--cases", default="tests/data/dev_cases.jsonl", help="commands + world overrides")
+    bf.add_argument("--cases", default=None, help="commands + world overrides (default: tests/data/dev_cases.jsonl)")
     bf.add_argument("--modes", default="unbatched,batched")
     bf.add_argument("--artifact", help="planner weights folder (default: shipped)")
     bf.add_argument("--engine-threads", type=int, help="torch threads of the batched engine")

@@ -136,7 +136,7 @@ class _Seq:
 class BatchEngine:
     """The decode loop over a shared batch cache (see the module docstring); one thread."""
 
-    def __init__(self, model, config: BatchConfig | None = None):
+    def __init__(self, model, config: BatchConfig | None = None, start: bool = True):
         self.model = model
         self.config = cfg = config or BatchConfig()
         self.capacity = model.args.max_seq_len + cfg.pad_slack
@@ -153,6 +153,11 @@ class BatchEngine:
                       "prefill_tokens": 0, "iterations": 0, "decode_forwards": 0, "decode_rows": 0,
                       "forward_s": 0.0, "max_active_seen": 0}
         self._thread = threading.Thread(target=self._run, name="batch-engine", daemon=True)
+        if start:
+            self._thread.start()
+
+    def start(self) -> None:
+        """Start decoding (an engine made with start=False only queues: tests fill it up)."""
         self._thread.start()
 
     # ---- client side -----------------------------------------------------------------------
@@ -180,7 +185,8 @@ class BatchEngine:
         with self._cv:
             self._stopping = True
             self._cv.notify()
-        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
         with self._cv:
             for req in [*self._waiting, *(s.req for s in self._active)]:
                 req.out.put(RuntimeError("the batch engine stopped before this plan finished"))
@@ -348,14 +354,14 @@ class BatchedPlanner:
     name = "moe"
 
     def __init__(self, world=None, artifact: str | Path | None = None,
-                 config: BatchConfig | None = None, *, base=None):
+                 config: BatchConfig | None = None, *, base=None, start: bool = True):
         from cloud_brain.planner.moe import MoEPlanner
 
         # the unbatched planner supplies the model, tokenizer and prompt, so both decode the same
         self.base = base or MoEPlanner(world, artifact)
         self.world = world
         self.model, self.tok = self.base.model, self.base.tok
-        self.engine = BatchEngine(self.model, config)
+        self.engine = BatchEngine(self.model, config, start)
         self.last_first_step_ms: float | None = None
 
     def _request(self, command: str, state: WorldState) -> _Request:
