@@ -134,6 +134,10 @@ def summarize(records: list[MissionRecord], missions: list[Mission], duplicates:
         "steps_run": sum(len(r.runs) for r in records),
         "goal_reached": reached,
         "missions": len(records),
+        "timed_out": sum(1 for r in records if r.timed_out),
+        "refused": sum(1 for r in records if r.refusal is not None),
+        "errors": sum(1 for r in records if r.errors),
+        "error_examples": sorted({e for r in records for e in r.errors})[:3],
         "duplicate_step_starts": len(duplicates),
     }
 
@@ -187,10 +191,12 @@ def run_prefetch_bench(rtt_ms: float = 300.0, jitter_ms: float = 0.0, missions: 
                        backend: str = "rules", time_scale: float = 0.05,
                        strategies: tuple[str, ...] = STRATEGIES, fault_rate: float = 0.0,
                        seed: int = 0, cloud_address: str | None = None,
-                       mission_timeout_s: float = 120.0) -> dict:
+                       mission_timeout_s: float = 60.0, give_up_after: int = 3) -> dict:
     """Run every mission under every strategy; one JSON-able report (see the module docstring).
 
-    cloud_address: an already running cloud (default: start one as a process)."""
+    cloud_address: an already running cloud (default: start one as a process).
+    give_up_after: a strategy whose first this-many missions all time out is abandoned (a hung
+    planner would otherwise cost every remaining mission its full timeout)."""
     bad = [s for s in strategies if s not in STRATEGIES]
     if bad:
         raise ValueError(f"unknown strategies {bad}; known: {', '.join(STRATEGIES)}")
@@ -228,12 +234,16 @@ def run_prefetch_bench(rtt_ms: float = 300.0, jitter_ms: float = 0.0, missions: 
                         rec = robot.run_mission(m.text, strategy, timeout_s=mission_timeout_s,
                                                 world=WorldState.initial(desc, m.world))
                         records.append(rec)
+                        if len(records) == give_up_after and all(r.timed_out for r in records):
+                            log.error("%s: the first %d missions timed out; strategy abandoned",
+                                      strategy, give_up_after)
+                            break
                         log.info("%s %r: ok=%s first %.1f ms (step received after %.1f ms) gaps %s",
                                  strategy, m.text, rec.ok, rec.first_action_ms or -1,
                                  ((rec.t_first_step_rx or rec.t_command) - rec.t_command) * 1e3,
                                  [round(g, 1) for g in rec.idle_gaps_ms])
-                report["strategies"][strategy] = summarize(records, chosen, robot.duplicate_starts,
-                                                                    time_scale)
+                report["strategies"][strategy] = summarize(records, chosen[:len(records)],
+                                                                    robot.duplicate_starts, time_scale)
     finally:
         if cloud is not None:
             cloud.close()
@@ -251,6 +261,10 @@ def run_prefetch_bench(rtt_ms: float = 300.0, jitter_ms: float = 0.0, missions: 
     return report
 
 
+def _num(x, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
+
+
 def summary_lines(report: dict) -> list[str]:
     lines = [f"bench prefetch: rtt {report['rtt_ms']:g} ms (jitter {report['jitter_ms']:g}), "
              f"{report['missions']} missions, backend {report['backend']}, "
@@ -259,9 +273,12 @@ def summary_lines(report: dict) -> list[str]:
              f"{report['load_avg_1m']['cpus']} cpus"]
     for name, s in report["strategies"].items():
         fa, gap = s["first_action_ms"], s["idle_gap_ms"]
-        lines.append(f"  {name:<10} first action p50 {fa['p50']:7.1f} p95 {fa['p95']:7.1f} ms | idle gap "
-                     f"p50 {gap['p50']:7.1f} p95 {gap['p95']:7.1f} ms | mission p50 {s['mission_s']['p50']:.2f} s"
-                     f" ({s['mission_s_sim_speed']['p50']:.1f} s at sim speed)"
-                     f" | rollbacks {s['rollbacks']} wasted {s['wasted_steps']} goal {s['goal_reached']}/{s['missions']}")
+        lines.append(f"  {name:<10} first action p50 {_num(fa['p50'], '7.1f')} p95 {_num(fa['p95'], '7.1f')} ms"
+                     f" | idle gap p50 {_num(gap['p50'], '7.1f')} p95 {_num(gap['p95'], '7.1f')} ms"
+                     f" | mission p50 {_num(s['mission_s']['p50'], '.2f')} s"
+                     f" ({_num(s['mission_s_sim_speed']['p50'], '.1f')} s at sim speed)"
+                     f" | rollbacks {s['rollbacks']} wasted {s['wasted_steps']} goal {s['goal_reached']}/{s['missions']}"
+                     + (f" | errors {s['errors']} timed out {s['timed_out']}: {s['error_examples'][:1]}"
+                        if s["errors"] or s["timed_out"] else ""))
     lines.append("targets: " + ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in report["targets"].items()))
     return lines
