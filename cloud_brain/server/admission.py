@@ -31,8 +31,8 @@ def add_batching_args(ap: argparse.ArgumentParser) -> None:
                     help="with --batching: requests waiting for a batch row; more get Error(OVERLOADED)")
     ap.add_argument("--prefix-cache", type=int, default=64,
                     help="with --batching: world-state prefixes whose KV is kept")
-    ap.add_argument("--engine-threads", type=int, default=None,
-                    help="with --batching: torch threads of the batch engine (default: torch's)")
+    ap.add_argument("--engine-threads", type=int, default=1,
+                    help="with --batching: torch threads of the batch engine (0: torch's default)")
 
 
 def batching_config(args):
@@ -51,4 +51,4 @@ def forward_batching_args(args) -> list[str]:
         return argv
     argv += ["--batching", "--max-batch", str(args.max_batch), "--max-queue", str(args.max_queue),
             "--prefix-cache", str(args.prefix_cache)]
-    return argv + (["--engine-threads", str(args.engine_threads)] if args.engine_threads else [])
+    return argv + ["--engine-threads", str(args.engine_threads)]

@@ -59,8 +59,10 @@ class BatchConfig:
     """World-state prefixes whose KV is kept (LRU)."""
     pad_slack: int = 64
     """Most padding one row may carry in a padded forward (and the cache's room past max_seq_len)."""
-    threads: int | None = None
-    """torch threads for the engine (None: leave torch's setting)."""
+    threads: int | None = 1
+    """torch threads for the engine (None or 0: leave torch's setting). One, as MoEPlanner: a
+    model this small gains nothing from a second thread, and on a busy 2-core machine the
+    spinning OpenMP workers cost far more than they give."""
 
     def __post_init__(self):
         if self.max_active < 1 or self.max_queue < 0 or self.prefix_cache < 0 or self.pad_slack < 1:
@@ -151,7 +153,7 @@ class BatchEngine:
         self.stats = {"submitted": 0, "rejected": 0, "finished": 0, "failed": 0, "cancelled": 0,
                       "prefix_lookups": 0, "prefix_hits": 0, "prefix_tokens_reused": 0,
                       "prefill_tokens": 0, "iterations": 0, "decode_forwards": 0, "decode_rows": 0,
-                      "forward_s": 0.0, "max_active_seen": 0}
+                      "forward_s": 0.0, "grammar_s": 0.0, "max_active_seen": 0}
         self._thread = threading.Thread(target=self._run, name="batch-engine", daemon=True)
         if start:
             self._thread.start()
@@ -295,6 +297,7 @@ class BatchEngine:
 
     def _advance(self) -> None:
         """Every sequence's grammar, with its fresh logits; steps out; finished rows freed."""
+        t0 = time.perf_counter()
         alive = []
         for s in self._active:
             req = s.req
@@ -316,6 +319,7 @@ class BatchEngine:
                 alive.append(False)
             else:
                 alive.append(True)
+        self.stats["grammar_s"] += time.perf_counter() - t0
         self._compact(alive)
 
     def _compact(self, alive: list[bool]) -> None:

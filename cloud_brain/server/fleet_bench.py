@@ -241,7 +241,7 @@ class FleetCloud:
             argv += ["--artifact", str(artifact)]
         if batched:
             argv += ["--batching", "--max-batch", str(robots), "--max-queue", str(2 * robots)]
-            if engine_threads:
+            if engine_threads is not None:
                 argv += ["--engine-threads", str(engine_threads)]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
