@@ -265,7 +265,7 @@ def cmd_eval_skills(a) -> int:
     limit_threads()
     kw = {"artifact_dir": a.artifact} if a.artifact else {}
     report = evaluate(a.episodes, a.seed, show_progress=not a.json and sys.stderr.isatty(), world=a.world,
-                      policies=tuple(a.policies.split(",")), **kw)
+                      policies=tuple(a.policies.split(",")), workers=a.workers, **kw)
     if a.json:
         print(json.dumps(report))
     else:
@@ -386,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     es.add_argument("--seed", type=int, default=1000, help="start-state seed (training uses 0)")
     es.add_argument("--artifact", help="student folder (default edge_nerve/skills/artifacts/student-v1)")
     es.add_argument("--policies", default="teacher,bc,dagger_fp32,dagger_int8")
+    es.add_argument("--workers", type=int, default=1, help="processes (skills split between them)")
     es.add_argument("--world")
     es.add_argument("--json", action="store_true")
     es.set_defaults(fn=cmd_eval_skills)

@@ -1,7 +1,7 @@
 """`sim` node: the MuJoCo home world standing in for the robot and its sensors.
 
 Steps the physics (sim/home_sim.py) in step with the wall clock times `real_time_factor`,
-publishes `/clock`, `odom`, `joint_states` and `sim/object_states`, and obeys `cmd_vel`
+publishes `/clock`, `odom`, `joint_states`, `scan` (a planar range scan, sim/lidar.py) and `sim/object_states`, and obeys `cmd_vel`
 (geometry_msgs/Twist, body frame) and `arm/command` ([lift, extend, gripper]). Like a real base
 driver it stops by itself when `cmd_vel` goes quiet for `cmd_timeout_s`.
 
@@ -17,7 +17,7 @@ from geometry_msgs.msg import Pose, Twist
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import JointState, LaserScan
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
@@ -25,6 +25,7 @@ from brainstem_interfaces.msg import ObjectStates
 from edge_nerve.nodes.common import (CONTROL_QOS, SENSOR_QOS, Topics, declare, declare_world,
                                      quaternion_from_yaw, spin_node)
 from sim.home_sim import HomeSim
+from sim.lidar import RangeScanner
 
 
 class SimNode(Node):
@@ -39,6 +40,12 @@ class SimNode(Node):
         self.odom_pub = self.create_publisher(Odometry, Topics.ODOM, SENSOR_QOS)
         self.joints_pub = self.create_publisher(JointState, Topics.JOINT_STATES, SENSOR_QOS)
         self.objects_pub = self.create_publisher(ObjectStates, Topics.OBJECT_STATES, SENSOR_QOS)
+        self.scan_pub = self.create_publisher(LaserScan, Topics.SCAN, SENSOR_QOS)
+        self.scanner = RangeScanner(self.sim.model)
+        self.scan_msg = LaserScan(angle_min=0.0, angle_max=self.scanner.angle_increment * (self.scanner.n - 1),
+                                  angle_increment=self.scanner.angle_increment, range_min=0.0,
+                                  range_max=self.scanner.max_range)
+        self.scan_msg.header.frame_id = "base_link"
         self.create_subscription(Twist, Topics.CMD_VEL, self.cmd_vel_callback, CONTROL_QOS)
         self.create_subscription(Float64MultiArray, Topics.ARM_COMMAND, self.arm_callback, CONTROL_QOS)
         self.render_dir = declare(self, "render_dir", "", "where sim/render writes pictures ('' = the cwd)")
@@ -123,6 +130,11 @@ class SimNode(Node):
             msg.names.append(name)
             msg.poses.append(p)
         self.objects_pub.publish(msg)
+
+        scan = self.scan_msg
+        scan.header.stamp = stamp
+        scan.ranges = self.scanner.scan(self.sim.data, (x, y, yaw)).tolist()
+        self.scan_pub.publish(scan)
 
 
 def main(args=None):

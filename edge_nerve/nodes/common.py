@@ -50,6 +50,7 @@ class Topics:
     LINK_STATE = "brainstem/link"  # std_msgs/String "up" | "down", latched (from cloud_link)
     ODOM = "odom"  # nav_msgs/Odometry
     JOINT_STATES = "joint_states"  # sensor_msgs/JointState
+    SCAN = "scan"  # sensor_msgs/LaserScan, the base's planar range scan (sim/lidar.py)
     OBJECT_STATES = "sim/object_states"  # brainstem_interfaces/ObjectStates
     COMMAND = "brainstem/command"  # std_msgs/String, natural-language commands
     PLAN_EVENTS = "brainstem/plan_events"  # brainstem_interfaces/PlanEvent

@@ -1,10 +1,13 @@
 """`skill_runner` node: the robot's control loop.
 
 Two modes, one node:
-- teacher (default, `policy_file` empty): the ExecuteSkill action server. Wires `odom`,
-  `joint_states` and `sim/object_states` into an Observation and steps the active skill's
-  controller (edge_nerve/skills/teachers.py, privileged experts) on a timer at `rate_hz`. One
-  skill at a time; cancel and timeouts stop the base and hold the arm.
+- skills (default, `policy_file` empty): the ExecuteSkill action server. Wires `odom`,
+  `joint_states`, `scan` and `sim/object_states` into an Observation and steps the active skill's
+  controller on a timer at `rate_hz`: by default the distilled ONNX student
+  (edge_nerve/skills/student.py, INT8 on PolicyRuntime, `skills:=student`), or with
+  `skills:=teacher` the privileged experts it was distilled from (edge_nerve/skills/teachers.py;
+  also the fallback, with a warning, when no student artifact is found). One skill at a time;
+  cancel and timeouts stop the base and hold the arm.
 - policy (`policy_file` set): an ONNX policy on the NPU-style PolicyRuntime, event-driven: each
   `joint_states` message (best effort, depth 1: only the newest sample matters) is turned into
   the observation vector (edge_nerve/control.py, with the latest odometry and the previous
@@ -37,7 +40,7 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.task import Future
-from sensor_msgs.msg import JointState
+from sensor_msgs.msg import JointState, LaserScan
 from std_msgs.msg import Float64MultiArray, String
 
 from brainstem_interfaces.action import ExecuteSkill
@@ -89,6 +92,13 @@ class SkillRunnerNode(Node):
             self._init_policy(policy_file, rate)
             return
         self.say_pub = self.create_publisher(String, Topics.SAY, PLAN_QOS)
+        self.student = self._init_student(declare(self, "skills", "teacher", "skill controllers: 'student' (the "
+                                                  "distilled ONNX policy) or 'teacher' (privileged experts)"),
+                                          declare(self, "student_dir", "", "student artifact folder "
+                                                  "('' = edge_nerve/skills/artifacts/student-v1)"),
+                                          declare(self, "student_precision", "int8", "int8 | fp32"))
+        self.scan = None
+        self.create_subscription(LaserScan, Topics.SCAN, self.scan_callback, SENSOR_QOS)
         self.create_subscription(Odometry, Topics.ODOM, self.odom_callback, SENSOR_QOS)
         self.create_subscription(JointState, Topics.JOINT_STATES, self.joints_callback, SENSOR_QOS)
         self.create_subscription(ObjectStates, Topics.OBJECT_STATES, self.objects_callback, SENSOR_QOS)
@@ -101,7 +111,28 @@ class SkillRunnerNode(Node):
         self.server = ActionServer(self, ExecuteSkill, Topics.EXECUTE_SKILL, self.execute_callback,
                                    goal_callback=self.goal_callback, cancel_callback=self.cancel_callback)
         self.create_timer(1.0 / rate, self.control_callback)
-        self.get_logger().info(f"skills {sorted(SKILLS) + ['say']} at {rate:.0f} Hz")
+        self.get_logger().info(f"skills {sorted(SKILLS) + ['say']} at {rate:.0f} Hz, "
+                               f"{'ONNX student' if self.student else 'teachers'}")
+
+    def _init_student(self, mode: str, folder: str, precision: str):
+        """The student's PolicyRuntime, or None to run the teachers."""
+        if mode == "teacher":
+            return None
+        if mode != "student":
+            raise ValueError(f"skills must be 'student' or 'teacher', not {mode!r}")
+        from edge_nerve.skills.student import ARTIFACT_DIR, load_student_runtime
+
+        folder = folder or str(ARTIFACT_DIR)
+        try:
+            rt = load_student_runtime(folder, precision)
+        except (OSError, ValueError) as e:  # no artifact yet (or a broken one): say so, use the teachers
+            self.get_logger().warning(f"no usable student in {folder} ({e}); running the teachers")
+            return None
+        self.get_logger().info(f"student {folder}/student.{precision}.onnx on {rt.provider}")
+        return rt
+
+    def scan_callback(self, msg: LaserScan) -> None:
+        self.scan = np.asarray(msg.ranges, dtype=np.float64)
 
     # ---- policy mode --------------------------------------------------------------------------
     def _init_policy(self, path: str, rate: float) -> None:
@@ -224,7 +255,12 @@ class SkillRunnerNode(Node):
             obs = self.observation()
             if obs is None:
                 return self._finish(goal_handle, False, f"no sensor data within {self.sensor_wait_s:.0f} s", 0.0)
-        controller = SKILLS[g.skill](self.desc)
+        if self.student is not None:
+            from edge_nerve.skills.student import StudentController
+
+            controller = StudentController(self.desc, g.skill, self.student.run)
+        else:
+            controller = SKILLS[g.skill](self.desc)
         try:
             controller.reset(tuple(g.args), obs)
         except (ValueError, KeyError) as e:
@@ -268,6 +304,8 @@ class SkillRunnerNode(Node):
             return
         if goal_handle.is_cancel_requested:
             return self._stop(future, last, False, "cancelled", obs, t0)
+        if self.scan is not None and hasattr(controller, "scan"):
+            controller.scan = self.scan
         cmd, status = controller.step(obs)
         if not status.done and obs.time - t0 > limit:
             return self._stop(future, cmd, False, f"timed out after {limit:.0f} s", obs, t0)

@@ -110,6 +110,66 @@ def make_episodes(n: int, seed: int, skills=SKILL_NAMES, world: str | None = Non
     return out
 
 
+# ---- labelling: the teacher kept in step with what the student did ----------------------------
+def sync_phase(teacher, obs) -> None:
+    """Advance a labelling teacher's phase when the student has already started the next phase
+    from a state where the teacher itself would have started it (an arm dimension on its way to
+    the next phase's setpoint). Without this a teacher running alongside waits for its own
+    previous setpoint (e.g. extend = 0 in 'align') and labels a half-extended arm "retract",
+    while its own rollouts label the same state "extend": contradictory labels that the student
+    averages into a stall. Transitions and setpoints are the teachers' own (teachers.py)."""
+    import edge_nerve.skills.teachers as T
+
+    ph, arm, r = teacher.phase, teacher.arm, teacher.robot
+    lift, ext, grip = obs.arm
+    hx, hy = math.cos(obs.pose[2]), math.sin(obs.pose[2])
+    if isinstance(teacher, T.Pick):
+        gz = getattr(teacher, "grasp_z", 0.0)
+        if (ph == "align" and ext > 0.02 and grip < 0.1 and abs(lift - arm[0]) < 0.03
+                and teacher._base_at(obs, 0.02, 0.03)):
+            p = obs.objects[teacher.obj]
+            e = (p[0] - obs.pose[0]) * hx + (p[1] - obs.pose[1]) * hy - r.grasp_x0
+            if r.extend_range[0] <= e <= r.extend_range[1]:
+                arm[1] = e
+                teacher._goto("extend", obs)
+        elif ph == "extend" and abs(ext - arm[1]) < 0.02 and lift < arm[0] - 0.01:
+            arm[0] = gz
+            teacher._goto("lower", obs)
+        elif ph == "lower" and grip > 0.08 and abs(lift - gz) < 0.03:
+            arm[2] = 1.0
+            teacher._goto("close", obs)
+        elif ph == "lift" and obs.holding == teacher.obj and ext < arm[1] - 0.02 and lift > gz + 0.04:
+            arm[1] = 0.0
+            teacher._goto("retract", obs)
+    elif isinstance(teacher, T.Place):
+        if (ph == "align" and ext > 0.02 and obs.holding == teacher.obj and abs(lift - arm[0]) < 0.03
+                and teacher._base_at(obs, 0.02, 0.03)):
+            p = obs.objects[teacher.obj]
+            arm[1] = min(r.extend_range[1], max(0.0, ext + (teacher.slot[0] - p[0]) * hx
+                                                + (teacher.slot[1] - p[1]) * hy))
+            teacher._goto("extend", obs)
+        elif ph == "extend" and abs(ext - arm[1]) < 0.02 and lift < arm[0] - 0.01:
+            arm[0] = teacher.lift_place
+            teacher._goto("lower", obs)
+        elif ph == "lower" and grip < 0.92 and abs(lift - teacher.lift_place) < 0.03:
+            arm[2] = 0.0
+            teacher._goto("release", obs)
+        elif ph in ("release", "settle") and obs.holding is None and ext < arm[1] - 0.02:
+            arm[1] = 0.0
+            arm[0] = min(r.lift_range[1], arm[0] + 0.03)
+            teacher._goto("retract", obs)
+    elif isinstance(teacher, T.Give):
+        if (ph == "face" and ext > 0.02 and abs(lift - arm[0]) < 0.03
+                and teacher._base_at(obs, pos_tol=0.03, yaw_tol=0.05)):
+            fwd = (obs.user_hand[0] - obs.pose[0]) * hx + (obs.user_hand[1] - obs.pose[1]) * hy
+            e = fwd - r.grasp_x0 - teacher.obj_ahead - 0.08
+            arm[1] = min(r.extend_range[1], max(0.0, e))
+            teacher._goto("extend", obs)
+        elif ph == "extend" and grip < 0.92 and abs(ext - arm[1]) < 0.02:
+            arm[2] = 0.0
+            teacher._goto("release", obs)
+
+
 # ---- rollouts ---------------------------------------------------------------------------------
 @dataclass
 class Rollout:
@@ -151,6 +211,8 @@ def rollout(ep: Episode, actor: str, policy: Callable[[np.ndarray], np.ndarray] 
         t = obs.time - t0
         tcmd = tst = None
         if teacher is not None:
+            if actor != "teacher":
+                sync_phase(teacher, obs)
             tcmd, tst = teacher.step(obs, CONTROL_DT)
         if actor == "teacher":
             if tst.done:
@@ -275,11 +337,11 @@ def torch_policy(model):
 @dataclass(frozen=True)
 class DistillConfig:
     seed: int = 0
-    rounds: int = 4  # DAgger rounds after the teacher round
-    teacher_episodes: int = 40  # per skill, round 0
-    round_episodes: int = 30  # per skill, each DAgger round
-    steps_round0: int = 4000  # gradient steps after round 0
-    steps_round: int = 2000  # after each DAgger round (warm start)
+    rounds: int = 3  # DAgger rounds after the teacher round
+    teacher_episodes: int = 30  # per skill, round 0
+    round_episodes: int = 20  # per skill, each DAgger round
+    steps_round0: int = 3000  # gradient steps after round 0
+    steps_round: int = 1500  # after each DAgger round (warm start)
     hidden: tuple[int, ...] = (256, 256)
     calib_rows: int = 2000
     quick_eval_episodes: int = 0  # per skill, after each round (0: off)
@@ -374,6 +436,7 @@ def distill(out: str | Path, cfg: DistillConfig = DistillConfig(), show_progress
                                   "rollout_success": {s: f"{a}/{b}" for s, (a, b) in succ.items()}})
             log(f"DAgger round {k}: {len(X)} samples, loss {loss:.4f}, rollouts "
                 + ", ".join(f"{s} {a}/{b}" for s, (a, b) in succ.items()))
+        export_onnx(dagger, out / "student.fp32.onnx", OBS_DIM)  # (again below; early for inspection)
         # behaviour cloning: teacher rollouts over the same number of episodes, same steps
         extra = by_skill(bc_pool, 0, n_rounds_eps)
         tk = task("BC: teacher rollouts", len(extra))
@@ -419,9 +482,25 @@ def quantize_student(fp32: Path, int8: Path, calibration: np.ndarray) -> Path:
 # ---- evaluation -------------------------------------------------------------------------------
 def evaluate(episodes: int = 100, seed: int = 1000, artifact_dir: str | Path = ARTIFACT_DIR,
              policies=("teacher", "bc", "dagger_fp32", "dagger_int8"), skills=SKILL_NAMES,
-             show_progress: bool = False, world: str | None = None) -> dict:
+             show_progress: bool = False, world: str | None = None, workers: int = 1) -> dict:
     """Every policy on the same `episodes` start states per skill (seeded, disjoint from the
-    training seeds): success rate and mean time (simulated s, over all episodes)."""
+    training seeds): success rate and mean time (simulated s, over the successful episodes).
+    `workers` > 1 splits the skills over that many processes (same episodes, same results)."""
+    if workers > 1 and len(skills) > 1:
+        import multiprocessing as mp
+
+        wall0 = time.perf_counter()
+        parts = [tuple(skills[i::workers]) for i in range(min(workers, len(skills)))]
+        with mp.get_context("fork").Pool(len(parts)) as pool:
+            outs = pool.starmap(evaluate, [(episodes, seed, artifact_dir, policies, part, False, world, 1)
+                                           for part in parts])
+        out = outs[0]
+        for o in outs[1:]:
+            out["skills"].update(o["skills"])
+        out["skills"] = {s: out["skills"][s] for s in skills}
+        out["wall_s"], out["workers"] = round(time.perf_counter() - wall0, 1), len(parts)
+        out["done_when"] = done_when(out)
+        return out
     from edge_nerve.runtime import PolicyRuntime
 
     artifact_dir = Path(artifact_dir)
