@@ -5,7 +5,9 @@ each tiny forward pass is mostly Python overhead. Here one engine thread runs on
 per iteration over every active sequence — rows of one batch cache, each at its own position
 (per-row `start_pos`, cloud_brain/model/kv_cache.py) — new requests join between iterations and
 finished ones leave (their row is reused at once). Each sequence decodes exactly as
-`decode_steps` would (cloud_brain/decoding/batched.py), so the plans are MoEPlanner's.
+`decode_steps` would (cloud_brain/decoding/batched.py), and `BatchedPlanner` is a `MoEPlanner`
+that only replaces its `_decode` (prompt, grammar and result are inherited), so the plans are
+MoEPlanner's.
 
 Prefix cache: the world-state part of the prompt (everything up to and including `<cmd>`) is the
 same for every robot of one home in one state, and it is most of the prompt. Its KV is computed
@@ -39,9 +41,10 @@ import torch
 
 from cloud_brain.decoding.batched import SeqDecoder, contiguous_groups, decode_rows, forward_feeds
 from cloud_brain.decoding.constrained import ProgramGrammar
-from cloud_brain.domain.plan import PlanError, Step, validate
+from cloud_brain.domain.plan import Step
 from cloud_brain.domain.state import WorldState
 from cloud_brain.planner.base import PlanResult
+from cloud_brain.planner.moe import MoEPlanner
 from cloud_brain.server.admission import Overloaded
 
 log = logging.getLogger(__name__)
@@ -351,53 +354,30 @@ class BatchEngine:
         self.stats["decode_rows"] += len(self._active)
 
 
-class BatchedPlanner:
-    """`Planner` over the shared `BatchEngine`: MoEPlanner's prompt, grammar and result, decoded
-    in a continuous batch. Safe to call from many session threads at once."""
-
-    name = "moe"
+class BatchedPlanner(MoEPlanner):
+    """`MoEPlanner` whose decodes run in the shared `BatchEngine`: its own prompt, grammar and
+    result handling (inherited, so they stay the unbatched planner's), only `_decode` differs.
+    Safe to call from many session threads at once (no per-planner decode lock)."""
 
     def __init__(self, world=None, artifact: str | Path | None = None,
-                 config: BatchConfig | None = None, *, base=None, start: bool = True):
-        from cloud_brain.planner.moe import MoEPlanner
-
-        # the unbatched planner supplies the model, tokenizer and prompt, so both decode the same
-        self.base = base or MoEPlanner(world, artifact)
-        self.world = world
-        self.model, self.tok = self.base.model, self.base.tok
+                 config: BatchConfig | None = None, *, start: bool = True):
+        super().__init__(world, artifact, threads=None)  # torch threads: the engine's own setting
         self.engine = BatchEngine(self.model, config, start)
-        self.last_first_step_ms: float | None = None
-
-    def _request(self, command: str, state: WorldState) -> _Request:
-        prompt = self.base._prompt(command, state)  # MoEPlanner's own prompt: the same plans
-        ids = prompt.ids
-        cap = self.model.args.max_seq_len
-        room = cap - len(ids) - 1
-        if room < 8:
-            raise ValueError(f"prompt of {len(ids)} tokens leaves no room to plan (context {cap})")
-        grammar = ProgramGrammar(self.tok, state, prompt.slot_of)
-        world_len = ids.index(self.tok.id("<cmd>")) + 1
-        return self.engine.submit(ids, grammar, min(64, room), world_len)
 
     def stream(self, command: str, state: WorldState) -> Iterator[Step]:
         """Steps as the batch decodes them; raises Overloaded when the engine is full."""
-        req = self._request(command, state)
-        yield from req.steps()
-        self.last_first_step_ms = req.first_step_ms
+        yield from self._stream(command, state)
 
     def plan(self, command: str, state: WorldState) -> PlanResult:
-        t0 = time.perf_counter()
-        req = self._request(command, state)
-        steps = list(req.steps())
-        self.last_first_step_ms = req.first_step_ms
-        ms = (time.perf_counter() - t0) * 1000
-        if steps and steps[0].skill == "refuse":  # as MoEPlanner._plan
-            return PlanResult(steps, [["refused"]], steps[0].args[0], ms)
-        try:
-            validate(steps, state)
-        except PlanError as e:
-            return PlanResult.refused(f"I could not make a valid plan: {e.reason}", ms)
-        return PlanResult(steps, req.grammar.goals, None, ms)
+        return self._plan(command, state)
+
+    def _decode(self, ids: list[int], grammar) -> Iterator[Step]:
+        cap = self.model.args.max_seq_len
+        room = cap - len(ids) - 2  # MoEPlanner's budget (it keeps a row for a speculative draft)
+        if room < 8:
+            raise ValueError(f"prompt of {len(ids)} tokens leaves no room to plan (context {cap})")
+        world_len = ids.index(self.tok.id("<cmd>")) + 1
+        yield from self.engine.submit(ids, grammar, min(64, room), world_len).steps()
 
     def stats(self) -> dict:
         s = dict(self.engine.stats)
