@@ -103,7 +103,8 @@ def cmd_up(a) -> int:
 
     return up(sim=a.sim, command=a.command, cloud_address=a.cloud_address, world_file=a.world or "",
               world_overrides=_json_arg(a.world_overrides, "--world-overrides"),
-              real_time_factor=a.real_time_factor, duration=a.duration, run_dir=a.run_dir, record=a.record)
+              real_time_factor=a.real_time_factor, duration=a.duration, run_dir=a.run_dir, record=a.record,
+              gazebo=a.gazebo)
 
 
 def cmd_report(a) -> int:
@@ -303,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     u = sub.add_parser("up", help="start the node graph (as launch/*.launch.py) without ros2 launch")
     u.add_argument("--sim", action="store_true", help="with the MuJoCo home world and a local cloud")
     u.add_argument("--cloud-address", default="127.0.0.1:50051", help="the cloud, without --sim")
+    u.add_argument("--gazebo", action="store_true",
+                   help="edge nodes + gazebo_adapter (use_sim_time) for a Gazebo world behind ros_gz_bridge")
     u.add_argument("--command", help="run this command once everything is up (with --sim)")
     u.add_argument("--world")
     u.add_argument("--world-overrides")

@@ -3,7 +3,9 @@
 Starts the same node graph as launch/*.launch.py (edge_nerve.bringup.graph), each node its own
 process: with `--sim`, the MuJoCo home world and a local cloud service too, and it waits until
 the whole system is ready; without, only the edge nodes of a real robot, talking to the cloud at
-`--cloud-address`. It then runs an optional command and stays up until Ctrl-C or `--duration`.
+`--cloud-address` (with `--gazebo`, plus the gazebo_adapter and use_sim_time, for a Gazebo world
+behind ros_gz_bridge: launch/gazebo.launch.py's nodes). It then runs an optional command and stays
+up until Ctrl-C or `--duration`.
 With `--record`, the recorder node writes the run's topics to <run dir>/mission.mcap (Foxglove,
 `brainstem report`), finished when the graph stops.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from edge_nerve.bringup.demo import ROOT, Mission
@@ -35,7 +38,11 @@ def _wait(duration: float | None, check_alive) -> None:
 
 def up(*, sim: bool, command: str | None = None, cloud_address: str = "127.0.0.1:50051",
        world_file: str = "", world_overrides: dict | None = None, real_time_factor: float = 1.0,
-       duration: float | None = None, run_dir: str | None = None, echo=print, record: bool = False) -> int:
+       duration: float | None = None, run_dir: str | None = None, echo=print, record: bool = False,
+       gazebo: bool = False) -> int:
+    if sim and gazebo:
+        print("--sim (the MuJoCo world) and --gazebo (a Gazebo world) exclude each other", file=sys.stderr)
+        return 2
     run_dir = Path(run_dir or ROOT / "runs" / time.strftime("up-%Y%m%d-%H%M%S"))
     if sim:
         with Mission(world_file=world_file, world_overrides=world_overrides, real_time_factor=real_time_factor,
@@ -50,7 +57,9 @@ def up(*, sim: bool, command: str | None = None, cloud_address: str = "127.0.0.1
         return 0 if ok else 1
     mcap = run_dir / "mission.mcap"
     nodes = edge_graph(world_file=world_file, world_overrides=world_overrides, cloud_address=cloud_address,
-                       sim=False, record=str(mcap) if record else "")
+                       sim=False, record=str(mcap) if record else "", gazebo=gazebo)
+    if gazebo:  # Gazebo's /clock (bridged) is the time base, as launch/gazebo.launch.py sets it
+        nodes = [replace(n, params={**n.params, "use_sim_time": True}) for n in nodes]
     with ProcessGroup(run_dir / "logs") as procs:
         procs.start_nodes(nodes, write_params(nodes, run_dir / "params.yaml"))
         for n in nodes:
