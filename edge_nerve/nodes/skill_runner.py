@@ -30,6 +30,7 @@ no callbacks at all, see common.spin; teacher mode has not been retried on the s
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -92,7 +93,7 @@ class SkillRunnerNode(Node):
             self._init_policy(policy_file, rate)
             return
         self.say_pub = self.create_publisher(String, Topics.SAY, PLAN_QOS)
-        self.student = self._init_student(declare(self, "skills", "teacher", "skill controllers: 'student' (the "
+        self.student = self._init_student(declare(self, "skills", os.environ.get("BRAINSTEM_SKILLS", "teacher"), "skill controllers: 'student' (the "
                                                   "distilled ONNX policy) or 'teacher' (privileged experts)"),
                                           declare(self, "student_dir", "", "student artifact folder "
                                                   "('' = edge_nerve/skills/artifacts/student-v1)"),

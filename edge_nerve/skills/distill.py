@@ -70,12 +70,23 @@ def _near_start(desc: WorldDescription, fname: str, rng: random.Random) -> tuple
     return (ax, ay, yaw)
 
 
+HOLDING_NAVIGATE = 0.4  # share of navigate episodes that start holding an object (after a pick)
+
+
 def make_episode(skill: str, rng: random.Random, base: WorldDescription) -> Episode:
     """A random start state for `skill` (prerequisites run by the teachers; retried until they
-    succeed)."""
+    succeed). Navigate starts anywhere, or (HOLDING_NAVIGATE) holding an object just picked."""
     targets = list(base.rooms) + list(base.furniture) + [USER]
     surfaces = [f.name for f in base.furniture.values() if f.surface]
     while True:
+        if skill == "navigate" and rng.random() < HOLDING_NAVIGATE:  # carrying something
+            obj = rng.choice(list(base.objects))
+            d = replace(base, robot_start=_near_start(base, base.objects[obj].on, rng))
+            sim = HomeSim(d)
+            if run_skill(sim, d, "pick", [obj])[0]:
+                target = rng.choice([t for t in targets if t != base.objects[obj].on])
+                return Episode(skill, [target], d, sim)
+            continue
         if skill in ("navigate", "dock"):
             d = replace(base, robot_start=random_free_pose(base, rng))
             args = [rng.choice(targets)] if skill == "navigate" else []
@@ -337,11 +348,11 @@ def torch_policy(model):
 @dataclass(frozen=True)
 class DistillConfig:
     seed: int = 0
-    rounds: int = 3  # DAgger rounds after the teacher round
+    rounds: int = 5  # DAgger rounds after the teacher round
     teacher_episodes: int = 30  # per skill, round 0
     round_episodes: int = 20  # per skill, each DAgger round
     steps_round0: int = 3000  # gradient steps after round 0
-    steps_round: int = 1500  # after each DAgger round (warm start)
+    steps_round: int = 2000  # after each DAgger round (warm start)
     hidden: tuple[int, ...] = (256, 256)
     calib_rows: int = 2000
     quick_eval_episodes: int = 0  # per skill, after each round (0: off)

@@ -82,6 +82,7 @@ class Target:
     furniture: str | None = None  # place: the target surface
     obj_half: float = 0.0  # vertical half extent of the object [m]
     start_z: float = 0.0  # pick: the object's height at the start
+    held: str | None = None  # the object held at the start (navigate/dock carry it)
     timeout: float = 40.0
     error: str | None = None
     _follower: PathFollower | None = field(default=None, repr=False)
@@ -151,6 +152,8 @@ class Target:
         arm = obs.arm
         speed = math.hypot(obs.twist[0], obs.twist[1])
         sk = self.skill
+        if sk in ("navigate", "dock") and self.held and obs.holding != self.held:
+            return failed(f"dropped {self.held}")
         if sk == "navigate":
             g = self.goal
             dist = math.hypot(g[0] - obs.pose[0], g[1] - obs.pose[1])
@@ -190,7 +193,7 @@ def make_target(desc: WorldDescription, skill: str, args: Any, obs: Observation)
     poses at skill start. Stances for manipulation come from the same geometric helpers the
     teachers use (`_start`: where the base stands so the object is straight ahead within reach)."""
     args = [str(a) for a in (args or [])] if not isinstance(args, str) else [args]
-    t = Target(skill, args)
+    t = Target(skill, args, held=obs.holding)
     if skill not in SKILL_NAMES:
         t.error = f"unknown skill '{skill}'"
         return t
