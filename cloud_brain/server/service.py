@@ -10,6 +10,11 @@ Bytes that do not parse as an EdgeMessage do not end the stream: the Session met
 registered with a deserializer that turns a DecodeError into a `Malformed` stand-in, which the
 session answers with Error(MALFORMED) before it carries on.
 
+Sessions are written through to a state database (cloud_brain/server/store.py, SQLite in WAL
+mode; `--state-db PATH`, default `runs/cloud-state.db`; `:memory:` keeps nothing), so a cloud
+killed with `kill -9` and started again on the same file resumes every robot's session when the
+robot says Hello again: same plans, revisions and step ids, acked steps never issued again.
+
     python -m cloud_brain.server.service --port 50051     # rules planner, default home world
     python -m edge_nerve.link.client --address 127.0.0.1:50051 "bring me the red cup"
     grpcurl -plaintext 127.0.0.1:50051 list               # reflection, if grpcurl is installed
@@ -39,11 +44,13 @@ from cloud_brain.security.options import add_server_args, server_security
 from cloud_brain.security.tls import ServerTLS
 from cloud_brain.server.admission import add_batching_args, batching_config
 from cloud_brain.server.session import Malformed, PlanSession, SessionConfig
+from cloud_brain.server.store import SessionStore, StoreError
 from cloud_brain.wire import SERVICE_NAME, kind_of, pb
 
 log = logging.getLogger(__name__)
 
 _END = object()  # closes an outgoing queue
+DEFAULT_STATE_DB = str(Path(__file__).resolve().parents[2] / "runs" / "cloud-state.db")
 
 
 def deserialize_edge_message(data: bytes):
@@ -58,8 +65,10 @@ class CloudBrainService:
     """The Session servicer: one PlanSession per robot, kept across reconnects of its stream."""
 
     def __init__(self, planner, worlds: dict[str, WorldDescription] | None = None, *,
-                 planner_name: str = "", config: SessionConfig | None = None):
+                 planner_name: str = "", config: SessionConfig | None = None,
+                 store: SessionStore | None = None):
         self.planner = planner
+        self.store = store
         self.worlds = worlds
         self.planner_name = planner_name
         self.config = config or SessionConfig()
@@ -70,7 +79,7 @@ class CloudBrainService:
 
     def new_session(self) -> PlanSession:
         return PlanSession(self.planner, self.worlds, planner_name=self.planner_name,
-                           config=self.config)
+                           config=self.config, store=self.store)
 
     def rpc_method_handler(self) -> grpc.GenericRpcHandler:
         """The CloudBrain service with the forgiving request deserializer."""
@@ -117,7 +126,23 @@ class CloudBrainService:
         if current.greeted or not robot_id:
             return current
         with self._lock:
-            return self._sessions.get(robot_id, current)
+            if robot_id in self._sessions:
+                return self._sessions[robot_id]
+            if self.store is None:
+                return current
+            try:
+                stored = self.store.load(robot_id)
+                if stored is None:
+                    return current
+                session = PlanSession.restore(stored, self.planner, current.worlds(),
+                                              planner_name=self.planner_name, config=self.config,
+                                              store=self.store)
+            except Exception:  # a bad row must not lock the robot out: it starts afresh
+                log.exception("cannot restore the stored session of robot '%s'; starting a new one",
+                              robot_id)
+                return current
+            self._sessions[robot_id] = session
+            return session
 
     def _register(self, session: PlanSession) -> None:
         if session.greeted:
@@ -213,7 +238,8 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
           config: SessionConfig | None = None, max_workers: int = 64, metrics_port: int | None = None,
           tls: ServerTLS | None = None, auth: AuthPolicy | None = None,
           limits: Limits | None = None, batching=None,
-          artifact: str | Path | None = None) -> tuple[BrainServer, int]:
+          artifact: str | Path | None = None,
+          store: SessionStore | str | Path | None = None) -> tuple[BrainServer, int]:
     """Start the server; returns it and the bound port (useful with port=0).
 
     `tls` None serves plaintext (the loopback demo); `auth` and `limits` configure the Session
@@ -226,7 +252,9 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
     `batching` (a cloud_brain.server.batching.BatchConfig) serves planner "moe" through the
     continuous-batching engine: every session's plan decodes in one shared batch, with an
     admission bound (Error(OVERLOADED) beyond it). `artifact`: the "moe" planner's weights folder
-    (default: the shipped one)."""
+    (default: the shipped one).
+
+    `store`: a SessionStore or the path of its SQLite file (None: nothing survives the process)."""
     desc = load_world(world_path)
     batched = None
     if (batching is not None or artifact is not None) and (planner is not None or planner_name != "moe"):
@@ -251,8 +279,10 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
         if batched is not None:
             batched.register_metrics(metrics.registry)
         planner = metrics.instrument(planner)
+    if store is not None and not isinstance(store, SessionStore):
+        store = SessionStore(store)
     service = CloudBrainService(planner, {desc.name: desc}, planner_name=planner_name,
-                                config=config)
+                                config=config, store=store)
     if metrics is not None:
         metrics.attach(service)
     auth, limits = auth or AuthPolicy(), limits or Limits()
@@ -281,8 +311,9 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
     if metrics is not None:
         metrics.serve(metrics_port, host)
     server.start()
-    log.info("CloudBrain serving on %s:%d (planner %r, %s, lease %.1f s; %s)", host, bound,
-             planner_name, desc.summary(), service.config.lease_s, _security_summary(tls, auth))
+    log.info("CloudBrain serving on %s:%d (planner %r, %s, lease %.1f s; %s; state %s)", host, bound,
+             planner_name, desc.summary(), service.config.lease_s, _security_summary(tls, auth),
+             store.path if store is not None else "not kept")
     return BrainServer(server, bound, service, health_servicer, guard, metrics=metrics,
                        batched=batched), bound
 
@@ -307,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lease-s", type=float, default=SessionConfig.lease_s)
     ap.add_argument("--step-lease-s", type=float, default=SessionConfig.step_lease_s)
     ap.add_argument("--log-level", default="INFO")
+    ap.add_argument("--state-db", default=DEFAULT_STATE_DB,
+                    help="SQLite file (WAL) the sessions are written through to, so a restarted "
+                         "cloud resumes them; ':memory:' keeps nothing (default: %(default)s)")
     ap.add_argument("--metrics-port", type=int, default=None,
                     help="serve Prometheus /metrics on this port (0: any free port)")
     add_batching_args(ap)
@@ -321,11 +355,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("config: %s", vars(args))
+    try:
+        store = SessionStore(args.state_db)
+    except StoreError as e:
+        ap.error(str(e))
     server, _ = serve(args.port, args.planner, args.host, args.world, metrics_port=args.metrics_port,
                       config=SessionConfig(lease_s=args.lease_s, step_lease_s=args.step_lease_s,
-                                           max_command_chars=args.max_command_chars),
+                                           max_command_chars=args.max_command_chars,
+                                           dedup_command_ids=True),
                       tls=tls, auth=auth, limits=limits, batching=batching_config(args),
-                      artifact=args.artifact)
+                      artifact=args.artifact, store=store)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

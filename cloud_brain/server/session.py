@@ -19,6 +19,12 @@ step i ends, without a round trip, if its own state matches. FULL_PLAN holds eve
 the plan is complete and sends them as final. PER_STEP sends one step and holds the rest; each
 success outcome releases the next (one round trip per step: the baseline prefetch removes).
 
+Persistence (cloud_brain/server/store.py): with a `store`, every change is written through
+*before* the message that depends on it leaves (a step before its PlanStep, an outcome before
+its Commit, a revision before its Rollback), so a cloud killed at any instant restarts with
+everything the edge has seen; `PlanSession.restore` rebuilds the session and a plan whose
+planning was cut short is finished from where it stopped, with the same step ids.
+
     python -c "
     from cloud_brain.server.session import PlanSession
     from cloud_brain.planner.base import get_planner
@@ -42,7 +48,7 @@ from cloud_brain.domain.description import WorldDescription, WorldError, load_wo
 from cloud_brain.domain.state import ROBOT, USER, WorldState
 from cloud_brain.server.admission import Overloaded
 from cloud_brain.wire import (PROTOCOL_VERSION, kind_of, pb, snapshot_from_proto, snapshot_is_empty,
-                              snapshot_to_proto, step_to_proto)
+                              snapshot_to_proto, step_from_proto, step_to_proto)
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +80,10 @@ class SessionConfig:
     """Failed outcomes one plan may recover from by replanning before the cloud gives up."""
     keep_plans: int = 16
     """Finished plans remembered per session, so late or duplicate outcomes are recognised."""
+    dedup_command_ids: bool = False
+    """True: a Command whose command_id this session already planned is ignored (a duplicate on
+    the wire or a retry after a reconnect is planned once). `cloud serve` turns it on; off here
+    because callers of the bare class may reuse ids."""
 
     def __post_init__(self):
         if self.lease_s <= 0 or self.step_lease_s <= 0:
@@ -108,6 +118,8 @@ class _Plan:
     outcomes: dict[str, bool] = field(default_factory=dict)  # step_id -> success
     replans: int = 0
     closed: bool = False  # refused, failed for good, or every step committed
+    from_index: int = 0  # where the current revision's planning started ...
+    from_state: WorldState | None = None  # ... and from which state (store: finish after a crash)
 
 
 def step_id_of(plan_id: str, index: int, revision: int) -> str:
@@ -169,7 +181,7 @@ class PlanSession:
                  planner_name: str = "", config: SessionConfig | None = None,
                  session_id: str | None = None,
                  predict: Callable[[Any, WorldState], WorldState | None] | None = predict_after,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, store=None):
         self.planner = planner
         self.planner_name = planner_name or getattr(planner, "name", type(planner).__name__)
         self.config = config or SessionConfig()
@@ -185,6 +197,7 @@ class PlanSession:
         self._plans: dict[str, _Plan] = {}  # insertion-ordered: oldest first
         self._steps: dict[str, tuple[str, int, int]] = {}  # step_id -> (plan_id, index, revision)
         self._plan_seq = 0
+        self.store = store  # cloud_brain.server.store.SessionStore, or None (nothing survives)
 
     # ---- public --------------------------------------------------------------------------
     @property
@@ -228,6 +241,64 @@ class PlanSession:
                 yield _error(E.INTERNAL, f"internal error handling {kind}: {type(e).__name__}: {e}",
                              msg.command.command_id if kind == "command" else "")
 
+    # ---- persistence ---------------------------------------------------------------------
+    def _persist(self, *plans: _Plan, forget: list[str] = ()) -> None:
+        """Write the session row and `plans` through to the store (no-op without one)."""
+        if self.store is None or self.robot_id is None or self.desc is None:
+            return
+        from cloud_brain.server.store import StoredPlan, StoredSession, StoredStep
+
+        sess = StoredSession(self.robot_id, self.session_id, self.desc.name,
+                             self.world.to_snapshot() if self.world is not None else None,
+                             self.last_acked_step_id, self._plan_seq)
+        rows = []
+        for p in plans:
+            steps = []
+            for sid, (pid, index, revision) in self._steps.items():
+                if pid != p.plan_id:
+                    continue
+                sent, status = p.current.get(index), "current"
+                if sent is None or sent.msg.step_id != sid:
+                    sent, status = p.held.get(index), "held"
+                if sent is None or sent.msg.step_id != sid:
+                    sent, status = None, "withdrawn"
+                steps.append(StoredStep(sid, index, revision, status,
+                                        sent.msg.SerializeToString() if sent else None,
+                                        sent.state.to_snapshot() if sent and sent.state else None))
+            rows.append(StoredPlan(p.plan_id, p.command_id, p.text, p.delivery, p.revision,
+                                   p.num_steps, p.committed_upto, p.replans, p.closed, p.from_index,
+                                   p.from_state.to_snapshot() if p.from_state else None, steps,
+                                   dict(p.outcomes)))
+        self.store.save(sess, rows, list(forget))
+
+    @classmethod
+    def restore(cls, stored, planner, worlds: dict[str, WorldDescription], **kwargs) -> "PlanSession":
+        """A session rebuilt from the store (store.StoredSession): same session id, plans,
+        revisions, step ids and acked outcomes as the process that wrote it."""
+        s = cls(planner, worlds, session_id=stored.session_id, **kwargs)
+        desc = s.worlds().get(stored.world_name)
+        if desc is None:
+            raise WorldError(f"stored session of '{stored.robot_id}' plans in world "
+                             f"'{stored.world_name}', which this cloud does not serve")
+        state = lambda snap: WorldState.from_snapshot(desc, snap) if snap else None  # noqa: E731
+        s.robot_id, s.desc, s.world = stored.robot_id, desc, state(stored.world)
+        s.last_acked_step_id, s._plan_seq = stored.last_acked_step_id, stored.plan_seq
+        for sp in stored.plans:
+            plan = _Plan(sp.plan_id, sp.command_id, sp.text, sp.delivery, sp.revision,
+                         num_steps=sp.num_steps, committed_upto=sp.committed_upto,
+                         outcomes=dict(sp.outcomes), replans=sp.replans, closed=sp.closed,
+                         from_index=sp.from_index, from_state=state(sp.from_state))
+            for st in sp.steps:
+                s._steps[st.step_id] = (sp.plan_id, st.index, st.revision)
+                if st.status in ("current", "held") and st.msg is not None:
+                    sent = _SentStep(st.index, st.revision, pb.PlanStep.FromString(st.msg),
+                                     state(st.state))
+                    (plan.current if st.status == "current" else plan.held)[st.index] = sent
+            s._plans[sp.plan_id] = plan
+        log.info("session %s of robot '%s' restored from the store: %d plans, last acked '%s'",
+                 s.session_id, s.robot_id, len(s._plans), s.last_acked_step_id)
+        return s
+
     # ---- hello ---------------------------------------------------------------------------
     def _on_hello(self, h) -> Iterator[Any]:
         if h.protocol_version != PROTOCOL_VERSION:
@@ -262,14 +333,15 @@ class PlanSession:
             return
         resumed = self.robot_id is not None
         self.robot_id, self.desc, self.world = h.robot_id, desc, world
+        if h.last_acked_step_id:
+            self.last_acked_step_id = h.last_acked_step_id
+        self._persist()
         log.info("session %s: %s robot '%s' (world '%s', last acked step '%s')", self.session_id,
                  "resumed by" if resumed else "hello from", h.robot_id, desc.name,
                  h.last_acked_step_id)
         yield pb.CloudMessage(welcome=pb.Welcome(
             protocol_version=PROTOCOL_VERSION, session_id=self.session_id,
             planner=self.planner_name, lease_s=self.config.lease_s))
-        if h.last_acked_step_id:
-            self.last_acked_step_id = h.last_acked_step_id
         yield from self._resend_open_steps(h.last_acked_step_id)
 
     def _resend_open_steps(self, last_acked: str) -> Iterator[Any]:
@@ -283,9 +355,14 @@ class PlanSession:
         plan = open_plans[-1]
         after = plan.committed_upto
         if last_acked in self._steps:
-            pid, index, _ = self._steps[last_acked]
+            pid, index, rev = self._steps[last_acked]
             if pid == plan.plan_id:
-                after = max(after, index)
+                if rev == plan.revision:  # an older revision's step: its index was replanned
+                    after = max(after, index)
+                elif rev < plan.revision:  # the edge may not have heard of the rollback
+                    yield pb.CloudMessage(rollback=pb.Rollback(
+                        plan_id=plan.plan_id, from_index=plan.from_index,
+                        new_revision=plan.revision, reason="resent after reconnect"))
         for index in sorted(plan.current):
             sent = plan.current[index]
             if index > after and sent.msg.step_id not in plan.outcomes:
@@ -296,6 +373,32 @@ class PlanSession:
                 num_steps=plan.num_steps, plan_ms=0.0))
         log.info("session %s: resent plan %s rev %d after index %d", self.session_id,
                  plan.plan_id, plan.revision, after)
+        if plan.num_steps is None:  # the process that planned it died mid-plan: finish it
+            yield from self._finish_interrupted(plan)
+
+    def _finish_interrupted(self, plan: _Plan) -> Iterator[Any]:
+        """Plan the rest of a revision whose planning was cut short (a restored session): from
+        the state predicted after its last produced step, same revision, the next indexes, so
+        the steps already sent keep their ids."""
+        produced = [s for s in [*plan.current.values(), *plan.held.values()]
+                    if s.revision == plan.revision and s.index >= plan.from_index]
+        if produced:
+            last = max(produced, key=lambda s: s.index)
+            state = (self._predict(step_from_proto(last.msg.skill), last.state)
+                     if self._predict and last.state is not None else None)
+            start = last.index + 1
+        else:
+            state, start = plan.from_state, plan.from_index
+        if state is None:
+            plan.closed = True
+            self._persist(plan)
+            yield pb.CloudMessage(refusal=pb.Refusal(
+                command_id=plan.command_id, plan_id=plan.plan_id,
+                reason="the cloud restarted while planning and cannot tell the state to plan on from"))
+            return
+        log.info("session %s: finishing plan %s rev %d from index %d after a restart",
+                 self.session_id, plan.plan_id, plan.revision, start)
+        yield from self._plan_from(plan, state, start_index=start, continuing=bool(produced))
 
     # ---- command -------------------------------------------------------------------------
     def _on_command(self, c) -> Iterator[Any]:
@@ -330,34 +433,50 @@ class PlanSession:
                                       f"({', '.join(f'{k}={v}' for k, v in DELIVERY_NAMES.items())})",
                          cid)
             return
+        if self.config.dedup_command_ids and any(p.command_id == cid for p in self._plans.values()):
+            # a repeat of a command this session already planned (a duplicate on the wire, a
+            # retry after a reconnect): planned once; its plan is resent on Hello if still open
+            log.info("session %s: command %s repeated; already planned, ignored", self.session_id, cid)
+            return
         self._plan_seq += 1
         plan = _Plan(plan_id=f"{self.session_id}-{self._plan_seq}", command_id=cid, text=text,
                      delivery=c.delivery)
-        for old in self._plans.values():
+        superseded = [old for old in self._plans.values() if not old.closed]
+        for old in superseded:
             old.closed = True  # a new command supersedes whatever was running
         self._plans[plan.plan_id] = plan
-        self._forget_old_plans()
+        forgotten = self._forget_old_plans()
+        self._persist(*superseded, forget=forgotten)
         log.info("session %s: command %s %r -> plan %s (%s)", self.session_id, cid, text,
                  plan.plan_id, DELIVERY_NAMES[plan.delivery])
         yield from self._plan_from(plan, state, start_index=0)
 
-    def _forget_old_plans(self) -> None:
+    def _forget_old_plans(self) -> list[str]:
+        forgotten = []
         while len(self._plans) > self.config.keep_plans:
             pid = next(iter(self._plans))
             del self._plans[pid]
+            forgotten.append(pid)
             for sid in [s for s, (p, _, _) in self._steps.items() if p == pid]:
                 del self._steps[sid]
+        return forgotten
 
-    def _plan_from(self, plan: _Plan, state: WorldState, start_index: int) -> Iterator[Any]:
+    def _plan_from(self, plan: _Plan, state: WorldState, start_index: int,
+                   continuing: bool = False) -> Iterator[Any]:
         """Run the planner from `state` and hand out the steps as indexes start_index, ...
 
         How they leave depends on plan.delivery (module docstring): streamed as produced
         (PREFETCH; later steps speculative), all after the last (FULL_PLAN), or only the first
-        (PER_STEP; the rest wait in plan.held for the outcomes that release them)."""
+        (PER_STEP; the rest wait in plan.held for the outcomes that release them).
+        continuing: the revision's earlier steps were already handed out (a restored session
+        finishing an interrupted plan), so even the first step produced here comes after one."""
         t0 = last = self._clock()
         revision = plan.revision
         plan.num_steps = None
-        plan.held.clear()
+        if not continuing:
+            plan.held.clear()
+            plan.from_index, plan.from_state = start_index, state
+            self._persist(plan)
         n = 0
         pre = state
         buffered: list = []  # FULL_PLAN: nothing leaves before the plan is complete
@@ -365,6 +484,7 @@ class PlanSession:
             for step, refusal in self._produce(plan.text, state):
                 if refusal is not None:
                     plan.closed = True
+                    self._persist(plan)
                     log.info("session %s: plan %s rev %d refused in %.1f ms: %s", self.session_id,
                              plan.plan_id, revision, (self._clock() - t0) * 1e3, refusal)
                     yield pb.CloudMessage(refusal=pb.Refusal(
@@ -373,7 +493,8 @@ class PlanSession:
                 now = self._clock()
                 index = start_index + n
                 sid = step_id_of(plan.plan_id, index, revision)
-                speculative = n > 0 and plan.delivery == pb.PLAN_DELIVERY_PREFETCH
+                after_first = n > 0 or continuing
+                speculative = after_first and plan.delivery == pb.PLAN_DELIVERY_PREFETCH
                 msg = pb.PlanStep(
                     plan_id=plan.plan_id, revision=revision, index=index, step_id=sid,
                     command_id=plan.command_id, skill=step_to_proto(step), speculative=speculative,
@@ -384,10 +505,12 @@ class PlanSession:
                 self._steps[sid] = (plan.plan_id, index, revision)
                 n += 1
                 last = now
-                if plan.delivery == pb.PLAN_DELIVERY_PER_STEP and n > 1:
+                if plan.delivery == pb.PLAN_DELIVERY_PER_STEP and (n > 1 or continuing):
                     plan.held[index] = sent
+                    self._persist(plan)
                 else:
                     plan.current[index] = sent
+                    self._persist(plan)
                     if plan.delivery == pb.PLAN_DELIVERY_FULL_PLAN:
                         buffered.append(pb.CloudMessage(step=msg))
                     else:
@@ -395,10 +518,12 @@ class PlanSession:
                 pre = self._predict(step, pre) if (self._predict and pre is not None) else None
         except Overloaded as e:  # backpressure: nothing planned, the robot may retry
             plan.closed = True
+            self._persist(plan)
             yield _error(E.OVERLOADED, str(e), plan.command_id)
             return
         except Exception as e:
             plan.closed = True
+            self._persist(plan)
             log.exception("session %s: planner failed on plan %s", self.session_id, plan.plan_id)
             yield _error(E.INTERNAL, f"planner failed: {type(e).__name__}: {e}", plan.command_id)
             return
@@ -407,6 +532,9 @@ class PlanSession:
         plan.num_steps = start_index + n
         if n == 0 and start_index == 0:
             plan.closed = True  # nothing to do: the goal already holds
+        if plan.committed_upto >= plan.num_steps - 1 and start_index > 0:
+            plan.closed = True  # a finished interrupted plan whose steps were all acked
+        self._persist(plan)
         log.info("session %s: plan %s rev %d for %r: %d steps from index %d in %.1f ms",
                  self.session_id, plan.plan_id, revision, plan.text, n, start_index, plan_ms)
         yield pb.CloudMessage(done=pb.PlanDone(
@@ -453,6 +581,7 @@ class PlanSession:
         self.last_acked_step_id = o.step_id
         if revision != plan.revision or plan.current.get(index) is None \
                 or plan.current[index].msg.step_id != o.step_id:
+            self._persist(plan)
             yield _error(E.PROTOCOL, f"step '{o.step_id}' was withdrawn (plan {plan_id} is at "
                                      f"revision {plan.revision}); its outcome is ignored",
                          plan.command_id)
@@ -468,11 +597,15 @@ class PlanSession:
             plan.committed_upto = max(plan.committed_upto, index)
             if plan.num_steps is not None and plan.committed_upto >= plan.num_steps - 1:
                 plan.closed = True
-            yield pb.CloudMessage(commit=pb.Commit(
-                plan_id=plan_id, revision=plan.revision, upto_index=plan.committed_upto))
             nxt = plan.held.pop(index + 1, None)  # PER_STEP: this outcome asks for the next step
             if nxt is not None and not plan.closed:
                 plan.current[nxt.index] = nxt
+            else:
+                nxt = None
+            self._persist(plan)  # the outcome is durable before the Commit says so
+            yield pb.CloudMessage(commit=pb.Commit(
+                plan_id=plan_id, revision=plan.revision, upto_index=plan.committed_upto))
+            if nxt is not None:
                 yield pb.CloudMessage(step=nxt.msg)
             return
         yield from self._rollback_and_replan(plan, index, o, observed)
@@ -487,19 +620,23 @@ class PlanSession:
             del plan.current[i]
         log.info("session %s: plan %s step %d failed (%s): rollback to rev %d", self.session_id,
                  plan.plan_id, index, reason, plan.revision)
+        plan.replans += 1
+        # a failed step is assumed to have left the world as it found it unless the edge says
+        state = observed or failed.state or self.world
+        give_up = not plan.closed and plan.replans > self.config.max_replans
+        plan.closed = plan.closed or give_up
+        plan.num_steps = None if not plan.closed else plan.num_steps
+        plan.from_index, plan.from_state = index, state
+        self._persist(plan)  # the new revision is durable before the Rollback announces it
         yield pb.CloudMessage(rollback=pb.Rollback(
             plan_id=plan.plan_id, from_index=index, new_revision=plan.revision, reason=reason))
-        plan.replans += 1
-        if plan.closed:
+        if plan.closed and not give_up:
             return  # superseded by a newer command: withdraw, do not replan
-        if plan.replans > self.config.max_replans:
-            plan.closed = True
+        if give_up:
             yield pb.CloudMessage(refusal=pb.Refusal(
                 command_id=plan.command_id, plan_id=plan.plan_id,
                 reason=f"gave up after {self.config.max_replans} replans; last failure: {reason}"))
             return
-        # a failed step is assumed to have left the world as it found it unless the edge says
-        state = observed or failed.state or self.world
         yield from self._plan_from(plan, state, start_index=index)
 
 
