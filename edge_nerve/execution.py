@@ -21,6 +21,12 @@ does not, the speculative step is never started: it is reported as rejected with
 that differ, and the cloud answers Rollback and replans from the state the robot reports. A
 mismatch is only declared after `settle_s` (sensors may lag the end of a skill by a frame).
 
+Duplicated, reordered or repeated cloud messages change nothing: a Rollback or PlanDone of a
+revision the executor has already moved past is ignored, a step of a newer revision implies the
+rollback it follows, and a queued step of an older revision is never started. With a `journal`
+(edge_nerve/link/journal.py) the step ids that ran survive an edge restart too, and a step that
+was running when the edge died is reported as failed (it was cut short; the robot held).
+
 Plain class (no rclpy): the `plan_executor` node feeds it events and runs what it dispatches.
 
     .venv/bin/python -m pytest tests/unit/test_execution.py -q
@@ -115,8 +121,9 @@ class PlanExecutor:
                  report: Callable[[Outcome], None], state_wait_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic,
                  cancel: Callable[[QueuedStep, str], None] | None = None, link_up: bool = True,
-                 settle_s: float = 0.0):
+                 settle_s: float = 0.0, journal=None):
         self.cancel = cancel
+        self.journal = journal  # edge_nerve.link.journal.StepJournal or None
         self.settle_s = settle_s  # a speculative step's prediction may wait this long to hold
         self._mismatch_since: tuple[str, float] | None = None  # (step id, first seen)
         self.link_up = link_up
@@ -132,15 +139,21 @@ class PlanExecutor:
         self.plan: PlanProgress | None = None
         self.queue: dict[int, QueuedStep] = {}
         self.running: QueuedStep | None = None
-        self.seen_step_ids: set[str] = set()  # ran or rejected: never again
+        self.seen_step_ids: set[str] = set(journal.seen()) if journal else set()  # never again
         self.started_at: dict[str, float] = {}
+        self._left_plans: set[str] = set()  # plans a newer one replaced: their late steps never run
 
     # ---- events from the cloud ----------------------------------------------------------------
     def on_step(self, q: QueuedStep) -> None:
         if q.step_id in self.seen_step_ids:
             log.info("step %s already handled; ignoring the repeat", q.step_id)
             return
+        if q.plan_id in self._left_plans:
+            log.info("step %s of plan %s, which a newer plan replaced; ignored", q.step_id, q.plan_id)
+            return
         if self.plan is None or self.plan.plan_id != q.plan_id:
+            if self.plan is not None:
+                self._left_plans.add(self.plan.plan_id)
             if self.running is not None:
                 log.warning("new plan %s while %s runs; the new one waits", q.plan_id, self.running.step_id)
             self.plan = PlanProgress(q.plan_id, q.command_id, q.revision)
@@ -148,6 +161,8 @@ class PlanExecutor:
         if q.revision < self.plan.revision:
             log.info("step %s has stale revision %d < %d; dropped", q.step_id, q.revision, self.plan.revision)
             return
+        if q.revision > self.plan.revision:  # its Rollback is late or lost: that is what it says
+            self._withdraw(q.index, q.revision)
         self.plan.revision = q.revision
         self.queue[q.index] = q
         self.pump()
@@ -155,15 +170,23 @@ class PlanExecutor:
     def on_rollback(self, plan_id: str, from_index: int, new_revision: int) -> None:
         if self.plan is None or self.plan.plan_id != plan_id:
             return
+        if new_revision <= self.plan.revision:
+            log.info("rollback of %s to revision %d: already there; ignored", plan_id, new_revision)
+            return
+        self._withdraw(from_index, new_revision)
+
+    def _withdraw(self, from_index: int, new_revision: int) -> None:
         self.plan.revision = new_revision
         self.plan.done_at = None
         self.plan.failed = False  # the replacement steps may run
-        for i in [i for i in self.queue if i >= from_index]:
+        for i in [i for i, q in self.queue.items() if i >= from_index or q.revision < new_revision]:
             del self.queue[i]
         self.plan.next_index = min(self.plan.next_index, from_index)
 
-    def on_done(self, plan_id: str, num_steps: int) -> None:
+    def on_done(self, plan_id: str, num_steps: int, revision: int | None = None) -> None:
         if self.plan is not None and self.plan.plan_id == plan_id:
+            if revision is not None and revision < self.plan.revision:
+                return  # a late PlanDone of a withdrawn revision
             self.plan.done_at = num_steps
 
     def on_link(self, up: bool) -> None:
@@ -196,6 +219,8 @@ class PlanExecutor:
     def cancel_plan(self) -> None:
         """Forget queued steps (refusal, new command); the running skill is left to the node."""
         self.queue.clear()
+        if self.plan is not None:
+            self._left_plans.add(self.plan.plan_id)
         self.plan = None
 
     @property
@@ -236,6 +261,8 @@ class PlanExecutor:
                 return  # retried by the next pump: the sensors may not have caught up yet
         self._mismatch_since = None
         del self.queue[p.next_index]
+        if q.revision < p.revision:  # withdrawn while it waited
+            return self.pump()
         self.seen_step_ids.add(q.step_id)
         if mismatch is not None:
             reason = f"speculative step not started: predicted precondition does not hold: {mismatch}"
@@ -247,12 +274,16 @@ class PlanExecutor:
             reason = None if reason is None else f"infeasible here: {reason}"
         if reason is not None:
             p.failed = True
+            if self.journal is not None:
+                self.journal.record(q, "rejected", reason)
             log.warning("rejecting %s %s: %s", q.step_id, q.step, reason)
             self.report(Outcome(q.command_id, q.plan_id, q.index, q.step_id, q.step, False, True,
                                 reason, 0.0))
             return
         self.running = q
         self.started_at[q.step_id] = time.monotonic()
+        if self.journal is not None:
+            self.journal.record(q, "started")  # durable before the robot moves
         self.dispatch(q)
 
     def finished(self, step_id: str, success: bool, message: str) -> None:
@@ -265,6 +296,8 @@ class PlanExecutor:
         if lease is not None:
             success, message = False, f"{lease} ({message})" if message else lease
         duration = time.monotonic() - self.started_at.pop(step_id, time.monotonic())
+        if self.journal is not None:
+            self.journal.record(q, "succeeded" if success else "failed", message)
         if self.plan is not None and self.plan.plan_id == q.plan_id:
             if success:
                 self.plan.next_index = q.index + 1
@@ -272,3 +305,23 @@ class PlanExecutor:
                 self.plan.failed = True
         self.report(Outcome(q.command_id, q.plan_id, q.index, q.step_id, q.step, success, False, message, duration))
         self.pump()
+
+    def recover(self) -> list[Outcome]:
+        """After an edge restart (with a journal): report every step that was running when the
+        edge died as failed (cut short; the robot held), and the outcomes of the last plan again
+        (the cloud ignores those it has), so the cloud resumes from what really happened."""
+        if self.journal is None:
+            return []
+        out = []
+        for row in self.journal.recent():
+            if row.status == "started":
+                msg = "interrupted: the edge restarted while the step ran; the robot held"
+                self.journal.record_row(row, "failed", msg)
+                success, rejected = False, False
+            else:
+                msg, success, rejected = row.message, row.status == "succeeded", row.status == "rejected"
+            o = Outcome(row.command_id, row.plan_id, row.index, row.step_id, row.step, success,
+                        rejected, msg, 0.0)
+            out.append(o)
+            self.report(o)
+        return out

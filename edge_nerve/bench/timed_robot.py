@@ -9,6 +9,14 @@ the skill's effects (cloud_brain.domain.skills.apply). Faults can be injected pe
 failure, or a "wrong outcome" (the skill reports success but the world did not change as
 predicted), which is what makes the cloud roll back and replan.
 
+Link loss (edge_nerve/execution.py's leases): no step starts without a live link; a running
+step whose lease runs out while the link is down is cancelled (it ends as a failure, the world
+unchanged: the robot held). `unsafe_events` lists every moment the robot moved without a live
+lease (a step started while the cloud had been silent past its lease, or still running past its
+step lease with the link down); it must stay empty. With `journal_path` the executor keeps a
+step journal (edge_nerve/link/journal.py), so a restarted robot on the same file never runs a
+step id twice and reports the step it was cut short in as failed.
+
 Everything the edge does happens on one thread (cloud messages, skill ends, dispatch), so the
 idle gap between two steps measures the protocol, not thread hand-offs.
 
@@ -93,6 +101,7 @@ class MissionRecord:
     errors: list[str] = field(default_factory=list)
     finished: bool = False
     timed_out: bool = False
+    interrupted: bool = False  # the robot was stopped (an edge restart) before the mission ended
     final_world: WorldState | None = None
 
     @property
@@ -140,17 +149,27 @@ class TimedRobot:
     def __init__(self, address: str, world: WorldState, durations_s: dict[str, float], *,
                  time_scale: float = 1.0, robot_id: str = "timed-robot",
                  faults: list[Fault] | tuple = (), config: ClientConfig | None = None,
-                 settle_s: float = 0.0):
+                 settle_s: float = 0.0, journal_path: str | None = None):
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive, got {time_scale}")
         self.world = world
         self.durations_s = dict(durations_s)
         self.time_scale = time_scale
         self.faults = list(faults)
+        self.journal = None
+        if journal_path is not None:
+            from edge_nerve.link.journal import StepJournal
+
+            self.journal = StepJournal(journal_path)
         self.executor = PlanExecutor(lambda: self.world, self._dispatch, self._report,
-                                     settle_s=settle_s)
+                                     settle_s=settle_s, cancel=self._cancel, journal=self.journal)
         self.client = CloudClient(address, robot_id, lambda: self.world.to_snapshot(),
                                   self._inbox_put, config=config)
+        if self.journal is not None:
+            self.client.last_acked_step_id = self.journal.last_step_id()
+        self.unsafe_events: list[str] = []  # motion without a live lease (must stay empty)
+        self._cancelled: dict[str, str] = {}  # step id -> why the executor cancelled it
+        self._link_down_since: float | None = None
         self.started_step_ids: list[str] = []  # every step ever started, in order
         self.duplicate_starts: list[str] = []  # step ids started twice (must stay empty)
         self._inbox: queue.Queue = queue.Queue()
@@ -161,6 +180,7 @@ class TimedRobot:
 
     # ---- lifecycle -----------------------------------------------------------------------
     def start(self, timeout_s: float = 10.0) -> "TimedRobot":
+        self.executor.recover()  # a restarted robot: the step it was cut short in failed
         self._thread.start()
         if not self.client.start(timeout_s=timeout_s):
             self.stop()
@@ -169,9 +189,16 @@ class TimedRobot:
         return self
 
     def stop(self) -> None:
+        """Stop the edge (a restart: a running step is cut short, its effect never happens)."""
         self._inbox.put(_STOP)
         self._thread.join(5.0)
         self.client.stop(timeout_s=2.0)
+        rec = self._mission
+        if rec is not None and not rec.finished:
+            rec.interrupted = True
+            self._finish(rec)
+        if self.journal is not None:
+            self.journal.close()
 
     def __enter__(self) -> "TimedRobot":
         return self.start()
@@ -196,6 +223,34 @@ class TimedRobot:
             self._inbox.put(("abandon",))
         return rec
 
+    def adopt_mission(self, text: str, command_id: str, delivery: str = "prefetch",
+                      timeout_s: float = 60.0, idle_s: float = 3.0) -> MissionRecord:
+        """After an edge restart: follow the mission `command_id` an earlier incarnation sent
+        (the cloud resends its open plan on Hello) until it ends. If no step of it arrives for
+        `idle_s` while the link is up and nothing runs, the cloud has nothing open for it: the
+        record ends (finished, no refusal) and the caller judges the world."""
+        rec = MissionRecord(text, delivery, command_id=command_id)
+        rec.t_command = time.monotonic()
+        self._inbox.put(("adopt", rec))
+        deadline = time.monotonic() + timeout_s
+        quiet_since = time.monotonic()
+        while not self._mission_done.wait(0.05):
+            now = time.monotonic()
+            busy = (self._running is not None or not self.client.connected
+                    or (self.executor.plan is not None and self.executor.plan.command_id == command_id
+                        and not self.executor.complete and not self.executor.plan.failed))
+            if busy:
+                quiet_since = now
+            elif now - quiet_since > idle_s:
+                self._inbox.put(("settle", rec))
+                self._mission_done.wait(1.0)
+                break
+            if now > deadline:
+                rec.timed_out = True
+                self._inbox.put(("abandon",))
+                break
+        return rec
+
     # ---- the edge loop -------------------------------------------------------------------
     def _inbox_put(self, msg) -> None:
         self._inbox.put(msg)
@@ -213,6 +268,7 @@ class TimedRobot:
                 self._end_running_step()
             if item is _STOP:
                 return
+            self._watch_lease()
             try:
                 if isinstance(item, tuple):
                     self._on_local(item)
@@ -228,6 +284,14 @@ class TimedRobot:
         if item[0] == "abandon":
             self._mission = None
             self.executor.cancel_plan()
+            return
+        if item[0] == "adopt":
+            self._mission = item[1]
+            self._mission_done.clear()
+            return
+        if item[0] == "settle":
+            if self._mission is item[1] and not item[1].finished:
+                self._finish(item[1])
             return
         _, text, delivery, world, taken = item
         if world is not None:
@@ -264,7 +328,7 @@ class TimedRobot:
                 rec.rollbacks += 1
             self.executor.on_rollback(r.plan_id, r.from_index, r.new_revision)
         elif kind == "done":
-            self.executor.on_done(msg.done.plan_id, msg.done.num_steps)
+            self.executor.on_done(msg.done.plan_id, msg.done.num_steps, msg.done.revision)
         elif kind == "refusal":
             self.executor.cancel_plan()
             if mine and msg.refusal.command_id == rec.command_id:
@@ -277,8 +341,38 @@ class TimedRobot:
                 if e.code != pb.Error.PROTOCOL:  # PROTOCOL: a late outcome; the plan goes on
                     self._finish(rec)
 
+    def _lease_live(self) -> bool:
+        """The cloud's lease holds: the stream is up, or the cloud spoke within its lease."""
+        lease = self.client._lease_s or self.client.config.lease_s or 5.0
+        return self.client.connected or time.monotonic() - self.client._last_rx <= lease
+
+    def _watch_lease(self) -> None:
+        """Record motion without a live lease: a running step past its step lease, link down."""
+        if self.client.connected:
+            self._link_down_since = None
+            return
+        now = time.monotonic()
+        if self._link_down_since is None:
+            self._link_down_since = now
+        if self._running is None:
+            return
+        q = self._running[0]
+        grace = 2 * _POLL_S + 0.1  # the executor's lease check runs on this loop's ticks
+        if q.lease_s > 0 and now - self._link_down_since > q.lease_s + grace \
+                and q.step_id not in self._cancelled:
+            self.unsafe_events.append(f"{q.step_id} still moving {now - self._link_down_since:.2f} s "
+                                      f"after the link went down (step lease {q.lease_s:.2f} s)")
+
+    def _cancel(self, q: QueuedStep, reason: str) -> None:
+        """PlanExecutor cancels the running step (its lease ran out): it stops now, as a failure."""
+        if self._running is not None and self._running[0].step_id == q.step_id:
+            self._cancelled[q.step_id] = reason
+            self._running = (self._running[0], time.monotonic(), self._running[2])
+
     def _dispatch(self, q: QueuedStep) -> None:
         now = time.monotonic()
+        if not self._lease_live():
+            self.unsafe_events.append(f"{q.step_id} started without a live lease")
         if q.step_id in self.started_step_ids:
             self.duplicate_starts.append(q.step_id)
         self.started_step_ids.append(q.step_id)
@@ -295,7 +389,10 @@ class TimedRobot:
         q, _, run = self._running
         self._running = None
         fault = next((f for f in self.faults if f.matches(q.step)), None)
-        if fault is not None:
+        cancelled = self._cancelled.pop(q.step_id, None)
+        if cancelled is not None:  # stopped where it was: the world did not change
+            success, message = False, cancelled
+        elif fault is not None:
             fault.times -= 1
             success = fault.kind == "wrong_outcome"
             message = f"injected {fault.kind}"
