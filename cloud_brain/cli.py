@@ -13,6 +13,7 @@
     brainstem eval voice [--json] [--utterances N]
     brainstem demo --wav FILE                      (the command spoken, heard by the voice node)
     brainstem bench mla [--json] [--quick]
+    brainstem bench mtp [--json] [--n N] [--artifact DIR]
     brainstem bench edge [--json] [--seconds N]
     brainstem bench prefetch --rtt-ms 300 [--json] [--backend rules] [--missions 20]
     brainstem bench fleet --robots 32 [--json] [--seconds 60]   (batched vs unbatched moe, real gRPC)
@@ -192,6 +193,20 @@ def cmd_eval_planner(a) -> int:
         return 2
     print(json.dumps(report) if a.json else format_report(report))
     return 0
+
+
+def cmd_bench_mtp(a) -> int:
+    from cloud_brain.decoding.bench import run_mtp_bench
+
+    report = run_mtp_bench(n=a.n, artifact=a.artifact, threads=a.threads)
+    if a.json:
+        print(json.dumps(report))
+    else:
+        print(f"MTP speculative vs greedy over {report['prompts']} dev prompts: identical={report['identical']} "
+              f"acceptance={report['acceptance_rate']['depth_1']:.1%} "
+              f"tokens/s {report['tokens_per_s']['greedy']:.0f} -> {report['tokens_per_s']['speculative']:.0f} "
+              f"(x{report['speedup']:.2f})")
+    return 0 if report["identical"] else 1
 
 
 def cmd_bench_mla(a) -> int:
@@ -401,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     bm.add_argument("--quick", action="store_true", help="skip the decode-speed runs")
     bm.add_argument("--threads", type=int)
     bm.set_defaults(fn=cmd_bench_mla)
+    bt = bsub.add_parser("mtp", help="MTP speculative decoding vs greedy on the planner (cloud_brain/decoding/bench.py)")
+    bt.add_argument("--n", type=int, default=120, help="dev prompts (tests/data/dev_cases.jsonl, cycled)")
+    bt.add_argument("--artifact", help="planner artifact folder (default: the shipped one)")
+    bt.add_argument("--threads", type=int, default=1)
+    bt.add_argument("--json", action="store_true")
+    bt.set_defaults(fn=cmd_bench_mtp)
     be = bsub.add_parser("edge", help="policy latency, ROS 2 control loop vs bare echo, CPU (edge_nerve/bench/loop.py)")
     be.add_argument("--seconds", type=float, default=30.0, help="seconds per loop/echo run")
     be.add_argument("--executor", default="events", choices=("events", "single", "multi"))

@@ -1,137 +1,190 @@
-"""Constrained plan decoding: a token mask from the plan grammar, the world's entities and the
-symbolic state, so every decoded plan parses *and* passes the validator.
+"""Constrained plan decoding: a token mask from the goal-program grammar, the world's entities
+and the symbolic state, so every decoded plan parses *and* passes the validator.
 
-Why state-aware: a mask from the grammar and entity names alone guarantees a plan that parses;
-tracking the symbolic state as steps complete (`skills.check` / `skills.apply`) also removes
-steps whose preconditions fail (picking what is not there, giving with an empty hand), so the
-model only ever chooses among steps that can run. Forced tokens (one allowed choice) are
-appended without a model call and fed with the next call ("jump-forward").
+Why state-aware: a mask from the grammar and entity names alone guarantees a program that
+parses; the mask also only offers items the symbolic solver can reach from the state the earlier
+items leave (`program.expand`), so the model only ever chooses among intents that can run.
+Why mention-aware (`mentioned`, the prompt's schema linking): where the command names entities
+of the kind an argument takes, the argument is one of those (plus "its home", never named as an
+entity); only a command that names none ("something to drink", "come here") leaves the choice
+among all entities of the kind to the model. Items that would do nothing (the goal already
+holds, or the item repeats an earlier one) are never offered. Each
+completed item is expanded into skill steps at once, so steps stream while later items are still
+being decoded. Forced tokens (one allowed choice) are appended without a model call and fed with
+the next call ("jump-forward").
 
-    grammar = PlanGrammar(tok, state, prompt.slot_of); for step in decode_steps(model, prompt.ids, grammar): ...
+    grammar = ProgramGrammar(tok, state, prompt.slot_of); for step in decode_steps(model, prompt.ids, grammar): ...
 
-Plan symbols (see cloud_brain/planner/prompt.py): a skill token, then its arguments as pointer
-tokens (`@k`) or `<to_user>`; `<refuse>` is only allowed first and takes one reason token;
-`<eos>` ends the plan.
+Plan symbols (see cloud_brain/planner/prompt.py and program.py): a goal head (`<deliver>`,
+`<put>`, `<go>`, `<dock>`, `<tidy>`), then its arguments as pointer tokens (`@k`), `<to_user>` or
+`<home>`; `<refuse>` is only allowed first and takes one reason token; `<eos>` ends the plan.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 
 from cloud_brain.domain import skills
 from cloud_brain.domain.plan import Step
+from cloud_brain.domain.solver import SolveError
 from cloud_brain.domain.state import USER, WorldState
-from cloud_brain.planner.prompt import REASONS, SKILL_TOKENS, TOKEN_SKILLS, Tokenizer
+from cloud_brain.planner import program as prog
+from cloud_brain.planner.prompt import GOAL_TOKENS, REASONS, TOKEN_GOALS, Tokenizer
 
-MAX_STEPS = 32
+MAX_ITEMS = 12
 
 
-class PlanGrammar:
-    """The allowed next plan tokens for one prompt, advanced token by token."""
+@dataclass
+class DecodeStats:
+    """What one or more decodes did: for `bench mtp`, /metrics and tests."""
+
+    tokens: int = 0  # tokens decoded (forced ones included)
+    trunk_passes: int = 0  # trunk forward passes after the prefill
+    prefill_s: float = 0.0
+    decode_s: float = 0.0  # wall time after the prefill (grammar and expansion included)
+
+
+class ProgramGrammar:
+    """The allowed next program tokens for one prompt, advanced token by token; tracks the
+    symbolic state through each completed item's expansion."""
 
     def __init__(self, tok: Tokenizer, state: WorldState, slot_of: dict[str, int],
-                 max_steps: int = MAX_STEPS, banned: set[tuple[int, Step]] | None = None):
+                 max_items: int = MAX_ITEMS, banned: set[tuple[int, tuple]] | None = None,
+                 mentioned: list[str] | None = None):
         self.tok = tok
         self.state = state
         self.slot_of = slot_of
         self.entity_of = {tok.id(f"@{v}"): k for k, v in slot_of.items()}
         self.entity_of[tok.id("<to_user>")] = USER
-        self.max_steps = max_steps
+        self.entity_of[tok.id("<home>")] = prog.HOME
+        self.max_items = max_items
         self.banned = banned or set()
-        self.steps: list[Step] = []
-        self.skill: str | None = None  # the skill being decoded
+        self.mentioned = set(mentioned or ())
+        self.items: list[tuple] = []  # completed program items
+        self.goals: list[list] = []  # their goal predicates
+        self.steps: list[Step] = []  # their expansion so far
+        self.head: str | None = None  # the item being decoded
         self.args: list[str] = []
         self.reason: str | None = None
         self.done = False
         self.eos = tok.id("<eos>")
+        self._reach: dict[tuple, list[Step] | None] = {}
+        self._allowed: list[int] | None = None
 
     # ---- what may come next ----------------------------------------------------------------
-    def _ok(self, step: Step) -> bool:
-        if (len(self.steps), step) in self.banned:
-            return False
-        if skills.check(step, self.state) is not None:
-            return False
-        if step.skill == "navigate":  # no-op moves are never useful (the solver never makes them)
-            t, s = step.args[0], self.state
-            if t in s.desc.rooms:
-                return s.robot_room != t
-            return s.robot_at != t
-        return True
+    def _expansion(self, item: tuple) -> list[Step] | None:
+        """The item's steps from the current state, or None when it cannot be reached."""
+        key = (len(self.items), item)
+        if key not in self._reach:
+            if key in self.banned:
+                self._reach[key] = None
+            else:
+                try:
+                    part = prog.expand(item, self.state)
+                except (SolveError, KeyError, ValueError):
+                    part = None
+                # an item that does nothing here (its goal already holds, or it repeats an earlier
+                # item) is never what the person asked for: leave it out of the choices
+                self._reach[key] = part if part and item not in self.items else None
+        return self._reach[key]
 
-    def _complete_steps(self, skill: str) -> list[Step]:
-        """Every runnable instantiation of `skill` in the current state."""
-        s = self.state
-        d = s.desc
-        if skill == "navigate":
-            cands = [Step("navigate", (t,)) for t in [*d.rooms, *d.furniture, USER]]
-        elif skill in ("pick", "give"):
-            cands = [Step(skill, (o,)) for o in d.objects]
-        elif skill == "place":
-            held = s.holding
-            cands = [Step("place", (held, f)) for f in d.furniture] if held else []
-        elif skill == "dock":
-            cands = [Step("dock", ())]
-        else:
-            cands = []
-        return [c for c in cands if self._ok(c)]
+    def _completions(self, head: str, prefix: list[str], first_only: bool = False) -> set[str]:
+        """Values of argument len(prefix) for which some reachable item exists (with
+        `first_only`, stop at the first: enough to know whether any exists)."""
+        n = len(prefix)
+        arity = prog.ARITY[head]
+        out = set()
+        cands = prog.candidates(head, n, self.state, prefix[0] if prefix else None)
+        named = [c for c in cands if c in self.mentioned]
+        if named:  # the command names entities of this kind: the argument is one of them
+            cands = named + [c for c in cands if c == prog.HOME]
+        for c in cands:
+            args = [*prefix, c]
+            if n + 1 < arity:
+                ok = bool(self._completions(head, args, first_only=True))
+            else:
+                ok = self._expansion((head, *args)) is not None
+            if ok:
+                out.add(c)
+                if first_only:
+                    break
+        return out
+
+    def _token(self, entity: str) -> int:
+        tid = self.tok.id
+        return tid("<to_user>") if entity == USER else tid("<home>") if entity == prog.HOME \
+            else tid(f"@{self.slot_of[entity]}")
 
     def allowed(self) -> list[int]:
+        if self._allowed is None:
+            self._allowed = self._compute_allowed()
+        return self._allowed
+
+    def _compute_allowed(self) -> list[int]:
         if self.done:
             return []
         tid = self.tok.id
         if self.reason == "":  # after <refuse>: a reason
             return [tid(r) for r in REASONS]
-        if self.skill is None:
-            if self.reason is not None or len(self.steps) >= self.max_steps:
+        if self.head is None:
+            if self.reason is not None or len(self.items) >= self.max_items:
                 return [self.eos]
-            out = [tid(SKILL_TOKENS[k]) for k in ("navigate", "pick", "place", "give", "dock")
-                   if self._complete_steps(k)]
-            if not self.steps:
-                out.append(tid(SKILL_TOKENS["refuse"]))
-            if self.steps or not out:
+            out = [tid(GOAL_TOKENS[h]) for h in ("deliver", "put", "go", "dock", "tidy")
+                   if (self._expansion((h,)) is not None if prog.ARITY[h] == 0
+                       else self._completions(h, [], first_only=True))]
+            if not self.items:
+                out.append(tid(GOAL_TOKENS["refuse"]))
+            if self.items or not out:
                 out.append(self.eos)
             return out
-        n = len(self.args)
-        nxt = {c.args[n] for c in self._complete_steps(self.skill) if list(c.args[:n]) == self.args}
-        return sorted(tid("<to_user>") if e == USER else tid(f"@{self.slot_of[e]}") for e in nxt)
+        return sorted(self._token(e) for e in self._completions(self.head, self.args))
 
     # ---- advancing -------------------------------------------------------------------------
-    def advance(self, token: int) -> Step | None:
-        """Consume an allowed token; the step it completes, if any."""
+    def advance(self, token: int) -> list[Step]:
+        """Consume an allowed token; the steps of the item it completes (often none)."""
         t = self.tok.vocab[token]
         if token not in self.allowed():
             raise ValueError(f"token {t!r} is not allowed here (allowed: "
                              f"{[self.tok.vocab[i] for i in self.allowed()]})")
+        self._allowed = None
         if token == self.eos:
             self.done = True
-            return None
+            return []
         if self.reason == "":
             self.reason = t
             step = Step("refuse", (REASONS[t],))
+            self.items.append(("refuse", t))
             self.steps.append(step)
-            return step
-        if self.skill is None:
-            skill = TOKEN_SKILLS[t]
-            if skill == "refuse":
+            return [step]
+        if self.head is None:
+            head = TOKEN_GOALS[t]
+            if head == "refuse":
                 self.reason = ""
-                return None
-            self.skill, self.args = skill, []
+                return []
+            self.head, self.args = head, []
         else:
             self.args.append(self.entity_of[token])
-        if len(self.args) == skills.SKILLS[self.skill].arity:
-            step = Step(self.skill, tuple(self.args))
-            self.state = skills.apply(step, self.state)
-            self.steps.append(step)
-            self.skill, self.args = None, []
-            return step
-        return None
+        if len(self.args) < prog.ARITY[self.head]:
+            return []
+        item = (self.head, *self.args)
+        part = self._expansion(item)
+        self.goals.append(prog.goal_of(item, self.state.desc))
+        for st in part:
+            self.state = skills.apply(st, self.state)
+        self.items.append(item)
+        self.steps += part
+        self.head, self.args = None, []
+        self._reach = {}
+        return part
 
 
 @torch.inference_mode()
-def decode_steps(model, prompt_ids: list[int], grammar: PlanGrammar, max_tokens: int = 128,
-                 cache=None, cached: int = 0) -> Iterator[Step]:
+def decode_steps(model, prompt_ids: list[int], grammar: ProgramGrammar, max_tokens: int = 64,
+                 cache=None, cached: int = 0, stats: DecodeStats | None = None) -> Iterator[Step]:
     """Greedy decoding under the grammar mask; yields each step as soon as it is complete.
 
     `cache` with `cached` > 0: the cache already holds prompt_ids[:cached] (a world-state prefix
@@ -140,29 +193,36 @@ def decode_steps(model, prompt_ids: list[int], grammar: PlanGrammar, max_tokens:
     The cache must hold len(prompt_ids) + max_tokens positions without wrapping."""
     if cache is None:
         cache, cached = model.allocate_cache(1, len(prompt_ids) + max_tokens + 1, include_mtp=False), 0
+    stats = stats if stats is not None else DecodeStats()
     cached = min(cached, len(prompt_ids) - 1)
+    t0 = time.perf_counter()
     x = torch.tensor([prompt_ids[cached:]], dtype=torch.long)
     logits = model(x, cached, cache, last_only=True)[0, -1]  # (V,)
+    t1 = time.perf_counter()
+    stats.prefill_s += t1 - t0
     pos = len(prompt_ids)
     pending: list[int] = []  # forced tokens not yet fed to the model
-    for _ in range(max_tokens):
-        allowed = grammar.allowed()
-        if not allowed:
-            break
-        if len(allowed) == 1:
-            choice = allowed[0]
-        else:
-            if pending:
-                logits = model(torch.tensor([pending], dtype=torch.long), pos, cache, last_only=True)[0, -1]
-                pos += len(pending)
-                pending = []
-            ids = torch.tensor(allowed)
-            choice = allowed[int(torch.argmax(logits[ids]))]
-        pending.append(choice)
-        step = grammar.advance(choice)
-        if step is not None:
-            yield step
-        if grammar.done:
-            return
-    if not grammar.done:  # token budget spent: end the plan where it stands
-        grammar.done = True
+    try:
+        for _ in range(max_tokens):
+            allowed = grammar.allowed()
+            if not allowed:
+                break
+            if len(allowed) == 1:
+                choice = allowed[0]
+            else:
+                if pending:
+                    logits = model(torch.tensor([pending], dtype=torch.long), pos, cache, last_only=True)[0, -1]
+                    stats.trunk_passes += 1
+                    pos += len(pending)
+                    pending = []
+                ids = torch.tensor(allowed)
+                choice = allowed[int(torch.argmax(logits[ids]))]
+            pending.append(choice)
+            stats.tokens += 1
+            yield from grammar.advance(choice)
+            if grammar.done:
+                return
+        if not grammar.done:  # token budget spent: end the plan where it stands
+            grammar.done = True
+    finally:
+        stats.decode_s += time.perf_counter() - t1

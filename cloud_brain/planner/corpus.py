@@ -5,8 +5,9 @@ seen, so every example draws (1) a world — the home, the office test world, or
 with renamed rooms, furniture and objects — (2) a random state of it (objects moved, robot and
 user elsewhere, sometimes holding something), (3) goals, and (4) a command phrased by a wide
 paraphrase grammar (politeness, indirect requests, ellipsis, several goals joined by "and",
-"then", commas; odd casing, extra spaces, typos). Targets come from the symbolic solver, clause
-by clause, so every target plan is valid and reaches its goals. Refusals cover unknown
+"then", commas; odd casing, extra spaces, typos). Targets are goal programs (program.py): one
+item per intent, expanded by the symbolic solver item by item, so every target plan is valid and
+reaches its goals. Refusals cover unknown
 entities, impossible and unsafe requests and prompt injection.
 
 Train/dev split by paraphrase *template* (`Template.split`): dev examples use only templates the
@@ -25,9 +26,10 @@ from pathlib import Path
 from cloud_brain.domain import skills
 from cloud_brain.domain.description import WorldDescription, load_world, parse_world
 from cloud_brain.domain.plan import Step
-from cloud_brain.domain.solver import SolveError, solve
+from cloud_brain.domain.solver import SolveError
 from cloud_brain.domain.state import ROBOT, USER, WorldState
 from cloud_brain.planner import prompt as P
+from cloud_brain.planner.program import HOME, expand, item_of_goal, surface_in_room
 
 OFFICE_WORLD = Path(__file__).resolve().parents[2] / "tests" / "unit" / "office_world.yaml"
 
@@ -416,16 +418,6 @@ def category_object(desc: WorldDescription, nouns) -> str | None:
     return None
 
 
-def surface_in_room(desc: WorldDescription, obj: str, room: str) -> str | None:
-    home = desc.objects[obj].home
-    if desc.furniture[home].room == room:
-        return home
-    for f in desc.furniture.values():
-        if f.room == room and f.surface:
-            return f.name
-    return None
-
-
 # ---- examples -------------------------------------------------------------------------------
 @dataclass
 class Example:
@@ -435,6 +427,7 @@ class Example:
     reason: str = "<r:impossible>"  # refusal reason token (when steps is a refusal)
     goals: list = field(default_factory=list)
     kind: str = ""
+    program: list = field(default_factory=list)  # the goal program the model decodes (program.py)
 
 
 class _Skip(Exception):
@@ -486,8 +479,9 @@ def _article(rng: random.Random, text: str) -> str:
 
 
 class _Clause:
-    def __init__(self, text: str, goals: list, imperative: bool = True):
+    def __init__(self, text: str, goals: list, imperative: bool = True, program: list | None = None):
         self.text, self.goals, self.imperative = text, goals, imperative
+        self.program = program  # None: one item per goal (program.item_of_goal)
 
 
 def _clause(rng: random.Random, state: WorldState, split: str, used: set[str]) -> _Clause:
@@ -519,7 +513,8 @@ def _clause(rng: random.Random, state: WorldState, split: str, used: set[str]) -
         used.update(os_)
         txt = t.format(X=X(os_[0]), Y=X(os_[1]), Z=X(os_[-1]))
         if kind == "putaway2":
-            return _Clause(txt, [["on", o, d.objects[o].home] for o in os_])
+            return _Clause(txt, [["on", o, d.objects[o].home] for o in os_],
+                           program=[("put", o, HOME) for o in os_])
         return _Clause(txt, [["delivered", o] for o in os_])
     if kind in ("deliver_cat", "deliver_need"):
         cat = rng.choice(CATEGORIES)
@@ -548,11 +543,11 @@ def _clause(rng: random.Random, state: WorldState, split: str, used: set[str]) -
         if f is None:
             raise _Skip
         used.add(o)
-        return _Clause(t.format(X=X(o), R=Fr(r)), [["on", o, f]])
+        return _Clause(t.format(X=X(o), R=Fr(r)), [["on", o, f]], program=[("put", o, r)])
     if kind == "putaway":
         o = rng.choice(movable)
         used.add(o)
-        return _Clause(t.format(X=X(o)), [["on", o, d.objects[o].home]])
+        return _Clause(t.format(X=X(o)), [["on", o, d.objects[o].home]], program=[("put", o, HOME)])
     if kind == "go_room":
         r = rng.choice(rooms)
         return _Clause(t.format(R=Fr(r)), [["robot_in", r]])
@@ -597,22 +592,30 @@ def _command_example(rng: random.Random, state: WorldState, split: str) -> Examp
         text += _pick(rng, CONNECTORS, split) + p
     if rng.random() < 0.25:
         text += _pick(rng, SUFFIXES, split)
-    # targets: solve clause by clause from the state the previous clause leaves
+    # targets: the goal program, expanded item by item exactly as the decoder expands it
+    program: list = []
+    goals: list = []
+    for c in clauses:
+        program += c.program if c.program is not None else [item_of_goal(g, state.desc) for g in c.goals]
+        goals += c.goals
     steps: list[Step] = []
     s = state
-    goals: list = []
+    if len(set(program)) < len(program):
+        raise _Skip  # a repeated intent: the decoder never offers one
     try:
-        for c in clauses:
-            part = solve(c.goals, s)
+        for item in program:
+            part = expand(item, s)
+            if not part:
+                raise _Skip  # an intent that does nothing here: the decoder never offers one
             for st in part:
                 s = skills.apply(st, s)
             steps += part
-            goals += c.goals
     except SolveError:
         raise _Skip
     if not steps:
         raise _Skip
-    return Example(_noise(text, rng), state, steps, goals=goals, kind="+".join("x" for _ in clauses))
+    return Example(_noise(text, rng), state, steps, goals=goals, kind="+".join("x" for _ in clauses),
+                   program=program)
 
 
 def _fill(rng: random.Random, t: str, state: WorldState, split: str) -> str:
@@ -663,7 +666,8 @@ def _refusal_example(rng: random.Random, state: WorldState, split: str) -> Examp
             txt = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(rng.randint(3, 14)))
     if rng.random() < 0.2 and reason not in ("<r:unclear>",):
         txt = _pick(rng, PREFIXES, split) + txt
-    return Example(_noise(txt, rng), state, refuse(reason), reason, [["refused"]], "refuse")
+    return Example(_noise(txt, rng), state, refuse(reason), reason, [["refused"]], "refuse",
+                   [("refuse", reason)])
 
 
 _HOME: WorldDescription | None = None
@@ -754,37 +758,34 @@ def default_tokenizer() -> P.Tokenizer:
 
 
 def encode_example(tok: P.Tokenizer, ex: Example, rng: random.Random) -> tuple[list[int], int]:
-    """(prompt + plan ids, index where the plan starts)."""
+    """(prompt + program ids, index where the program starts)."""
     pr = P.build_prompt(tok, ex.state, ex.command, rng)
-    plan = [tok.id(t) for t in P.plan_tokens(ex.steps, pr.slot_of, ex.reason)]
-    return pr.ids + plan, len(pr.ids)
+    program = [tok.id(t) for t in P.program_tokens(ex.program, pr.slot_of)]
+    return pr.ids + program, len(pr.ids)
 
 
 def encode_packed(tok: P.Tokenizer, rng: random.Random, split: str = "train", k: int = 3,
                   max_len: int = 320) -> tuple[list[int], list[tuple[int, int]]]:
-    """One world-state prompt followed by up to `k` independent (command, plan) pairs in that
-    state: ids and the [start, end) spans of the plans. Training packs pairs this way so the
+    """One world-state prompt followed by up to `k` independent (command, program) pairs in that
+    state: ids and the [start, end) spans of the programs. Training packs pairs this way so the
     long world prompt is paid once for several targets; the first pair is exactly the
     inference format."""
     while True:
         state = sample_state(rng)
         slot_of = P.assign_slots(state.desc, rng)
-        ids: list[int] = []
-        for t in P.prompt_tokens(state, slot_of):
-            ids += [tok.index[t]] if t in tok.index else tok.encode_words(t)
+        ids = P.world_ids(tok, state, slot_of)
         spans = []
         for _ in range(k):
             ex = sample_for_state(rng, state, split)
             if ex is None:
                 break
-            cmd = ([] if not spans else [tok.id("<cmd>")]) + tok.encode_words(ex.command, repair=True)[:48] + \
-                [tok.id("<plan>")]
-            plan = [tok.id(t) for t in P.plan_tokens(ex.steps, slot_of, ex.reason)]
-            if len(ids) + len(cmd) + len(plan) > max_len:
+            cmd = ([] if not spans else [tok.id("<cmd>")]) + P.command_ids(tok, state, slot_of, ex.command)
+            program = [tok.id(t) for t in P.program_tokens(ex.program, slot_of)]
+            if len(ids) + len(cmd) + len(program) > max_len:
                 break
             ids += cmd
-            spans.append((len(ids), len(ids) + len(plan)))
-            ids += plan
+            spans.append((len(ids), len(ids) + len(program)))
+            ids += program
         if spans:
             return ids, spans
 
@@ -808,7 +809,7 @@ def main(argv: list[str] | None = None) -> int:
         ex = sample_example(rng, a.split)
         ids, start = encode_example(tok, ex, rng)
         print(f"[{ex.state.desc.name}] {ex.command!r}  ({len(ids)} tokens)")
-        print("   " + format_plan(ex.steps).replace("\n", "; "))
+        print("   " + " ".join(map(str, ex.program)) + "  ->  " + format_plan(ex.steps).replace("\n", "; "))
         if a.tokens:
             print("   " + tok.decode(ids))
     print(f"vocabulary: {len(tok)}")

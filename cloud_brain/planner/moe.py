@@ -1,15 +1,17 @@
 """The embedded MoE planner: world state + command -> prompt -> constrained decoding -> plan.
 
-Why: the learned planner generalises to phrasings no rule lists; the grammar mask (with the
-symbolic state) keeps every plan parseable and runnable, and the validator is still run on the
-result: on a failure the failing step is banned and the plan decoded again, else it refuses with
-the reason. Steps stream out as soon as their last argument is decoded.
+Why: the learned planner generalises to phrasings no rule lists. It decodes a goal program (one
+item per intent, cloud_brain/planner/program.py) under a grammar mask that only offers items the
+symbolic solver can reach, and each item's skill steps stream out the moment its last token is
+decoded. The validator is still run on the result (the contract); a plan that fails it is
+refused with the reason.
 
     .venv/bin/python -m cloud_brain.planner.moe "bring me the mug" [--world-overrides JSON]
 """
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -19,7 +21,8 @@ from typing import Iterator
 
 import torch
 
-from cloud_brain.decoding.constrained import PlanGrammar, decode_steps
+from cloud_brain.decoding.constrained import ProgramGrammar, decode_steps
+from cloud_brain.decoding.speculative import SpecStats, decode_steps_speculative
 from cloud_brain.domain.description import WorldDescription
 from cloud_brain.domain.plan import PlanError, Step, validate
 from cloud_brain.domain.state import WorldState
@@ -27,7 +30,6 @@ from cloud_brain.planner.base import PlanResult
 from cloud_brain.planner.checkpoint import DEFAULT_ARTIFACT, load_artifact
 from cloud_brain.planner.prompt import REASONS, build_prompt
 
-MAX_RETRIES = 2
 PREFIX_CACHE_SIZE = 16
 _CACHE: dict[str, tuple] = {}
 _LOCK = threading.Lock()
@@ -47,9 +49,10 @@ class MoEPlanner:
     name = "moe"
 
     def __init__(self, world: WorldDescription | None = None, artifact: str | Path | None = None,
-                 threads: int | None = 1):
+                 threads: int | None = 1, speculative: bool = True):
         self.world = world
-        self.artifact = Path(artifact) if artifact else DEFAULT_ARTIFACT
+        # BRAINSTEM_MOE_ARTIFACT: evaluate or serve another artifact folder without code changes
+        self.artifact = Path(artifact or os.environ.get("BRAINSTEM_MOE_ARTIFACT") or DEFAULT_ARTIFACT)
         self.model, self.tok, self.config = _load(self.artifact)
         self.threads = threads  # a model this small decodes fastest on one thread
         self._decode_lock = threading.Lock()  # one decode at a time: sessions share the model
@@ -57,6 +60,14 @@ class MoEPlanner:
         # robot sends several commands from one state; the idea of SGLang's radix cache)
         self._caches: OrderedDict[tuple[int, ...], object] = OrderedDict()
         self.last_first_step_ms: float | None = None
+        # MTP speculative decoding (cloud_brain/decoding/speculative.py): the same plans, fewer passes
+        self.speculative = speculative and bool(self.model.mtp)
+        self.spec_stats = SpecStats()
+
+    @property
+    def mtp_acceptance(self) -> float:
+        """Share of MTP drafts the trunk accepted so far (for /metrics)."""
+        return self.spec_stats.acceptance_rate
 
     def _prompt(self, command: str, state: WorldState):
         # a fixed shuffle of pointer numbers: looks like the training prompts, same every call
@@ -67,10 +78,12 @@ class MoEPlanner:
         with self._decode_lock:
             yield from self._stream(command, state)
 
-    def _stream(self, command: str, state: WorldState, banned: set | None = None) -> Iterator[Step]:
+    def _stream(self, command: str, state: WorldState, grammar_out: list | None = None) -> Iterator[Step]:
         t0 = time.perf_counter()
         prompt = self._prompt(command, state)
-        grammar = PlanGrammar(self.tok, state, prompt.slot_of, banned=banned)
+        grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=prompt.mentioned)
+        if grammar_out is not None:
+            grammar_out.append(grammar)
         first = True
         before = torch.get_num_threads()
         try:
@@ -84,9 +97,9 @@ class MoEPlanner:
         finally:
             torch.set_num_threads(before)
 
-    def _decode(self, ids: list[int], grammar: PlanGrammar) -> Iterator[Step]:
+    def _decode(self, ids: list[int], grammar: ProgramGrammar) -> Iterator[Step]:
         cap = self.model.args.max_seq_len
-        max_tokens = cap - len(ids) - 1
+        max_tokens = cap - len(ids) - 2  # room for one speculative draft row
         if max_tokens < 8:
             raise ValueError(f"prompt of {len(ids)} tokens leaves no room to plan (context {cap})")
         world_len = ids.index(self.tok.id("<cmd>")) + 1
@@ -94,8 +107,12 @@ class MoEPlanner:
         cache = self._caches.pop(key, None)
         cached = world_len if cache is not None else 0
         if cache is None:
-            cache = self.model.allocate_cache(1, cap, include_mtp=False)
-        yield from decode_steps(self.model, ids, grammar, min(128, max_tokens), cache, cached)
+            cache = self.model.allocate_cache(1, cap, draft_slack=1, include_mtp=self.speculative)
+        if self.speculative:
+            yield from decode_steps_speculative(self.model, ids, grammar, min(64, max_tokens), cache, cached,
+                                                stats=self.spec_stats)
+        else:
+            yield from decode_steps(self.model, ids, grammar, min(64, max_tokens), cache, cached)
         # only a decode that ran to the end returns its cache (the prefix part is intact)
         self._caches[key] = cache
         while len(self._caches) > PREFIX_CACHE_SIZE:
@@ -107,23 +124,16 @@ class MoEPlanner:
 
     def _plan(self, command: str, state: WorldState) -> PlanResult:
         t0 = time.perf_counter()
-        banned: set[tuple[int, Step]] = set()
-        reason = None
-        for _ in range(MAX_RETRIES + 1):
-            steps = list(self._stream(command, state, banned))
-            try:
-                validate(steps, state)
-            except PlanError as e:  # cannot happen with the state-aware mask; kept as the contract
-                reason = e.reason
-                if e.step_index >= 0:
-                    banned.add((e.step_index, steps[e.step_index]))
-                    continue
-                break
-            ms = (time.perf_counter() - t0) * 1000
-            if steps and steps[0].skill == "refuse":
-                return PlanResult(steps, [["refused"]], steps[0].args[0], ms)
-            return PlanResult(steps, [], None, ms)
-        return PlanResult.refused(f"I could not make a valid plan: {reason}", (time.perf_counter() - t0) * 1000)
+        grammars: list[ProgramGrammar] = []
+        steps = list(self._stream(command, state, grammars))
+        ms = lambda: (time.perf_counter() - t0) * 1000  # noqa: E731
+        if steps and steps[0].skill == "refuse":
+            return PlanResult(steps, [["refused"]], steps[0].args[0], ms())
+        try:
+            validate(steps, state)
+        except PlanError as e:  # cannot happen with the state-aware mask; kept as the contract
+            return PlanResult.refused(f"I could not make a valid plan: {e.reason}", ms())
+        return PlanResult(steps, grammars[0].goals, None, ms())
 
 
 def synthetic_dev_accuracy(model, tok, n: int = 200, seed: int = 1) -> dict:
@@ -136,7 +146,7 @@ def synthetic_dev_accuracy(model, tok, n: int = 200, seed: int = 1) -> dict:
     for _ in range(n):
         ex = corpus.sample_example(rng, "dev")
         prompt = build_prompt(tok, ex.state, ex.command, random.Random(0))
-        grammar = PlanGrammar(tok, ex.state, prompt.slot_of)
+        grammar = ProgramGrammar(tok, ex.state, prompt.slot_of, mentioned=prompt.mentioned)
         steps = list(decode_steps(model, prompt.ids, grammar))
         want_ref = ex.steps[0].skill == "refuse"
         got_ref = bool(steps) and steps[0].skill == "refuse"

@@ -14,11 +14,18 @@ Prompt (one line here, tokens separated by spaces; names read with spaces for un
     <bos> <rooms> @3 kitchen | @0 living room ~ lounge ~ sitting room | ...
           <furn> @9 kitchen counter ~ counter ~ worktop in @3 | @5 charging dock ~ dock nosurf in @1 | ...
           <objs> @12 red cup ~ cup ~ mug on @9 home @9 | @2 remote ... on <held> home @4 | ...
-          <robot> in @3 at @9 holding @2 docked <user> in @0 <cmd> bring me the mug <plan>
+          <robot> in @3 at @9 holding @2 docked <user> in @0
+          <cmd> bring me the mug and go charge <ment> @12 <plan>
 
-Plan (one step per skill token, streamed as soon as its last argument is decoded):
+`<ment>` lists the entities the command names (`mentions`: schema linking, longest phrase
+first, typos repaired), so the model copies a pointer instead of first learning to match words
+across the prompt; it still decides what each mention is for and finds described-only entities
+("something to drink") in the world part itself.
 
-    <navigate> @9 <pick> @12 <navigate> <to_user> <give> @12 <eos>     | <refuse> <r:unknown> <eos>
+Plan: a goal program (cloud_brain/planner/program.py), one item per intent; the decoder expands
+each item into skill steps with the symbolic solver the moment its last token is decoded:
+
+    <deliver> @12 <dock> <eos>     | <put> @12 <home> <eos> | <refuse> <r:unknown> <eos>
 
 Tokenizer: a closed word vocabulary (the plan/prompt symbols, the words of the world
 descriptions and the corpus grammar; see `Tokenizer.build`) plus a spelling fallback (`#a`…`#z`,
@@ -42,9 +49,11 @@ from cloud_brain.domain.state import ROBOT, USER, WorldState
 
 MAX_SLOTS = 64  # pointer tokens @0 … @63: the most entities (rooms + furniture + objects) a prompt may hold
 MAX_ALIASES = 4
-SKILL_TOKENS = {"navigate": "<navigate>", "pick": "<pick>", "place": "<place>", "give": "<give>",
-                "dock": "<dock>", "refuse": "<refuse>"}
-TOKEN_SKILLS = {v: k for k, v in SKILL_TOKENS.items()}
+# goal-program heads (see cloud_brain/planner/program.py)
+GOAL_TOKENS = {"deliver": "<deliver>", "put": "<put>", "go": "<go>", "dock": "<dock>", "tidy": "<tidy>",
+               "refuse": "<refuse>"}
+TOKEN_GOALS = {v: k for k, v in GOAL_TOKENS.items()}
+MAX_MENTIONS = 8
 # refusal reasons the model chooses from; the planner words them for the person
 REASONS = {
     "<r:unknown>": "I don't know that object or place in this home.",
@@ -55,7 +64,7 @@ REASONS = {
 }
 SPECIALS = ["<pad>", "<bos>", "<eos>", "<rooms>", "<furn>", "<objs>", "<robot>", "<user>", "<cmd>",
             "<plan>", "<held>", "<to_user>", "<given>", "|", "~", "in", "on", "home", "at", "holding",
-            "docked", "nosurf", "</w>", *SKILL_TOKENS.values(), *REASONS]
+            "docked", "nosurf", "</w>", "<ment>", "<home>", *GOAL_TOKENS.values(), *REASONS]
 CHARS = [f"#{c}" for c in "abcdefghijklmnopqrstuvwxyz0123456789"]
 SLOTS = [f"@{i}" for i in range(MAX_SLOTS)]
 _WORD_RE = re.compile(r"[a-z]+|[0-9]+|[^\sa-z0-9]")
@@ -99,13 +108,21 @@ class Tokenizer:
         return self.index[token]
 
     # ---- text ------------------------------------------------------------------------------
-    def encode_words(self, text: str, repair: bool = False) -> list[int]:
+    def words(self, text: str, repair: bool = False) -> list[str]:
+        """Normalised words; with `repair`, a word outside the vocabulary that is close to a
+        vocabulary word (a typo) becomes that word."""
         out = []
         for w in normalise(text).split():
             if w not in self.index and repair and w.isalpha() and len(w) >= 4:
                 close = difflib.get_close_matches(w, self._words, n=1, cutoff=0.8)
                 if close:
                     w = close[0]
+            out.append(w)
+        return out
+
+    def encode_words(self, text: str, repair: bool = False) -> list[int]:
+        out = []
+        for w in self.words(text, repair):
             if w in self.index:
                 out.append(self.index[w])
             else:
@@ -145,6 +162,7 @@ class Prompt:
     ids: list[int]
     slot_of: dict[str, int]  # entity name -> pointer number
     entity_of: dict[int, str]  # pointer number -> entity name
+    mentioned: list[str] = field(default_factory=list)  # entities the command names (`mentions`)
 
 
 def _entity_words(name: str, aliases: tuple[str, ...]) -> list[str]:
@@ -200,30 +218,95 @@ def prompt_tokens(state: WorldState, slot_of: dict[str, int]) -> list[str]:
     return toks
 
 
+def _phrases(desc: WorldDescription) -> dict[tuple[str, ...], list[str]]:
+    """Every way the world description names an entity (name, aliases, colour + noun, plurals)
+    -> the entities it names."""
+    out: dict[tuple[str, ...], list[str]] = {}
+
+    def add(words: list[str], name: str) -> None:
+        for w in (tuple(words), (*words[:-1], words[-1] + "s") if words else ()):
+            if w and name not in out.setdefault(w, []):
+                out[w].append(name)
+
+    for x in [*desc.rooms.values(), *desc.furniture.values(), *desc.objects.values()]:
+        names = [words_of(x.name), *(words_of(a) for a in x.aliases)]
+        colour = words_of(getattr(x, "color", "") or "")
+        for w in names:
+            if w:
+                add(w, x.name)
+                if colour and w[0] != colour[0]:
+                    add([*colour, w[-1]], x.name)
+    return out
+
+
+_PHRASES: dict[int, tuple[WorldDescription, dict]] = {}
+
+
+def mentions(desc: WorldDescription, words: list[str]) -> list[str]:
+    """Schema linking: the entities the command names, in the order it names them (longest
+    phrase first at each word, so "kitchen table" is the table, not the kitchen). The model
+    still decides what each mention is for, and finds what is only described ("something to
+    drink") in the world part of the prompt."""
+    if id(desc) not in _PHRASES or _PHRASES[id(desc)][0] is not desc:
+        _PHRASES[id(desc)] = (desc, _phrases(desc))
+    index = _PHRASES[id(desc)][1]
+    longest = max((len(p) for p in index), default=1)
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for n in range(min(longest, len(words) - i), 0, -1):
+            hit = index.get(tuple(words[i:i + n]))
+            if hit:
+                out += [e for e in hit if e not in out]
+                i += n
+                break
+        else:
+            i += 1
+    return out[:MAX_MENTIONS]
+
+
+def command_ids(tok: Tokenizer, state: WorldState, slot_of: dict[str, int], command: str,
+                max_command_tokens: int = 48) -> list[int]:
+    """The command part of a prompt (after `<cmd>`): its words, `<ment>` and the pointers of the
+    entities it mentions, then `<plan>`."""
+    words = tok.words(command, repair=True)
+    ids = tok.encode_words(" ".join(words))[:max_command_tokens]
+    ids.append(tok.index["<ment>"])
+    ids += [tok.index[f"@{slot_of[e]}"] for e in mentions(state.desc, words)]
+    return ids + [tok.index["<plan>"]]
+
+
 def build_prompt(tok: Tokenizer, state: WorldState, command: str,
                  rng: random.Random | None = None, max_command_tokens: int = 48) -> Prompt:
     slot_of = assign_slots(state.desc, rng)
+    ids = world_ids(tok, state, slot_of)
+    ids += command_ids(tok, state, slot_of, command, max_command_tokens)
+    named = mentions(state.desc, tok.words(command, repair=True))
+    return Prompt(ids, slot_of, {v: k for k, v in slot_of.items()}, named)
+
+
+def world_ids(tok: Tokenizer, state: WorldState, slot_of: dict[str, int]) -> list[int]:
+    """The world-state part of the prompt as token ids (ends with `<cmd>`)."""
     ids: list[int] = []
     for t in prompt_tokens(state, slot_of):
         if t in tok.index:
             ids.append(tok.index[t])
         else:  # a world word outside the vocabulary: spell it
             ids += tok.encode_words(t)
-    cmd = tok.encode_words(command, repair=True)[:max_command_tokens]
-    ids += cmd + [tok.index["<plan>"]]
-    return Prompt(ids, slot_of, {v: k for k, v in slot_of.items()})
+    return ids
 
 
-def plan_tokens(steps: list[Step], slot_of: dict[str, int], reason: str = "<r:impossible>") -> list[str]:
-    """Steps -> plan symbols (ending in <eos>). Refusals carry a reason token."""
+def program_tokens(program: list[tuple], slot_of: dict[str, int]) -> list[str]:
+    """A goal program (cloud_brain/planner/program.py) -> plan symbols, ending in <eos>.
+    A refusal is ("refuse", reason_token)."""
     out = []
-    for s in steps:
-        out.append(SKILL_TOKENS[s.skill])
-        if s.skill == "refuse":
-            out.append(reason)
-            continue
-        for a in s.args:
-            out.append("<to_user>" if a == USER else f"@{slot_of[a]}")
+    for item in program:
+        out.append(GOAL_TOKENS[item[0]])
+        for a in item[1:]:
+            if item[0] == "refuse" or a == "<home>":
+                out.append(a)
+            else:
+                out.append("<to_user>" if a == USER else f"@{slot_of[a]}")
     return out + ["<eos>"]
 
 

@@ -30,27 +30,29 @@ from cloud_brain.planner.checkpoint import save_artifact
 from cloud_brain.planner.prompt import Tokenizer
 
 IGNORE = -100
-MAX_LEN = 320  # prompt + plan tokens; longer draws are skipped
+MAX_LEN = 500  # world prompt + packed (command, program) pairs; a pair that would overflow is dropped
 
 
 def planner_args(vocab_size: int = 1024) -> ModelArgs:
     """ModelArgs.planner() shrunk to what a shared 2-core CPU trains in under an hour: 4 layers of
-    width 128 (3 sliding + 1 global; window 384 >= the prompt, so every layer sees the whole
-    world state — the hybrid layout only matters for long served sessions), MLA with a 64-wide
+    width 128 (3 sliding + 1 global; window 512 >= a packed training row, so every layer sees the
+    whole world state — the hybrid layout only matters for long served sessions), MLA with a 64-wide
     latent, 8 routed experts (width 64) top-2 + 1 shared, MTP depth 1. The bias update speed is
-    10x DeepSeek-V3's 0.001: a run of ~1000 steps must still balance its experts."""
-    return ModelArgs.planner().replace(vocab_size=vocab_size, dim=128, n_layers=4, max_seq_len=384,
-                                       sliding_window=384, swa_ratio=3, inter_dim=256, n_heads=4,
+    10x DeepSeek-V3's 0.001: a run of ~1000 steps must still balance its experts. Tied input and
+    output embeddings: writing a pointer is copying one from `<ment>` or the world part, and with
+    tied embeddings a head that attends to a pointer token already points at its output logit."""
+    return ModelArgs.planner().replace(vocab_size=vocab_size, dim=128, n_layers=4, max_seq_len=512,
+                                       sliding_window=512, swa_ratio=3, inter_dim=256, n_heads=4,
                                        kv_lora_rank=64, qk_nope_head_dim=32, qk_rope_head_dim=16,
                                        v_head_dim=32, moe_inter_dim=64,
-                                       bias_update_speed=0.01)
+                                       bias_update_speed=0.01, tie_embeddings=True)
 
 
 def make_batch(tok: Tokenizer, rng: random.Random, batch_size: int, split: str = "train",
-               pack: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+               pack: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """(tokens (B, T), targets (B, T-1)) with targets IGNORE outside the plans; each row is one
     world prompt with up to `pack` (command, plan) pairs (`corpus.encode_packed`)."""
-    seqs = [corpus.encode_packed(tok, rng, split, k=rng.randint(1, pack), max_len=MAX_LEN)
+    seqs = [corpus.encode_packed(tok, rng, split, k=rng.randint(4, pack), max_len=MAX_LEN)
             for _ in range(batch_size)]
     T = max(len(s) for s, _ in seqs)
     pad = tok.id("<pad>")
@@ -97,7 +99,7 @@ def lr_at(frac: float, base: float, warmup: float = 0.03) -> float:
 
 
 def train(out: str | Path, minutes: float = 40.0, seed: int = 0, batch_size: int = 16,
-          lr: float = 2e-3, threads: int = 2, log_every: int = 25, max_steps: int | None = None,
+          lr: float = 3e-3, threads: int = 2, log_every: int = 25, max_steps: int | None = None,
           args: ModelArgs | None = None, checkpoint_every_s: float = 300.0, quiet: bool = False,
           dev_eval: int = 200) -> dict:
     """Train and write the artifact to `out`; returns the training record."""

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloud_brain.decoding.constrained import PlanGrammar, decode_steps
+from cloud_brain.decoding.constrained import ProgramGrammar, decode_steps
 from cloud_brain.domain.description import load_world
 from cloud_brain.domain.plan import format_plan, parse_plan, validate
 from cloud_brain.domain.state import WorldState
@@ -54,7 +54,7 @@ def tiny_model():
 def test_constrained_decoding_always_parses_and_validates(tiny_model, torch_one_thread, seed, command):
     rng, state = _world_and_state(seed)
     pr = P.build_prompt(TOK, state, command, rng)
-    steps = list(decode_steps(tiny_model, pr.ids, PlanGrammar(TOK, state, pr.slot_of, max_steps=10)))
+    steps = list(decode_steps(tiny_model, pr.ids, ProgramGrammar(TOK, state, pr.slot_of, max_items=4)))
     assert parse_plan(format_plan(steps), state.desc) == steps
     validate(steps, state)
 
@@ -64,7 +64,7 @@ def test_constrained_decoding_always_parses_and_validates(tiny_model, torch_one_
 def test_grammar_random_walk_always_valid(seed):
     """Any path through the mask (not just the model's) is a valid plan."""
     rng, state = _world_and_state(seed)
-    g = PlanGrammar(TOK, state, P.assign_slots(state.desc, rng), max_steps=12)
+    g = ProgramGrammar(TOK, state, P.assign_slots(state.desc, rng), max_items=5)
     while not g.done:
         g.advance(rng.choice(g.allowed()))
     assert parse_plan(format_plan(g.steps), state.desc) == g.steps
@@ -72,10 +72,24 @@ def test_grammar_random_walk_always_valid(seed):
 
 
 def test_corpus_targets_are_valid_and_dev_templates_are_held_out():
+    from cloud_brain.domain.goals import holds
+    from cloud_brain.domain.plan import execute
+    from cloud_brain.planner.program import expand, goal_of
     rng = random.Random(3)
-    for _ in range(30):
+    for _ in range(60):
         ex = corpus.sample_example(rng, "train")
         validate(ex.steps, ex.state)
+        if ex.kind == "refuse":
+            continue
+        # each item's expansion reaches its goal when it ends (a later item may undo an earlier
+        # one, e.g. "come here, then tidy the kitchen": done in the order asked)
+        state, done = ex.state, []
+        for item in ex.program:
+            part = expand(item, state)
+            done += part
+            state = execute(part, state)
+            assert holds(goal_of(item, ex.state.desc), state, done, ex.state), (ex.command, item)
+        assert done == ex.steps
     train = {t for i, t in enumerate(corpus.TEMPLATES["deliver"]) if corpus._split_of("deliver", i) == "train"}
     dev = {t for i, t in enumerate(corpus.TEMPLATES["deliver"]) if corpus._split_of("deliver", i) == "dev"}
     assert dev and not (dev & train)
@@ -118,3 +132,24 @@ def test_prefix_cache_gives_the_same_plans():
     fresh = MoEPlanner(HOME)
     fresh._caches.clear()
     assert fresh.plan("tidy the living room", state).steps == again
+
+
+def test_program_tokens_decode_back_through_the_grammar():
+    """Teacher-forcing a corpus target through the grammar reproduces the corpus plan: every
+    target is reachable under the mask, and the mask expands it the way training assumed."""
+    rng = random.Random(5)
+    for _ in range(40):
+        ex = corpus.sample_example(rng, "train")
+        slot_of = P.assign_slots(ex.state.desc, rng)
+        g = ProgramGrammar(TOK, ex.state, slot_of)
+        steps = []
+        for t in P.program_tokens(ex.program, slot_of):
+            steps += g.advance(TOK.id(t))
+        assert g.done and steps == ex.steps, (ex.command, ex.program)
+
+
+def test_mentions_link_names_aliases_colours_and_prefer_the_longest_phrase():
+    words = TOK.words("bring the mug from the kitchen table to the bedroom", repair=True)
+    assert P.mentions(HOME, words) == ["red_cup", "dining_table", "bedroom"]
+    assert P.mentions(HOME, TOK.words("the blue botle please", repair=True)) == ["blue_bottle"]
+    assert P.mentions(HOME, TOK.words("I'm thirsty", repair=True)) == []

@@ -1,0 +1,120 @@
+"""`brainstem bench mtp`: MTP speculative decoding against plain greedy decoding, same model,
+same prompts, same run.
+
+Why this shape: the claim is "as fast or faster, never different", so every prompt is decoded
+both ways back to back (alternating which goes first, so drift in a shared machine's load hits
+both), the outputs are compared, and the figures are decode-phase throughput (tokens after the
+prefill, forced tokens included, over the time after the prefill: the prefill is the same pass
+for both) with percentiles of the per-plan decode time. Prompts: the hand-written dev cases
+(tests/data/dev_cases.jsonl, world overrides applied), cycled to `n`.
+
+    brainstem bench mtp --json [--n 120] [--artifact DIR]
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from cloud_brain.decoding.constrained import DecodeStats, ProgramGrammar, decode_steps
+from cloud_brain.decoding.speculative import SpecStats, decode_steps_speculative
+
+DEV_CASES = Path(__file__).resolve().parents[2] / "tests" / "data" / "dev_cases.jsonl"
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))] if xs else 0.0
+
+
+def load_prompts(n: int, cases: Path = DEV_CASES):
+    """(command, state) for the first `n` dev cases (cycled when there are fewer)."""
+    from cloud_brain.domain.description import load_world
+    from cloud_brain.domain.state import WorldState
+    world = load_world()
+    rows = [json.loads(line) for line in cases.read_text().splitlines() if line.strip()]
+    out = []
+    for i in range(n):
+        r = rows[i % len(rows)]
+        out.append((r["command"], WorldState.initial(world, r.get("world"))))
+    return out
+
+
+def run_mtp_bench(n: int = 120, artifact: str | Path | None = None, threads: int = 1) -> dict:
+    import random
+
+    from cloud_brain.planner.checkpoint import DEFAULT_ARTIFACT, load_artifact
+    from cloud_brain.planner.prompt import build_prompt
+    torch.set_num_threads(threads)
+    model, tok, cfg = load_artifact(Path(artifact) if artifact else DEFAULT_ARTIFACT)
+    model.eval()
+    prompts = load_prompts(n)
+    g_stats, s_stats = DecodeStats(), SpecStats()
+    g_times, s_times = [], []
+    identical = True
+    mismatches = []
+
+    def run(kind: str, ids, state, slot_of, mentioned):
+        grammar = ProgramGrammar(tok, state, slot_of, mentioned=mentioned)
+        st = DecodeStats() if kind == "greedy" else SpecStats()
+        if kind == "greedy":
+            steps = list(decode_steps(model, ids, grammar, stats=st))
+        else:
+            steps = list(decode_steps_speculative(model, ids, grammar, stats=st))
+        return steps, grammar.items, st
+
+    for _ in range(2):  # warm-up: first calls pay allocator and dispatch costs
+        cmd, state = prompts[0]
+        pr = build_prompt(tok, state, cmd, random.Random(0))
+        run("greedy", pr.ids, state, pr.slot_of, pr.mentioned)
+        run("speculative", pr.ids, state, pr.slot_of, pr.mentioned)
+    t0 = time.perf_counter()
+    for i, (cmd, state) in enumerate(prompts):
+        pr = build_prompt(tok, state, cmd, random.Random(0))
+        order = ["greedy", "speculative"] if i % 2 == 0 else ["speculative", "greedy"]
+        res = {}
+        for kind in order:
+            res[kind] = run(kind, pr.ids, state, pr.slot_of, pr.mentioned)
+        (g_steps, g_items, g), (s_steps, s_items, s) = res["greedy"], res["speculative"]
+        if (g_steps, g_items) != (s_steps, s_items):
+            identical = False
+            mismatches.append({"command": cmd, "greedy": [str(x) for x in g_items],
+                               "speculative": [str(x) for x in s_items]})
+        for total, one in ((g_stats, g), (s_stats, s)):
+            for f in ("tokens", "trunk_passes", "prefill_s", "decode_s"):
+                setattr(total, f, getattr(total, f) + getattr(one, f))
+        s_stats.drafted += s.drafted
+        s_stats.accepted += s.accepted
+        g_times.append(g.decode_s * 1000)
+        s_times.append(s.decode_s * 1000)
+    tps = {"greedy": g_stats.tokens / g_stats.decode_s if g_stats.decode_s else 0.0,
+           "speculative": s_stats.tokens / s_stats.decode_s if s_stats.decode_s else 0.0}
+    model_passes = s_stats.trunk_passes
+    return {
+        "bench": "mtp",
+        "prompts": n,
+        "artifact": str(Path(artifact) if artifact else DEFAULT_ARTIFACT),
+        "mtp_depth": model.args.mtp_depth,
+        "draft_depth_used": 1,
+        "threads": threads,
+        "identical": identical,
+        "mismatches": mismatches[:5],
+        "acceptance_rate": {"depth_1": round(s_stats.acceptance_rate, 4)},
+        "drafted": s_stats.drafted,
+        "accepted": s_stats.accepted,
+        # tokens the model decided per trunk pass when drafting: 1 + accepted drafts per pass
+        "mean_accepted_length": round((model_passes + s_stats.accepted) / model_passes, 3) if model_passes else 0.0,
+        "trunk_passes": {"greedy": g_stats.trunk_passes, "speculative": s_stats.trunk_passes},
+        "tokens": {"greedy": g_stats.tokens, "speculative": s_stats.tokens},
+        "tokens_per_s": {k: round(v, 1) for k, v in tps.items()},
+        "decode_ms": {"greedy": {"p50": round(statistics.median(g_times), 3), "p95": round(_pct(g_times, 0.95), 3)},
+                      "speculative": {"p50": round(statistics.median(s_times), 3),
+                                      "p95": round(_pct(s_times, 0.95), 3)}},
+        "prefill_ms_mean": round(1000 * g_stats.prefill_s / n, 3),
+        "speedup": round(tps["speculative"] / tps["greedy"], 3) if tps["greedy"] else 0.0,
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
