@@ -16,6 +16,7 @@
     brainstem bench mtp [--json] [--n N] [--artifact DIR]
     brainstem bench edge [--json] [--seconds N]
     brainstem bench prefetch --rtt-ms 300 [--json] [--backend rules] [--missions 20]
+    brainstem bench chaos [--json] [--missions 100] [--fuzz-cases 10000]   (drops, kill -9, restarts, fuzz)
     brainstem bench fleet --robots 32 [--json] [--seconds 60]   (batched vs unbatched moe, real gRPC)
     brainstem cloud serve --planner moe --batching [--max-batch 32 --max-queue 64]
     brainstem train planner --out DIR [--minutes M] [--seed S]
@@ -126,6 +127,8 @@ def cmd_cloud_serve(a) -> int:
         argv += ["--metrics-port", str(a.metrics_port)]
     if a.world:
         argv += ["--world", a.world]
+    if a.state_db:
+        argv += ["--state-db", a.state_db]
     from cloud_brain.security.options import forward_server_args
     from cloud_brain.server.admission import forward_batching_args
 
@@ -252,6 +255,15 @@ def cmd_bench_prefetch(a) -> int:
     return 0
 
 
+def cmd_bench_chaos(a) -> int:
+    from edge_nerve.bench.chaos import run_chaos_bench, summary_lines
+
+    report = run_chaos_bench(a.missions, a.rtt_ms, a.jitter_ms, a.time_scale, a.fuzz_cases, a.seed,
+                             a.workdir, a.mission_timeout_s)
+    print(json.dumps(report) if a.json else "\n".join(summary_lines(report)))
+    return 0 if all(v for k, v in report["targets"].items()) else 1
+
+
 def cmd_bench_fleet(a) -> int:
     from cloud_brain.server.fleet_bench import run_fleet_bench, summary_lines
 
@@ -338,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--planner", default="rules")
     s.add_argument("--world")
     s.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (0: any)")
+    s.add_argument("--state-db", help="SQLite file the sessions are written through to (a restarted "
+                                      "cloud resumes them; default runs/cloud-state.db; ':memory:' keeps nothing)")
     from cloud_brain.security.options import add_server_args
 
     add_server_args(s)
@@ -439,6 +453,18 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--seed", type=int, default=0)
     bp.add_argument("--json", action="store_true")
     bp.set_defaults(fn=cmd_bench_prefetch)
+    bc = bsub.add_parser("chaos", help="missions through link drops, cloud kill -9 + restart, edge restarts, "
+                                       "duplicated/reordered messages, then fuzz (edge_nerve/bench/chaos.py)")
+    bc.add_argument("--missions", type=int, default=100)
+    bc.add_argument("--fuzz-cases", type=int, default=10_000, help="hypothesis cases against the live cloud")
+    bc.add_argument("--rtt-ms", type=float, default=40.0)
+    bc.add_argument("--jitter-ms", type=float, default=20.0)
+    bc.add_argument("--time-scale", type=float, default=0.02, help="skill time = sim-measured time x this")
+    bc.add_argument("--mission-timeout-s", type=float, default=60.0)
+    bc.add_argument("--workdir", help="where the state DB and edge journal go (default: a temp folder)")
+    bc.add_argument("--seed", type=int, default=0)
+    bc.add_argument("--json", action="store_true")
+    bc.set_defaults(fn=cmd_bench_chaos)
     bf = bsub.add_parser("fleet", help="many robots on one cloud: batched vs unbatched moe over real gRPC "
                                        "(cloud_brain/server/fleet_bench.py)")
     bf.add_argument("--robots", type=int, default=32)

@@ -312,8 +312,14 @@ class PlanExecutor:
         (the cloud ignores those it has), so the cloud resumes from what really happened."""
         if self.journal is None:
             return []
+        rows = self.journal.recent()
+        if rows:  # pick the plan up where this robot left it (the cloud resends from there)
+            last = rows[-1]
+            ok = last.status == "succeeded"  # steps run in order: the last row is the frontier
+            self.plan = PlanProgress(last.plan_id, last.command_id, last.revision,
+                                     next_index=last.index + 1 if ok else last.index, failed=not ok)
         out = []
-        for row in self.journal.recent():
+        for row in rows:
             if row.status == "started":
                 msg = "interrupted: the edge restarted while the step ran; the robot held"
                 self.journal.record_row(row, "failed", msg)
