@@ -49,7 +49,7 @@ class MoEPlanner:
     name = "moe"
 
     def __init__(self, world: WorldDescription | None = None, artifact: str | Path | None = None,
-                 threads: int | None = 1, speculative: bool = True):
+                 threads: int | None = 1, speculative: bool = False):
         self.world = world
         # BRAINSTEM_MOE_ARTIFACT: evaluate or serve another artifact folder without code changes
         self.artifact = Path(artifact or os.environ.get("BRAINSTEM_MOE_ARTIFACT") or DEFAULT_ARTIFACT)
@@ -60,7 +60,9 @@ class MoEPlanner:
         # robot sends several commands from one state; the idea of SGLang's radix cache)
         self._caches: OrderedDict[tuple[int, ...], object] = OrderedDict()
         self.last_first_step_ms: float | None = None
-        # MTP speculative decoding (cloud_brain/decoding/speculative.py): the same plans, fewer passes
+        # MTP speculative decoding (cloud_brain/decoding/speculative.py): the same plans; off by
+        # default because on goal programs most positions are forced, so drafts are rare and the
+        # MTP pass over the prompt costs more than they save (`brainstem bench mtp`: 0.81x)
         self.speculative = speculative and bool(self.model.mtp)
         self.spec_stats = SpecStats()
 
