@@ -333,7 +333,7 @@ def run_fleet_bench(robots: int = 32, seconds: float = 60.0, rounds: int = 5,
     loaded = load_cases(cases)
     report: dict = {"robots": robots, "seconds": seconds, "rounds": rounds, "cases": str(cases),
                     "n_cases": len(loaded), "cpus": os.cpu_count(), "artifact": artifact or "shipped",
-                    "engine_threads": engine_threads}
+                    "engine_threads": 1 if engine_threads is None else engine_threads}  # None: the server default
     for m in modes:
         t0 = time.perf_counter()
         report[m] = bench_mode(m == "batched", robots, loaded, seconds, rounds, seed, artifact, engine_threads)
