@@ -44,7 +44,7 @@ from cloud_brain.security.options import add_server_args, server_security
 from cloud_brain.security.tls import ServerTLS
 from cloud_brain.server.admission import add_batching_args, batching_config
 from cloud_brain.server.session import Malformed, PlanSession, SessionConfig
-from cloud_brain.server.store import SessionStore, StoreError
+from cloud_brain.server.store import SessionStore, StoreError, open_store
 from cloud_brain.wire import SERVICE_NAME, kind_of, pb
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,8 @@ class CloudBrainService:
         if current.greeted or not robot_id:
             return current
         with self._lock:
-            if robot_id in self._sessions:
-                return self._sessions[robot_id]
+            if robot_id in self._sessions and not (self.store is not None and self.store.shared):
+                return self._sessions[robot_id]  # (a shared store: another replica may have moved it on)
             if self.store is None:
                 return current
             try:
@@ -280,7 +280,7 @@ def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
             batched.register_metrics(metrics.registry)
         planner = metrics.instrument(planner)
     if store is not None and not isinstance(store, SessionStore):
-        store = SessionStore(store)
+        store = open_store(store)
     service = CloudBrainService(planner, {desc.name: desc}, planner_name=planner_name,
                                 config=config, store=store)
     if metrics is not None:
@@ -340,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log-level", default="INFO")
     ap.add_argument("--state-db", default=DEFAULT_STATE_DB,
                     help="SQLite file (WAL) the sessions are written through to, so a restarted "
-                         "cloud resumes them; ':memory:' keeps nothing (default: %(default)s)")
+                         "cloud resumes them; ':memory:' keeps nothing; a postgresql:// URL shares "
+                         "them between several cloud replicas (default: %(default)s)")
     ap.add_argument("--metrics-port", type=int, default=None,
                     help="serve Prometheus /metrics on this port (0: any free port)")
     add_batching_args(ap)
@@ -356,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("config: %s", vars(args))
     try:
-        store = SessionStore(args.state_db)
+        store = open_store(args.state_db)
     except StoreError as e:
         ap.error(str(e))
     server, _ = serve(args.port, args.planner, args.host, args.world, metrics_port=args.metrics_port,

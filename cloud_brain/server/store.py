@@ -128,6 +128,8 @@ def _loads(text):
 class SessionStore:
     """One SQLite database (a file in WAL mode, or ":memory:") holding every robot's session."""
 
+    shared = False  # one process owns the file: its cached sessions are the truth
+
     def __init__(self, path: str | Path = ":memory:"):
         self.path = str(path)
         if self.path != ":memory:":
@@ -241,3 +243,128 @@ class SessionStore:
                     "SELECT step_id, success FROM outcomes WHERE plan_id=?", (plan.plan_id,))}
                 out.plans.append(plan)
             return out
+
+
+# ---- PostgreSQL: one state database for several cloud replicas ----------------------------------
+_PG_SCHEMA = [s.replace("BLOB", "BYTEA").replace(" REAL ", " DOUBLE PRECISION ")
+              for s in _SCHEMA.split(";") if s.strip()]
+
+
+class PostgresSessionStore(SessionStore):
+    """The same store on PostgreSQL (psycopg 3), for several cloud replicas behind one address.
+
+    Why: with SQLite a robot's session lives in one process's file; with several replicas the
+    robot may reconnect to any of them, so the state must be in a server all of them share.
+    `shared` tells the service to reload a robot's session from the database on every Hello
+    (another replica may have moved it on) instead of trusting its own cached copy.
+
+        store = PostgresSessionStore("postgresql://brainstem@db/brainstem")
+    """
+
+    shared = True
+
+    def __init__(self, url: str):  # noqa: super().__init__ is SQLite's
+        try:
+            import psycopg
+        except ImportError as e:
+            raise StoreError("a postgresql:// state database needs psycopg: "
+                             "pip install 'psycopg[binary]'") from e
+        self.path = url
+        self._lock = threading.Lock()
+        try:
+            self._db = psycopg.connect(url, autocommit=True)
+            for stmt in _PG_SCHEMA:
+                self._db.execute(stmt)
+            self._db.execute("INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
+                             (str(SCHEMA_VERSION),))
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except psycopg.Error as e:
+            raise StoreError(f"cannot open the state database {_redact(url)}: {e}") from e
+        if int(row[0]) != SCHEMA_VERSION:
+            raise StoreError(f"{_redact(url)} has schema version {row[0]}; this cloud reads {SCHEMA_VERSION}")
+
+    @property
+    def journal_mode(self) -> str:
+        return "postgresql"
+
+    def save(self, session: StoredSession, plans: list[StoredPlan] = (),
+             forget_plans: list[str] = ()) -> None:
+        now = time.time()
+        with self._lock, self._db.transaction():
+            db = self._db
+            db.execute(
+                "INSERT INTO sessions VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (robot_id) DO UPDATE SET "
+                "session_id=excluded.session_id, world_name=excluded.world_name, "
+                "world_json=excluded.world_json, last_acked_step_id=excluded.last_acked_step_id, "
+                "plan_seq=excluded.plan_seq, updated=excluded.updated",
+                (session.robot_id, session.session_id, session.world_name, _dumps(session.world),
+                 session.last_acked_step_id, session.plan_seq, now))
+            for pid in forget_plans:
+                for table in ("steps", "outcomes", "plans"):
+                    db.execute(f"DELETE FROM {table} WHERE plan_id=%s", (pid,))
+            for p in plans:
+                tail = p.plan_id.rsplit("-", 1)[-1]
+                db.execute("DELETE FROM plans WHERE plan_id=%s", (p.plan_id,))
+                db.execute("INSERT INTO plans VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                           (p.plan_id, session.robot_id, int(tail) if tail.isdigit() else 0,
+                            p.command_id, p.text, p.delivery, p.revision, p.num_steps,
+                            p.committed_upto, p.replans, int(p.closed), p.from_index,
+                            _dumps(p.from_state)))
+                db.execute("DELETE FROM steps WHERE plan_id=%s", (p.plan_id,))
+                for s in p.steps:
+                    db.execute("INSERT INTO steps VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                               (s.step_id, p.plan_id, s.index, s.revision, s.status, s.msg,
+                                _dumps(s.state)))
+                for sid, ok in p.outcomes.items():
+                    db.execute("INSERT INTO outcomes VALUES (%s,%s,%s,%s) ON CONFLICT DO NOTHING",
+                               (sid, p.plan_id, int(ok), now))
+
+    def forget_robot(self, robot_id: str) -> None:
+        with self._lock, self._db.transaction():
+            pids = [r[0] for r in self._db.execute("SELECT plan_id FROM plans WHERE robot_id=%s", (robot_id,))]
+            for pid in pids:
+                self._db.execute("DELETE FROM steps WHERE plan_id=%s", (pid,))
+                self._db.execute("DELETE FROM outcomes WHERE plan_id=%s", (pid,))
+            self._db.execute("DELETE FROM plans WHERE robot_id=%s", (robot_id,))
+            self._db.execute("DELETE FROM sessions WHERE robot_id=%s", (robot_id,))
+
+    def robots(self) -> list[str]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT robot_id FROM sessions ORDER BY robot_id")]
+
+    def load(self, robot_id: str) -> StoredSession | None:
+        with self._lock, self._db.transaction():
+            db = self._db
+            row = db.execute("SELECT session_id, world_name, world_json, last_acked_step_id, plan_seq "
+                             "FROM sessions WHERE robot_id=%s", (robot_id,)).fetchone()
+            if row is None:
+                return None
+            out = StoredSession(robot_id, row[0], row[1], _loads(row[2]), row[3], row[4])
+            for p in db.execute("SELECT plan_id, command_id, text, delivery, revision, num_steps, "
+                                "committed_upto, replans, closed, from_index, from_state_json "
+                                "FROM plans WHERE robot_id=%s ORDER BY seq", (robot_id,)).fetchall():
+                plan = StoredPlan(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], bool(p[8]), p[9],
+                                  _loads(p[10]))
+                plan.steps = [StoredStep(s[0], s[1], s[2], s[3], bytes(s[4]) if s[4] is not None else None,
+                                         _loads(s[5])) for s in db.execute(
+                    "SELECT step_id, idx, revision, status, msg, state_json FROM steps "
+                    "WHERE plan_id=%s ORDER BY revision, idx", (plan.plan_id,)).fetchall()]
+                plan.outcomes = {s: bool(ok) for s, ok in db.execute(
+                    "SELECT step_id, success FROM outcomes WHERE plan_id=%s", (plan.plan_id,)).fetchall()}
+                out.plans.append(plan)
+            return out
+
+
+def _redact(url: str) -> str:
+    """The URL without its password (errors and logs)."""
+    import re
+
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def open_store(where: str | Path) -> SessionStore:
+    """A postgresql:// URL -> PostgresSessionStore; anything else: a SQLite file (or ':memory:')."""
+    text = str(where)
+    if text.startswith(("postgresql://", "postgres://")):
+        return PostgresSessionStore(text)
+    return SessionStore(text)

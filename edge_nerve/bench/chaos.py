@@ -229,6 +229,7 @@ def run_chaos_bench(missions: int = 100, rtt_ms: float = 40.0, jitter_ms: float 
                 robot.faults = ([Fault(f.skill, f.args, f.kind, f.times) for f in skill_faults[i % len(pool)]]
                                 if "skill_fault" in scenario else [])
                 start_world = WorldState.initial(desc, m.world)
+                robot.client.wait_connected(15.0)  # a mission starts on a live link (the user's command)
                 box: dict = {}
                 th = threading.Thread(target=lambda r=robot: box.setdefault("rec", r.run_mission(
                     m.text, "prefetch", timeout_s=mission_timeout_s, world=start_world)), daemon=True)
@@ -250,8 +251,11 @@ def run_chaos_bench(missions: int = 100, rtt_ms: float = 40.0, jitter_ms: float 
                     time.sleep(rng.uniform(0.0, 0.3))
                     cloud.start()
                 if "dup_reorder" in scenario and robot._mission is not None and robot._mission.command_id:
-                    robot.client.send_command(m.text, command_id=robot._mission.command_id)  # dup up
-                    injected["duplicated_commands"] += 1
+                    try:  # the same command id again, up the link
+                        robot.client.send_command(m.text, command_id=robot._mission.command_id)
+                        injected["duplicated_commands"] += 1
+                    except ConnectionError:
+                        pass  # the link is down right now (a kill in the same scenario)
                 if "edge_restart" in scenario and th.is_alive():
                     cid = robot._mission.command_id if robot._mission is not None else ""
                     robot.stop()  # cut short mid-step: its effect never happens
