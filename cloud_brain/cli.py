@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--world")
     s.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (0: any)")
     s.add_argument("--state-db", help="SQLite file the sessions are written through to (a restarted "
-                                      "cloud resumes them; default runs/cloud-state.db; ':memory:' keeps nothing)")
+                                      "cloud resumes them; default: a temp file of the process; ':memory:' keeps nothing)")
     from cloud_brain.security.options import add_server_args
 
     add_server_args(s)

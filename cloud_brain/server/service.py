@@ -11,9 +11,10 @@ registered with a deserializer that turns a DecodeError into a `Malformed` stand
 session answers with Error(MALFORMED) before it carries on.
 
 Sessions are written through to a state database (cloud_brain/server/store.py, SQLite in WAL
-mode; `--state-db PATH`, default `runs/cloud-state.db`; `:memory:` keeps nothing), so a cloud
-killed with `kill -9` and started again on the same file resumes every robot's session when the
-robot says Hello again: same plans, revisions and step ids, acked steps never issued again.
+mode; `--state-db PATH`; by default a temp file of the process, so name a path to survive a
+restart; `:memory:` keeps nothing; a postgresql:// URL for several replicas), so a cloud killed
+with `kill -9` and started again on the same file resumes every robot's session when the robot
+says Hello again: same plans, revisions and step ids, acked steps never issued again.
 
     python -m cloud_brain.server.service --port 50051     # rules planner, default home world
     python -m edge_nerve.link.client --address 127.0.0.1:50051 "bring me the red cup"
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import logging
+import os
 import queue
 import signal
 import threading
@@ -50,7 +52,9 @@ from cloud_brain.wire import SERVICE_NAME, kind_of, pb
 log = logging.getLogger(__name__)
 
 _END = object()  # closes an outgoing queue
-DEFAULT_STATE_DB = str(Path(__file__).resolve().parents[2] / "runs" / "cloud-state.db")
+# Without --state-db: a file of this process only (a fresh cloud never resumes strangers' stale
+# plans); removed on a clean shutdown, left behind by a crash. Name a path to survive restarts.
+DEFAULT_STATE_DB = "a temp file of this process"
 
 
 def deserialize_edge_message(data: bytes):
@@ -356,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("config: %s", vars(args))
+    temp_db = None
+    if args.state_db == DEFAULT_STATE_DB:
+        import tempfile
+
+        temp_db = args.state_db = str(Path(tempfile.gettempdir()) / f"brainstem-cloud-state-{os.getpid()}.db")
     try:
         store = open_store(args.state_db)
     except StoreError as e:
@@ -371,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     server.stop()
+    store.close()
+    for suffix in ("", "-wal", "-shm") if temp_db else ():
+        Path(temp_db + suffix).unlink(missing_ok=True)
     return 0
 
 
