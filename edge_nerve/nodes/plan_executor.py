@@ -5,6 +5,8 @@ reports every step's outcome (done, failed, or rejected as infeasible here) on
 `brainstem/step_outcomes`. Its world view comes from `odom` and `sim/object_states`.
 The cloud link's state (`brainstem/link`, latched, and link plan events) gates every step's
 start; a running step whose lease runs out while the link is down is cancelled (execution.py).
+With `step_journal:=PATH` (edge_nerve/link/journal.py) the step ids it ran survive a restart of
+the node: it never runs one twice, and reports the step it was cut short in as failed.
 
     .venv/bin/python -m edge_nerve.nodes.plan_executor
 """
@@ -35,9 +37,17 @@ class PlanExecutorNode(Node):
         self.skill_timeout_s = declare(self, "skill_timeout_s", 120.0, "abort a skill that runs longer")
         settle_s = declare(self, "prediction_settle_s", 0.5, "how long a speculative step's "
                            "predicted precondition may take to show in the sensors before it is rejected")
+        journal_path = declare(self, "step_journal", "", "SQLite step journal (exactly-once across "
+                               "restarts of this node); empty: none")
+        journal = None
+        if journal_path:
+            from edge_nerve.link.journal import StepJournal
+
+            journal = StepJournal(journal_path)
         # no step starts until cloud_link says the link is up (its state is latched)
         self.executor_logic = PlanExecutor(self.tracker.state, self.dispatch, self.report,
-                                           cancel=self.cancel_step, link_up=False, settle_s=settle_s)
+                                           cancel=self.cancel_step, link_up=False, settle_s=settle_s,
+                                           journal=journal)
         self.goal_handle = None  # the running step's ExecuteSkill goal, once accepted
         self.outcomes = self.create_publisher(StepOutcome, Topics.STEP_OUTCOMES, PLAN_QOS)
         self.skills = ActionClient(self, ExecuteSkill, Topics.EXECUTE_SKILL)
@@ -48,6 +58,7 @@ class PlanExecutorNode(Node):
         self.server_wait_s = declare(self, "server_wait_s", 10.0, "how long a step waits for the skill runner")
         self.pending: tuple[QueuedStep, float] | None = None  # dispatched, goal not yet sent
         self.create_timer(0.05, self.timer_callback)
+        self.executor_logic.recover()  # after a restart: the cut-short step is reported failed
 
     # ---- inputs -------------------------------------------------------------------------------
     def odom_callback(self, msg: Odometry) -> None:
