@@ -61,7 +61,10 @@ class BatchConfig:
     prefix_cache: int = 64
     """World-state prefixes whose KV is kept (LRU)."""
     pad_slack: int = 64
-    """Most padding one row may carry in a padded forward (and the cache's room past max_seq_len)."""
+    """The batch cache's room past max_seq_len (padding past a row's end is written there)."""
+    max_pad: int = 64
+    """Most padding one row may carry in a padded forward (<= pad_slack): rows whose feeds differ
+    more go in separate forwards (less wasted compute, more calls)."""
     threads: int | None = 1
     """torch threads for the engine (None or 0: leave torch's setting). One, as MoEPlanner: a
     model this small gains nothing from a second thread, and on a busy 2-core machine the
@@ -70,6 +73,8 @@ class BatchConfig:
     def __post_init__(self):
         if self.max_active < 1 or self.max_queue < 0 or self.prefix_cache < 0 or self.pad_slack < 1:
             raise ValueError("need max_active >= 1, max_queue >= 0, prefix_cache >= 0, pad_slack >= 1")
+        if not 0 <= self.max_pad <= self.pad_slack:
+            raise ValueError("need 0 <= max_pad <= pad_slack")
 
 
 class PrefixCache:
@@ -259,7 +264,7 @@ class BatchEngine:
                                                           self.capacity, include_mtp=False, linear=True)
             widths = [len(k) for k in missing]
             t0 = time.perf_counter()
-            for lo, hi in contiguous_groups(widths, [0] * len(missing), self.capacity, self.config.pad_slack):
+            for lo, hi in contiguous_groups(widths, [0] * len(missing), self.capacity, self.config.max_pad):
                 forward_feeds(self.model, self._scratch.rows(lo, hi), [list(k) for k in missing[lo:hi]],
                               [0] * (hi - lo), logits=False)
             self.stats["forward_s"] += time.perf_counter() - t0
@@ -295,7 +300,7 @@ class BatchEngine:
         """Feed seqs (rows base, base + 1, ...) in as few padded forwards as fit."""
         widths = [len(s.dec.feed) for s in seqs]
         starts = [s.dec.feed_pos for s in seqs]
-        for lo, hi in contiguous_groups(widths, starts, self.capacity, self.config.pad_slack):
+        for lo, hi in contiguous_groups(widths, starts, self.capacity, self.config.max_pad):
             decode_rows(self.model, self.cache.rows(base + lo, base + hi), [s.dec for s in seqs[lo:hi]])
 
     def _advance(self) -> None:
@@ -412,7 +417,11 @@ class _EngineCollector:
                            ("prefix_lookups", "world-state prefix lookups (one per request)"),
                            ("prefix_hits", "lookups whose prefix KV was reused"),
                            ("decode_forwards", "decode forward passes"),
-                           ("decode_rows", "sequences fed in decode forward passes")):
-            c = CounterMetricFamily(f"brainstem_batch_{key}", help_)
+                           ("decode_rows", "sequences fed in decode forward passes"),
+                           ("prefill_tokens", "prompt tokens prefilled (prefix misses + commands)"),
+                           ("forward_s", "seconds in forward passes (engine busy with the model)"),
+                           ("grammar_s", "seconds advancing grammars (engine busy with the mask)")):
+            name = key[:-2] + "_seconds" if key.endswith("_s") else key
+            c = CounterMetricFamily(f"brainstem_batch_{name}", help_)
             c.add_metric([], float(s[key]))
             yield c

@@ -294,7 +294,9 @@ def _hit_rate(before: dict, after: dict) -> dict | None:
             "hit_rate": round(d["brainstem_batch_prefix_hits_total"] / lookups, 3) if lookups else None,
             "mean_decode_batch": round(d.get("brainstem_batch_decode_rows_total", 0.0) / forwards, 2)
             if forwards else None,
-            "rejected": int(d.get("brainstem_batch_rejected_total", 0.0))}
+            "rejected": int(d.get("brainstem_batch_rejected_total", 0.0)),
+            "engine_forward_s": round(d.get("brainstem_batch_forward_seconds_total", 0.0), 2),
+            "engine_grammar_s": round(d.get("brainstem_batch_grammar_seconds_total", 0.0), 2)}
 
 
 def bench_mode(batched: bool, robots: int, cases: list[Case], seconds: float, rounds: int,
