@@ -231,13 +231,15 @@ def run_chaos_bench(missions: int = 100, rtt_ms: float = 40.0, jitter_ms: float 
                 start_world = WorldState.initial(desc, m.world)
                 robot.client.wait_connected(15.0)  # a mission starts on a live link (the user's command)
                 box: dict = {}
+                previous = robot._mission
                 th = threading.Thread(target=lambda r=robot: box.setdefault("rec", r.run_mission(
                     m.text, "prefetch", timeout_s=mission_timeout_s, world=start_world)), daemon=True)
                 th.start()
                 # inject once the mission's first skill runs (mid-mission), at a random moment of it
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline and th.is_alive() and not (
-                        robot._mission is not None and robot._mission.runs):
+                        robot._mission is not None and robot._mission is not previous
+                        and robot._mission.runs):
                     time.sleep(0.005)
                 time.sleep(rng.uniform(0.0, 0.3) * time_scale / 0.02)
                 records: list[MissionRecord] = []
@@ -301,8 +303,12 @@ def run_chaos_bench(missions: int = 100, rtt_ms: float = 40.0, jitter_ms: float 
                     note("safe_failures", f"{scenario}: {m.text!r}: {final.refusal or final.errors[0]}")
                 else:
                     counts["unclear"] += 1
+                    ex = robot.executor
                     note("unclear", f"{scenario}: {m.text!r}: timed_out={final.timed_out if final else None} "
-                                    f"finished={final.finished if final else None} runs={len(runs)}")
+                                    f"finished={final.finished if final else None} runs={len(runs)} "
+                                    f"received={[len(r.received) for r in records]} cid={cid} "
+                                    f"plan={ex.plan} queue={sorted(ex.queue)} running={ex.running} "
+                                    f"link={robot.client.connected} cloud_plans={store['plans']}")
                 counts["rollbacks"] += sum(r.rollbacks for r in records)
                 counts[f"scenario:{scenario}"] += 1
                 log.info("chaos %d/%d %s %r: reached=%s lost=%d", i + 1, missions, scenario, m.text,

@@ -93,6 +93,7 @@ class CloudClient:
         self._requests: queue.Queue | None = None  # the current stream's outgoing messages
         self._call = None  # the current stream (a grpc Call: cancel() ends it)
         self._unanswered: dict[str, object] = {}  # step_id -> StepOutcome not yet committed/rolled back
+        self._commands: dict[str, object] = {}  # command_id -> Command the cloud has not answered yet
         self._last_rx = time.monotonic()
         self._lease_s: float | None = self.config.lease_s
         self._seq = itertools.count(1)
@@ -153,14 +154,21 @@ class CloudClient:
 
         delivery: how the cloud hands out the plan's steps, one of DELIVERIES ("prefetch":
         streamed, later steps speculative; "full_plan"; "per_step").
-        Raises ConnectionError while the link is down: a command is the user's to repeat."""
+        Raises ConnectionError while the link is down: a command is the user's to repeat. Once
+        sent, it is kept until the cloud answers about it (a step, PlanDone, Refusal or Error
+        naming it) and sent again after a reconnect, so a stream that dies under it does not
+        lose it (`cloud serve` plans a repeated command id once)."""
         if delivery not in DELIVERIES:
             raise ValueError(f"unknown delivery {delivery!r}; one of {', '.join(DELIVERIES)}")
         command_id = command_id or f"{self.robot_id}-{uuid.uuid4().hex[:10]}"
         cmd = pb.Command(command_id=command_id, text=text, delivery=DELIVERIES[delivery])
         if world_snapshot:
             cmd.world.CopyFrom(snapshot_to_proto(world_snapshot))
+        with self._lock:
+            self._commands[command_id] = cmd
         if not self._send(pb.EdgeMessage(command=cmd), require_welcome=True):
+            with self._lock:
+                self._commands.pop(command_id, None)
             raise ConnectionError(f"cloud link to {self.address} is down; command not sent")
         return command_id
 
@@ -261,6 +269,9 @@ class CloudClient:
                     self._forget_outcomes(msg.rollback.plan_id, msg.rollback.from_index)
                 elif kind == "error" and msg.error.code == pb.Error.PROTOCOL and not welcomed:
                     log.error("cloud refused the Hello: %s", msg.error.message)
+                if kind in ("step", "done", "refusal", "error") and self._commands:
+                    with self._lock:  # the cloud has it: no need to send it again
+                        self._commands.pop(getattr(msg, kind).command_id, None)
                 self._deliver(msg)
         except grpc.RpcError as e:
             if not self._stop.is_set():
@@ -287,6 +298,11 @@ class CloudClient:
                 return
         for outcome in pending:
             requests.put(pb.EdgeMessage(outcome=outcome))
+        with self._lock:
+            commands = list(self._commands.values())
+        for cmd in commands:  # sent on a stream that died before the cloud answered
+            log.info("command %s sent again after the reconnect", cmd.command_id)
+            requests.put(pb.EdgeMessage(command=cmd))
 
     def _forget_outcomes(self, plan_id: str, upto_index: int) -> None:
         with self._lock:

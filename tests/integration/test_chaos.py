@@ -139,3 +139,24 @@ def test_bench_chaos_small_run(tmp_path):
     assert report["goals_reached"] + report["safe_failures"] == 8
     assert report["fuzz_cases"] == 100 and report["fuzz_crashes"] == 0
     assert report["injected"]["cloud_kills"] >= 1 and report["injected"]["edge_restarts"] >= 1
+
+
+def test_command_lost_with_its_stream_is_sent_again_and_planned_once(cloud):
+    from edge_nerve.link.client import CloudClient
+
+    got = []
+    with DelayProxy(cloud.address, rtt_ms=600) as proxy:  # 300 ms each way: time to cut it
+        client = CloudClient(proxy.address, "lost-command", lambda: None, got.append, config=FAST)
+        try:
+            assert client.start(timeout_s=10)
+            cid = client.send_command("bring me the red cup")
+            time.sleep(0.05)
+            assert proxy.drop_connections() >= 1  # the command dies in the proxy, unsent
+            wait_for(lambda: any(m.WhichOneof("kind") == "done" for m in got), timeout_s=20)
+            time.sleep(1.0)  # nothing more may come: one plan
+        finally:
+            client.stop()
+    assert client.reconnects >= 1
+    plans = {m.step.plan_id for m in got if m.WhichOneof("kind") == "step"}
+    dones = [m.done for m in got if m.WhichOneof("kind") == "done"]
+    assert len(plans) == 1 and {d.command_id for d in dones} == {cid}
