@@ -4,7 +4,9 @@ Why: one cloud serving a fleet is limited by how many plans it decodes at once. 
 gRPC sessions (one `CloudClient` per robot, each its own channel) against a cloud process per
 mode — `unbatched` (`MoEPlanner`: one decode at a time) and `batched` (`--batching`: continuous
 batching with the shared world-prefix cache, cloud_brain/server/batching.py) — in the same run,
-on the same machine, with the same commands:
+on the same machine, with the same commands. Both clouds stay up and each phase runs on one mode
+right after the other, so a shift in the machine's load hits both alike (the report carries the
+load average):
 
   closed loop  each robot sends a command, waits for its plan (PlanDone or Refusal), waits
                1-3 s (uniform), sends the next, for `seconds`: first_step_ms {p50, p95}
@@ -299,47 +301,66 @@ def _hit_rate(before: dict, after: dict) -> dict | None:
             "engine_grammar_s": round(d.get("brainstem_batch_grammar_seconds_total", 0.0), 2)}
 
 
-def bench_mode(batched: bool, robots: int, cases: list[Case], seconds: float, rounds: int,
-               seed: int = 0, artifact: str | None = None, engine_threads: int | None = None) -> dict:
-    """One cloud process, `robots` sessions: warm-up round, closed loop, saturation."""
-    cloud = FleetCloud(batched, robots, artifact, engine_threads)
-    fleet = [Robot(cloud.address, f"robot-{i}") for i in range(robots)]
-    try:
-        for r in fleet:
+class _Mode:
+    """One cloud process and its fleet of `robots` sessions."""
+
+    def __init__(self, batched: bool, robots: int, artifact: str | None, engine_threads: int | None):
+        self.cloud = FleetCloud(batched, robots, artifact, engine_threads)
+        self.fleet = [Robot(self.cloud.address, f"robot-{i}") for i in range(robots)]
+        for r in self.fleet:
             if not r.start():
-                raise RuntimeError(f"robot {r.client.robot_id} could not connect to {cloud.address}")
-        saturation(fleet, cases, 1, seed=seed + 99)  # warm-up: first forwards, first prefixes
-        m0 = cloud.scrape()
-        loop = closed_loop(fleet, cases, seconds, seed)
-        m1 = cloud.scrape()
-        sat = saturation(fleet, cases, rounds, seed)
-        m2 = cloud.scrape()
-    finally:
-        for r in fleet:
+                raise RuntimeError(f"robot {r.client.robot_id} could not connect to {self.cloud.address}")
+
+    def close(self) -> None:
+        for r in self.fleet:
             r.stop()
-        cloud.close()
-    loop["prefix_cache"] = _hit_rate(m0, m1)
-    sat["prefix_cache"] = _hit_rate(m1, m2)
-    return {"first_step_ms": loop["first_step_ms"], "plans_per_s": loop["plans_per_s"],
-            "saturation_plans_per_s": sat["saturation_plans_per_s"],
-            "prefix_hit_rate": (loop["prefix_cache"] or {}).get("hit_rate"),
-            "closed_loop": loop, "saturation": sat}
+        self.cloud.close()
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def run_fleet_bench(robots: int = 32, seconds: float = 60.0, rounds: int = 5,
                     cases: str | Path = DEFAULT_CASES, modes: tuple[str, ...] = MODES, seed: int = 0,
                     artifact: str | None = None, engine_threads: int | None = None) -> dict:
+    """Both clouds stay up; each phase (warm-up, closed loop, saturation) runs on one mode after
+    the other, so a change in the machine's load falls on both modes alike."""
     for m in modes:
         if m not in MODES:
             raise ValueError(f"unknown mode {m!r}; modes are {', '.join(MODES)}")
     loaded = load_cases(cases)
     report: dict = {"robots": robots, "seconds": seconds, "rounds": rounds, "cases": str(cases),
                     "n_cases": len(loaded), "cpus": os.cpu_count(), "artifact": artifact or "shipped",
-                    "engine_threads": 1 if engine_threads is None else engine_threads}  # None: the server default
+                    "engine_threads": 1 if engine_threads is None else engine_threads,  # None: the server default
+                    "load_avg": {"start": _load()}}
+    running: dict[str, _Mode] = {}
+    try:
+        for m in modes:
+            running[m] = _Mode(m == "batched", robots, artifact, engine_threads)
+        for m in modes:  # warm-up: first forwards, first prefixes
+            saturation(running[m].fleet, loaded, 1, seed=seed + 99)
+        loops, sats = {}, {}
+        for m in modes:
+            before = running[m].cloud.scrape()
+            loops[m] = closed_loop(running[m].fleet, loaded, seconds, seed)
+            loops[m]["prefix_cache"] = _hit_rate(before, running[m].cloud.scrape())
+            loops[m]["load_avg_1m"] = _load()[0]
+        for m in modes:
+            before = running[m].cloud.scrape()
+            sats[m] = saturation(running[m].fleet, loaded, rounds, seed)
+            sats[m]["prefix_cache"] = _hit_rate(before, running[m].cloud.scrape())
+            sats[m]["load_avg_1m"] = _load()[0]
+    finally:
+        for mode in running.values():
+            mode.close()
     for m in modes:
-        t0 = time.perf_counter()
-        report[m] = bench_mode(m == "batched", robots, loaded, seconds, rounds, seed, artifact, engine_threads)
-        report[m]["wall_s"] = round(time.perf_counter() - t0, 1)
+        loop, sat = loops[m], sats[m]
+        report[m] = {"first_step_ms": loop["first_step_ms"], "plans_per_s": loop["plans_per_s"],
+                     "saturation_plans_per_s": sat["saturation_plans_per_s"],
+                     "prefix_hit_rate": (loop["prefix_cache"] or {}).get("hit_rate"),
+                     "closed_loop": loop, "saturation": sat}
+    report["load_avg"]["end"] = _load()
     if "batched" in report and "unbatched" in report:
         b, u = report["batched"], report["unbatched"]
         speedup = b["saturation_plans_per_s"] / u["saturation_plans_per_s"] if u["saturation_plans_per_s"] else None
