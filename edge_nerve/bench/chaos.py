@@ -47,7 +47,6 @@ import grpc
 from cloud_brain.domain.description import load_world
 from cloud_brain.domain.goals import holds
 from cloud_brain.domain.state import WorldState
-from cloud_brain.wire import pb
 from edge_nerve.bench import skill_durations
 from edge_nerve.bench.prefetch import _free_port, load_missions, plan_faults
 from edge_nerve.bench.timed_robot import Fault, MissionRecord, TimedRobot
