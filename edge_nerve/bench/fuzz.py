@@ -90,13 +90,13 @@ def _strategies(names: list[str], step_ids: list[str]):
 
 
 class _Link:
-    """One raw Session stream: bytes in, CloudMessages counted out (on a reader thread)."""
+    """One raw Session stream: bytes in, CloudMessages counted out (on a reader thread).
+    `kinds` and `errors` are shared by the links of one run (totals over every stream)."""
 
-    def __init__(self, address: str, robot_id: str):
+    def __init__(self, address: str, robot_id: str, kinds: Counter, errors: Counter):
         self.channel = grpc.insecure_channel(address)
         self.requests: queue.Queue = queue.Queue()
-        self.kinds: Counter = Counter()
-        self.errors: Counter = Counter()
+        self.kinds, self.errors = kinds, errors
         self.internal: list[str] = []
         self.answered: set[str] = set()  # command ids answered
         self.step_ids: list[str] = []
@@ -152,7 +152,9 @@ def run_fuzz(address: str, cases: int = 10_000, seed: int = 0, robot_id: str = "
     crashes (module docstring). `alive()`: the caller's check that the server process lives."""
     desc = load_world()
     names = sorted({*desc.objects, *desc.furniture, *desc.rooms, "robot", "user", "home"})
-    link = _Link(address, robot_id)
+    kinds: Counter = Counter()  # replies over every stream of the run
+    errors: Counter = Counter()
+    link = _Link(address, robot_id, kinds, errors)
     step_ids: list[str] = []  # shared with the strategy; refreshed from the link
     strategy = _strategies(names, step_ids)
     sent = 0
@@ -174,7 +176,7 @@ def run_fuzz(address: str, cases: int = 10_000, seed: int = 0, robot_id: str = "
         if link.ended.is_set() and link.status in _REFUSALS and not link.internal:
             refused[link.status.name] += 1
             link.close()
-            link = _Link(address, robot_id)
+            link = _Link(address, robot_id, kinds, errors)
             return probe()
         if link.internal:
             why = f"Error(INTERNAL): {link.internal[0]}"
@@ -189,7 +191,7 @@ def run_fuzz(address: str, cases: int = 10_000, seed: int = 0, robot_id: str = "
             log.error("fuzz crash after %d cases: %s", sent, why)
             link.close()
             if alive():
-                link = _Link(address, robot_id)  # go on against the same server
+                link = _Link(address, robot_id, kinds, errors)  # go on against the same server
 
     @settings(max_examples=cases, database=None, deadline=None, derandomize=False,
               suppress_health_check=list(HealthCheck), phases=[Phase.generate])
@@ -200,7 +202,7 @@ def run_fuzz(address: str, cases: int = 10_000, seed: int = 0, robot_id: str = "
             if link.status in _REFUSALS and not link.internal:
                 refused[link.status.name] += 1
                 link.close()
-                link = _Link(address, robot_id)
+                link = _Link(address, robot_id, kinds, errors)
             else:
                 probe()
         if sent % 50 == 0:
@@ -215,7 +217,7 @@ def run_fuzz(address: str, cases: int = 10_000, seed: int = 0, robot_id: str = "
     case()
     probe()
     report = {"fuzz_cases": sent, "fuzz_crashes": len(crashes), "crash_examples": crashes[:3],
-              "probes": probes, "streams_refused": dict(refused), "replies": dict(link.kinds), "errors": dict(link.errors),
+              "probes": probes, "streams_refused": dict(refused), "replies": dict(kinds), "errors": dict(errors),
               "wall_s": round(time.monotonic() - t0, 1)}
     link.close()
     return report
