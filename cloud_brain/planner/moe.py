@@ -106,7 +106,10 @@ class MoEPlanner:
             raise ValueError(f"prompt of {len(ids)} tokens leaves no room to plan (context {cap})")
         world_len = ids.index(self.tok.id("<cmd>")) + 1
         key = tuple(ids[:world_len])
-        cache = self._caches.pop(key, None)
+        # a sliding-window ring cannot roll back to the prefix once the decode has wrapped it:
+        # reuse caches only when the window covers the whole context (moe-v2: 512 = 512)
+        reuse = self.model.args.swa_ratio == 0 or self.model.args.sliding_window >= cap
+        cache = self._caches.pop(key, None) if reuse else None
         cached = world_len if cache is not None else 0
         if cache is None:
             cache = self.model.allocate_cache(1, cap, draft_slack=1, include_mtp=self.speculative)
@@ -116,7 +119,8 @@ class MoEPlanner:
         else:
             yield from decode_steps(self.model, ids, grammar, min(64, max_tokens), cache, cached)
         # only a decode that ran to the end returns its cache (the prefix part is intact)
-        self._caches[key] = cache
+        if reuse:
+            self._caches[key] = cache
         while len(self._caches) > PREFIX_CACHE_SIZE:
             self._caches.popitem(last=False)
 
