@@ -146,7 +146,7 @@ class Mission:
         self.procs.start_nodes(nodes, write_params(nodes, self.run_dir / "params.yaml"))
         from edge_nerve.bringup.mission_node import MissionNode
         self.node = MissionNode(self.desc, voice=self.voice)
-        self.node.wait_ready(self.startup_timeout_s, self._check_alive)
+        self.node.wait_ready(self.startup_timeout_s, self._check_alive, recorder=self.record)
         self.echo(f"brainstem up in {time.monotonic() - t0:.1f}s: cloud on 127.0.0.1:{port}, "
                   f"{len(nodes)} edge processes, ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}, "
                   f"logs in {self.run_dir / 'logs'}")

@@ -111,8 +111,9 @@ class MissionNode:
     def world_state(self) -> WorldState | None:
         return self.tracker.state()
 
-    def wait_ready(self, timeout_s: float, check_alive) -> None:
-        """Until the link is up, sensors flow and every consumer of our topics has subscribed."""
+    def wait_ready(self, timeout_s: float, check_alive, recorder: bool = False) -> None:
+        """Until the link is up, sensors flow and every consumer of our topics has subscribed
+        (with `recorder`, the MCAP recorder too: the command is published once)."""
         deadline = time.monotonic() + timeout_s
         while True:
             check_alive()
@@ -129,6 +130,9 @@ class MissionNode:
                 self.node.resolve_topic_name(Topics.PLAN_EVENTS))}
             if "plan_executor" not in subscribers:  # by name: a recorder must not stand in for it
                 waiting.append("plan_executor subscription")
+            if recorder and "recorder" not in {i.node_name for i in self.node.get_subscriptions_info_by_topic(
+                    self.command_pub.topic_name)}:
+                waiting.append("recorder subscription")
             if self.voice and (self.voice_state != "ready" or self.node.count_subscribers(
                     self.wav_pub.topic_name) < 1):
                 if self.voice_state and self.voice_state.startswith("error"):
