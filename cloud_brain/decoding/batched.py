@@ -24,6 +24,7 @@ from typing import Sequence
 
 import torch
 
+from cloud_brain.decoding.constrained import pick_allowed
 from cloud_brain.domain.plan import Step
 
 PAD_ID = 0  # <pad>: what padded slots hold (never attended to by a real query)
@@ -71,8 +72,7 @@ class SeqDecoder:
             else:
                 if self.feed:
                     return out  # forced tokens / the last choice must be fed first
-                ids = torch.tensor(allowed)
-                choice = allowed[int(torch.argmax(self.logits[ids]))]
+                choice = pick_allowed(self.logits, allowed)
             self.feed.append(choice)
             self.n_chosen += 1
             out += self.grammar.advance(choice)

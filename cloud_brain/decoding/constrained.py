@@ -48,6 +48,11 @@ class DecodeStats:
     decode_s: float = 0.0  # wall time after the prefill (grammar and expansion included)
 
 
+def pick_allowed(logits: torch.Tensor, allowed: list[int]) -> int:
+    """Greedy choice among the allowed tokens (ties: the first allowed); logits (V,)."""
+    return allowed[int(torch.argmax(logits[torch.tensor(allowed)]))]
+
+
 class ProgramGrammar:
     """The allowed next program tokens for one prompt, advanced token by token; tracks the
     symbolic state through each completed item's expansion."""
@@ -215,8 +220,7 @@ def decode_steps(model, prompt_ids: list[int], grammar: ProgramGrammar, max_toke
                     stats.trunk_passes += 1
                     pos += len(pending)
                     pending = []
-                ids = torch.tensor(allowed)
-                choice = allowed[int(torch.argmax(logits[ids]))]
+                choice = pick_allowed(logits, allowed)
             pending.append(choice)
             stats.tokens += 1
             yield from grammar.advance(choice)

@@ -28,7 +28,7 @@ from typing import Iterator
 
 import torch
 
-from cloud_brain.decoding.constrained import DecodeStats, ProgramGrammar
+from cloud_brain.decoding.constrained import DecodeStats, ProgramGrammar, pick_allowed as _pick
 from cloud_brain.domain.plan import Step
 
 
@@ -42,11 +42,6 @@ class SpecStats(DecodeStats):
     @property
     def acceptance_rate(self) -> float:
         return self.accepted / self.drafted if self.drafted else 0.0
-
-
-def _pick(logits: torch.Tensor, allowed: list[int]) -> int:
-    """Greedy choice among the allowed tokens (ties: the first allowed, as in decode_steps)."""
-    return allowed[int(torch.argmax(logits[torch.tensor(allowed)]))]
 
 
 @torch.inference_mode()

@@ -779,7 +779,7 @@ def encode_packed(tok: P.Tokenizer, rng: random.Random, split: str = "train", k:
             ex = sample_for_state(rng, state, split)
             if ex is None:
                 break
-            cmd = ([] if not spans else [tok.id("<cmd>")]) + P.command_ids(tok, state, slot_of, ex.command)
+            cmd = ([] if not spans else [tok.id("<cmd>")]) + P.command_ids(tok, state, slot_of, ex.command)[0]
             program = [tok.id(t) for t in P.program_tokens(ex.program, slot_of)]
             if len(ids) + len(cmd) + len(program) > max_len:
                 break

@@ -266,22 +266,23 @@ def mentions(desc: WorldDescription, words: list[str]) -> list[str]:
 
 
 def command_ids(tok: Tokenizer, state: WorldState, slot_of: dict[str, int], command: str,
-                max_command_tokens: int = 48) -> list[int]:
+                max_command_tokens: int = 48) -> tuple[list[int], list[str]]:
     """The command part of a prompt (after `<cmd>`): its words, `<ment>` and the pointers of the
-    entities it mentions, then `<plan>`."""
+    entities it mentions, then `<plan>`; and those entities (for the grammar mask)."""
     words = tok.words(command, repair=True)
+    named = mentions(state.desc, words)
     ids = tok.encode_words(" ".join(words))[:max_command_tokens]
     ids.append(tok.index["<ment>"])
-    ids += [tok.index[f"@{slot_of[e]}"] for e in mentions(state.desc, words)]
-    return ids + [tok.index["<plan>"]]
+    ids += [tok.index[f"@{slot_of[e]}"] for e in named]
+    return ids + [tok.index["<plan>"]], named
 
 
 def build_prompt(tok: Tokenizer, state: WorldState, command: str,
                  rng: random.Random | None = None, max_command_tokens: int = 48) -> Prompt:
     slot_of = assign_slots(state.desc, rng)
     ids = world_ids(tok, state, slot_of)
-    ids += command_ids(tok, state, slot_of, command, max_command_tokens)
-    named = mentions(state.desc, tok.words(command, repair=True))
+    cmd, named = command_ids(tok, state, slot_of, command, max_command_tokens)
+    ids += cmd
     return Prompt(ids, slot_of, {v: k for k, v in slot_of.items()}, named)
 
 
