@@ -223,7 +223,8 @@ def cmd_bench_mla(a) -> int:
 def cmd_train_planner(a) -> int:
     from cloud_brain.planner.train import train
 
-    rec = train(a.out, minutes=a.minutes, seed=a.seed, threads=a.threads, max_steps=a.steps)
+    rec = train(a.out, minutes=a.minutes, seed=a.seed, threads=a.threads, max_steps=a.steps or None,
+                batch_size=a.batch_size, lr=a.lr, device=a.device, workers=a.workers, schedule=a.schedule)
     print(json.dumps({k: v for k, v in rec.items() if k != "expert_load"}))
     return 0
 
@@ -481,10 +482,17 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = t.add_subparsers(dest="train_cmd", required=True)
     tp = tsub.add_parser("planner", help="train the MoE planner on the synthetic corpus (CPU)")
     tp.add_argument("--out", required=True, help="artifact folder (safetensors + config + tokenizer)")
-    tp.add_argument("--minutes", type=float, default=44.0, help="wall-clock budget")
+    tp.add_argument("--minutes", type=float, default=90.0,
+                    help="wall-clock cap (a safety stop; the schedule runs over --steps)")
     tp.add_argument("--seed", type=int, default=0)
-    tp.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy 2-core box)")
-    tp.add_argument("--steps", type=int, default=None, help="stop after this many steps (smoke runs)")
+    tp.add_argument("--threads", type=int, default=2, help="torch threads")
+    tp.add_argument("--steps", type=int, default=1000,
+                    help="optimizer steps; the learning-rate schedule runs over them (0: over --minutes)")
+    tp.add_argument("--schedule", default="wsd", choices=["wsd", "cosine"])
+    tp.add_argument("--batch-size", type=int, default=16)
+    tp.add_argument("--lr", type=float, default=3e-3)
+    tp.add_argument("--device", default="cpu", help="cpu, or cuda where there is a GPU (same recipe)")
+    tp.add_argument("--workers", type=int, default=0, help="processes making batches ahead (for --device cuda)")
     tp.set_defaults(fn=cmd_train_planner)
     ds = sub.add_parser("distill", help="distil the skill teachers into the ONNX student (BC + DAgger, INT8)")
     ds.add_argument("--out", required=True, help="artifact folder (ONNX fp32/INT8, meta.json)")

@@ -5,8 +5,8 @@ Why state-aware: a mask from the grammar and entity names alone guarantees a pro
 parses; the mask also only offers items the symbolic solver can reach from the state the earlier
 items leave (`program.expand`), so the model only ever chooses among intents that can run.
 Why mention-aware (`mentioned`, the prompt's schema linking): where the command names entities
-of the kind an argument takes, the argument is one of those (plus "its home", never named as an
-entity); only a command that names none ("something to drink", "come here") leaves the choice
+of the kind an argument takes, the argument is one of those (plus "its home" and "the person",
+never named as entities); only a command that names none ("something to drink", "come here") leaves the choice
 among all entities of the kind to the model. Items that would do nothing (the goal already
 holds, or the item repeats an earlier one) are never offered. Each
 completed item is expanded into skill steps at once, so steps stream while later items are still
@@ -105,8 +105,9 @@ class ProgramGrammar:
         out = set()
         cands = prog.candidates(head, n, self.state, prefix[0] if prefix else None)
         named = [c for c in cands if c in self.mentioned]
-        if named:  # the command names entities of this kind: the argument is one of them
-            cands = named + [c for c in cands if c == prog.HOME]
+        if named:  # the command names entities of this kind: the argument is one of them, or
+            # one never named as an entity ("back where it belongs", "to me")
+            cands = named + [c for c in cands if c in (prog.HOME, USER)]
         for c in cands:
             args = [*prefix, c]
             if n + 1 < arity:

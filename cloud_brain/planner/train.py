@@ -48,6 +48,38 @@ def planner_args(vocab_size: int = 1024) -> ModelArgs:
                                        bias_update_speed=0.01, tie_embeddings=True)
 
 
+def step_batch(seed: int, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch of training step `step`: its own seeded stream, so the data does not depend on
+    how many processes make batches (or on which machine)."""
+    global _TOK
+    if _TOK is None:
+        _TOK = corpus.default_tokenizer()
+    return make_batch(_TOK, random.Random(corpus.example_seed(seed, step)), batch_size)
+
+
+_TOK: Tokenizer | None = None
+
+
+def _batches(seed: int, batch_size: int, workers: int, start: int = 0):
+    """Step batches in order; with `workers` > 0 made ahead by a process pool (a GPU step is
+    faster than making its batch in Python)."""
+    if workers <= 0:
+        step = start
+        while True:
+            yield step_batch(seed, step, batch_size)
+            step += 1
+    import multiprocessing as mp
+    from collections import deque
+    with mp.get_context("spawn").Pool(workers) as pool:  # spawn: the parent may hold a CUDA context
+        ahead: deque = deque()
+        step = start
+        while True:
+            while len(ahead) < 2 * workers:
+                ahead.append(pool.apply_async(step_batch, (seed, step, batch_size)))
+                step += 1
+            yield ahead.popleft().get()
+
+
 def make_batch(tok: Tokenizer, rng: random.Random, batch_size: int, split: str = "train",
                pack: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """(tokens (B, T), targets (B, T-1)) with targets IGNORE outside the plans; each row is one
@@ -91,35 +123,42 @@ def plan_loss(model: Transformer, tokens: torch.Tensor, targets: torch.Tensor) -
     return {"loss": main + model.args.mtp_lambda * mtp + aux, "main": main, "mtp": mtp, "aux": aux}
 
 
-def lr_at(frac: float, base: float, warmup: float = 0.03) -> float:
+def lr_at(frac: float, base: float, warmup: float = 0.03, schedule: str = "cosine") -> float:
+    """Warm-up, then cosine to 10% ("cosine"), or constant until 80% of the run and a linear
+    cool-down to 10% ("wsd": warm-up, stable, decay)."""
     if frac < warmup:
         return base * max(frac / warmup, 0.02)
+    if schedule == "wsd":
+        return base if frac < 0.8 else base * (1.0 - 0.9 * min(1.0, (frac - 0.8) / 0.2))
     p = min(1.0, (frac - warmup) / (1 - warmup))
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
-def train(out: str | Path, minutes: float = 40.0, seed: int = 0, batch_size: int = 16,
+def train(out: str | Path, minutes: float = 90.0, seed: int = 0, batch_size: int = 16,
           lr: float = 3e-3, threads: int = 2, log_every: int = 25, max_steps: int | None = None,
           args: ModelArgs | None = None, checkpoint_every_s: float = 300.0, quiet: bool = False,
-          dev_eval: int = 200) -> dict:
-    """Train and write the artifact to `out`; returns the training record."""
+          dev_eval: int = 200, device: str = "cpu", workers: int = 0, schedule: str = "wsd") -> dict:
+    """Train and write the artifact to `out`; returns the training record. With `max_steps` the
+    learning-rate schedule runs over the steps (the same run on any machine), else over
+    `minutes`; training stops at whichever comes first. `device` "cuda" trains on a GPU (the
+    same recipe; `workers` processes then make the batches)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    rng = random.Random(seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tok = corpus.default_tokenizer()
     args = args or planner_args()
-    model = Transformer(args)
+    model = Transformer(args).to(device)
     serve_impl = args.attn_impl
     model.set_attn_impl("naive")  # cheaper for full-sequence training at this width; same weights
     opt = make_optimizer(model, lr=lr)
     budget = minutes * 60.0
     log_path = out / "train_log.jsonl"
     log_f = log_path.open("w")
-    record = {"seed": seed, "minutes": minutes, "batch_size": batch_size, "lr": lr, "threads": threads,
+    record = {"seed": seed, "minutes": minutes, "max_steps": max_steps, "batch_size": batch_size, "lr": lr,
+              "threads": threads, "device": device, "schedule": schedule,
               "params": model.num_params(), "active_params": model.num_params(active=True),
               "vocab": len(tok), "corpus": "cloud_brain.planner.corpus (template split train/dev)"}
     t0 = time.perf_counter()
@@ -129,6 +168,7 @@ def train(out: str | Path, minutes: float = 40.0, seed: int = 0, batch_size: int
     meta = lambda: {"train": {**record, "steps": step, "tokens": n_tokens, "plan_tokens": n_plan,  # noqa: E731
                               "wall_s": round(time.perf_counter() - t0, 1),
                               "loss_ema": ema, "expert_load": model.expert_load("total")}}
+    batches = _batches(seed, batch_size, workers)
     with Progress(TextColumn("[bold]train planner"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                   TextColumn("step {task.fields[step]} loss {task.fields[loss]} "
                              "{task.fields[tps]} tok/s max/mean {task.fields[bal]}"),
@@ -140,8 +180,8 @@ def train(out: str | Path, minutes: float = 40.0, seed: int = 0, batch_size: int
                 break
             frac = elapsed / budget if max_steps is None else step / max_steps
             for g in opt.param_groups:
-                g["lr"] = lr_at(frac, lr)
-            tokens, targets = make_batch(tok, rng, batch_size)
+                g["lr"] = lr_at(frac, lr, schedule=schedule)
+            tokens, targets = (t.to(device) for t in next(batches))
             model.train()
             opt.zero_grad(set_to_none=True)
             losses = plan_loss(model, tokens, targets)
@@ -168,7 +208,9 @@ def train(out: str | Path, minutes: float = 40.0, seed: int = 0, batch_size: int
             if now - last_ckpt > checkpoint_every_s:
                 _save(out, model, tok, meta(), serve_impl)
                 last_ckpt = now
+    batches.close()
     log_f.close()
+    model.cpu()
     m = meta()
     _save(out, model, tok, m, serve_impl)
     if dev_eval:

@@ -7,7 +7,14 @@ world's vocabulary (names, aliases, colours; politeness; "and"/"then" sequencing
 in-grammar commands of tests/cases/*.jsonl; espeak-ng speaks them with several voices, speeds
 and pitches, and sox mixes noise at 20 and 10 dB SNR. No audio is committed.
 
+The templates are written for the planner, independently of the grammar (the report's
+`reference_in_grammar` says how many of their sentences the grammar can produce); the case-file
+commands are drawn only from those the grammar accepts (`case_commands_in_grammar` counts how
+many of the candidates that is), so they measure recognition, not coverage. Word errors ignore
+spelling that differs only by a space ("bed room" / "bedroom"), see `word_errors`.
+
     .venv/bin/brainstem eval voice --json --utterances 120
+    .venv/bin/python -m edge_nerve.voice.evaluation --errors [--clean-only]   # every error listed
 """
 
 from __future__ import annotations
@@ -119,9 +126,14 @@ def generate(desc: WorldDescription, n: int, seed: int = 0) -> list[dict]:
     return out
 
 
-def case_file_commands(desc: WorldDescription, recognizer: SphinxRecognizer) -> list[dict]:
-    """tests/cases/*.jsonl commands that are speakable (in the grammar) and not refusals."""
+def case_file_commands(desc: WorldDescription, recognizer: SphinxRecognizer,
+                       counts: dict | None = None) -> list[dict]:
+    """tests/cases/*.jsonl commands that are speakable (in the grammar) and not refusals.
+    `counts` (if given) gets how many candidates there were and how many the grammar accepts:
+    this source is filtered BY the grammar, so its share of the evaluation says nothing about
+    coverage; the templates of `generate` are not."""
     out = []
+    n_candidates = 0
     for path in sorted((ROOT / "tests" / "cases").glob("*.jsonl")):
         for line in path.read_text().splitlines():
             try:
@@ -129,7 +141,10 @@ def case_file_commands(desc: WorldDescription, recognizer: SphinxRecognizer) -> 
             except json.JSONDecodeError:
                 continue
             words = normalise(case.get("command", ""))
-            if not words or case.get("goal") == [["refused"]] or not recognizer.accepts(words):
+            if not words or case.get("goal") == [["refused"]]:
+                continue
+            n_candidates += 1
+            if not recognizer.accepts(words):
                 continue
             out.append({"command": case["command"], "goal": case["goal"], "world": case.get("world"),
                         "source": path.name})
@@ -138,6 +153,8 @@ def case_file_commands(desc: WorldDescription, recognizer: SphinxRecognizer) -> 
         if normalise(c["command"]) not in seen:
             seen.add(normalise(c["command"]))
             unique.append(c)
+    if counts is not None:
+        counts.update(candidates=n_candidates, in_grammar=len(out))
     return unique
 
 
@@ -146,21 +163,41 @@ def normalise(text: str) -> str:
     return " ".join(re.sub(r"[^a-z' ]+", " ", text.lower().replace("_", " ")).split())
 
 
+def _join_split_compounds(words: list[str], other: set[str]) -> list[str]:
+    """`words` with each adjacent pair joined where the other side has the pair as one word."""
+    out: list[str] = []
+    for w in words:
+        if out and out[-1] + w in other and out[-1] + w not in words:
+            out[-1] += w
+        else:
+            out.append(w)
+    return out
+
+
 def word_errors(ref: str, hyp: str) -> tuple[int, int]:
-    """(edit distance in words, reference length)."""
+    """(edit distance in words, reference length).
+
+    Spelling that differs only by a space ("bed room" / "bedroom", "in to" / "into": the same
+    sounds, both in the world's aliases) is not an error, as in sclite's GLM normalisation:
+    a pair on one side is joined when the other side has the joined word. The reference
+    length is counted before joining."""
     r, h = normalise(ref).split(), normalise(hyp).split()
+    n_ref = len(r)
+    r, h = _join_split_compounds(r, set(h)), _join_split_compounds(h, set(r))
     prev = list(range(len(h) + 1))
     for i in range(1, len(r) + 1):
         cur = [i] + [0] * len(h)
         for j in range(1, len(h) + 1):
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r[i - 1] != h[j - 1]))
         prev = cur
-    return prev[-1], len(r)
+    return prev[-1], n_ref
 
 
 def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, seed: int = 0,
-                   conditions=CONDITIONS, voices=VOICES, threshold: float = 0.5) -> dict:
-    """Synthesise, (add noise,) recognise through the VAD + streaming recogniser, plan, check."""
+                   conditions=CONDITIONS, voices=VOICES, threshold: float = 0.5,
+                   details: bool = False) -> dict:
+    """Synthesise, (add noise,) recognise through the VAD + streaming recogniser, plan, check.
+    `details`: every utterance's result under `report["utterances"]` (not only failures)."""
     why = synth.available()
     if why:
         raise RuntimeError(f"cannot synthesise test speech: {why}")
@@ -168,7 +205,8 @@ def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, see
     recognizer = SphinxRecognizer(desc)
     listener = Listener(recognizer)
     planner = get_planner("rules", desc)
-    from_cases = case_file_commands(desc, recognizer)
+    case_counts: dict = {}
+    from_cases = case_file_commands(desc, recognizer, case_counts)
     n_cases = min(len(from_cases), n_utterances // 4)
     rng = random.Random(seed)
     utterances = rng.sample(from_cases, n_cases) + generate(desc, n_utterances - n_cases, seed)
@@ -177,6 +215,13 @@ def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, see
                     "sources": {s: sum(u["source"] == s for u in utterances)
                                 for s in sorted({u["source"] for u in utterances})},
                     "conditions": {}, "failures": []}
+    # how much of what is said the grammar can produce at all (the templates are written
+    # independently of the grammar; the case-file commands are drawn only from the accepted)
+    report["reference_in_grammar"] = round(
+        sum(recognizer.accepts(normalise(u["command"])) for u in utterances) / len(utterances), 4)
+    report["case_commands_in_grammar"] = case_counts
+    if details:
+        report["utterances"] = []
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -215,6 +260,12 @@ def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, see
                 ok += good
                 pv = per_voice.setdefault(voice.label(), [0, 0, 0])
                 pv[0], pv[1], pv[2] = pv[0] + e, pv[1] + n, pv[2] + good
+                if details:
+                    report["utterances"].append({"condition": cond, "i": i, "voice": voice.label(),
+                                                 "source": u["source"], "said": u["command"],
+                                                 "heard": rec.text, "errors": e, "ok": bool(good),
+                                                 "in_grammar": recognizer.accepts(normalise(u["command"])),
+                                                 "confidence": round(rec.confidence, 3)})
                 if not good and len(report["failures"]) < 40:
                     report["failures"].append({"condition": cond, "voice": voice.label(),
                                                "said": u["command"], "heard": rec.text,
@@ -238,3 +289,37 @@ def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, see
                               "end-of-speech hangover (700 ms live) is not included")
     report["wall_s"] = round(time.perf_counter() - t_start, 1)
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m edge_nerve.voice.evaluation --errors`: the evaluation with every utterance
+    that has a word error or a failed command listed (what `brainstem eval voice` summarises)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--utterances", type=int, default=120)
+    ap.add_argument("--world", default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--clean-only", action="store_true")
+    ap.add_argument("--errors", action="store_true", help="list every utterance with an error")
+    ap.add_argument("--json", default=None, help="write the full report (with every utterance) here")
+    a = ap.parse_args(argv)
+    conds = CONDITIONS[:1] if a.clean_only else CONDITIONS
+    report = evaluate_voice(a.utterances, a.world, a.seed, conditions=conds, details=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(report, indent=1))
+    if a.errors:
+        for u in report["utterances"]:
+            if u["errors"] or not u["ok"]:
+                print(f"{u['condition']:6} {'ok ' if u['ok'] else 'BAD'} e={u['errors']} "
+                      f"{'   ' if u['in_grammar'] else 'OOG'} {u['voice']:20} | {u['said']} | {u['heard']}")
+    for name, c in report["conditions"].items():
+        print(f"{name:>6}: WER {c['wer']:.1%}  command success {c['command_success']:.1%}  "
+              f"latency p50 {c['latency_ms']['p50']:.0f} ms p95 {c['latency_ms']['p95']:.0f} ms")
+    print(f"references the grammar can produce: {report['reference_in_grammar']:.1%}; "
+          f"case-file commands in the grammar: {report['case_commands_in_grammar']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
