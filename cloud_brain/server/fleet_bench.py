@@ -29,7 +29,6 @@ import logging
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from pathlib import Path
 
 from cloud_brain.domain.description import load_world
 from cloud_brain.domain.state import WorldState
+from cloud_brain.localproc import free_port, stop_process
 from cloud_brain.wire import kind_of
 
 log = logging.getLogger(__name__)
@@ -221,12 +221,6 @@ def saturation(robots: list[Robot], cases: list[Case], rounds: int, seed: int = 
 
 
 # ---- the cloud processes ------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class FleetCloud:
     """`python -m cloud_brain.server.service --planner moe [--batching ...]` with /metrics, ready
     once its gRPC channel is (the planner is loaded before the port opens)."""
@@ -235,7 +229,7 @@ class FleetCloud:
                  engine_threads: int | None = None, startup_s: float = 180.0):
         import grpc
 
-        self.port, self.metrics_port = _free_port(), _free_port()
+        self.port, self.metrics_port = free_port(), free_port()
         argv = [sys.executable, "-m", "cloud_brain.server.service", "--port", str(self.port),
                 "--planner", "moe", "--log-level", "ERROR", "--metrics-port", str(self.metrics_port),
                 "--command-rate", "1000", "--command-burst", "1000"]
@@ -276,13 +270,7 @@ class FleetCloud:
         return out
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, grace_s=15)
         self.log.close()
 
 

@@ -23,6 +23,7 @@ import json
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,30 +218,41 @@ class SessionStore:
             db.execute("DELETE FROM sessions WHERE robot_id=?", (robot_id,))
             db.execute("COMMIT")
 
-    # ---- reads ---------------------------------------------------------------------------
+    # ---- reads (one implementation for both databases) -------------------------------------
+    def _sql(self, query: str) -> str:
+        """The query in this database's placeholder style (written with `?`)."""
+        return query
+
+    def _reading(self):
+        """What a consistent read holds: the connection's lock (SQLite reads see one snapshot)."""
+        return self._lock
+
     def robots(self) -> list[str]:
         with self._lock:
             return [r[0] for r in self._db.execute("SELECT robot_id FROM sessions ORDER BY robot_id")]
 
     def load(self, robot_id: str) -> StoredSession | None:
         """The robot's session as last written, or None if the store never saw the robot."""
-        with self._lock:
+        q = self._sql
+        with self._reading():
             db = self._db
-            row = db.execute("SELECT session_id, world_name, world_json, last_acked_step_id, plan_seq "
-                             "FROM sessions WHERE robot_id=?", (robot_id,)).fetchone()
+            row = db.execute(q("SELECT session_id, world_name, world_json, last_acked_step_id, plan_seq "
+                               "FROM sessions WHERE robot_id=?"), (robot_id,)).fetchone()
             if row is None:
                 return None
             out = StoredSession(robot_id, row[0], row[1], _loads(row[2]), row[3], row[4])
-            for p in db.execute("SELECT plan_id, command_id, text, delivery, revision, num_steps, "
-                                "committed_upto, replans, closed, from_index, from_state_json "
-                                "FROM plans WHERE robot_id=? ORDER BY seq", (robot_id,)).fetchall():
+            for p in db.execute(q("SELECT plan_id, command_id, text, delivery, revision, num_steps, "
+                                  "committed_upto, replans, closed, from_index, from_state_json "
+                                  "FROM plans WHERE robot_id=? ORDER BY seq"), (robot_id,)).fetchall():
                 plan = StoredPlan(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], bool(p[8]), p[9],
                                   _loads(p[10]))
-                plan.steps = [StoredStep(s[0], s[1], s[2], s[3], s[4], _loads(s[5])) for s in db.execute(
-                    "SELECT step_id, idx, revision, status, msg, state_json FROM steps "
-                    "WHERE plan_id=? ORDER BY revision, idx", (plan.plan_id,))]
+                # msg: bytes from SQLite's BLOB, a memoryview from PostgreSQL's BYTEA
+                plan.steps = [StoredStep(s[0], s[1], s[2], s[3], bytes(s[4]) if s[4] is not None else None,
+                                         _loads(s[5])) for s in db.execute(
+                    q("SELECT step_id, idx, revision, status, msg, state_json FROM steps "
+                      "WHERE plan_id=? ORDER BY revision, idx"), (plan.plan_id,)).fetchall()]
                 plan.outcomes = {s: bool(ok) for s, ok in db.execute(
-                    "SELECT step_id, success FROM outcomes WHERE plan_id=?", (plan.plan_id,))}
+                    q("SELECT step_id, success FROM outcomes WHERE plan_id=?"), (plan.plan_id,)).fetchall()}
                 out.plans.append(plan)
             return out
 
@@ -328,31 +340,14 @@ class PostgresSessionStore(SessionStore):
             self._db.execute("DELETE FROM plans WHERE robot_id=%s", (robot_id,))
             self._db.execute("DELETE FROM sessions WHERE robot_id=%s", (robot_id,))
 
-    def robots(self) -> list[str]:
-        with self._lock:
-            return [r[0] for r in self._db.execute("SELECT robot_id FROM sessions ORDER BY robot_id")]
+    def _sql(self, query: str) -> str:
+        return query.replace("?", "%s")
 
-    def load(self, robot_id: str) -> StoredSession | None:
+    @contextmanager
+    def _reading(self):
+        """The lock and one transaction: another replica may write between the queries."""
         with self._lock, self._db.transaction():
-            db = self._db
-            row = db.execute("SELECT session_id, world_name, world_json, last_acked_step_id, plan_seq "
-                             "FROM sessions WHERE robot_id=%s", (robot_id,)).fetchone()
-            if row is None:
-                return None
-            out = StoredSession(robot_id, row[0], row[1], _loads(row[2]), row[3], row[4])
-            for p in db.execute("SELECT plan_id, command_id, text, delivery, revision, num_steps, "
-                                "committed_upto, replans, closed, from_index, from_state_json "
-                                "FROM plans WHERE robot_id=%s ORDER BY seq", (robot_id,)).fetchall():
-                plan = StoredPlan(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], bool(p[8]), p[9],
-                                  _loads(p[10]))
-                plan.steps = [StoredStep(s[0], s[1], s[2], s[3], bytes(s[4]) if s[4] is not None else None,
-                                         _loads(s[5])) for s in db.execute(
-                    "SELECT step_id, idx, revision, status, msg, state_json FROM steps "
-                    "WHERE plan_id=%s ORDER BY revision, idx", (plan.plan_id,)).fetchall()]
-                plan.outcomes = {s: bool(ok) for s, ok in db.execute(
-                    "SELECT step_id, success FROM outcomes WHERE plan_id=%s", (plan.plan_id,)).fetchall()}
-                out.plans.append(plan)
-            return out
+            yield
 
 
 def _redact(url: str) -> str:

@@ -48,7 +48,8 @@ from cloud_brain.domain.description import load_world
 from cloud_brain.domain.goals import holds
 from cloud_brain.domain.state import WorldState
 from edge_nerve.bench import skill_durations
-from edge_nerve.bench.prefetch import _free_port, load_missions, plan_faults
+from cloud_brain.localproc import free_port, stop_process
+from edge_nerve.bench.prefetch import load_missions, plan_faults
 from edge_nerve.bench.timed_robot import Fault, MissionRecord, TimedRobot
 from edge_nerve.link.client import ClientConfig
 from edge_nerve.link.delay_proxy import DelayProxy
@@ -65,7 +66,7 @@ class ChaosCloud:
     """The cloud as a process on a fixed port and state DB, so it can be SIGKILLed and restarted."""
 
     def __init__(self, state_db: str, lease_s: float, step_lease_s: float, backend: str = "rules"):
-        self.port = _free_port()
+        self.port = free_port()
         self.state_db = state_db
         self.args = [sys.executable, "-m", "cloud_brain.server.service", "--port", str(self.port),
                      "--planner", backend, "--log-level", "WARNING", "--state-db", state_db,
@@ -109,13 +110,7 @@ class ChaosCloud:
             self.kills += 1
 
     def close(self) -> None:
-        if self.alive():
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 class ChaosRobot(TimedRobot):

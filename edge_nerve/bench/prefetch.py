@@ -28,7 +28,6 @@ import json
 import logging
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ import numpy as np
 from cloud_brain.domain.description import WorldDescription, load_world
 from cloud_brain.domain.goals import holds
 from cloud_brain.domain.state import WorldState
+from cloud_brain.localproc import free_port, stop_process
 from edge_nerve.bench import skill_durations
 from edge_nerve.bench.timed_robot import Fault, MissionRecord, TimedRobot
 from edge_nerve.link.client import ClientConfig
@@ -142,19 +142,13 @@ def summarize(records: list[MissionRecord], missions: list[Mission], duplicates:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class CloudProcess:
     """`python -m cloud_brain.server.service` on a free port, ready once its health says so."""
 
     def __init__(self, backend: str, startup_s: float = 120.0):
         import grpc
 
-        self.port = _free_port()
+        self.port = free_port()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
         self.proc = subprocess.Popen(
@@ -178,13 +172,7 @@ class CloudProcess:
         return f"127.0.0.1:{self.port}"
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 def run_prefetch_bench(rtt_ms: float = 300.0, jitter_ms: float = 0.0, missions: int = 20,

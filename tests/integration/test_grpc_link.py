@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from cloud_brain.localproc import free_port
 from cloud_brain.wire import PROTOCOL_VERSION, SERVICE_NAME, SESSION_METHOD, pb
 
 pytest.importorskip("cloud_brain.planner.base", reason="rules planner not merged yet")
@@ -215,14 +215,8 @@ def test_client_reconnects_after_server_restart(connect):
         srv.stop(grace_s=0.5)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_server_as_its_own_process(connect):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     proc = subprocess.Popen([sys.executable, "-m", "cloud_brain.server.service", "--port", str(port),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -23,6 +22,7 @@ import pytest
 
 from cloud_brain.domain.goals import holds
 from cloud_brain.domain.state import WorldState
+from cloud_brain.localproc import free_port
 from cloud_brain.server.store import StoredPlan, StoredSession, StoredStep
 from cloud_brain.wire import pb
 
@@ -36,12 +36,6 @@ def _pg_bin(name: str) -> str | None:
 
 def _maybe_skip_reason(root: Path) -> str | None:
     return None if os.access(root, os.W_OK) else f"cannot write {root}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +60,7 @@ def pg_url():
         for p in (root, sock):
             os.chown(p, pw.pw_uid, pw.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
+    port = free_port()
     if r_skip := _maybe_skip_reason(root):
         pytest.skip(r_skip)
     r = subprocess.run(prefix + [initdb, "-D", str(data), "-A", "trust", "-U", "brainstem"],
