@@ -2,11 +2,11 @@
 
     brainstem demo [--command TEXT] [--goal JSON] [--world FILE] [--world-overrides JSON]
     brainstem up [--sim] [--command TEXT] [--cloud-address HOST:PORT]
-    brainstem cloud serve --port 50051 [--planner rules] [--tls-dir DIR --require-client-cert --require-token]
+    brainstem cloud serve --port 50051 [--planner rules|moe] [--tls-dir DIR --require-client-cert --require-token]
     brainstem certs --out DIR --robot robot-1 [--robot ...] [--host cloud.example]
     brainstem token --dir DIR --robot robot-1 [--ttl-s 3600]
-    brainstem plan "bring me the red cup" [--backend rules] [--world-overrides JSON]
-    brainstem eval planner --cases FILE.jsonl [--backend rules] [--json]
+    brainstem plan "bring me the red cup" [--backend rules|moe|openai] [--world-overrides JSON]
+    brainstem eval planner --cases FILE.jsonl [--backend rules|moe|openai] [--json]
         (--backend openai --base-url URL [--model M] [--api-key K]: any OpenAI-compatible server)
     brainstem serve openai --port 8000 [--backend rules|moe]   (OpenAI-compatible HTTP API, /metrics)
     brainstem cloud serve ... --metrics-port 9464              (Prometheus /metrics beside the gRPC port)
@@ -14,7 +14,7 @@
     brainstem demo --wav FILE                      (the command spoken, heard by the voice node)
     brainstem bench mla [--json] [--quick]
     brainstem bench mtp [--json] [--n N] [--artifact DIR]
-    brainstem bench edge [--json] [--seconds N]
+    brainstem bench edge [--json] [--seconds N] [--realtime-priority 50] [--no-pin]
     brainstem bench prefetch --rtt-ms 300 [--json] [--backend rules] [--missions 20]
     brainstem bench chaos [--json] [--missions 100] [--fuzz-cases 10000]   (drops, kill -9, restarts, fuzz)
     brainstem bench fleet --robots 32 [--json] [--seconds 60]   (batched vs unbatched moe, real gRPC)
@@ -32,6 +32,7 @@ import logging
 import sys
 
 from cloud_brain import env
+from cloud_brain.planner.base import DEFAULT_BACKEND
 
 
 def _json_arg(text: str | None, what: str):
@@ -77,7 +78,7 @@ def cmd_demo(a) -> int:
     res = run_demo(a.command, _json_arg(a.goal, "--goal"), world_file=a.world or "",
                    world_overrides=_json_arg(a.world_overrides, "--world-overrides"),
                    real_time_factor=a.real_time_factor, timeout_s=a.timeout, planner=a.planner,
-                   run_dir=a.run_dir, record=a.record, wav=a.wav)
+                   run_dir=a.run_dir, record=a.record, wav=a.wav, skills=a.skills)
     print(f"\nmission {'PASSED' if res.ok else 'FAILED'} in {res.total_s:.1f}s "
           f"(first step after {res.first_step_ms} ms); record: {res.run_dir}/mission.json")
     return 0 if res.ok else 1
@@ -232,7 +233,8 @@ def cmd_train_planner(a) -> int:
 def cmd_bench_edge(a) -> int:
     from edge_nerve.bench.loop import run_edge_bench
 
-    report = run_edge_bench(a.seconds, executor=a.executor)
+    report = run_edge_bench(a.seconds, executor=a.executor, realtime_priority=a.realtime_priority,
+                            pin=not a.no_pin)
     if a.json:
         print(json.dumps(report))
         return 0
@@ -243,6 +245,9 @@ def cmd_bench_edge(a) -> int:
         print(f"ros loop {r:>4} Hz  p50 {v['p50']:.3f} ms  p99 {v['p99']:.3f} ms  misses {v['misses']}/{v['sent']} "
               f"(dropped {v['dropped']})")
     print(f"ros echo         p50 {echo['p50']:.3f} ms  p99 {echo['p99']:.3f} ms  dropped {echo['dropped']}")
+    for label, v in report["scheduling"].items():
+        print(f"{label}: loop p99 {v['loop']['p99']:.3f} ms ({v['loop']['dropped']} dropped), "
+              f"echo p99 {v['echo']['p99']:.3f} ms")
     print("targets: " + ", ".join(f"{k}={'yes' if ok else 'NO'}" for k, ok in report["targets"].items()))
     return 0
 
@@ -315,13 +320,16 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: what the plan promises)")
     d.add_argument("--world", help="world description YAML (default: the home)")
     d.add_argument("--world-overrides", help='JSON, e.g. {"user": "kitchen"}')
-    d.add_argument("--planner", default="rules")
+    d.add_argument("--planner", default=DEFAULT_BACKEND, help="planner backend: rules or moe")
     d.add_argument("--real-time-factor", type=float, default=2.0)
     d.add_argument("--timeout", type=float, default=300.0, help="seconds for the mission")
     d.add_argument("--run-dir", help="where logs and the mission record go (default runs/<time>)")
     d.add_argument("--wav", help="speak the command: a WAV file the voice node listens to "
                                  "(--command is then ignored)")
     d.add_argument("--record", action="store_true", help="write runs/<time>/mission.mcap (Foxglove)")
+    d.add_argument("--skills", default="auto", choices=("auto", "student", "teacher"),
+                   help="skill controllers: the distilled ONNX student (INT8), the privileged teachers, or "
+                        "auto: the student in a world it was distilled in, else the teachers")
     d.set_defaults(fn=cmd_demo)
 
     r = sub.add_parser("report", help="a recorded run: the mission timeline and latency histograms")
@@ -348,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = csub.add_parser("serve", help="serve CloudBrain.Session over gRPC")
     s.add_argument("--port", type=int, default=50051)
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--planner", default="rules")
+    s.add_argument("--planner", default=DEFAULT_BACKEND, help="planner backend: rules or moe")
     s.add_argument("--world")
     s.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (0: any)")
     s.add_argument("--state-db", help="SQLite file the sessions are written through to (a restarted "
@@ -391,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", help="plan one command (no robot)")
     p.add_argument("text")
-    p.add_argument("--backend", default="rules")
+    p.add_argument("--backend", default=DEFAULT_BACKEND, help="rules, moe (the embedded MoE) or openai")
     p.add_argument("--world")
     p.add_argument("--world-overrides")
     p.add_argument("--json", action="store_true")
@@ -402,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     esub = e.add_subparsers(dest="eval_cmd", required=True)
     ep = esub.add_parser("planner", help="plan every case, execute symbolically, check the goal")
     ep.add_argument("--cases", required=True)
-    ep.add_argument("--backend", default="rules")
+    ep.add_argument("--backend", default=DEFAULT_BACKEND, help="rules, moe (the embedded MoE) or openai")
     ep.add_argument("--world")
     ep.add_argument("--json", action="store_true")
     _add_openai_options(ep)
@@ -417,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     es = esub.add_parser("skills", help="teachers vs BC vs DAgger students (fp32, INT8) in MuJoCo")
     es.add_argument("--episodes", type=int, default=100, help="episodes per skill")
     es.add_argument("--seed", type=int, default=1000, help="start-state seed (training uses 0)")
-    es.add_argument("--artifact", help="student folder (default edge_nerve/skills/artifacts/student-v1)")
+    es.add_argument("--artifact", help="student folder (default edge_nerve/skills/artifacts/student-v2)")
     es.add_argument("--policies", default="teacher,bc,dagger_fp32,dagger_int8")
     es.add_argument("--workers", type=int, default=1, help="processes (skills split between them)")
     es.add_argument("--world")
@@ -440,6 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
     be = bsub.add_parser("edge", help="policy latency, ROS 2 control loop vs bare echo, CPU (edge_nerve/bench/loop.py)")
     be.add_argument("--seconds", type=float, default=30.0, help="seconds per loop/echo run")
     be.add_argument("--executor", default="events", choices=("events", "single", "multi"))
+    be.add_argument("--realtime-priority", type=int, default=50,
+                    help="SCHED_FIFO priority of the control process and the probe, as ros2_control runs "
+                         "its loop (0: the normal scheduler)")
+    be.add_argument("--no-pin", action="store_true", help="do not pin the node and the probe to CPUs 1 and 0")
     be.add_argument("--json", action="store_true")
     be.set_defaults(fn=cmd_bench_edge)
     bp = bsub.add_parser("prefetch", help="full_plan vs per_step vs prefetch over gRPC through a delay "

@@ -29,6 +29,7 @@ from cloud_brain.domain.state import WorldState
 from cloud_brain.planner.base import PlanResult
 from cloud_brain.planner.checkpoint import DEFAULT_ARTIFACT, load_artifact
 from cloud_brain.planner.prompt import REASONS, build_prompt
+from cloud_brain.planner.rules import RulesPlanner
 
 PREFIX_CACHE_SIZE = 16
 _CACHE: dict[str, tuple] = {}
@@ -65,6 +66,7 @@ class MoEPlanner:
         # MTP pass over the prompt costs more than they save (`brainstem bench mtp`: 0.81x)
         self.speculative = speculative and bool(self.model.mtp)
         self.spec_stats = SpecStats()
+        self._rules = RulesPlanner(world)  # words the "unknown thing" refusal (see _name_unknown)
 
     @property
     def mtp_acceptance(self) -> float:
@@ -92,6 +94,8 @@ class MoEPlanner:
             if self.threads:
                 torch.set_num_threads(self.threads)
             for step in self._decode(prompt.ids, grammar):
+                if step.skill == "refuse" and step.args[0] == REASONS["<r:unknown>"]:
+                    step = Step("refuse", (self._name_unknown(command, state),))
                 if first:
                     self.last_first_step_ms = (time.perf_counter() - t0) * 1000
                     first = False
@@ -123,6 +127,14 @@ class MoEPlanner:
             self._caches[key] = cache
         while len(self._caches) > PREFIX_CACHE_SIZE:
             self._caches.popitem(last=False)
+
+    def _name_unknown(self, command: str, state: WorldState) -> str:
+        """The model chose "unknown thing"; the person is better served by hearing which words
+        were not understood ("I don't know any 'purple elephant'"), which the rule parser can
+        point at. The decision stays the model's: if the parser finds no unknown words, the
+        model's generic reason stands."""
+        reason = self._rules.plan(command, state).refusal or ""
+        return reason if reason.startswith("I don't know any") else REASONS["<r:unknown>"]
 
     def plan(self, command: str, state: WorldState) -> PlanResult:
         with self._decode_lock:

@@ -44,6 +44,7 @@ from cloud_brain.domain.description import WorldDescription, load_world
 from cloud_brain.security.guard import AuthPolicy, Limits, SessionGuard
 from cloud_brain.security.options import add_server_args, server_security
 from cloud_brain.security.tls import ServerTLS
+from cloud_brain.planner.base import DEFAULT_BACKEND
 from cloud_brain.server.admission import add_batching_args, batching_config
 from cloud_brain.server.session import Malformed, PlanSession, SessionConfig
 from cloud_brain.server.store import SessionStore, StoreError, open_store
@@ -337,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=50051, help="0 picks a free port")
     ap.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to accept remote robots")
-    ap.add_argument("--planner", default="rules", help="planner name for get_planner()")
+    ap.add_argument("--planner", default=DEFAULT_BACKEND, help="planner name for get_planner()")
     ap.add_argument("--world", default=None, help="world description YAML (default: home)")
     ap.add_argument("--lease-s", type=float, default=SessionConfig.lease_s)
     ap.add_argument("--step-lease-s", type=float, default=SessionConfig.step_lease_s)

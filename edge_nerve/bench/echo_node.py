@@ -18,13 +18,14 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
-from edge_nerve.nodes.common import CONTROL_QOS, EXECUTORS, Topics, declare, spin_node
+from edge_nerve.nodes.common import CONTROL_QOS, EXECUTORS, Topics, declare, declare_realtime, spin_node
 
 
 class EchoNode(Node):
     def __init__(self):
         super().__init__("bench_echo")
         declare(self, "executor", "events", f"rclpy executor, one of {EXECUTORS}")
+        declare_realtime(self)  # the same scheduling as the loop under test
         self.trace_file = declare(self, "trace_file", "", "save per-message stamps (npz) on shutdown")
         self.cmd_pub = self.create_publisher(TwistStamped, Topics.SKILL_CMD_VEL, CONTROL_QOS)
         self.arm_pub = self.create_publisher(Float64MultiArray, Topics.SKILL_ARM_COMMAND, CONTROL_QOS)

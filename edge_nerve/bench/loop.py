@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +62,50 @@ def _stats_ms(ns: np.ndarray) -> dict[str, float]:
             "max": round(float(ms.max()), 4) if ms.size else float("nan")}
 
 
+@dataclass(frozen=True)
+class Scheduling:
+    """How the two processes of a pair are scheduled: the node under test and the probe (the
+    sim / hardware driver's stand-in) at SCHED_FIFO `priority` (0: the normal scheduler), each
+    pinned to its own CPU when `pin` and there are two or more."""
+
+    priority: int = 0
+    pin: bool = False
+
+    def node_args(self) -> list[str]:
+        if not self.priority and not self.pin:
+            return []
+        args = ["-p", f"realtime_priority:={self.priority}", "-p", f"lock_memory:={str(self.priority > 0).lower()}"]
+        return args + (["-p", f"cpu_affinity:={NODE_CPU}"] if self._pinned else [])
+
+    def probe_args(self) -> list[str]:
+        return ["--realtime-priority", str(self.priority)] + (["--cpus", str(PROBE_CPU)] if self._pinned else [])
+
+    @property
+    def _pinned(self) -> bool:
+        return self.pin and (os.cpu_count() or 1) >= 2
+
+    def label(self) -> str:
+        s = f"SCHED_FIFO {self.priority}" if self.priority else "SCHED_OTHER"
+        return s + (f", node on CPU {NODE_CPU}, probe on CPU {PROBE_CPU}" if self._pinned else "")
+
+
+NODE_CPU, PROBE_CPU = 1, 0
+
+
 def _run_pair(node_argv: list[str], rate: float, seconds: float, work: Path, tag: str,
-              env: dict[str, str], warmup_s: float = 2.0) -> dict[str, Any]:
+              env: dict[str, str], warmup_s: float = 2.0, sched: Scheduling = Scheduling()) -> dict[str, Any]:
     """Start the node under test and the probe; return latency, drops, misses, stages, CPU."""
     trace = work / f"{tag}.trace.npz"
     probe_out = work / f"{tag}.probe.npz"
     log = open(work / f"{tag}.node.log", "wb")
     load0 = os.getloadavg()[0]
-    node = subprocess.Popen(node_argv + ["-p", f"trace_file:={trace}"], stdout=log, stderr=subprocess.STDOUT,
+    node = subprocess.Popen(node_argv + sched.node_args() + ["-p", f"trace_file:={trace}"], stdout=log, stderr=subprocess.STDOUT,
                             env=env, start_new_session=True)
     cpu_samples: list[tuple[int, int]] = []
     try:
         probe = subprocess.Popen([sys.executable, "-m", "edge_nerve.bench.probe", "--rate", str(rate),
-                                  "--seconds", str(seconds), "--warmup", str(warmup_s), "--out", str(probe_out)],
+                                  "--seconds", str(seconds), "--warmup", str(warmup_s), "--out", str(probe_out),
+                                  *sched.probe_args()],
                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         limit = time.monotonic() + seconds + warmup_s + 90
         while probe.poll() is None:
@@ -118,7 +150,7 @@ def _run_pair(node_argv: list[str], rate: float, seconds: float, work: Path, tag
         "sent": n_sent, "received": int(stamps.size), "dropped": dropped,
         "misses": late + dropped, "late": late,
         "miss_rate": round((late + dropped) / n_sent, 6) if n_sent else None,
-        "deadline_ms": round(period_ns / 1e6, 3), "seconds": seconds,
+        "deadline_ms": round(period_ns / 1e6, 3), "seconds": seconds, "scheduling": sched.label(),
         "loadavg_1m_before_after": [round(load0, 2), round(load1, 2)],
     }
     # CPU % of the node over the probe's measured window
@@ -149,33 +181,54 @@ def _node_argv(kind: str, executor: str, rate: float, policy: Path | None) -> li
 def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 500.0),
                    executor: str = "events", compare_executors: tuple[str, ...] = ("events", "single", "multi"),
                    compare_seconds: float | None = None, policy_iterations: int = 20000,
-                   workdir: str | Path | None = None) -> dict[str, Any]:
-    """Policy latency, ROS 2 loop and bare echo latency, per-stage split, CPU; see the module doc."""
+                   workdir: str | Path | None = None, realtime_priority: int = 50,
+                   pin: bool = False) -> dict[str, Any]:
+    """Policy latency, ROS 2 loop and bare echo latency, per-stage split, CPU; see the module doc.
+
+    `realtime_priority` / `pin`: how the control process, the probe and the in-process policy
+    timing are scheduled (Scheduling; a refusal falls back to the normal scheduler, reported in
+    each node's log); the loop and echo at the top rate also run under the normal scheduler for
+    comparison (`scheduling`)."""
     from edge_nerve.runtime.bench import run_edge_policy_bench
+    from edge_nerve.runtime.realtime import RealtimeConfig, realtime_scope
+
+    sched = Scheduling(realtime_priority, pin)
 
     compare_seconds = compare_seconds if compare_seconds is not None else max(5.0, seconds / 3)
     with tempfile.TemporaryDirectory(prefix="brainstem-bench-") as tmp:
         work = Path(workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
-        policy = run_edge_policy_bench(policy_iterations, workdir=work)  # writes policy.int8.onnx
+        rt = RealtimeConfig(realtime_priority, (NODE_CPU,) if sched._pinned else (), realtime_priority > 0)
+        with realtime_scope(rt) as policy_sched:  # timed as the control process runs it
+            policy = run_edge_policy_bench(policy_iterations, workdir=work)  # writes policy.int8.onnx
         int8 = work / "policy.int8.onnx"
         env = dict(os.environ)
         env["ROS_DOMAIN_ID"] = str(random.randint(101, 200))  # apart from tests/demos (1..100)
         env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
         top = max(rates)
 
-        echo = _run_pair(_node_argv("echo", executor, top, None), top, seconds, work, "echo", env)
+        echo = _run_pair(_node_argv("echo", executor, top, None), top, seconds, work, "echo", env, sched=sched)
         loops = {}
         for rate in sorted(rates, reverse=True):
             loops[f"{rate:g}"] = _run_pair(_node_argv("policy", executor, rate, int8), rate, seconds, work,
-                                           f"loop{rate:g}", env)
+                                           f"loop{rate:g}", env, sched=sched)
         executors = {}
         for ex in compare_executors:
             executors[ex] = {
-                "loop": _run_pair(_node_argv("policy", ex, top, int8), top, compare_seconds, work, f"cmp-loop-{ex}", env),
-                "echo": _run_pair(_node_argv("echo", ex, top, None), top, compare_seconds, work, f"cmp-echo-{ex}", env),
+                "loop": _run_pair(_node_argv("policy", ex, top, int8), top, compare_seconds, work, f"cmp-loop-{ex}",
+                                  env, sched=sched),
+                "echo": _run_pair(_node_argv("echo", ex, top, None), top, compare_seconds, work, f"cmp-echo-{ex}",
+                                  env, sched=sched),
             }
+        schedulers = {}
+        if sched != Scheduling():  # the same loop and echo under the normal scheduler
+            schedulers = {sched.label(): {"loop": loops[f"{top:g}"], "echo": echo}}
+            schedulers[Scheduling().label()] = {
+                "loop": _run_pair(_node_argv("policy", executor, top, int8), top, compare_seconds, work,
+                                  "sched-loop-other", env),
+                "echo": _run_pair(_node_argv("echo", executor, top, None), top, compare_seconds, work,
+                                  "sched-echo-other", env)}
         total_s = time.monotonic() - t0
 
     pu = policy["policy_us"]
@@ -205,9 +258,13 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
             "misses_under_0.1pct": all(v["miss_rate"] is not None and v["miss_rate"] < 0.001 for v in loops.values()),
             "no_dropped_commands": all(v["dropped"] == 0 for v in loops.values()),
         },
+        "scheduling": {label: {part: {k: v[part].get(k) for k in ("p50", "p99", "max", "dropped", "late", "miss_rate",
+                                                                   "seconds")}
+                               for part in ("loop", "echo")} for label, v in schedulers.items()},
         "policy_detail": {"accuracy": policy["accuracy"], "meta": policy["meta"], "targets": policy["targets"]},
         "meta": {
             "executor": executor, "rates_hz": list(rates), "seconds_per_run": seconds,
+            "scheduling": sched.label(), "policy_timing_scheduling": policy_sched.summary(),
             "compare_seconds": compare_seconds, "cpus": os.cpu_count(),
             "loadavg_1m": {"echo": echo["loadavg_1m_before_after"],
                            **{f"loop{r}": v["loadavg_1m_before_after"] for r, v in loops.items()}},
@@ -226,8 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--executor", default="events")
+    ap.add_argument("--realtime-priority", type=int, default=50, help="SCHED_FIFO priority (0: normal scheduler)")
+    ap.add_argument("--no-pin", action="store_true", help="leave CPU affinity alone")
     a = ap.parse_args(argv)
-    print(json.dumps(run_edge_bench(a.seconds, executor=a.executor), indent=2))
+    print(json.dumps(run_edge_bench(a.seconds, executor=a.executor, realtime_priority=a.realtime_priority,
+                                    pin=not a.no_pin), indent=2))
     return 0
 
 

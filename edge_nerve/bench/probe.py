@@ -86,12 +86,19 @@ def main(argv=None) -> None:
     ap.add_argument("--ready-timeout", type=float, default=30.0)
     ap.add_argument("--executor", default="events")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--realtime-priority", type=int, default=0,
+                    help="SCHED_FIFO priority, as the sim or a hardware driver would run (0 = off)")
+    ap.add_argument("--cpus", default="", help="CPU affinity, a comma list")
     a = ap.parse_args(argv)
     rclpy.init()
     n = int(a.rate * a.seconds) + 16
     probe = Probe(n + int(a.rate * 2))
     executor = make_executor(a.executor)
     executor.add_node(probe)
+    if a.realtime_priority or a.cpus:  # every thread so far (DDS, executor); the sender inherits
+        from edge_nerve.runtime.realtime import RealtimeConfig, apply_realtime
+        rep = apply_realtime(RealtimeConfig.from_params(a.realtime_priority, a.cpus, a.realtime_priority > 0))
+        print(f"probe scheduling: {rep.summary()}", flush=True)
     # The executor spins on the main thread; the sender thread does the rest and ends the process.
     threading.Thread(target=run, args=(probe, a, n), daemon=True).start()
     spin(executor)

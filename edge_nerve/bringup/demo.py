@@ -23,6 +23,7 @@ from cloud_brain.domain.description import load_world
 from cloud_brain.domain.goals import explain_unmet, goal_error, holds, is_refusal
 from cloud_brain.domain.plan import Step, execute
 from cloud_brain.domain.state import USER, WorldState
+from cloud_brain.planner.base import DEFAULT_BACKEND
 from edge_nerve.bringup.graph import ProcessGroup, edge_graph, reserve_ros_domain, write_params
 
 log = logging.getLogger(__name__)
@@ -94,15 +95,16 @@ class Mission:
     """Brings the system up, runs commands, brings it down. Use as a context manager."""
 
     def __init__(self, *, world_file: str = "", world_overrides: dict | None = None,
-                 real_time_factor: float = 2.0, run_dir: Path | None = None, planner: str = "rules",
+                 real_time_factor: float = 2.0, run_dir: Path | None = None, planner: str = DEFAULT_BACKEND,
                  echo=print, startup_timeout_s: float = 60.0, voice: bool = False,
-                 render_pictures: bool = True, record: bool = False):
+                 render_pictures: bool = True, record: bool = False, skills: str = "auto"):
         self.world_file = world_file
         self.overrides = world_overrides or {}
         self.desc = load_world(world_file or None).with_overrides(self.overrides)
         self.rtf = real_time_factor
         self.run_dir = Path(run_dir or ROOT / "runs" / time.strftime("%Y%m%d-%H%M%S"))
         self.planner = planner
+        self.skills = skills  # skill_runner: "auto", the ONNX "student" or the "teacher" experts
         self.echo = echo
         self.startup_timeout_s = startup_timeout_s
         self.voice = voice  # run the voice node: commands may then be spoken (run(wav=...))
@@ -140,7 +142,7 @@ class Mission:
         self.pictures = self.run_dir / "pictures"
         self.pictures.mkdir(parents=True, exist_ok=True)
         nodes = edge_graph(world_file=self.world_file, world_overrides=self.overrides,
-                           cloud_address=f"127.0.0.1:{port}", real_time_factor=self.rtf,
+                           cloud_address=f"127.0.0.1:{port}", real_time_factor=self.rtf, skills=self.skills,
                            voice=self.voice, render_dir=str(self.pictures),
                            record=str(self.run_dir / "mission.mcap") if self.record else "")
         self.procs.start_nodes(nodes, write_params(nodes, self.run_dir / "params.yaml"))

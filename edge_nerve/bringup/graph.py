@@ -37,10 +37,12 @@ def edge_graph(*, world_file: str = "", world_overrides: dict | None = None,
                cloud_address: str = "127.0.0.1:50051", robot_id: str = "robot-1",
                sim: bool = True, real_time_factor: float = 1.0, control_rate_hz: float = 50.0,
                voice: bool = False, voice_threshold: float = 0.5, render_dir: str = "",
-               record: str = "", gazebo: bool = False) -> list[NodeSpec]:
+               record: str = "", gazebo: bool = False, skills: str = "auto") -> list[NodeSpec]:
     """The edge nodes (and the MuJoCo sim standing in for the robot when `sim`; the adapter to a
     Gazebo world behind ros_gz_bridge when `gazebo`; the voice node, listening to WAV files asked
-    for on brainstem/voice/wav, when `voice`)."""
+    for on brainstem/voice/wav, when `voice`). `skills`: the skill_runner's controllers, the
+    distilled ONNX "student", the privileged "teacher" experts, or "auto" (the student in a world it
+    was distilled in, else the teachers)."""
     world = {"world_file": world_file, "world_overrides": json.dumps(world_overrides or {})}
     nodes = [
         NodeSpec("cloud_link", "edge_nerve.nodes.cloud_link", "gRPC session with the cloud <-> ROS topics",
@@ -49,7 +51,7 @@ def edge_graph(*, world_file: str = "", world_overrides: dict | None = None,
                  "runs plan steps in order after an on-robot feasibility check", {**world}),
         NodeSpec("skill_runner", "edge_nerve.nodes.skill_runner",
                  "ExecuteSkill action server: closed-loop skill controllers",
-                 {**world, "rate_hz": control_rate_hz, "executor": "single"}),
+                 {**world, "rate_hz": control_rate_hz, "executor": "single", "skills": skills}),
         NodeSpec("safety", "edge_nerve.nodes.safety",
                  "command gate: stale/NaN commands -> zero twist, limits, E-stop, arm gate",
                  {"timeout_ms": 250.0, "rate_hz": 50.0}),

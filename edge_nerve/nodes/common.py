@@ -66,6 +66,35 @@ def declare(node: Node, name: str, default, description: str):
     return node.get_parameter(name).value
 
 
+def declare_realtime(node: Node, priority: int = 0, cpus: str = "", lock_memory: bool = False) -> None:
+    """The real-time parameters of a control process (edge_nerve/runtime/realtime.py), applied by
+    spin_node once the node exists: every thread it has by then is moved."""
+    declare(node, "realtime_priority", priority, "SCHED_FIFO priority 1..99 for every thread of the "
+            "process (0 = the normal scheduler); refused without CAP_SYS_NICE, with a warning")
+    # dynamic: `cpu_affinity:=1` arrives as an integer, `cpu_affinity:='0,1'` as a string
+    node.declare_parameter("cpu_affinity", cpus, ParameterDescriptor(
+        description="CPUs to pin the process to: one number or a comma list ('' = as inherited)",
+        dynamic_typing=True))
+    declare(node, "lock_memory", lock_memory, "mlockall: no page faults in the loop")
+
+
+def apply_node_realtime(node: Node):
+    """Apply the node's declared real-time parameters (declare_realtime); None if it has none."""
+    if not node.has_parameter("realtime_priority"):
+        return None
+    from edge_nerve.runtime.realtime import RealtimeConfig, apply_realtime
+
+    cfg = RealtimeConfig.from_params(node.get_parameter("realtime_priority").value,
+                                     str(node.get_parameter("cpu_affinity").value),
+                                     node.get_parameter("lock_memory").value)
+    if not cfg.requested:
+        return None
+    rep = apply_realtime(cfg)
+    node.realtime = rep
+    (node.get_logger().warning if rep.problems else node.get_logger().info)(f"scheduling: {rep.summary()}")
+    return rep
+
+
 def declare_world(node: Node) -> WorldDescription:
     """The `world_file` + `world_overrides` parameters every node that reasons about the world has."""
     path = declare(node, "world_file", "", "world description YAML ('' = the default home)")
@@ -141,6 +170,7 @@ def spin_node(node_factory, args=None) -> None:
     node = None
     try:
         node = node_factory()
+        apply_node_realtime(node)
         kind = node.get_parameter("executor").value if node.has_parameter("executor") else "single"
         executor = make_executor(kind)
         executor.add_node(node)

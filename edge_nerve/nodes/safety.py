@@ -24,6 +24,7 @@ from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 
 from edge_nerve.nodes.common import (CONTROL_QOS, DIAGNOSTICS_QOS, EXECUTORS, LATCHED_QOS, Topics, declare,
+                                     declare_realtime,
                                      diagnostic_status, spin_node)
 from edge_nerve.safety import CommandWatchdog, WatchdogConfig
 from sim.mjcf import ROBOT
@@ -40,6 +41,7 @@ class SafetyNode(Node):
             arm_max=(ROBOT.lift_range[1], ROBOT.extend_range[1], 1.0))
         rate = declare(self, "rate_hz", 50.0, "watchdog tick rate: a stale command is caught within one tick")
         declare(self, "executor", "single", f"rclpy executor, one of {EXECUTORS}")
+        declare_realtime(self)  # the watchdog is a control process too (applied by spin_node)
         diag_hz = declare(self, "diagnostics_hz", 1.0, "status on /diagnostics at this rate")
         self.watchdog = CommandWatchdog(cfg)
         self.last_note = ""

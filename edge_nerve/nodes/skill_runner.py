@@ -48,7 +48,7 @@ from brainstem_interfaces.action import ExecuteSkill
 from brainstem_interfaces.msg import ObjectStates
 from edge_nerve.control import LoopMonitor, ObservationBuilder, ObservationLayout, split_action
 from edge_nerve.nodes.common import (CONTROL_QOS, DIAGNOSTICS_QOS, EXECUTORS, PLAN_QOS, SENSOR_QOS, Topics,
-                                     declare, declare_world, diagnostic_status, objects_from_msg,
+                                     declare, declare_realtime, declare_world, diagnostic_status, objects_from_msg,
                                      pose_from_odometry, spin_node, yaw_from_quaternion)
 from edge_nerve.skills.teachers import SKILLS, Command, Observation
 from sim.mjcf import ROBOT
@@ -66,6 +66,8 @@ class SkillRunnerNode(Node):
                               "instead of the teacher skills ('' = teachers)")
         if not executor:  # read back by spin_node
             self.set_parameters([Parameter("executor", value="events" if policy_file else "single")])
+        declare_realtime(self)  # SCHED_FIFO / affinity / mlockall, applied by spin_node
+        self.realtime = None  # what spin_node applied (RealtimeReport), for /diagnostics
         deadline_ms = declare(self, "deadline_ms", 0.0, "a command later than this is a miss (0 = one period)")
         diag_hz = declare(self, "diagnostics_hz", 1.0, "loop timing on /diagnostics at this rate")
         self.trace_file = declare(self, "trace_file", "", "benchmarks: save per-tick stamps (npz) on shutdown")
@@ -93,10 +95,12 @@ class SkillRunnerNode(Node):
             self._init_policy(policy_file, rate)
             return
         self.say_pub = self.create_publisher(String, Topics.SAY, PLAN_QOS)
-        self.student = self._init_student(declare(self, "skills", os.environ.get("BRAINSTEM_SKILLS", "teacher"), "skill controllers: 'student' (the "
-                                                  "distilled ONNX policy) or 'teacher' (privileged experts)"),
+        self.student = self._init_student(declare(self, "skills", os.environ.get("BRAINSTEM_SKILLS", "auto"),
+                                                  "skill controllers: 'student' (the distilled ONNX policy), "
+                                                  "'teacher' (privileged experts) or 'auto' (the student in "
+                                                  "a world it was distilled in, else the teachers)"),
                                           declare(self, "student_dir", "", "student artifact folder "
-                                                  "('' = edge_nerve/skills/artifacts/student-v1)"),
+                                                  "('' = edge_nerve/skills/artifacts/student-v2)"),
                                           declare(self, "student_precision", "int8", "int8 | fp32"))
         self.scan = None
         self.create_subscription(LaserScan, Topics.SCAN, self.scan_callback, SENSOR_QOS)
@@ -119,11 +123,16 @@ class SkillRunnerNode(Node):
         """The student's PolicyRuntime, or None to run the teachers."""
         if mode == "teacher":
             return None
-        if mode != "student":
-            raise ValueError(f"skills must be 'student' or 'teacher', not {mode!r}")
-        from edge_nerve.skills.student import ARTIFACT_DIR, load_student_runtime
+        if mode not in ("student", "auto"):
+            raise ValueError(f"skills must be 'auto', 'student' or 'teacher', not {mode!r}")
+        from edge_nerve.skills.student import ARTIFACT_DIR, load_student_runtime, trained_for
 
         folder = folder or str(ARTIFACT_DIR)
+        if mode == "auto":
+            ok, why = trained_for(folder, self.desc.name)
+            if not ok:
+                self.get_logger().warning(f"skills:=auto runs the teachers: {why} (skills:=student forces it)")
+                return None
         try:
             rt = load_student_runtime(folder, precision)
         except (OSError, ValueError) as e:  # no artifact yet (or a broken one): say so, use the teachers
@@ -190,6 +199,8 @@ class SkillRunnerNode(Node):
             s["policy_p99_us"] = self.policy.stats()["latency_us"]["p99"]
             if self.policy.nonfinite:
                 level, message = "error", message + f", {self.policy.nonfinite} non-finite policy outputs"
+        if self.realtime is not None:
+            s["scheduling"] = self.realtime.summary()
         if s["miss_rate"] > 0.001 and level == "ok":
             level = "warn"
         arr = DiagnosticArray()

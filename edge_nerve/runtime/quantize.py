@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from typing import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,9 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.
                   per_channel: bool = True,
                   reduce_range: bool = True,
                   activation_type: QuantType = QuantType.QUInt8,
-                  weight_type: QuantType = QuantType.QInt8) -> Path:
+                  weight_type: QuantType = QuantType.QInt8,
+                  op_types: Sequence[str] | None = None,
+                  float_outputs: Sequence[str] = ()) -> Path:
     """Write an INT8 QDQ copy of `fp32_path`, activation ranges from `calibration` (N, *obs) rows.
 
     Defaults: per-channel symmetric int8 weights (one scale per output neuron keeps small
@@ -87,7 +90,9 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path, calibration: np.
         quantize_static(str(pre), str(int8_path), reader, quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, reduce_range=reduce_range,
                         activation_type=activation_type, weight_type=weight_type,
-                        calibrate_method=CalibrationMethod.MinMax)
+                        calibrate_method=CalibrationMethod.MinMax,
+                        op_types_to_quantize=list(op_types) if op_types else None,
+                        extra_options={"OpTypesToExcludeOutputQuantization": list(float_outputs)})
     log.info("quantised %s -> %s (QDQ, %d calibration rows, %s-bit weights)", fp32_path, int8_path,
              len(calibration), 7 if reduce_range else 8)
     return int8_path

@@ -11,7 +11,7 @@ count. Episodes start from randomised states (start poses anywhere for navigate/
 stances in front of the furniture for pick; pick + navigate by the teachers first for place and
 give), snapshotted so every policy in the evaluation starts from the very same physics state.
 
-    .venv/bin/brainstem distill --out edge_nerve/skills/artifacts/student-v1
+    .venv/bin/brainstem distill --out edge_nerve/skills/artifacts/student-v2
     .venv/bin/brainstem eval skills --episodes 100 --json
 """
 
@@ -30,10 +30,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cloud_brain.domain.description import WorldDescription, load_world
+from cloud_brain.domain.description import (APPROACH_STANDOFF, SIDES, Furniture, WorldDescription, WorldError,
+                                            load_world)
 from cloud_brain.domain.state import USER
-from edge_nerve.skills.student import (ACT_DIM, ARTIFACT_DIR, OBS_DIM, SKILL_NAMES, Target,
-                                       make_target)
+from edge_nerve.skills.student import (ACT_DIM, ARTIFACT_DIR, F_ARM, OBS_DIM, PHASES,
+                                       SKILL_NAMES, Target, make_target)
 from edge_nerve.skills.teachers import (CONTROL_DT, SKILLS, grid_for, observe, random_free_pose,
                                         run_skill)
 from sim.home_sim import HomeSim
@@ -71,14 +72,119 @@ def _near_start(desc: WorldDescription, fname: str, rng: random.Random) -> tuple
 
 
 HOLDING_NAVIGATE = 0.4  # share of navigate episodes that start holding an object (after a pick)
+MOVED_WORLD = 0.5  # share of episodes in which the user sits in another room and objects moved
+MOVED_OBJECT = 0.3  # in those, the chance each object stands on another surface
+
+
+# Domain randomisation of the layout (LAYOUT_SHARE of the episodes): each furniture slid along
+# its approach edge and a little towards / away from it, resized and (surfaces) raised or lowered;
+# objects resized. A student trained on one layout learnt the scan and stance of each place by
+# heart: in a second world (tests/unit/office_world.yaml) it stopped lining up in front of a
+# desk of the same height as the home's dining table (0/10 picks, the teachers 8/10).
+LAYOUT_SHARE = 0.5
+SLIDE_M, DEPTH_M = 0.6, 0.15  # furniture shift along / across its approach edge, at most
+SCALE = (0.8, 1.2)  # furniture footprint and surface height factor
+SURFACE_HEIGHT = (0.4, 1.0)  # m: surfaces the arm reaches from above (lift range minus clearance)
+OBJECT_SCALE = (0.85, 1.15)
+CLEARANCE = 0.1  # m: between furniture, and from furniture to a wall
+DOOR_CLEARANCE = 0.7  # m: furniture to a door's centre (the robot must get through)
+
+
+def _overlap(a: tuple, b: tuple, margin: float) -> bool:  # axis-aligned boxes (x0, y0, x1, y1)
+    return a[0] < b[2] + margin and b[0] < a[2] + margin and a[1] < b[3] + margin and b[1] < a[3] + margin
+
+
+def _box(f: Furniture) -> tuple:
+    return (f.at[0] - f.size[0] / 2, f.at[1] - f.size[1] / 2, f.at[0] + f.size[0] / 2, f.at[1] + f.size[1] / 2)
+
+
+def _approach_zone(f: Furniture, robot_radius: float) -> tuple:
+    """The floor in front of the approach edge where the robot stands to work at `f`."""
+    nx, ny = SIDES[f.approach]
+    x0, y0, x1, y1 = _box(f)
+    reach = APPROACH_STANDOFF + robot_radius + 0.1
+    if nx:
+        return (x1, y0, x1 + reach, y1) if nx > 0 else (x0 - reach, y0, x0, y1)
+    return (x0, y1, x1, y1 + reach) if ny > 0 else (x0, y0 - reach, x1, y0)
+
+
+def _fits(f: Furniture, others: list[Furniture], desc: WorldDescription) -> bool:
+    room = desc.rooms[f.room]
+    inner = desc.wall_thickness / 2 - 1e-6  # against a wall is fine
+    r = (room.rect[0] + inner, room.rect[1] + inner, room.rect[2] - inner, room.rect[3] - inner)
+    box, zone = _box(f), _approach_zone(f, desc.robot_radius)
+    inside = lambda b: r[0] <= b[0] and r[1] <= b[1] and b[2] <= r[2] and b[3] <= r[3]  # noqa: E731
+    if not (inside(box) and inside(zone)):
+        return False
+    for o in others:
+        ob = _box(o)
+        if _overlap(box, ob, CLEARANCE) or _overlap(zone, ob, 0.0) or _overlap(box, _approach_zone(o, desc.robot_radius), 0.0):
+            return False
+    for d in desc.doors:
+        dx = max(box[0] - d.at[0], 0.0, d.at[0] - box[2])
+        dy = max(box[1] - d.at[1], 0.0, d.at[1] - box[3])
+        if math.hypot(dx, dy) < DOOR_CLEARANCE:
+            return False
+    start = desc.robot_start
+    return not (box[0] - 0.5 < start[0] < box[2] + 0.5 and box[1] - 0.5 < start[1] < box[3] + 0.5)
+
+
+def random_layout(base: WorldDescription, rng: random.Random) -> WorldDescription:
+    """`base` with its furniture moved and resized and its objects resized (see LAYOUT_SHARE);
+    every change keeps the furniture inside its room, clear of the others, of the doors and of
+    the robot's start, with its approach side free. A change that does not fit is not made."""
+    furniture = dict(base.furniture)
+    for name in rng.sample(list(furniture), len(furniture)):
+        f = furniture[name]
+        others = [o for n, o in furniture.items() if n != name]
+        nx, ny = SIDES[f.approach]
+        for _ in range(8):
+            slide, depth = rng.uniform(-SLIDE_M, SLIDE_M), rng.uniform(-DEPTH_M, DEPTH_M)
+            h = f.size[2]
+            if f.surface:
+                h = min(SURFACE_HEIGHT[1], max(SURFACE_HEIGHT[0], h * rng.uniform(*SCALE)))
+            cand = replace(f, at=(f.at[0] - ny * slide + nx * depth, f.at[1] + nx * slide + ny * depth),
+                           size=(f.size[0] * rng.uniform(*SCALE), f.size[1] * rng.uniform(*SCALE), h))
+            if _fits(cand, others, base):
+                furniture[name] = cand
+                break
+    objects = {n: replace(o, size=tuple(v * rng.uniform(*OBJECT_SCALE) for v in o.size)) if rng.random() < 0.5 else o
+               for n, o in base.objects.items()}
+    out = replace(base, furniture=furniture, objects=objects)
+    try:
+        out.object_slots()  # a shrunk top may hold fewer objects
+    except WorldError:
+        return replace(base, objects=objects)
+    return out
+
+
+def random_world(base: WorldDescription, rng: random.Random) -> WorldDescription:
+    """The world as a case may override it (MOVED_WORLD of the time): the user in another room,
+    some objects on other surfaces, so the student meets handovers, stances and clutter that the
+    default layout never shows (a student trained on one home stalled handing a cup over in the
+    kitchen); and, LAYOUT_SHARE of the time, another layout of the same home (random_layout)."""
+    if rng.random() < LAYOUT_SHARE:
+        base = random_layout(base, rng)
+    if rng.random() >= MOVED_WORLD:
+        return base
+    surfaces = [f.name for f in base.furniture.values() if f.surface]
+    user = rng.choice(list(base.rooms))
+    moved = {o: rng.choice(surfaces) for o in base.objects if rng.random() < MOVED_OBJECT}
+    try:
+        return base.with_overrides({"user": user, "objects": moved})
+    except WorldError:  # a surface over capacity: move the user only
+        return base.with_overrides({"user": user})
 
 
 def make_episode(skill: str, rng: random.Random, base: WorldDescription) -> Episode:
-    """A random start state for `skill` (prerequisites run by the teachers; retried until they
-    succeed). Navigate starts anywhere, or (HOLDING_NAVIGATE) holding an object just picked."""
+    """A random start state for `skill` in `base` as random_world moves it (prerequisites run
+    by the teachers; retried until they succeed). Navigate starts anywhere, or
+    (HOLDING_NAVIGATE) holding an object just picked."""
     targets = list(base.rooms) + list(base.furniture) + [USER]
     surfaces = [f.name for f in base.furniture.values() if f.surface]
+    layout = base
     while True:
+        base = random_world(layout, rng)  # this episode's world
         if skill == "navigate" and rng.random() < HOLDING_NAVIGATE:  # carrying something
             obj = rng.choice(list(base.objects))
             d = replace(base, robot_start=_near_start(base, base.objects[obj].on, rng))
@@ -190,16 +296,32 @@ class Rollout:
     reason: str
     obs: np.ndarray | None = None  # (T, OBS_DIM) float32 states visited
     labels: np.ndarray | None = None  # (T, ACT_DIM) teacher commands there
+    phases: np.ndarray | None = None  # (T,) int64 the teacher's phase there (index in PHASES)
+
+
+def phase_index(teacher) -> int:
+    return PHASES.index(teacher.phase) if teacher.phase in PHASES else 0
+
+
+# Executed-command noise in the DAgger rounds (as in DART, Laskey et al. 2017): a slowly varying offset
+# (first-order autoregressive, correlation time ~0.4 s at 50 Hz) on the base twist and the arm
+# setpoints, so the rollouts visit the off-nominal states a student drifts into (an arm a few cm
+# high, a base turned a little) and the teacher's labels there show the way back. The labels
+# stay the clean teacher commands. Std per action slot: vx, vy [m/s], wz [rad/s], lift, extend [m].
+NOISE_STD = np.array([0.03, 0.03, 0.1, 0.02, 0.02, 0.0])
+NOISE_RHO = 0.95
 
 
 def rollout(ep: Episode, actor: str, policy: Callable[[np.ndarray], np.ndarray] | None = None,
-            beta: float = 0.0, rng: random.Random | None = None, record: bool = False) -> Rollout:
+            beta: float = 0.0, rng: random.Random | None = None, record: bool = False,
+            noise: float = 0.0) -> Rollout:
     """One episode from ep's start state.
 
     actor "teacher": the teacher acts (success = its own status). actor "student": `policy`
     acts on the observation vector (success = the student's monitor, Target.check); with
     `record` the teacher runs alongside and labels every visited state, and with beta > 0 the
-    teacher's command is executed instead with probability beta per tick (DAgger's mixture)."""
+    teacher's command is executed instead with probability beta per tick (DAgger's mixture).
+    `noise` scales NOISE_STD on the executed command (0: none; drawn from `rng`)."""
     sim, desc = clone_sim(ep.sim), ep.desc
     obs = observe(sim)
     t0 = obs.time
@@ -212,11 +334,13 @@ def rollout(ep: Episode, actor: str, policy: Callable[[np.ndarray], np.ndarray] 
         return Rollout(ep.skill, False, 0.0, target.error)
     prev_arm = [obs.arm[0], obs.arm[1], 1.0 if obs.holding else 0.0]
     vec = np.zeros((1, OBS_DIM), dtype=np.float32)
-    xs, ys = [], []
+    xs, ys, ps = [], [], []
     limit = (teacher.timeout + 5.0) if actor == "teacher" else target.timeout
     teacher_done_t = None
     rng = rng or random.Random(0)
     success, reason = False, ""
+    nrng = np.random.default_rng(rng.getrandbits(32)) if noise > 0 else None
+    offset = np.zeros(ACT_DIM)
     while True:
         obs = observe(sim)
         t = obs.time - t0
@@ -237,6 +361,7 @@ def rollout(ep: Episode, actor: str, policy: Callable[[np.ndarray], np.ndarray] 
                 target.features(vec[0], obs, scan_sim(sim), prev_arm)
                 xs.append(vec[0].copy())
                 ys.append(cmd)
+                ps.append(phase_index(teacher))
         else:
             st = target.check(desc, obs, t)
             if st is not None:
@@ -254,11 +379,15 @@ def rollout(ep: Episode, actor: str, policy: Callable[[np.ndarray], np.ndarray] 
             if record:
                 xs.append(vec[0].copy())
                 ys.append(tcmd.as_tuple())
+                ps.append(phase_index(teacher))
             if tcmd is not None and beta > 0 and rng.random() < beta:
                 cmd = tcmd.as_tuple()
             else:
                 a = policy(vec).reshape(-1)
                 cmd = tuple(float(v) for v in a[:ACT_DIM])
+        if nrng is not None:
+            offset = NOISE_RHO * offset + math.sqrt(1 - NOISE_RHO ** 2) * noise * NOISE_STD * nrng.standard_normal(ACT_DIM)
+            cmd = tuple(float(c + o) for c, o in zip(cmd, offset))
         prev_arm = [cmd[3], cmd[4], cmd[5]]
         sim.set_base_twist(*cmd[:3])
         sim.set_arm(*cmd[3:6])
@@ -267,34 +396,101 @@ def rollout(ep: Episode, actor: str, policy: Callable[[np.ndarray], np.ndarray] 
     if record and xs:
         out.obs = np.asarray(xs, dtype=np.float32)
         out.labels = np.asarray(ys, dtype=np.float32)
+        out.phases = np.asarray(ps, dtype=np.int64)
     return out
 
 
 # ---- the network ------------------------------------------------------------------------------
+ARM_OFFSET = slice(3, 5)  # action slots (lift, extend) the network predicts relative to obs F_ARM
+
+
+def offset_targets(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Teacher commands (N, ACT_DIM) -> the network's targets: lift and extend minus the arm's."""
+    T = np.array(Y, dtype=np.float32, copy=True)
+    T[:, ARM_OFFSET] -= X[:, F_ARM:F_ARM + 2]
+    return T
+
+
 def build_model(mean: np.ndarray, std: np.ndarray, out_mean: np.ndarray, out_std: np.ndarray,
                 hidden=(256, 256)):
-    """The student: normalise (baked in, so ONNX carries it) -> MLP (ReLU) -> de-normalise."""
+    """The student: normalise (baked in, so ONNX carries it) -> MLP trunk (ReLU) -> phase logits
+    and one action per phase -> the action of the most likely phase -> de-normalise.
+
+    One head per phase (PHASES) because the teachers' actions are piecewise: a single regression
+    head averages "hold the arm out" and "retract it" at the lift/retract boundary into a
+    half-retracted setpoint the arm settles at, and the student stalls there. Selecting by argmax
+    keeps the boundary a decision; ArgMax + GatherElements export with static shapes.
+
+    Lift and extend are predicted as offsets from the measured arm (ARM_OFFSET): as absolute
+    setpoints, "command where the arm is" fits most frames (the arm sits at its setpoint most of
+    a phase), and a student that learns that copy holds the arm wherever it happens to be (the
+    copycat problem of imitation from proprioception). The offset is what the geometry says:
+    the target's height or reach against the gripper (F_REL); normalised by its own small spread,
+    its errors also weigh in the loss."""
     import torch
     from torch import nn
 
-    from edge_nerve.runtime.export import PolicyArgs, PolicyMLP
+    K = len(PHASES)
 
     class Student(nn.Module):
         def __init__(self):
             super().__init__()
-            self.mlp = PolicyMLP(PolicyArgs(obs_dim=OBS_DIM, hidden=tuple(hidden), act_dim=ACT_DIM))
-            self.args = self.mlp.args
+            dims = (OBS_DIM, *hidden)
+            self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims[:-1], dims[1:]))
+            self.head = nn.Linear(dims[-1], K * (1 + ACT_DIM))  # K logits, then K actions
             self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
             self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
             self.register_buffer("out_mean", torch.as_tensor(out_mean, dtype=torch.float32))
             self.register_buffer("out_std", torch.as_tensor(out_std, dtype=torch.float32))
+            # INT8 simulation for quantisation-aware fine-tuning (fake_quant_ranges): one
+            # (min, max) per layer input, as onnxruntime's MinMax calibration will set them
+            self.register_buffer("act_ranges", torch.zeros(len(dims), 2))
+            self.fake_quant = False
+
+        def _act(self, x, i):  # a layer's input as uint8 per tensor (asymmetric, 0 in range)
+            if not self.fake_quant:
+                return x
+            lo, hi = self.act_ranges[i, 0].clamp(max=0.0), self.act_ranges[i, 1].clamp(min=0.0)
+            scale = float(max((hi - lo) / 255.0, 1e-8))
+            return torch.fake_quantize_per_tensor_affine(x, scale, int(round(float(-lo) / scale)), 0, 255)
+
+        def _weight(self, w):  # int8 per output channel, symmetric, 7 bits (reduce_range)
+            if not self.fake_quant:
+                return w
+            scale = (w.detach().abs().amax(1) / 63.5).clamp(min=1e-8)
+            return torch.fake_quantize_per_channel_affine(w, scale, torch.zeros_like(scale, dtype=torch.int32),
+                                                          0, -64, 63)
+
+        def trunk(self, obs):  # (B, OBS_DIM) -> inputs of every layer [(B, d_i)]
+            h = torch.clamp((obs - self.mean) / self.std, -5.0, 5.0)
+            ins = [h]
+            for i, lin in enumerate(self.layers):
+                h = torch.relu(nn.functional.linear(self._act(h, i), self._weight(lin.weight), lin.bias))
+                ins.append(h)
+            return ins
+
+        def heads(self, obs):  # (B, OBS_DIM) -> logits (B, K), normalised actions (B, K, ACT_DIM)
+            h = self._act(self.trunk(obs)[-1], len(self.layers))
+            out = nn.functional.linear(h, self._weight(self.head.weight), self.head.bias)
+            return out[:, :K], out[:, K:].reshape(-1, K, ACT_DIM)
 
         def forward(self, obs):  # (B, OBS_DIM) -> (B, ACT_DIM)
-            x = torch.clamp((obs - self.mean) / self.std, -5.0, 5.0)
-            return self.mlp(x) * self.out_std + self.out_mean
+            logits, acts = self.heads(obs)
+            k = torch.argmax(logits, dim=1, keepdim=True)  # (B, 1)
+            a = torch.gather(acts, 1, k.unsqueeze(2).expand(-1, 1, ACT_DIM)).squeeze(1)
+            a = a * self.out_std + self.out_mean
+            arm = obs[:, F_ARM:F_ARM + 2] + a[:, ARM_OFFSET]  # offsets -> lift, extend setpoints
+            return torch.cat([a[:, :ARM_OFFSET.start], arm, a[:, ARM_OFFSET.stop:]], dim=1)
 
-        def normalized(self, obs):
-            return self.mlp(torch.clamp((obs - self.mean) / self.std, -5.0, 5.0))
+        @torch.no_grad()
+        def fake_quant_ranges(self, X: np.ndarray) -> None:
+            """Record each layer input's (min, max) over calibration rows X and switch the INT8
+            simulation on (straight-through gradients)."""
+            self.fake_quant = False
+            ins = self.trunk(torch.from_numpy(X))
+            for i, t in enumerate(ins):
+                self.act_ranges[i, 0], self.act_ranges[i, 1] = t.min(), t.max()
+            self.fake_quant = True
 
     return Student()
 
@@ -306,23 +502,28 @@ def norm_stats(X: np.ndarray, Y: np.ndarray):
     return mean, std, Y.mean(0), np.maximum(Y.std(0), 1e-3)
 
 
-def train(model, X: np.ndarray, Y: np.ndarray, steps: int, seed: int, batch: int = 512,
+def train(model, X: np.ndarray, Y: np.ndarray, P: np.ndarray, steps: int, seed: int, batch: int = 512,
           lr: float = 1e-3, progress: Callable[[int], None] | None = None) -> float:
-    """MSE on normalised actions, Adam with cosine decay; returns the final mean loss."""
+    """Cross-entropy on the teacher's phase + MSE of that phase's head on the normalised action
+    (lift/extend as offsets, offset_targets);
+    Adam with cosine decay; returns the final mean loss."""
     import torch
+    from torch.nn import functional as F
 
     torch.manual_seed(seed)
     g = np.random.default_rng(seed)
-    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    Xt, Yt, Pt = torch.from_numpy(X), torch.from_numpy(offset_targets(X, Y)), torch.from_numpy(P)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps), eta_min=lr * 0.05)
     model.train()
     tail = []
     for i in range(steps):
         idx = torch.from_numpy(g.integers(0, len(X), batch))
-        x, y = Xt[idx], Yt[idx]
-        pred = model.normalized(x)
-        loss = ((pred - (y - model.out_mean) / model.out_std) ** 2).mean()
+        x, y, ph = Xt[idx], Yt[idx], Pt[idx]
+        logits, acts = model.heads(x)
+        pred = acts[torch.arange(len(idx)), ph]  # (B, ACT_DIM): the teacher's phase's head
+        mse = ((pred - (y - model.out_mean) / model.out_std) ** 2).mean()
+        loss = mse + 0.5 * F.cross_entropy(logits, ph)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -353,17 +554,22 @@ class DistillConfig:
     round_episodes: int = 20  # per skill, each DAgger round
     steps_round0: int = 3000  # gradient steps after round 0
     steps_round: int = 2000  # after each DAgger round (warm start)
-    hidden: tuple[int, ...] = (256, 256)
+    hidden: tuple[int, ...] = (384, 384)
     calib_rows: int = 2000
     quick_eval_episodes: int = 0  # per skill, after each round (0: off)
+    noise: float = 1.0  # NOISE_STD scale on every other student rollout of the DAgger rounds
+    qat_steps: int = 2000  # quantisation-aware fine-tuning of the DAgger student (0: none)
+    qat_lr: float = 2e-4
+    val_episodes: int = 20  # per skill, to pick the best round's student (0: the last round's)
 
     @property
     def total_steps(self) -> int:
         return self.steps_round0 + self.rounds * self.steps_round
 
 
-SMOKE = DistillConfig(rounds=1, teacher_episodes=2, round_episodes=1, steps_round0=150, steps_round=50,
-                      hidden=(64, 64), calib_rows=200)
+VAL_SEED_OFFSET = 3571  # validation start states: apart from training (seed, seed + 7919) and eval (1000)
+SMOKE = DistillConfig(rounds=1, teacher_episodes=2, round_episodes=1, steps_round0=150, steps_round=50, val_episodes=1,
+                      hidden=(64, 64), calib_rows=200, qat_steps=20)
 
 
 def _progress_bar():
@@ -409,22 +615,45 @@ def distill(out: str | Path, cfg: DistillConfig = DistillConfig(), show_progress
         # round 0: teacher rollouts (shared by BC and DAgger)
         r0 = by_skill(pool, 0, cfg.teacher_episodes)
         tk = task("round 0: teacher rollouts", len(r0))
-        X, Y = [], []
+        X, Y, P = [], [], []
         for ep in r0:
             r = rollout(ep, "teacher", record=True)
             if r.obs is not None:
                 X.append(r.obs)
                 Y.append(r.labels)
+                P.append(r.phases)
             adv(tk)
-        X0, Y0 = np.concatenate(X), np.concatenate(Y)
-        mean, std, omean, ostd = norm_stats(X0, Y0)
+        X0, Y0, P0 = np.concatenate(X), np.concatenate(Y), np.concatenate(P)
+        mean, std, omean, ostd = norm_stats(X0, offset_targets(X0, Y0))
         np.savez_compressed(out / "norm.npz", mean=mean, std=std, out_mean=omean, out_std=ostd)
         torch.manual_seed(cfg.seed)
         dagger = build_model(mean, std, omean, ostd, cfg.hidden)
         tk = task("train DAgger round 0", cfg.steps_round0)
-        loss = train(dagger, X0, Y0, cfg.steps_round0, cfg.seed, progress=lambda n: adv(tk, n))
+        loss = train(dagger, X0, Y0, P0, cfg.steps_round0, cfg.seed, progress=lambda n: adv(tk, n))
         rec["rounds"].append({"round": 0, "samples": int(len(X0)), "loss": round(loss, 5)})
-        Xs, Ys = [X0], [Y0]
+        # DAgger returns the best of its policies on validation (Ross et al. 2011), not the last:
+        # a round's retrain on the grown aggregate can lose a skill another round had
+        val = make_episodes(cfg.val_episodes, cfg.seed + VAL_SEED_OFFSET) if cfg.val_episodes else []
+        best: tuple | None = None
+
+        def select(k: int) -> None:
+            nonlocal best
+            if not val:
+                return
+            tk = task(f"validate round {k}", len(val))
+            wins = {s: 0 for s in SKILL_NAMES}
+            pol = torch_policy(dagger)
+            for ep in val:
+                wins[ep.skill] += rollout(ep, "student", pol).success
+                adv(tk)
+            key = (min(wins.values()), sum(wins.values()), k)  # the weakest skill first
+            rec["rounds"][-1]["validation"] = {s: f"{w}/{cfg.val_episodes}" for s, w in wins.items()}
+            log(f"validation after round {k}: " + ", ".join(f"{s} {w}/{cfg.val_episodes}" for s, w in wins.items()))
+            if best is None or key >= best[0]:
+                best = (key, copy.deepcopy(dagger.state_dict()))
+
+        select(0)
+        Xs, Ys, Ps = [X0], [Y0], [P0]
         for k in range(1, cfg.rounds + 1):
             eps = by_skill(pool, cfg.teacher_episodes + (k - 1) * cfg.round_episodes,
                            cfg.teacher_episodes + k * cfg.round_episodes)
@@ -432,49 +661,75 @@ def distill(out: str | Path, cfg: DistillConfig = DistillConfig(), show_progress
             pol = torch_policy(dagger)
             tk = task(f"round {k}: student rollouts", len(eps))
             succ = {s: [0, 0] for s in SKILL_NAMES}
-            for ep in eps:
-                r = rollout(ep, "student", pol, beta=beta, rng=rng, record=True)
+            for i, ep in enumerate(eps):
+                r = rollout(ep, "student", pol, beta=beta, rng=rng, record=True, noise=cfg.noise * (i % 2 == 0))
                 succ[ep.skill][0] += int(r.success)
                 succ[ep.skill][1] += 1
                 if r.obs is not None:
                     Xs.append(r.obs)
                     Ys.append(r.labels)
+                    Ps.append(r.phases)
                 adv(tk)
-            X, Y = np.concatenate(Xs), np.concatenate(Ys)
+            X, Y, P = np.concatenate(Xs), np.concatenate(Ys), np.concatenate(Ps)
             tk = task(f"train DAgger round {k}", cfg.steps_round)
-            loss = train(dagger, X, Y, cfg.steps_round, cfg.seed + k, progress=lambda n: adv(tk, n))
+            loss = train(dagger, X, Y, P, cfg.steps_round, cfg.seed + k, progress=lambda n: adv(tk, n))
             rec["rounds"].append({"round": k, "beta": beta, "samples": int(len(X)), "loss": round(loss, 5),
                                   "rollout_success": {s: f"{a}/{b}" for s, (a, b) in succ.items()}})
             log(f"DAgger round {k}: {len(X)} samples, loss {loss:.4f}, rollouts "
                 + ", ".join(f"{s} {a}/{b}" for s, (a, b) in succ.items()))
-        export_onnx(dagger, out / "student.fp32.onnx", OBS_DIM)  # (again below; early for inspection)
+            select(k)
+        if best is not None:
+            dagger.load_state_dict(best[1])
+            rec["selected_round"] = best[0][2]
+            log(f"selected the student of round {best[0][2]} (validation: weakest skill {best[0][0]}/"
+                f"{cfg.val_episodes}, all {best[0][1]}/{cfg.val_episodes * len(SKILL_NAMES)})")
+        # calibration rows for INT8: states the DAgger student visited (its own rollouts)
+        cal = np.concatenate(Xs[1:] if len(Xs) > 1 else Xs)
+        cal = cal[np.random.default_rng(cfg.seed).permutation(len(cal))[:cfg.calib_rows]]
+        # the float student is the selected one; the INT8 one is quantised from a copy of it
+        # tuned under simulated INT8 (so "fp32 vs INT8" compares a student with its deployment)
+        export_onnx(dagger, out / "student.fp32.onnx", OBS_DIM)
+        if cfg.qat_steps:  # fine-tune under simulated INT8 so the quantised student acts alike
+            dagger.fake_quant_ranges(cal)
+            tk = task("quantisation-aware tuning", cfg.qat_steps)
+            qloss = train(dagger, X, Y, P, cfg.qat_steps, cfg.seed + 99, lr=cfg.qat_lr,
+                          progress=lambda n: adv(tk, n))
+            dagger.fake_quant = False
+            rec["qat"] = {"steps": cfg.qat_steps, "loss": round(qloss, 5)}
+            log(f"quantisation-aware tuning: loss {qloss:.4f}")
         # behaviour cloning: teacher rollouts over the same number of episodes, same steps
         extra = by_skill(bc_pool, 0, n_rounds_eps)
         tk = task("BC: teacher rollouts", len(extra))
-        Xb, Yb = [X0], [Y0]
+        Xb, Yb, Pb = [X0], [Y0], [P0]
         for ep in extra:
             r = rollout(ep, "teacher", record=True)
             if r.obs is not None:
                 Xb.append(r.obs)
                 Yb.append(r.labels)
+                Pb.append(r.phases)
             adv(tk)
-        Xb, Yb = np.concatenate(Xb), np.concatenate(Yb)
+        Xb, Yb, Pb = np.concatenate(Xb), np.concatenate(Yb), np.concatenate(Pb)
         torch.manual_seed(cfg.seed)
         bc = build_model(mean, std, omean, ostd, cfg.hidden)
         tk = task("train BC", cfg.total_steps)
-        bc_loss = train(bc, Xb, Yb, cfg.total_steps, cfg.seed, progress=lambda n: adv(tk, n))
+        bc_loss = train(bc, Xb, Yb, Pb, cfg.total_steps, cfg.seed, progress=lambda n: adv(tk, n))
         rec["bc"] = {"samples": int(len(Xb)), "loss": round(bc_loss, 5)}
         log(f"BC: {len(Xb)} samples, loss {bc_loss:.4f}")
-        # export + INT8 calibrated on states the DAgger student visited (its own rollouts)
+        # export + INT8 calibrated on the same rows as the tuning
         tk = task("export + INT8", 3)
-        export_onnx(dagger, out / "student.fp32.onnx", OBS_DIM)
+        qat_fp32 = out / "student.qat.fp32.onnx"  # the INT8 student before quantisation (not kept)
+        export_onnx(dagger, qat_fp32, OBS_DIM)
         adv(tk)
         export_onnx(bc, out / "bc.fp32.onnx", OBS_DIM)
         adv(tk)
-        cal = np.concatenate(Xs[1:] if len(Xs) > 1 else Xs)
-        cal = cal[np.random.default_rng(cfg.seed).permutation(len(cal))[:cfg.calib_rows]]
-        quantize_student(out / "student.fp32.onnx", out / "student.int8.onnx", cal)
+        quantize_student(qat_fp32, out / "student.int8.onnx", cal)
+        qat_fp32.unlink()
         adv(tk)
+    rec["worlds"] = [load_world().name]  # what `skills:=auto` checks (student.trained_for)
+    rec["domain_randomisation"] = {"layout_share": LAYOUT_SHARE, "slide_m": SLIDE_M, "depth_m": DEPTH_M,
+                                   "scale": list(SCALE), "surface_height_m": list(SURFACE_HEIGHT),
+                                   "object_scale": list(OBJECT_SCALE), "moved_world": MOVED_WORLD,
+                                   "moved_object": MOVED_OBJECT}
     rec["train_time_s"] = round(time.perf_counter() - t_start, 1)
     rec["obs_dim"], rec["act_dim"], rec["skills"] = OBS_DIM, ACT_DIM, list(SKILL_NAMES)
     rec["torch_threads"] = torch.get_num_threads()
@@ -484,10 +739,13 @@ def distill(out: str | Path, cfg: DistillConfig = DistillConfig(), show_progress
 
 
 def quantize_student(fp32: Path, int8: Path, calibration: np.ndarray) -> Path:
-    """INT8 QDQ (edge_nerve/runtime/quantize.py settings), calibrated on rollout observations."""
+    """INT8 QDQ (edge_nerve/runtime/quantize.py settings) of the layers, calibrated on rollout
+    observations; the normalisation, phase selection and arm offsets around them stay float, and
+    so does each layer's output (the next layer quantises its input): one uint8 range over the
+    head's logits and actions together left the actions a few centimetres coarse."""
     from edge_nerve.runtime.quantize import quantize_int8
 
-    return quantize_int8(fp32, int8, calibration)
+    return quantize_int8(fp32, int8, calibration, op_types=("Gemm", "MatMul"), float_outputs=("Gemm",))
 
 
 # ---- evaluation -------------------------------------------------------------------------------

@@ -46,13 +46,19 @@ from sim.world_model import SURFACE_TOL, dock_name, object_location, wrap
 
 SKILL_NAMES: tuple[str, ...] = ("navigate", "pick", "place", "give", "dock")
 ACT_DIM = 6  # vx, vy, wz [m/s, m/s, rad/s], lift [m], extend [m], gripper 0..1
+# The teachers' phases (teachers.py). The student predicts the phase it is in and has one action
+# head per phase: a phase boundary is a decision, so the action jumps there as the teacher's does
+# instead of being averaged into an in-between setpoint where the arm stops (a fixed point).
+PHASES: tuple[str, ...] = ("init", "stow", "drive", "settle", "align", "face", "extend", "lower",
+                           "close", "lift", "release", "retract")
 OBS_DIM = 64
 # feature slots (see Target.features)
-F_SKILL, F_TWIST, F_ARM, F_HOLD, F_PREV = 0, 5, 8, 11, 12
+F_SKILL, F_TWIST, F_ARM, F_HOLD, F_GOALMM = 0, 5, 8, 11, 12
 F_GOAL, F_FINE, F_WAY, F_POINT, F_REL, F_RELFINE, F_HALF, F_SCAN = 15, 21, 24, 27, 30, 33, 36, 38
-assert F_SCAN + N_BEAMS <= OBS_DIM
+F_RELMM = F_SCAN + N_BEAMS  # 62
+assert F_RELMM + 2 <= OBS_DIM
 
-ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts" / "student-v1"
+ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts" / "student-v2"
 STUDENT_TIMEOUT = {"pick": 25.0, "place": 25.0, "give": 20.0}  # s; navigate/dock: from the path
 NAV_POS_TOL, NAV_YAW_TOL, STOP_SPEED = 0.05, 0.08, 0.06  # goal reached and stopped
 
@@ -96,8 +102,10 @@ class Target:
         out[F_TWIST:F_TWIST + 3] = obs.twist
         out[F_ARM:F_ARM + 3] = obs.arm
         out[F_HOLD] = 1.0 if obs.holding else 0.0
-        # F_PREV (3 slots) stays zero: the previous arm setpoints were an input once, and the
-        # student learnt to copy them (a feedback loop that froze it mid-skill); reserved.
+        # (slots 12-14 held the previous arm setpoints once: the student learnt to copy them, a
+        # feedback loop that froze it mid-skill.) The millimetre features (F_GOALMM, F_RELMM)
+        # resolve the teachers' phase thresholds (base at its stance within ~1 cm, arm at its
+        # setpoint within ~6 mm) after input normalisation; the coarser ones only steer there.
         g = self.goal
         if g is not None:
             dx, dy = _body(pose, g[0], g[1])
@@ -106,6 +114,7 @@ class Target:
             out[F_GOAL:F_GOAL + 6] = (_clip(dx, 4.0), _clip(dy, 4.0), min(d, 4.0), math.sin(dyaw),
                                       math.cos(dyaw), 1.0 if g[2] is None else 0.0)
             out[F_FINE:F_FINE + 3] = (_clip(dx, 0.3), _clip(dy, 0.3), _clip(dyaw, 0.3))
+            out[F_GOALMM:F_GOALMM + 3] = (_clip(dx, 0.03), _clip(dy, 0.03), _clip(dyaw, 0.05))
             wx, wy, rem = self._waypoint(pose)
             out[F_WAY:F_WAY + 3] = (wx, wy, min(rem, 6.0))
         if self.point is not None:
@@ -125,6 +134,7 @@ class Target:
             rel = (rx - bx, ry - by, self.point[2] - mz)
             out[F_REL:F_REL + 3] = [_clip(v, 0.6) for v in rel]
             out[F_RELFINE:F_RELFINE + 3] = [_clip(v, 0.08) for v in rel]
+            out[F_RELMM:F_RELMM + 2] = (_clip(rel[0], 0.02), _clip(rel[2], 0.02))
             out[F_HALF] = self.obj_half
         out[F_SCAN:F_SCAN + N_BEAMS] = np.minimum(scan, MAX_RANGE)
         return out
@@ -301,6 +311,22 @@ def load_student_runtime(artifact_dir: str | Path = ARTIFACT_DIR, which: str = "
     path = Path(artifact_dir) / f"student.{which}.onnx"
     return PolicyRuntime(path, deadline_us=5000, expected_input_shape=(1, OBS_DIM),
                          expected_output_shape=(1, ACT_DIM))
+
+
+def trained_for(artifact_dir: str | Path, world_name: str) -> tuple[bool, str]:
+    """Whether the student in `artifact_dir` was distilled in the world named `world_name`
+    (its meta.json `worlds`, layouts randomised around each), and a sentence saying so. A
+    learned policy outside its training distribution fails quietly (it stalls), so `skills:=auto`
+    runs the teachers in any other world and says why."""
+    try:
+        meta = json.loads((Path(artifact_dir) / "meta.json").read_text())
+    except (OSError, ValueError) as e:
+        return False, f"no readable meta.json in {artifact_dir} ({e})"
+    worlds = meta.get("worlds") or []
+    if world_name in worlds:
+        return True, f"distilled in '{world_name}'"
+    return False, (f"the student in {artifact_dir} was distilled in {worlds or 'an unrecorded world'}, "
+                   f"not '{world_name}'")
 
 
 assert set(SKILL_NAMES) == set(SKILLS)

@@ -30,6 +30,7 @@ NEAR_FURNITURE = 0.5  # m: robot to a furniture's approach edge to manipulate on
 GIVE_RANGE = 1.4  # m: base centre to the user's hand to hand something over
 PHASE_TIMEOUT = 10.0  # s
 SLOT_INSET_MIN = 0.08  # m: object centre from a top's approach edge, at least
+SETTLE_OPEN = 0.03  # gripper opening (0 open .. 1 closed) that ends place's settle phase
 
 
 # ---- interface types --------------------------------------------------------------------------
@@ -571,8 +572,9 @@ class Place(_Manipulate):
         elif self.phase == "release":
             if obs.holding is None and obs.arm[2] < 0.3:
                 self._goto("settle", obs)
-        elif self.phase == "settle":
-            if obs.time - self.phase_t0 > 0.4:
+        elif self.phase == "settle":  # until the fingers are wide open: a condition the
+            # student sees in the joint states (a wait of fixed length is invisible to it)
+            if obs.arm[2] < SETTLE_OPEN:
                 self.arm[1] = 0.0
                 self.arm[0] = min(self.robot.lift_range[1], self.arm[0] + 0.03)
                 self._goto("retract", obs)

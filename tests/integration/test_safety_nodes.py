@@ -20,6 +20,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
+RT_PRIORITY = 20  # skill_runner's SCHED_FIFO priority (falls back, with a warning, where refused)
 TIMEOUT_MS = 100.0
 TICK_HZ = 50.0
 SENSOR_HZ = 100.0
@@ -56,7 +57,7 @@ def graph(tmp_path_factory, policy_file):
         "safety": ["-m", "edge_nerve.nodes.safety", "--ros-args", "-p", f"timeout_ms:={TIMEOUT_MS}",
                    "-p", f"rate_hz:={TICK_HZ}"],
         "skill_runner": ["-m", "edge_nerve.nodes.skill_runner", "--ros-args", "-p", f"policy_file:={policy_file}",
-                         "-p", f"rate_hz:={SENSOR_HZ}"],
+                         "-p", f"rate_hz:={SENSOR_HZ}", "-p", f"realtime_priority:={RT_PRIORITY}"],
     }.items():
         procs[name] = subprocess.Popen([sys.executable, *argv], env=env, start_new_session=True,
                                        stdout=open(logs / f"{name}.log", "wb"), stderr=subprocess.STDOUT)
@@ -240,3 +241,16 @@ def test_injected_nan_stops_the_robot_with_a_diagnostic(graph):
                   for s in g.diag if "control loop" in s.name for kv in s.values):
         assert time.monotonic() < deadline, "the skill runner did not report its non-finite outputs"
         time.sleep(0.1)
+
+
+def test_the_control_loop_reports_its_real_time_scheduling(graph):
+    """skill_runner asked for SCHED_FIFO: /diagnostics says what it got, or why not (no rtprio)."""
+    g = graph
+    deadline = time.monotonic() + 3
+    while True:
+        sched = [kv.value for s in list(g.diag) if "control loop" in s.name for kv in s.values if kv.key == "scheduling"]
+        if sched:
+            break
+        assert time.monotonic() < deadline, "no scheduling on the control loop's diagnostics"
+        time.sleep(0.1)
+    assert sched[-1].startswith(f"SCHED_FIFO priority {RT_PRIORITY}") or "refused" in sched[-1], sched[-1]

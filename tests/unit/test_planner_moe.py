@@ -203,3 +203,17 @@ def test_training_batches_do_not_depend_on_how_many_processes_make_them():
     finally:
         inline.close()
         pooled.close()
+
+
+def test_moe_refusal_names_what_it_does_not_know():
+    """The person hears which words were not understood, not only that something was not."""
+    from cloud_brain.planner.base import get_planner
+
+    planner = get_planner("moe")
+    state = WorldState.initial(HOME)
+    for command, words in [("bring me the purple elephant", "purple elephant"),
+                           ("go to the garage please", "garage")]:
+        res = planner.plan(command, state)
+        assert res.refusal and f"'{words}'" in res.refusal, (command, res.refusal)
+        streamed = list(planner.stream(command, state))
+        assert [s.skill for s in streamed] == ["refuse"] and streamed[0].args[0] == res.refusal

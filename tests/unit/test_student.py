@@ -123,8 +123,7 @@ def test_distillation_smoke_run(tmp_path):
 
 @pytest.mark.skipif(not (ARTIFACT_DIR / "student.int8.onnx").is_file(), reason="no shipped student")
 def test_shipped_student_docks_and_navigates():
-    """The committed INT8 student in physics, through the controller interface the node uses
-    (pick and place are not yet reliable enough to assert on one episode: README)."""
+    """The committed INT8 student in physics, through the controller interface the node uses."""
     import random
 
     desc = load_world()
@@ -144,3 +143,61 @@ def test_shipped_student_docks_and_navigates():
     ep = make_episode("navigate", random.Random(3), desc)
     r = rollout(ep, "student", rt.run)
     assert r.success, r.reason
+
+
+@pytest.mark.skipif(not (ARTIFACT_DIR / "student.int8.onnx").is_file(), reason="no shipped student")
+@pytest.mark.parametrize("skill", ["pick", "place", "give"])
+def test_shipped_student_manipulates(skill):
+    """Pick from a perturbed stance, place on another surface, hand over to the user: the INT8
+    student from start states drawn apart from training and the evaluation (their own seed)."""
+    import random
+
+    rt = load_student_runtime(ARTIFACT_DIR, "int8")
+    fails = []
+    for k in range(5):
+        ep = make_episode(skill, random.Random(f"unit-{skill}-{k}"), load_world())
+        r = rollout(ep, "student", rt.run)
+        if not r.success:
+            fails.append(f"{skill}{ep.args}: {r.reason}")
+    assert len(fails) <= 1, fails  # the shipped student succeeds on ~80-100% of these episodes
+
+
+def test_auto_runs_the_student_only_in_a_world_it_was_distilled_in(tmp_path):
+    """skills:=auto: a learned policy outside its training distribution stalls without a word,
+    so another world gets the teachers, and the reason is said."""
+    import json
+
+    from edge_nerve.skills.student import trained_for
+
+    (tmp_path / "meta.json").write_text(json.dumps({"worlds": ["home"]}))
+    assert trained_for(tmp_path, "home")[0]
+    ok, why = trained_for(tmp_path, "office")
+    assert not ok and "'office'" in why and "home" in why
+    ok, why = trained_for(tmp_path / "missing", "home")
+    assert not ok and "meta.json" in why
+    if (ARTIFACT_DIR / "meta.json").is_file():  # the shipped student says where it was distilled
+        assert trained_for(ARTIFACT_DIR, load_world().name)[0]
+
+
+def test_random_layouts_keep_every_place_reachable():
+    """Domain randomisation moves and resizes furniture, but never into a wall, another piece,
+    a door or the robot's start, and every approach pose stays free for the robot."""
+    import random
+
+    from edge_nerve.skills.distill import random_layout
+    from edge_nerve.skills.teachers import grid_for
+
+    base = load_world()
+    rng = random.Random(7)
+    moved = 0
+    for _ in range(12):
+        w = random_layout(base, rng)
+        w.object_slots()  # every object still has a spot on its surface
+        for name, f in w.furniture.items():
+            if f != base.furniture[name]:
+                moved += 1
+                room = w.rooms[f.room]
+                assert room.contains(*f.at) and 0.4 <= f.height or not f.surface, name
+            x, y, _ = f.approach_pose()
+            assert grid_for(w).clearance_at(x, y) >= w.robot_radius, f"{name}: approach pose blocked"
+    assert moved >= 12 * len(base.furniture) // 2, "the layouts hardly change"
