@@ -14,7 +14,7 @@
     brainstem demo --wav FILE                      (the command spoken, heard by the voice node)
     brainstem bench mla [--json] [--quick]
     brainstem bench mtp [--json] [--n N] [--artifact DIR]
-    brainstem bench edge [--json] [--seconds N] [--realtime-priority 50] [--no-pin]
+    brainstem bench edge [--json] [--seconds N] [--realtime-priority 50] [--pin]
     brainstem bench prefetch --rtt-ms 300 [--json] [--backend rules] [--missions 20]
     brainstem bench chaos [--json] [--missions 100] [--fuzz-cases 10000]   (drops, kill -9, restarts, fuzz)
     brainstem bench fleet --robots 32 [--json] [--seconds 60]   (batched vs unbatched moe, real gRPC)
@@ -234,7 +234,7 @@ def cmd_bench_edge(a) -> int:
     from edge_nerve.bench.loop import run_edge_bench
 
     report = run_edge_bench(a.seconds, executor=a.executor, realtime_priority=a.realtime_priority,
-                            pin=not a.no_pin)
+                            pin=a.pin)
     if a.json:
         print(json.dumps(report))
         return 0
@@ -451,7 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--realtime-priority", type=int, default=50,
                     help="SCHED_FIFO priority of the control process and the probe, as ros2_control runs "
                          "its loop (0: the normal scheduler)")
-    be.add_argument("--no-pin", action="store_true", help="do not pin the node and the probe to CPUs 1 and 0")
+    be.add_argument("--pin", action="store_true", help="pin the node and the probe to CPUs 1 and 0 (on this VM "
+                                                       "pinning caused 50-80 ms stalls: off by default)")
     be.add_argument("--json", action="store_true")
     be.set_defaults(fn=cmd_bench_edge)
     bp = bsub.add_parser("prefetch", help="full_plan vs per_step vs prefetch over gRPC through a delay "

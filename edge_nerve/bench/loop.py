@@ -284,10 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--executor", default="events")
     ap.add_argument("--realtime-priority", type=int, default=50, help="SCHED_FIFO priority (0: normal scheduler)")
-    ap.add_argument("--no-pin", action="store_true", help="leave CPU affinity alone")
+    ap.add_argument("--pin", action="store_true", help="pin the node and the probe to CPUs 1 and 0")
     a = ap.parse_args(argv)
     print(json.dumps(run_edge_bench(a.seconds, executor=a.executor, realtime_priority=a.realtime_priority,
-                                    pin=not a.no_pin), indent=2))
+                                    pin=a.pin), indent=2))
     return 0
 
 
