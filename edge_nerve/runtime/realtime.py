@@ -79,6 +79,10 @@ class RealtimeReport:
         return s + (f" ({'; '.join(self.problems)})" if self.problems else "")
 
 
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
 def _thread_ids() -> list[int]:
     try:
         return sorted(int(t) for t in os.listdir("/proc/self/task"))
@@ -117,8 +121,7 @@ def apply_realtime(cfg: RealtimeConfig) -> RealtimeReport:
             rep.problems.append(f"SCHED_FIFO {cfg.priority} refused ({why}: needs CAP_SYS_NICE or an "
                                 "rtprio limit, e.g. in /etc/security/limits.conf)")
     if cfg.lock_memory:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
+        if _libc().mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
             rep.problems.append(f"mlockall refused: {os.strerror(ctypes.get_errno())} (needs CAP_IPC_LOCK "
                                 "or a memlock limit)")
         else:
@@ -153,7 +156,7 @@ def realtime_scope(cfg: RealtimeConfig):
             except OSError:
                 pass  # the thread has ended
         if rep.memory_locked:
-            ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").munlockall()
+            _libc().munlockall()
 
 
 def main(argv: list[str] | None = None) -> int:

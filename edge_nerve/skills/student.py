@@ -319,7 +319,7 @@ def trained_for(artifact_dir: str | Path, world_name: str) -> tuple[bool, str]:
     learned policy outside its training distribution fails quietly (it stalls), so `skills:=auto`
     runs the teachers in any other world and says why."""
     try:
-        meta = json.loads((Path(artifact_dir) / "meta.json").read_text())
+        meta = load_meta(artifact_dir)
     except (OSError, ValueError) as e:
         return False, f"no readable meta.json in {artifact_dir} ({e})"
     worlds = meta.get("worlds") or []
