@@ -112,6 +112,7 @@ class SkillRunnerNode(Node):
         self.objects: ObjectStates | None = None
         self.last_rx = 0.0
         self.ticks = 0
+        self.arm_setpoint: tuple[float, float, float] | None = None  # the last one published
         self.active = None  # (goal_handle, controller, future, start sim time, limit s, last Command)
         self.server = ActionServer(self, ExecuteSkill, Topics.EXECUTE_SKILL, self.execute_callback,
                                    goal_callback=self.goal_callback, cancel_callback=self.cancel_callback)
@@ -279,7 +280,7 @@ class SkillRunnerNode(Node):
             return self._finish(goal_handle, False, f"{g.skill}{tuple(g.args)}: {e}", 0.0)
         limit = g.timeout_s if g.timeout_s > 0 else getattr(controller, "timeout", 120.0) + 5.0
         future = Future()
-        self.active = (goal_handle, controller, future, obs.time, limit, Command())
+        self.active = (goal_handle, controller, future, obs.time, limit, self._hold_command(obs))
         self.get_logger().info(f"{g.step_id}: {g.skill}({', '.join(g.args)}) started")
         success, message, duration = await future
         self.active = None
@@ -332,6 +333,15 @@ class SkillRunnerNode(Node):
                 phase=str(getattr(controller, "phase", "")),
                 progress=float(min(1.0, (obs.time - t0) / max(limit, 1e-3)))))
 
+    def _hold_command(self, obs: Observation) -> Command:
+        """What a skill sends before its controller has stepped (stale sensors, a cancel on the
+        first tick): the base still and the arm where it was last commanded, or, before any
+        command, where it is with the gripper shut on a held object. Never Command()'s defaults:
+        those open the gripper, and the object the previous skill picked up would fall."""
+        if self.arm_setpoint is not None:
+            return Command(0.0, 0.0, 0.0, *self.arm_setpoint)
+        return Command(0.0, 0.0, 0.0, obs.arm[0], obs.arm[1], 1.0 if obs.holding else 0.0)
+
     def _publish(self, cmd: Command, base: bool = True) -> None:
         msg = self.cmd_msg
         if self.odom is not None:
@@ -339,7 +349,8 @@ class SkillRunnerNode(Node):
         tw = msg.twist
         tw.linear.x, tw.linear.y, tw.angular.z = (cmd.vx, cmd.vy, cmd.wz) if base else (0.0, 0.0, 0.0)
         self.cmd_pub.publish(msg)
-        self.arm_msg.data = [cmd.lift, cmd.extend, cmd.gripper]
+        self.arm_setpoint = (cmd.lift, cmd.extend, cmd.gripper)
+        self.arm_msg.data = list(self.arm_setpoint)
         self.arm_pub.publish(self.arm_msg)
 
     def _stop(self, future: Future, cmd: Command, ok: bool, message: str, obs, t0: float) -> None:

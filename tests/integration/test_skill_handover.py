@@ -1,0 +1,143 @@
+"""The hand-over between two skills on the real `skill_runner` node: the robot holds the red cup
+(as after a pick), the next skill starts while its sensors are late (a loaded machine: the sim
+process stalled), and the arm must keep what it holds.
+
+The runner sends a hold command while sensors are stale, before the new skill's controller has
+stepped. It once sent the Command() defaults there (lift 0.6, gripper open), and the sim let go
+of the cup: the intermittent "dropped red_cup" right after pick in the end-to-end runs.
+
+    .venv/bin/python -m pytest -q tests/integration/test_skill_handover.py
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+LIFT, EXTEND, GRIP = 0.93, 0.0, 0.62  # measured: the fingers stop on the cup's sides
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory):
+    """skill_runner (teacher skills, default home world) as a process; the probe in this process."""
+    import rclpy
+    from rclpy.action import ActionClient
+    from rclpy.node import Node
+    from std_msgs.msg import Float64MultiArray
+
+    from brainstem_interfaces.action import ExecuteSkill
+    from edge_nerve.nodes.common import CONTROL_QOS, Topics, make_executor
+
+    env = dict(os.environ, ROS_DOMAIN_ID=str(random.randint(201, 232)), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    os.environ.update(ROS_DOMAIN_ID=env["ROS_DOMAIN_ID"], ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    log = tmp_path_factory.mktemp("logs") / "skill_runner.log"
+    proc = subprocess.Popen([sys.executable, "-m", "edge_nerve.nodes.skill_runner", "--ros-args",
+                             "-p", "skills:=teacher", "-p", "rate_hz:=100.0", "-p", "stale_abort_s:=1.0"],
+                            env=env, start_new_session=True, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    if not rclpy.ok():
+        rclpy.init()
+    node = Node("handover_probe")
+    g = type("G", (), {})()
+    g.node, g.log, g.ExecuteSkill = node, log, ExecuteSkill
+    g.arm: list[tuple[float, tuple]] = []
+    g.lock = threading.Lock()
+
+    def on_arm(m):
+        with g.lock:
+            g.arm.append((time.monotonic(), tuple(m.data)))
+
+    node.create_subscription(Float64MultiArray, Topics.SKILL_ARM_COMMAND, on_arm, CONTROL_QOS)
+    g.client = ActionClient(node, ExecuteSkill, Topics.EXECUTE_SKILL)
+    executor = make_executor("single")
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    deadline = time.monotonic() + 45
+    while not g.client.server_is_ready():
+        assert proc.poll() is None, f"skill_runner exited:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, "skill_runner did not come up"
+        time.sleep(0.1)
+    yield g
+    executor.shutdown(timeout_sec=1.0)
+    node.destroy_node()
+    proc.send_signal(2)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _publish_holding_state(g, desc) -> None:
+    """One sample of every sensor the runner reads: standing at the start pose, the arm up with
+    the red cup in the gripper. Then nothing more: the sensors go stale."""
+    from geometry_msgs.msg import Pose
+    from nav_msgs.msg import Odometry
+    from sensor_msgs.msg import JointState
+
+    from brainstem_interfaces.msg import ObjectStates
+    from edge_nerve.nodes.common import SENSOR_QOS, Topics, quaternion_from_yaw
+    from sim.mjcf import ROBOT
+
+    x, y, yaw = desc.robot_start
+    odom = Odometry()
+    odom.header.stamp = g.node.get_clock().now().to_msg()
+    odom.pose.pose.position.x, odom.pose.pose.position.y = x, y
+    q = odom.pose.pose.orientation
+    q.w, q.x, q.y, q.z = quaternion_from_yaw(yaw)
+    joints = JointState(name=["lift", "arm_extend", "finger_left", "finger_right"],
+                        position=[LIFT, EXTEND, GRIP * ROBOT.finger_travel, GRIP * ROBOT.finger_travel])
+    objects = ObjectStates(holding="red_cup")
+    for name, (sx, sy, sz) in desc.object_slots().items():
+        objects.names.append(name)
+        p = Pose()
+        p.position.x, p.position.y, p.position.z = (x + 0.6, y, LIFT + 0.05) if name == "red_cup" else (sx, sy, sz)
+        p.orientation.w = 1.0
+        objects.poses.append(p)
+    pubs = [(g.node.create_publisher(Odometry, Topics.ODOM, SENSOR_QOS), odom),
+            (g.node.create_publisher(JointState, Topics.JOINT_STATES, SENSOR_QOS), joints),
+            (g.node.create_publisher(ObjectStates, Topics.OBJECT_STATES, SENSOR_QOS), objects)]
+    deadline = time.monotonic() + 10
+    while any(pub.get_subscription_count() < 1 for pub, _ in pubs):
+        assert time.monotonic() < deadline, "skill_runner never subscribed to its sensors"
+        time.sleep(0.05)
+    for _ in range(3):  # best effort: a few copies, all the same sample
+        for pub, msg in pubs:
+            pub.publish(msg)
+        time.sleep(0.05)
+
+
+def test_a_skill_starting_on_stale_sensors_keeps_the_held_object(runner):
+    from cloud_brain.domain.description import load_world
+
+    g = runner
+    _publish_holding_state(g, load_world())
+    time.sleep(0.5)  # older than stale_obs_s (0.2 s): the runner must hold, not drive
+    t0 = time.monotonic()
+    goal = g.ExecuteSkill.Goal(skill="navigate", args=["user"], step_id="handover-1")
+    sent = g.client.send_goal_async(goal)
+    deadline = time.monotonic() + 10
+    while not sent.done():
+        assert time.monotonic() < deadline, "the goal was never answered"
+        time.sleep(0.02)
+    handle = sent.result()
+    assert handle.accepted
+    result = handle.get_result_async()
+    while not result.done():
+        assert time.monotonic() < deadline, f"the skill never ended:\n{g.log.read_text()[-2000:]}"
+        time.sleep(0.02)
+    res = result.result().result
+    assert not res.success and "no sensor data" in res.message, res.message  # stale_abort_s: it gave up
+
+    with g.lock:
+        sent_arm = [a for t, a in g.arm if t >= t0]
+    assert sent_arm, "the runner sent no arm command while it held"
+    for lift, extend, grip in sent_arm:
+        assert grip >= 0.5, f"gripper opened to {grip} with the cup in it: {sent_arm[:3]}"
+        assert abs(lift - LIFT) < 0.02 and abs(extend - EXTEND) < 0.02, (lift, extend)
