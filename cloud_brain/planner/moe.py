@@ -84,6 +84,10 @@ class MoEPlanner:
 
     def _stream(self, command: str, state: WorldState, grammar_out: list | None = None) -> Iterator[Step]:
         t0 = time.perf_counter()
+        if not any(c.isalpha() for c in command):  # "?!?!", "123": no word to read a request from
+            self.last_first_step_ms = (time.perf_counter() - t0) * 1000
+            yield Step("refuse", (REASONS["<r:unclear>"],))
+            return
         prompt = self._prompt(command, state)
         grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=prompt.mentioned)
         if grammar_out is not None:

@@ -217,3 +217,15 @@ def test_moe_refusal_names_what_it_does_not_know():
         assert res.refusal and f"'{words}'" in res.refusal, (command, res.refusal)
         streamed = list(planner.stream(command, state))
         assert [s.skill for s in streamed] == ["refuse"] and streamed[0].args[0] == res.refusal
+
+
+def test_moe_refuses_a_command_with_no_words():
+    """Punctuation or digits alone carry no request: the robot says so instead of guessing."""
+    from cloud_brain.planner.base import get_planner
+
+    planner = get_planner("moe")
+    state = WorldState.initial(HOME)
+    for command in ["?!?!", "  ...  ", "42", ""]:
+        res = planner.plan(command, state)
+        assert res.refusal == "I didn't understand the command.", (command, res.steps)
+        assert [s.skill for s in planner.stream(command, state)] == ["refuse"]
