@@ -12,7 +12,6 @@ of the cup: the intermittent "dropped red_cup" right after pick in the end-to-en
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 import threading
@@ -30,21 +29,25 @@ def runner(tmp_path_factory):
     """skill_runner (teacher skills, default home world) as a process; the probe in this process."""
     import rclpy
     from rclpy.action import ActionClient
+    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from std_msgs.msg import Float64MultiArray
 
     from brainstem_interfaces.action import ExecuteSkill
-    from edge_nerve.nodes.common import CONTROL_QOS, Topics, make_executor
+    from edge_nerve.bringup.graph import reserve_ros_domain
+    from edge_nerve.nodes.common import CONTROL_QOS, Topics
 
-    env = dict(os.environ, ROS_DOMAIN_ID=str(random.randint(201, 232)), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    os.environ.update(ROS_DOMAIN_ID=env["ROS_DOMAIN_ID"], ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    # a domain of its own and a private rclpy context: other test modules' rclpy state stays apart
+    domain, domain_lock = reserve_ros_domain()
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"  # read by rclpy.init below
     log = tmp_path_factory.mktemp("logs") / "skill_runner.log"
     proc = subprocess.Popen([sys.executable, "-m", "edge_nerve.nodes.skill_runner", "--ros-args",
                              "-p", "skills:=teacher", "-p", "rate_hz:=100.0", "-p", "stale_abort_s:=1.0"],
                             env=env, start_new_session=True, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-    if not rclpy.ok():
-        rclpy.init()
-    node = Node("handover_probe")
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=domain)
+    node = Node("handover_probe", context=ctx)
     g = type("G", (), {})()
     g.node, g.log, g.ExecuteSkill = node, log, ExecuteSkill
     g.arm: list[tuple[float, tuple]] = []
@@ -56,7 +59,7 @@ def runner(tmp_path_factory):
 
     node.create_subscription(Float64MultiArray, Topics.SKILL_ARM_COMMAND, on_arm, CONTROL_QOS)
     g.client = ActionClient(node, ExecuteSkill, Topics.EXECUTE_SKILL)
-    executor = make_executor("single")
+    executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
     threading.Thread(target=executor.spin, daemon=True).start()
     deadline = time.monotonic() + 45
@@ -67,11 +70,13 @@ def runner(tmp_path_factory):
     yield g
     executor.shutdown(timeout_sec=1.0)
     node.destroy_node()
+    rclpy.shutdown(context=ctx)
     proc.send_signal(2)
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    domain_lock.close()
 
 
 def _publish_holding_state(g, desc) -> None:

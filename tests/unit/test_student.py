@@ -162,6 +162,22 @@ def test_shipped_student_manipulates(skill):
     assert len(fails) <= 1, fails  # the shipped student succeeds on ~80-100% of these episodes
 
 
+@pytest.mark.skipif(not (ARTIFACT_DIR / "calibration.npz").is_file(), reason="no shipped student")
+def test_shipped_calibration_requantises_the_float_student_into_the_shipped_int8(tmp_path):
+    """A user targeting another NPU re-quantises the float student from the shipped calibration
+    rows: with this project's settings that gives the shipped INT8 model back."""
+    from edge_nerve.skills.distill import quantize_student
+
+    cal = np.load(ARTIFACT_DIR / "calibration.npz")["obs"]
+    assert cal.shape[1:] == (OBS_DIM,) and len(cal) >= 500 and np.isfinite(cal).all()
+    quantize_student(ARTIFACT_DIR / "student.fp32.onnx", tmp_path / "int8.onnx", cal)
+    ours = load_student_runtime(ARTIFACT_DIR, "int8")
+    again = PolicyRuntime(tmp_path / "int8.onnx", expected_input_shape=(1, OBS_DIM), expected_output_shape=(1, ACT_DIM))
+    for row in cal[::50]:
+        a, b = ours.run(row[None]).copy(), again.run(row[None]).copy()
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 def test_auto_runs_the_student_only_in_a_world_it_was_distilled_in(tmp_path):
     """skills:=auto: a learned policy outside its training distribution stalls without a word,
     so another world gets the teachers, and the reason is said."""
