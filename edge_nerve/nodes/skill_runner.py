@@ -50,7 +50,7 @@ from edge_nerve.control import LoopMonitor, ObservationBuilder, ObservationLayou
 from edge_nerve.nodes.common import (CONTROL_QOS, DIAGNOSTICS_QOS, EXECUTORS, PLAN_QOS, SENSOR_QOS, Topics,
                                      declare, declare_realtime, declare_world, diagnostic_status, objects_from_msg,
                                      pose_from_odometry, spin_node, yaw_from_quaternion)
-from edge_nerve.skills.teachers import SKILLS, Command, Observation
+from edge_nerve.skills.teachers import SKILLS, Command, Observation, holding_arm
 from sim.mjcf import ROBOT
 from sim.world_model import user_hand_position
 
@@ -340,7 +340,7 @@ class SkillRunnerNode(Node):
         those open the gripper, and the object the previous skill picked up would fall."""
         if self.arm_setpoint is not None:
             return Command(0.0, 0.0, 0.0, *self.arm_setpoint)
-        return Command(0.0, 0.0, 0.0, obs.arm[0], obs.arm[1], 1.0 if obs.holding else 0.0)
+        return Command(0.0, 0.0, 0.0, *holding_arm(obs))
 
     def _publish(self, cmd: Command, base: bool = True) -> None:
         msg = self.cmd_msg

@@ -35,7 +35,7 @@ from cloud_brain.domain.description import (APPROACH_STANDOFF, SIDES, Furniture,
 from cloud_brain.domain.state import USER
 from edge_nerve.skills.student import (ACT_DIM, ARTIFACT_DIR, F_ARM, OBS_DIM, PHASES,
                                        SKILL_NAMES, Target, make_target)
-from edge_nerve.skills.teachers import (CONTROL_DT, SKILLS, grid_for, observe, random_free_pose,
+from edge_nerve.skills.teachers import (CONTROL_DT, SKILLS, grid_for, holding_arm, observe, random_free_pose,
                                         run_skill)
 from sim.home_sim import HomeSim
 from sim.lidar import scan_sim
@@ -334,7 +334,7 @@ def rollout(ep: Episode, actor: str, policy: Callable[[np.ndarray], np.ndarray] 
         teacher.reset(ep.args, obs)
     if actor != "teacher" and target.error:
         return Rollout(ep.skill, False, 0.0, target.error)
-    prev_arm = [obs.arm[0], obs.arm[1], 1.0 if obs.holding else 0.0]
+    prev_arm = holding_arm(obs)
     vec = np.zeros((1, OBS_DIM), dtype=np.float32)
     xs, ys, ps = [], [], []
     limit = (teacher.timeout + 5.0) if actor == "teacher" else target.timeout

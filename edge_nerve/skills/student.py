@@ -39,7 +39,7 @@ from cloud_brain.domain.description import WorldDescription
 from cloud_brain.domain.state import USER
 from edge_nerve.skills.navigation import LOOKAHEAD, PathFollower, goal_pose, path_length
 from edge_nerve.skills.teachers import (CONTROL_DT, SKILLS, Command, Give, Observation, Pick, Place,
-                                        Status, failed, grid_for, vertical_half_extent)
+                                        Status, failed, grid_for, holding_arm, vertical_half_extent)
 from sim.lidar import MAX_RANGE, N_BEAMS
 from sim.mjcf import ROBOT
 from sim.world_model import SURFACE_TOL, dock_name, object_location, wrap
@@ -284,7 +284,7 @@ class StudentController:
     def reset(self, args: Any, obs: Observation) -> None:
         self.target = make_target(self.desc, self.name, args, obs)
         self.timeout = self.target.timeout
-        self.prev_arm = [obs.arm[0], obs.arm[1], 1.0 if obs.holding else 0.0]
+        self.prev_arm = holding_arm(obs)
         self.t0 = obs.time
 
     def step(self, obs: Observation, dt: float = CONTROL_DT) -> tuple[Command, Status]:

@@ -132,6 +132,12 @@ def grid_for(desc: WorldDescription) -> OccupancyGrid:
 
 
 # ---- the skills --------------------------------------------------------------------------------
+def holding_arm(obs: Observation) -> list[float]:
+    """Arm setpoints [lift, extend, gripper] that keep the arm as it is: where it stands, the
+    gripper shut on a held object and open otherwise. What a skill holds before it has decided."""
+    return [obs.arm[0], obs.arm[1], 1.0 if obs.holding else 0.0]
+
+
 class Skill:
     """Base class: time limits, argument handling and the arm setpoint the skill holds."""
 
@@ -154,7 +160,7 @@ class Skill:
         self.args = _parse_args(args, self.arg_names)
         self.t0 = obs.time
         self.phase, self.phase_t0 = "init", obs.time
-        self.arm = [obs.arm[0], obs.arm[1], 1.0 if obs.holding else 0.0]
+        self.arm = holding_arm(obs)
         self.base_goal = None
         self.error = None
         if len(self.args) < len(self.arg_names):
