@@ -425,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     es = esub.add_parser("skills", help="teachers vs BC vs DAgger students (fp32, INT8) in MuJoCo")
     es.add_argument("--episodes", type=int, default=100, help="episodes per skill")
     es.add_argument("--seed", type=int, default=1000, help="start-state seed (training uses 0)")
-    es.add_argument("--artifact", help="student folder (default edge_nerve/skills/artifacts/student-v3)")
+    es.add_argument("--artifact", help="student folder (default edge_nerve/skills/artifacts/student-v4)")
     es.add_argument("--policies", default="teacher,bc,dagger_fp32,dagger_int8")
     es.add_argument("--workers", type=int, default=1, help="processes (skills split between them)")
     es.add_argument("--world")

@@ -151,14 +151,33 @@ def make_executor(kind: str = "single"):
     raise ValueError(f"unknown executor {kind!r}; one of {EXECUTORS}")
 
 
-def spin(executor) -> None:
-    """executor.spin(), except for the EventsExecutor: its spin() never ran a callback here
-    (rclpy 9.1.2, Kilted wheels: not even a timer), while spin_once() in a loop runs them all."""
-    if type(executor).__name__ == "EventsExecutor":
-        while executor.context.ok():
+# rclpy's message take raises this when it cannot turn a received message into its Python object
+# (pybind11 loses the cause; rclpy issue #848 is one case). Once, under load, it killed the
+# plan_executor at startup and the mission stalled without a word; one message is lost, not the node.
+TAKE_FAILURE = "Unable to convert call argument"
+
+
+def spin(executor, logger=None) -> int:
+    """executor.spin() until shutdown, except for the EventsExecutor: its spin() never ran a
+    callback here (rclpy 9.1.2, Kilted wheels: not even a timer), while spin_once() in a loop
+    runs them all. A message rclpy fails to take (TAKE_FAILURE) is logged and dropped and the
+    node spins on; every other exception propagates. Returns how many messages were dropped."""
+    events = type(executor).__name__ == "EventsExecutor"
+    dropped = 0
+    while executor.context.ok():
+        try:
+            if not events:
+                executor.spin()
+                break
             executor.spin_once(timeout_sec=0.1)
-    else:
-        executor.spin()
+        except RuntimeError as e:
+            if TAKE_FAILURE not in str(e):
+                raise
+            dropped += 1
+            if logger is not None:
+                logger.error(f"dropped a received message rclpy could not convert ({e}); "
+                             f"{dropped} so far, spinning on")
+    return dropped
 
 
 def spin_node(node_factory, args=None) -> None:
@@ -174,7 +193,7 @@ def spin_node(node_factory, args=None) -> None:
         kind = node.get_parameter("executor").value if node.has_parameter("executor") else "single"
         executor = make_executor(kind)
         executor.add_node(node)
-        spin(executor)
+        spin(executor, node.get_logger())
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -100,7 +100,7 @@ class SkillRunnerNode(Node):
                                                   "'teacher' (privileged experts) or 'auto' (the student in "
                                                   "a world it was distilled in, else the teachers)"),
                                           declare(self, "student_dir", "", "student artifact folder "
-                                                  "('' = edge_nerve/skills/artifacts/student-v3)"),
+                                                  "('' = edge_nerve/skills/artifacts/student-v4)"),
                                           declare(self, "student_precision", "int8", "int8 | fp32"))
         self.scan = None
         self.create_subscription(LaserScan, Topics.SCAN, self.scan_callback, SENSOR_QOS)

@@ -11,7 +11,7 @@ count. Episodes start from randomised states (start poses anywhere for navigate/
 stances in front of the furniture for pick; pick + navigate by the teachers first for place and
 give), snapshotted so every policy in the evaluation starts from the very same physics state.
 
-    .venv/bin/brainstem distill --out edge_nerve/skills/artifacts/student-v3
+    .venv/bin/brainstem distill --out edge_nerve/skills/artifacts/student-v4
     .venv/bin/brainstem eval skills --episodes 100 --json
 """
 
@@ -404,12 +404,20 @@ def rollout(ep: Episode, actor: str, policy: Callable[[np.ndarray], np.ndarray] 
 
 # ---- the network ------------------------------------------------------------------------------
 ARM_OFFSET = slice(3, 5)  # action slots (lift, extend) the network predicts relative to obs F_ARM
+# Offsets are learnt clipped to +-ARM_OFFSET_CLIP: the arm moves the same either way (the sim and
+# the motors slew the setpoint at 0.3 m/s, 6 mm a tick, and the servo lags ~1 cm behind it, so a
+# setpoint 5 cm ahead already drives the joint at full speed), while the unclipped offsets (up to
+# the 0.45 m of a whole extension) set the regression's scale: at 12 cm of spread, the last 1-2 cm
+# of an extension were within the fit's error and the student stopped there (place held 1-2 cm
+# short of its slot, the teacher waiting for < 1 cm: the place failures of student-v3).
+ARM_OFFSET_CLIP = 0.05  # m
 
 
 def offset_targets(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """Teacher commands (N, ACT_DIM) -> the network's targets: lift and extend minus the arm's."""
+    """Teacher commands (N, ACT_DIM) -> the network's targets: lift and extend minus the arm's,
+    clipped to +-ARM_OFFSET_CLIP."""
     T = np.array(Y, dtype=np.float32, copy=True)
-    T[:, ARM_OFFSET] -= X[:, F_ARM:F_ARM + 2]
+    T[:, ARM_OFFSET] = np.clip(T[:, ARM_OFFSET] - X[:, F_ARM:F_ARM + 2], -ARM_OFFSET_CLIP, ARM_OFFSET_CLIP)
     return T
 
 

@@ -58,7 +58,7 @@ F_GOAL, F_FINE, F_WAY, F_POINT, F_REL, F_RELFINE, F_HALF, F_SCAN = 15, 21, 24, 2
 F_RELMM = F_SCAN + N_BEAMS  # 62
 assert F_RELMM + 2 <= OBS_DIM
 
-ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts" / "student-v3"
+ARTIFACT_DIR = Path(__file__).resolve().parent / "artifacts" / "student-v4"
 STUDENT_TIMEOUT = {"pick": 25.0, "place": 25.0, "give": 20.0}  # s; navigate/dock: from the path
 NAV_POS_TOL, NAV_YAW_TOL, STOP_SPEED = 0.05, 0.08, 0.06  # goal reached and stopped
 

@@ -217,3 +217,40 @@ def test_random_layouts_keep_every_place_reachable():
             x, y, _ = f.approach_pose()
             assert grid_for(w).clearance_at(x, y) >= w.robot_radius, f"{name}: approach pose blocked"
     assert moved >= 12 * len(base.furniture) // 2, "the layouts hardly change"
+
+
+@pytest.mark.parametrize("skill", ["pick", "place"])
+def test_arm_setpoints_clipped_to_the_students_offset_range_move_the_arm_as_fast(skill):
+    """The student predicts lift and extension as offsets from the measured arm clipped to
+    +-ARM_OFFSET_CLIP (distill.offset_targets). That only loses nothing if a setpoint that far
+    ahead already drives the joints at full speed: a teacher whose commands are clipped so must
+    do its skill in the same time as the plain teacher."""
+    import random
+
+    from edge_nerve.skills.distill import ARM_OFFSET_CLIP
+    from edge_nerve.skills.teachers import SKILLS
+
+    def run(ep, clip):
+        sim = clone_sim(ep.sim)
+        obs = observe(sim)
+        teacher = SKILLS[ep.skill](ep.desc)
+        teacher.reset(ep.args, obs)
+        t0 = obs.time
+        while True:
+            obs = observe(sim)
+            cmd, st = teacher.step(obs, CONTROL_DT)
+            if st.done:
+                return st.ok, obs.time - t0
+            lift, ext = cmd.lift, cmd.extend
+            if clip:
+                lift = obs.arm[0] + float(np.clip(lift - obs.arm[0], -ARM_OFFSET_CLIP, ARM_OFFSET_CLIP))
+                ext = obs.arm[1] + float(np.clip(ext - obs.arm[1], -ARM_OFFSET_CLIP, ARM_OFFSET_CLIP))
+            sim.set_base_twist(cmd.vx, cmd.vy, cmd.wz)
+            sim.set_arm(lift, ext, cmd.gripper)
+            sim.step(CONTROL_DT)
+
+    ep = make_episode(skill, random.Random(f"clip-{skill}"), load_world())
+    ok, t = run(ep, clip=False)
+    ok_clipped, t_clipped = run(ep, clip=True)
+    assert ok and ok_clipped
+    assert abs(t_clipped - t) <= 2 * CONTROL_DT, (t, t_clipped)
