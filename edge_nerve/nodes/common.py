@@ -10,6 +10,9 @@ from __future__ import annotations
 import faulthandler
 import json
 import math
+import os
+import sys
+import traceback
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
@@ -187,6 +190,7 @@ def spin_node(node_factory, args=None) -> None:
     faulthandler.enable()  # a crash in native code (DDS, gRPC) leaves a Python traceback in the log
     rclpy.init(args=args)
     node = None
+    crashed = False
     try:
         node = node_factory()
         apply_node_realtime(node)
@@ -196,8 +200,18 @@ def spin_node(node_factory, args=None) -> None:
         spin(executor, node.get_logger())
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        crashed = True
+        traceback.print_exc()
     finally:
         if node is not None:
             node.destroy_node()
         if rclpy.ok():
             rclpy.try_shutdown()
+    if crashed:
+        # Exit now, not through the interpreter's shutdown: once, after such a failure, the
+        # process printed its traceback and then never exited, so the mission saw a live node
+        # and waited out its whole timeout instead of reporting which node had died.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)

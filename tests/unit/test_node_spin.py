@@ -71,3 +71,35 @@ def test_a_failed_take_is_logged_and_the_node_keeps_running():
 def test_other_errors_are_not_swallowed():
     with pytest.raises(RuntimeError, match="a bug in a callback"):
         _run(1, "a bug in a callback")
+
+
+def test_a_node_whose_callback_fails_exits_at_once_with_its_traceback():
+    """A failure inside spin ends the process with code 1 and the traceback in its log, so
+    the launcher reports the dead node instead of waiting on a live-looking one."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    code = """
+from rclpy.node import Node
+from edge_nerve.nodes.common import spin_node
+
+class Broken(Node):
+    def __init__(self):
+        super().__init__("broken")
+        self.create_timer(0.02, self.tick)
+
+    def tick(self):
+        raise ValueError("the policy file is corrupt")
+
+spin_node(Broken)
+"""
+    domain, lock = reserve_ros_domain()
+    with lock:
+        env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+        t0 = time.monotonic()
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "ValueError: the policy file is corrupt" in proc.stderr
+    assert time.monotonic() - t0 < 30
