@@ -70,14 +70,22 @@ def _batches(seed: int, batch_size: int, workers: int, start: int = 0):
             step += 1
     import multiprocessing as mp
     from collections import deque
-    with mp.get_context("spawn").Pool(workers) as pool:  # spawn: the parent may hold a CUDA context
+    from concurrent.futures import ProcessPoolExecutor
+    # spawn: the parent may hold a CUDA context. (multiprocessing.Pool's terminate, run when the
+    # generator closes with batches still in flight, failed now and then with "Cannot have cache
+    # with result_hander not alive"; the executor cancels what has not started and waits.)
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
         ahead: deque = deque()
         step = start
-        while True:
-            while len(ahead) < 2 * workers:
-                ahead.append(pool.apply_async(step_batch, (seed, step, batch_size)))
-                step += 1
-            yield ahead.popleft().get()
+        try:
+            while True:
+                while len(ahead) < 2 * workers:
+                    ahead.append(pool.submit(step_batch, seed, step, batch_size))
+                    step += 1
+                yield ahead.popleft().result()
+        finally:
+            for f in ahead:
+                f.cancel()
 
 
 def make_batch(tok: Tokenizer, rng: random.Random, batch_size: int, split: str = "train",
