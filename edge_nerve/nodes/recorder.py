@@ -17,13 +17,16 @@ import functools
 import importlib
 import os
 import re
+import signal
 import struct
+import threading
 import time
 from pathlib import Path
 
 from mcap.well_known import MessageEncoding, Profile, SchemaEncoding
 from mcap.writer import CompressionType, Writer
 
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -136,11 +139,11 @@ def cdr_stamp_ns(data: bytes) -> int:
 class McapRecording:
     """An MCAP file in the ROS 2 profile: one schema per type, one channel per topic, raw CDR."""
 
-    def __init__(self, path: str | Path, prefixes: list[str] | None = None):
+    def __init__(self, path: str | Path, prefixes: list[str] | None = None, chunk_size: int = 1024 * 1024):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "wb")
-        self._writer = Writer(self._file, compression=CompressionType.ZSTD)
+        self._writer = Writer(self._file, compression=CompressionType.ZSTD, chunk_size=chunk_size)
         self._writer.start(profile=Profile.ROS2, library="brainstem recorder")
         self._prefixes = prefixes
         self._schemas: dict[str, int] = {}
@@ -186,7 +189,19 @@ class Recorder(Node):
         path = declare(self, "path", "", "the .mcap file to write ('' = brainstem-<time>.mcap here)")
         topics = declare(self, "topics", DEFAULT_TOPICS, "topics to record (relative names resolve in the namespace)")
         discovery_s = declare(self, "discovery_period_s", 0.5, "how often to look for topics not yet found")
-        self.recording = McapRecording(path or f"brainstem-{time.strftime('%Y%m%d-%H%M%S')}.mcap")
+        chunk_kib = declare(self, "chunk_kib", 1024, "MCAP chunk size (KiB): messages are compressed a chunk at a time")
+        self.recording = McapRecording(path or f"brainstem-{time.strftime('%Y%m%d-%H%M%S')}.mcap",
+                                       chunk_size=chunk_kib * 1024)
+        # SIGINT / SIGTERM end the recording between two messages. As a KeyboardInterrupt they
+        # could land inside the MCAP writer while it closed a chunk: the chunk's messages were
+        # lost and the file held an empty chunk (a mission's whole recording, once).
+        # (The handler only sets a flag; a timer wakes the executor to see it, as rclpy's own
+        # handler, which this replaces, would have.)
+        self.stop_requested = False
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._on_signal)
+        self.create_timer(0.1, self._stop_callback)
         self.pending: list[str] = []
         for topic in topics:
             if topic in KNOWN_TOPICS:
@@ -204,6 +219,13 @@ class Recorder(Node):
         # raw=True: the CDR bytes as delivered, written as they are
         self.create_subscription(message_class(type_name), topic,
                                  functools.partial(self.message_callback, name), qos, raw=True)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stop_requested = True
+
+    def _stop_callback(self) -> None:
+        if self.stop_requested:
+            raise ExternalShutdownException()  # spin_node then closes the file (destroy_node)
 
     def message_callback(self, topic: str, data: bytes, info) -> None:
         self.recording.write(topic, data, info.get("received_timestamp") or time.time_ns())

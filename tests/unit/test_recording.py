@@ -143,3 +143,56 @@ def test_recorder_writes_mcap_and_report_reads_it(tmp_path, ros_domain):
     assert any("FAILED" in line and "blocked" in line for line in result["timeline"])
     for png in result["pngs"].values():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_stopping_the_recorder_mid_stream_keeps_every_message_it_counted(tmp_path, ros_domain):
+    """SIGINT while messages pour in (a mission ending): whatever the recorder counted is in the
+    file. Small chunks make the writer close one every few messages, where an interrupt once
+    cost a mission its whole recording."""
+    import threading
+
+    import rclpy
+    from nav_msgs.msg import Odometry
+    from rclpy.context import Context
+
+    from edge_nerve.nodes.common import SENSOR_QOS, Topics
+
+    for trial in range(3):
+        path = tmp_path / f"run{trial}.mcap"
+        log = open(tmp_path / f"recorder{trial}.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "edge_nerve.nodes.recorder", "--ros-args",
+                                 "-p", f"path:={path}", "-p", f"topics:=[{Topics.ODOM}]", "-p", "chunk_kib:=2"],
+                                stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        ctx = Context()
+        rclpy.init(context=ctx)
+        node = rclpy.create_node("recording_stress", context=ctx)
+        stop = threading.Event()
+        try:
+            pub = node.create_publisher(Odometry, Topics.ODOM, SENSOR_QOS)
+            _wait(lambda: pub.get_subscription_count() > 0 and proc.poll() is None, 20.0, "the recorder")
+
+            def flood():
+                msg = Odometry()
+                while not stop.is_set():
+                    pub.publish(msg)
+                    time.sleep(0.0005)
+            t = threading.Thread(target=flood)
+            t.start()
+            time.sleep(0.7 + 0.13 * trial)
+            proc.send_signal(signal.SIGINT)
+            rc = proc.wait(20)
+        finally:
+            stop.set()
+            t.join()
+            node.destroy_node()
+            rclpy.shutdown(context=ctx)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
+        assert rc == 0, (tmp_path / f"recorder{trial}.log").read_text()
+        with open(path, "rb") as f:
+            reader = make_reader(f)
+            counted = reader.get_summary().statistics.message_count
+            read = sum(1 for _ in reader.iter_messages())
+        assert counted > 100 and read == counted, (trial, counted, read)
