@@ -167,6 +167,7 @@ def test_stopping_the_recorder_mid_stream_keeps_every_message_it_counted(tmp_pat
         rclpy.init(context=ctx)
         node = rclpy.create_node("recording_stress", context=ctx)
         stop = threading.Event()
+        flooder = None
         try:
             pub = node.create_publisher(Odometry, Topics.ODOM, SENSOR_QOS)
             _wait(lambda: pub.get_subscription_count() > 0 and proc.poll() is None, 20.0, "the recorder")
@@ -176,14 +177,15 @@ def test_stopping_the_recorder_mid_stream_keeps_every_message_it_counted(tmp_pat
                 while not stop.is_set():
                     pub.publish(msg)
                     time.sleep(0.0005)
-            t = threading.Thread(target=flood)
-            t.start()
+            flooder = threading.Thread(target=flood)
+            flooder.start()
             time.sleep(0.7 + 0.13 * trial)
             proc.send_signal(signal.SIGINT)
             rc = proc.wait(20)
         finally:
             stop.set()
-            t.join()
+            if flooder is not None:  # not started when the recorder never came up
+                flooder.join()
             node.destroy_node()
             rclpy.shutdown(context=ctx)
             if proc.poll() is None:
