@@ -222,10 +222,11 @@ def cmd_bench_mla(a) -> int:
 
 
 def cmd_train_planner(a) -> int:
-    from cloud_brain.planner.train import train
+    from cloud_brain.planner.train import planner_args, train
 
     rec = train(a.out, minutes=a.minutes, seed=a.seed, threads=a.threads, max_steps=a.steps or None,
-                batch_size=a.batch_size, lr=a.lr, device=a.device, workers=a.workers, schedule=a.schedule)
+                batch_size=a.batch_size, lr=a.lr, device=a.device, workers=a.workers, schedule=a.schedule,
+                args=planner_args(copy_head=a.copy_head))
     print(json.dumps({k: v for k, v in rec.items() if k != "expert_load"}))
     return 0
 
@@ -506,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--lr", type=float, default=3e-3)
     tp.add_argument("--device", default="cpu", help="cpu, or cuda where there is a GPU (same recipe)")
     tp.add_argument("--workers", type=int, default=0, help="processes making batches ahead (for --device cuda)")
+    tp.add_argument("--copy-head", action="store_true",
+                    help="add the pointer-copy logits (model/pointer.py; an experiment, off in the recipe)")
     tp.set_defaults(fn=cmd_train_planner)
     ds = sub.add_parser("distill", help="distil the skill teachers into the ONNX student (BC + DAgger, INT8)")
     ds.add_argument("--out", required=True, help="artifact folder (ONNX fp32/INT8, meta.json)")

@@ -91,11 +91,12 @@ def forward_feeds(model, cache, feeds: Sequence[Sequence[int]], starts: Sequence
     x = torch.full((len(feeds), int(lens.max())), PAD_ID, dtype=torch.long)  # (B, W)
     for b, f in enumerate(feeds):
         x[b, :len(f)] = torch.tensor(f, dtype=torch.long)
-    h = model.forward_hidden(x, torch.tensor(list(starts), dtype=torch.long), cache)  # (B, W, D)
+    h, copy = model.forward_trunk(x, torch.tensor(list(starts), dtype=torch.long), cache)  # (B, W, D)
     if not logits:
         return None
-    last = h[torch.arange(len(feeds)), lens - 1]  # (B, D)
-    return model.logits(last[:, None])[:, 0]  # (B, V)
+    rows = torch.arange(len(feeds))
+    last = h[rows, lens - 1][:, None]  # (B, 1, D)
+    return model.logits(last, None if copy is None else copy[rows, lens - 1][:, None])[:, 0]  # (B, V)
 
 
 @torch.inference_mode()

@@ -152,11 +152,11 @@ def decode_steps_speculative(model, prompt_ids: list[int], grammar: ProgramGramm
     cached = min(cached, len(prompt_ids) - 1)
     seq = list(prompt_ids)  # every token decided so far
     t0 = time.perf_counter()
-    h = model.forward_hidden(torch.tensor([seq[cached:]], dtype=torch.long), cached, cache)  # (1, T, D)
+    h, copy = model.forward_trunk(torch.tensor([seq[cached:]], dtype=torch.long), cached, cache)  # (1, T, D)
     fed = len(seq)  # the trunk cache holds rows [0, fed); rows >= len(seq) are drafted, unverified
     fed_toks: dict[int, int] = {}  # position -> token fed there, for positions >= len(seq) at the pass
     draft_at: dict[int, int] = {}  # position -> depth of the draft fed there
-    lg, lg_base = model.logits(h[:, -1:])[0], fed - 1  # logits of rows [lg_base, fed) (row i: position i + 1)
+    lg, lg_base = model.logits(h[:, -1:], _rows(copy, -1))[0], fed - 1  # logits of rows [lg_base, fed) (row i: position i + 1)
     # the MTP reads the prompt rows now (all but the last, whose next token is not decided yet),
     # so a cache reused for a shared prefix (`cached`) always holds the MTP rows of that prefix
     if len(seq) - 1 > cached:
@@ -184,9 +184,9 @@ def decode_steps_speculative(model, prompt_ids: list[int], grammar: ProgramGramm
                 else:
                     spec_toks, depths = [], []
                 unfed = seq[fed:]
-                h = model.forward_hidden(torch.tensor([unfed + spec_toks], dtype=torch.long), fed, cache)
+                h, copy = model.forward_trunk(torch.tensor([unfed + spec_toks], dtype=torch.long), fed, cache)
                 stats.trunk_passes += 1
-                lg, lg_base = model.logits(h[:, len(unfed) - 1:])[0], p - 1  # (1 + drafted, V): rows p - 1 on
+                lg, lg_base = model.logits(h[:, len(unfed) - 1:], _rows(copy, len(unfed) - 1))[0], p - 1  # (1 + drafted, V): rows p - 1 on
                 h_rows = torch.cat([h_rows, h], dim=1)
                 fed += h.shape[1]
                 fed_toks = {p + i: t for i, t in enumerate(spec_toks)}
@@ -210,6 +210,11 @@ def decode_steps_speculative(model, prompt_ids: list[int], grammar: ProgramGramm
             grammar.done = True
     finally:
         stats.decode_s += time.perf_counter() - t1
+
+
+def _rows(copy: torch.Tensor | None, start: int) -> torch.Tensor | None:
+    """The copy bias (1, T, P) of rows [start, T) (forward_trunk; None without a copy head)."""
+    return None if copy is None else copy[:, start:]
 
 
 def _drafts(model, grammar: ProgramGrammar, seq: list[int], fed: int, h_rows: torch.Tensor, mtp_done: int,

@@ -104,6 +104,12 @@ class ModelArgs:
     mtp_lambda: float = 0.3
     """Weight lambda of the MTP loss (mean over depths)."""
 
+    # --- pointer (copy) head (cloud_brain/model/pointer.py) ---
+    pointer_dim: int = 0
+    """Query/key width of the copy head over pointer tokens in the context (0: no copy head)."""
+    pointer_tokens: tuple[int, int] = (0, 0)
+    """Token ids [lo, hi) the copy head may copy (the planner's `@k` pointers)."""
+
     def __post_init__(self) -> None:
         if self.attn_type not in ("mla", "gqa"):
             raise ValueError(f"attn_type must be 'mla' or 'gqa', got {self.attn_type!r}")
@@ -121,6 +127,10 @@ class ModelArgs:
             raise ValueError("swa_ratio must be >= 0 and sliding_window >= 1")
         if not 0 <= self.n_dense_layers <= self.n_layers:
             raise ValueError("n_dense_layers must be within [0, n_layers]")
+        self.pointer_tokens = tuple(self.pointer_tokens)  # a list after a JSON round trip
+        if self.pointer_dim and not 0 <= self.pointer_tokens[0] < self.pointer_tokens[1] <= self.vocab_size:
+            raise ValueError(f"pointer_tokens must be a non-empty id range within the vocabulary, "
+                             f"got {self.pointer_tokens}")
 
     # --- derived ---
     @property

@@ -146,7 +146,10 @@ class LayerKVCache:
 
 
 class ModelCache:
-    """Every layer's cache (main trunk, then MTP modules), allocated from ModelArgs up front."""
+    """Every layer's cache (main trunk, then MTP modules), allocated from ModelArgs up front.
+    `layers` holds one cache per trunk block, then the copy head's (always linear) when the
+    model has one (ModelArgs.pointer_dim), so code that copies or moves a sequence's trunk
+    cache moves all of it."""
 
     def __init__(self, layers: list[LayerKVCache], mtp: list[LayerKVCache]):
         self.layers = layers
@@ -170,6 +173,10 @@ class ModelCache:
                                 args.torch_dtype, device)
 
         layers = [make(args.layer_is_global(i)) for i in range(args.n_layers)]
+        if args.pointer_dim:
+            from cloud_brain.model.pointer import pointer_cache_fields
+            layers.append(LayerKVCache(pointer_cache_fields(args), batch_size, max_len, 0,
+                                       args.torch_dtype, device))
         mtp_global = args.swa_ratio == 0 or not args.mtp_sliding
         mtp = [make(mtp_global) for _ in range(args.mtp_depth)] if include_mtp else []
         return cls(layers, mtp)

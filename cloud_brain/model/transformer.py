@@ -30,6 +30,7 @@ from cloud_brain.model.kv_cache import ModelCache
 from cloud_brain.model.mla import MLA
 from cloud_brain.model.moe import MoE, load_balance
 from cloud_brain.model.mtp import MTPModule
+from cloud_brain.model.pointer import PointerAttention
 
 
 def sample_next(logits: torch.Tensor, temperature: float = 0.0, top_k: int | None = None,
@@ -51,6 +52,7 @@ class Transformer(nn.Module):
         self.embed = nn.Embedding(args.vocab_size, args.dim)
         self.layers = nn.ModuleList(
             Block(args, args.layer_is_global(i), args.layer_uses_moe(i)) for i in range(args.n_layers))
+        self.pointer = PointerAttention(args) if args.pointer_dim else None
         self.norm = RMSNorm(args.dim, args.norm_eps)
         self.head = nn.Linear(args.dim, args.vocab_size, bias=False)
         if args.tie_embeddings:
@@ -89,28 +91,42 @@ class Transformer(nn.Module):
         return rope_cos_sin(positions, dim, self.args.rope_theta)  # (T, dim/2) or (B, T, dim/2) each
 
     # --- forward ---
-    def forward_hidden(self, tokens: torch.Tensor, start_pos: int | torch.Tensor = 0,
-                       cache: ModelCache | None = None) -> torch.Tensor:
-        """tokens (B, T) -> last hidden state h (B, T, D) before the final norm (the MTP input).
+    def forward_trunk(self, tokens: torch.Tensor, start_pos: int | torch.Tensor = 0,
+                      cache: ModelCache | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """tokens (B, T) -> (h (B, T, D), the last hidden state before the final norm (the MTP
+        input); copy bias (B, T, P) for the pointer tokens' logits, or None without a copy head).
         start_pos: int, or (B,) per-row start positions."""
         seqlen = tokens.shape[1]
         rope = self._rope(start_pos, seqlen)
         h = self.embed(tokens)  # (B, T, D)
         for i, layer in enumerate(self.layers):
             h = layer(h, start_pos, rope, None if cache is None else cache.layers[i])
-        return h
+        copy = None
+        if self.pointer is not None:  # the copy head's cache follows the blocks' (kv_cache.py)
+            copy = self.pointer(h, tokens, start_pos, None if cache is None else cache.layers[len(self.layers)])
+        return h, copy
 
-    def logits(self, h: torch.Tensor) -> torch.Tensor:
-        return self.head(self.norm(h))  # (B, T, V)
+    def forward_hidden(self, tokens: torch.Tensor, start_pos: int | torch.Tensor = 0,
+                       cache: ModelCache | None = None) -> torch.Tensor:
+        """forward_trunk's h alone (B, T, D), for callers that need no logits."""
+        return self.forward_trunk(tokens, start_pos, cache)[0]
+
+    def logits(self, h: torch.Tensor, copy: torch.Tensor | None = None) -> torch.Tensor:
+        """h (B, T, D), copy (B, T, P) from forward_trunk -> logits (B, T, V)."""
+        logits = self.head(self.norm(h))  # (B, T, V)
+        if copy is None:
+            return logits
+        lo, hi = self.pointer.copy_lo, self.pointer.copy_hi
+        return torch.cat([logits[..., :lo], logits[..., lo:hi] + copy.to(logits.dtype), logits[..., hi:]], dim=-1)
 
     def forward(self, tokens: torch.Tensor, start_pos: int | torch.Tensor = 0,
                 cache: ModelCache | None = None, last_only: bool = False) -> torch.Tensor:
         """tokens (B, T) at positions [start_pos, start_pos + T) -> logits (B, T, V), or (B, 1, V)
         with last_only (a prefill only needs the last position's logits)."""
-        h = self.forward_hidden(tokens, start_pos, cache)
+        h, copy = self.forward_trunk(tokens, start_pos, cache)
         if last_only:
-            h = h[:, -1:]
-        return self.logits(h)
+            h, copy = h[:, -1:], None if copy is None else copy[:, -1:]
+        return self.logits(h, copy)
 
     # --- training ---
     def moe_layers(self) -> list[MoE]:
@@ -124,13 +140,13 @@ class Transformer(nn.Module):
             m.aux_loss = None  # a module skipped below must not contribute a stale loss
         x = tokens[:, :-1]
         seqlen = x.shape[1]
-        h = self.forward_hidden(x)  # (B, T, D)
+        h, copy = self.forward_trunk(x)  # (B, T, D), (B, T, P) or None
         vocab = self.args.vocab_size
 
         def ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
             return F.cross_entropy(logits.float().reshape(-1, vocab), target.reshape(-1), ignore_index=ig)
 
-        main = ce(self.logits(h), tokens[:, 1:])
+        main = ce(self.logits(h, copy), tokens[:, 1:])
         mtp_losses = []
         for k, module in enumerate(self.mtp, start=1):
             n = seqlen - k  # rows i whose target t_{i+k+1} exists

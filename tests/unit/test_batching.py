@@ -41,7 +41,9 @@ HOME = load_world()
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory):
     torch.manual_seed(3)
-    model = Transformer(ModelArgs.tiny(vocab_size=len(TOK), max_seq_len=512)).eval()
+    pointer_tokens = (TOK.id("@0"), TOK.id(f"@{P.MAX_SLOTS - 1}") + 1)  # with the planner's copy head
+    model = Transformer(ModelArgs.tiny(vocab_size=len(TOK), max_seq_len=512, pointer_dim=8,
+                                       pointer_tokens=pointer_tokens)).eval()
     sharpen_(model, gain=1.0, seed=3)
     return save_artifact(tmp_path_factory.mktemp("tiny") / "art", model, TOK, {"note": "test"})
 

@@ -110,9 +110,10 @@ def test_shipped_weights_load_and_plan():
     assert list(planner.stream("bring me the red cup", state)) == res.steps
 
 
-def test_training_smoke_run(tmp_path, torch_one_thread):
+@pytest.mark.parametrize("copy_head", [False, True], ids=["recipe", "copy-head"])
+def test_training_smoke_run(tmp_path, torch_one_thread, copy_head):
     from cloud_brain.planner.train import planner_args, train
-    args = planner_args().replace(dim=32, n_layers=2, inter_dim=64, moe_inter_dim=16, kv_lora_rank=16,
+    args = planner_args(copy_head=copy_head).replace(dim=32, n_layers=2, inter_dim=64, moe_inter_dim=16, kv_lora_rank=16,
                                   qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=8, n_heads=2)
     rec = train(tmp_path / "art", minutes=1.0, max_steps=3, batch_size=2, args=args, quiet=True,
                 dev_eval=0, threads=1)
@@ -120,6 +121,11 @@ def test_training_smoke_run(tmp_path, torch_one_thread):
     model, tok, cfg = load_artifact(tmp_path / "art")
     assert (tmp_path / "art" / "train_log.jsonl").read_text().count("expert_max_over_mean") >= 1
     assert cfg["train"]["steps"] == 3 and model.args.dim == 32
+    assert (model.pointer is not None) == copy_head
+    if copy_head:  # the saved copy head plans through the grammar like any artifact
+        from cloud_brain.planner.moe import MoEPlanner
+        state = WorldState.initial(HOME)
+        validate(MoEPlanner(HOME, artifact=tmp_path / "art").plan("bring me the red cup", state).steps, state)
 
 
 @pytest.mark.skipif(not (DEFAULT_ARTIFACT / "model.safetensors").exists(), reason="no shipped weights")

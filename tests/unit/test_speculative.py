@@ -29,11 +29,13 @@ def _case(seed: int):
     return state, P.build_prompt(TOK, state, command, rng)
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["mtp1", "mtp2"])
+@pytest.fixture(scope="module", params=[(1, False), (2, False), (1, True)], ids=["mtp1", "mtp2", "mtp1-copy"])
 def model(request):
-    torch.manual_seed(request.param)
+    depth, copy_head = request.param
+    torch.manual_seed(depth)
+    pointer = {"pointer_dim": 8, "pointer_tokens": (TOK.id("@0"), TOK.id(f"@{P.MAX_SLOTS - 1}") + 1)} if copy_head else {}
     return Transformer(ModelArgs.tiny(vocab_size=len(TOK), max_seq_len=512, sliding_window=16,
-                                      mtp_depth=request.param)).eval()
+                                      mtp_depth=depth, **pointer)).eval()
 
 
 def _both(model, state, pr, stats=None, **policy):
