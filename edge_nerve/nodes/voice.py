@@ -25,7 +25,7 @@ from std_msgs.msg import String
 
 from edge_nerve.nodes.common import LATCHED_QOS, PLAN_QOS, Topics, declare, declare_world, spin_node
 from edge_nerve.voice import audio
-from edge_nerve.voice.asr import VoiceError, make_recognizer
+from edge_nerve.voice.asr import DEFAULT_WARPS, VoiceError, make_recognizer
 from edge_nerve.voice.listen import Listener
 
 TRANSCRIPT = "brainstem/voice/transcript"  # std_msgs/String, JSON (TRANSCRIPT_FIELDS)
@@ -50,6 +50,8 @@ class VoiceNode(Node):
         backend = declare(self, "backend", "pocketsphinx", "pocketsphinx | whisper")
         whisper_model = declare(self, "whisper_model", "", "local faster-whisper model folder (never downloaded)")
         self.device = declare(self, "mic_device", "", "sounddevice input device ('' = default)")
+        warps = declare(self, "vtln_warps", list(DEFAULT_WARPS),
+                        "pocketsphinx VTLN warp factors decoded per utterance ([1.0]: none)")
         self.command_pub = self.create_publisher(String, Topics.COMMAND, PLAN_QOS)
         self.transcript_pub = self.create_publisher(String, TRANSCRIPT, PLAN_QOS)
         self.say_pub = self.create_publisher(String, Topics.SAY, PLAN_QOS)
@@ -59,7 +61,7 @@ class VoiceNode(Node):
         self.requests: queue.SimpleQueue = queue.SimpleQueue()  # WAV paths for the audio thread
         self._stop = threading.Event()
         try:
-            self.listener = Listener(make_recognizer(backend, world, whisper_model or None))
+            self.listener = Listener(make_recognizer(backend, world, whisper_model or None, warps=tuple(warps)))
         except VoiceError as e:
             self.get_logger().error(str(e))
             self.state_pub.publish(String(data=f"error: {e}"))

@@ -33,7 +33,7 @@ from cloud_brain.domain.state import WorldState
 from cloud_brain.evaluation import percentile
 from cloud_brain.planner.base import get_planner
 from edge_nerve.voice import synth
-from edge_nerve.voice.asr import SphinxRecognizer
+from edge_nerve.voice.asr import DEFAULT_WARPS, SphinxRecognizer
 from edge_nerve.voice.audio import read_wav
 from edge_nerve.voice.grammar import SpeechVocabulary
 from edge_nerve.voice.listen import Listener
@@ -195,14 +195,14 @@ def word_errors(ref: str, hyp: str) -> tuple[int, int]:
 
 def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, seed: int = 0,
                    conditions=CONDITIONS, voices=VOICES, threshold: float = 0.5,
-                   details: bool = False) -> dict:
+                   details: bool = False, warps=DEFAULT_WARPS) -> dict:
     """Synthesise, (add noise,) recognise through the VAD + streaming recogniser, plan, check.
     `details`: every utterance's result under `report["utterances"]` (not only failures)."""
     why = synth.available()
     if why:
         raise RuntimeError(f"cannot synthesise test speech: {why}")
     desc = load_world(world)
-    recognizer = SphinxRecognizer(desc)
+    recognizer = SphinxRecognizer(desc, warps=warps)
     listener = Listener(recognizer)
     planner = get_planner("rules", desc)
     case_counts: dict = {}
@@ -210,7 +210,8 @@ def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, see
     n_cases = min(len(from_cases), n_utterances // 4)
     rng = random.Random(seed)
     utterances = rng.sample(from_cases, n_cases) + generate(desc, n_utterances - n_cases, seed)
-    report: dict = {"world": desc.name, "backend": "pocketsphinx+jsgf", "utterances": len(utterances),
+    report: dict = {"world": desc.name, "backend": "pocketsphinx+jsgf", "warps": list(recognizer.warps),
+                    "utterances": len(utterances),
                     "voices": [v.label() for v in voices], "confidence_threshold": threshold,
                     "sources": {s: sum(u["source"] == s for u in utterances)
                                 for s in sorted({u["source"] for u in utterances})},
@@ -291,6 +292,11 @@ def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, see
     return report
 
 
+def parse_warps(text: str) -> tuple[float, ...]:
+    """"0.94,1,1.06" -> (0.94, 1.0, 1.06): the --warps option of the evaluation and the CLI."""
+    return tuple(float(w) for w in text.split(",") if w.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m edge_nerve.voice.evaluation --errors`: the evaluation with every utterance
     that has a word error or a failed command listed (what `brainstem eval voice` summarises)."""
@@ -303,9 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clean-only", action="store_true")
     ap.add_argument("--errors", action="store_true", help="list every utterance with an error")
     ap.add_argument("--json", default=None, help="write the full report (with every utterance) here")
+    ap.add_argument("--warps", type=parse_warps, default=DEFAULT_WARPS, help="VTLN warp factors ('1': none)")
     a = ap.parse_args(argv)
     conds = CONDITIONS[:1] if a.clean_only else CONDITIONS
-    report = evaluate_voice(a.utterances, a.world, a.seed, conditions=conds, details=True)
+    report = evaluate_voice(a.utterances, a.world, a.seed, conditions=conds, details=True, warps=a.warps)
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1))
     if a.errors:

@@ -215,3 +215,26 @@ def test_the_same_audio_always_gives_the_same_transcript(home_recognizer, tmp_pa
     first = home_recognizer.recognize(x).text
     home_recognizer.recognize(y)  # whatever came before does not change the next result
     assert home_recognizer.recognize(x).text == first
+
+
+@needs_speech
+def test_vtln_keeps_the_warp_whose_decode_fits_best(home_recognizer, tmp_path):
+    """With several warp factors the utterance is heard through the one whose best path scores
+    highest: the same transcript and warp as the best of the single-warp recognisers."""
+    from edge_nerve.voice.asr import SphinxRecognizer, VoiceError
+    from edge_nerve.voice.synth import Voice, speak
+    x = speak("put the yellow ball on the shelf", Voice("en-us+f3", 160, 70))
+    warps = (0.94, 1.0, 1.12)
+    multi = SphinxRecognizer(load_world(), jsgf=home_recognizer.jsgf, warps=warps)
+    rec = multi.recognize(x)
+    assert rec.warp in warps and rec.to_json()["warp"] == rec.warp
+    singles = {}
+    for w in warps:
+        one = SphinxRecognizer(load_world(), jsgf=home_recognizer.jsgf, warps=(w,))
+        r = one.recognize(x)
+        assert r.warp == w
+        singles[w] = ((r.accepted, r.score), r.text)
+    best = max(singles, key=lambda w: singles[w][0])
+    assert (rec.warp, rec.text) == (best, singles[best][1])
+    with pytest.raises(VoiceError, match="warp"):
+        SphinxRecognizer(load_world(), jsgf=home_recognizer.jsgf, warps=(2.0,))
