@@ -53,7 +53,7 @@ def speak(text: str, voice: Voice = Voice(), wav_out: str | Path | None = None) 
         _run(["espeak-ng", "-v", voice.name, "-s", str(voice.speed), "-p", str(voice.pitch),
               "-w", str(raw), text])
         out = Path(wav_out) if wav_out else Path(d) / "16k.wav"
-        _run(["sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-e", "signed-integer",
+        _run(["sox", "-R", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-e", "signed-integer",
               str(out)])
         return _read(out)
 
@@ -71,12 +71,12 @@ def mix_noise(wav_in: str | Path, wav_out: str | Path, snr_db: float, kind: str 
         noise, padded = Path(d) / "noise.wav", Path(d) / "padded.wav"
         _run(["sox", "-R", "-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", "-e", "signed-integer",
               str(noise), "synth", f"{dur:.3f}", kind, "vol", "0.3"])
-        _run(["sox", str(wav_in), str(padded), "pad", f"{pad_s}", f"{pad_s}"])
+        _run(["sox", "-R", str(wav_in), str(padded), "pad", f"{pad_s}", f"{pad_s}"])
         n = _read(noise).astype(np.float64)
         noise_rms = float(np.sqrt(np.mean(n ** 2))) or 1.0
         gain = speech_rms / noise_rms / (10 ** (snr_db / 20))
         # both halved: headroom against clipping, the ratio (the SNR) unchanged
-        _run(["sox", "-m", "-v", "0.5", str(padded), "-v", f"{gain / 2:.6f}", str(noise), str(wav_out),
+        _run(["sox", "-R", "-m", "-v", "0.5", str(padded), "-v", f"{gain / 2:.6f}", str(noise), str(wav_out),
               "trim", "0", f"{dur:.3f}"])
 
 
