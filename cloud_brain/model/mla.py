@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from cloud_brain.model.attention import RMSNorm, apply_rope, attention_probs, positions_of
+from cloud_brain.model.attention import RMSNorm, apply_rope, attention_probs, full_attention, positions_of
 from cloud_brain.model.config import ModelArgs
 from cloud_brain.model.kv_cache import LayerKVCache
 
@@ -100,6 +100,9 @@ class MLA(nn.Module):
                 held, k_pos, k_valid = cache.update(start_pos, {"k": k, "v": v})
                 k, v = held["k"], held["v"]  # (B, S, H, n + r), (B, S, H, v)
             q = torch.cat([q_nope, q_pe], dim=-1)  # (B, T, H, n + r)
+            if cache is None and not isinstance(start_pos, torch.Tensor):  # a whole sequence: fused
+                out = full_attention(q, k, v, self.scale, self.window, self.sink)  # (B, T, H, v)
+                return self.wo(out.reshape(bsz, seqlen, self.n_heads * self.v_dim))  # (B, T, D)
             scores = torch.einsum("bthd,bshd->bhts", q, k) * self.scale  # (B, H, T, S)
             probs = attention_probs(scores, q_pos, k_pos, k_valid, self.window, self.sink).to(x.dtype)
             out = torch.einsum("bhts,bshd->bthd", probs, v)  # (B, T, H, v)

@@ -131,6 +131,10 @@ TEMPLATES: dict[str, list[str]] = {
         "put {X} on {F}", "i'd like the {X} moved to the {F}", "can the {X} go on the {F}",
         "shift the {X} over to the {F}", "place {X} onto the {F}",
         "could you put the {X} on the {F}", "get the {X} onto the {F}", "go put the {X} on the {F}",
+        "set the {X} down on the {F}", "put the {X} down on the {F}", "lay the {X} down on the {F}",
+        "drop off the {X} at the {F}", "pop the {X} on the {F}", "put the {X} over on the {F}",
+        "park the {X} on the {F}", "rest the {X} on the {F}", "set the {X} down by the {F}",
+        "the {X} belongs on the {F} now", "i'd like the {X} put on the {F}",
     ],
     # the object's current place named too ({L}: where it is now)
     "place_from": [
@@ -160,6 +164,8 @@ TEMPLATES: dict[str, list[str]] = {
         "proceed to the {R}", "travel to the {R}", "go wait in the {R}", "move into the {R}",
         "take yourself to the {R}", "be in the {R}", "head over to the {R}", "return to the {R}",
         "go back to the {R}", "{R}, please", "go to {R}",
+        "{R}. go", "{R}, go", "go, {R}", "to the {R}, please", "{R} now", "off to the {R}",
+        "get going to the {R}", "you should go to the {R}", "i want you in the {R}",
     ],
     "go_furn": [
         "go to the {F}", "go stand by the {F}", "drive to the {F}", "move next to the {F}",
@@ -198,6 +204,9 @@ TEMPLATES: dict[str, list[str]] = {
         "the {R} is really messy, could you tidy it", "sort the {R} out", "get the {R} in order",
         "put the {R} in order", "the {R} is cluttered, straighten it up", "what a mess the {R} is, clean it",
         "tidy things up in the {R}", "clean up after me in the {R}",
+        "put away everything in the {R}", "put everything away in the {R}",
+        "the {R} is a disaster, clean it up", "it's a disaster in the {R}, tidy up",
+        "tidy up all the things in the {R}", "put all the stuff in the {R} where it goes",
     ],
     # the room the person is in
     "tidy_here": [
@@ -205,6 +214,9 @@ TEMPLATES: dict[str, list[str]] = {
         "this room is a mess, tidy it up", "please tidy in here", "straighten up in here",
         "declutter this room", "put things away in here", "sort this room out", "it's messy in here, clean up",
         "tidy the room i'm in",
+        "this room is a disaster, clean it up", "this place is a mess, tidy up", "it's a disaster in here",
+        "clean up this room please", "tidy up where i am", "put everything in here away",
+        "look at this room, clean it up",
     ],
     "tidy_all": [
         "tidy the house", "clean up everything", "tidy up the whole house", "clean the house",
@@ -217,6 +229,8 @@ TEMPLATES: dict[str, list[str]] = {
         "i need the {X} and the {Y}", "fetch the {X} and the {Y} for me", "hand me the {X} and {Y}",
         "bring the {X} and also the {Y}", "grab me the {X} and then the {Y}",
         "i want the {X}, and the {Y} too", "bring me {X} and {Y}",
+        "bring me the {X}, the {Y} too", "get me the {X} and the {Y} as well", "bring me the {X}. the {Y} too",
+        "hand me the {X}, and then the {Y} too", "i need the {X}, also the {Y}",
     ],
     "deliver3": [
         "bring me the {X}, the {Y} and the {Z}", "get me the {X}, the {Y}, and the {Z}",
@@ -232,7 +246,37 @@ TEMPLATES: dict[str, list[str]] = {
         "tidy the {R}, then the {S}", "clean the {R} and then the {S}",
     ],
     "putaway2": ["put the {X} and the {Y} away", "put away the {X} and the {Y}",
-                 "put the {X} and the {Y} back where they belong", "return the {X} and the {Y}"],
+                 "put the {X} and the {Y} back where they belong", "return the {X} and the {Y}",
+                 "put the {X} away, the {Y} too", "put the {X} back and the {Y} as well",
+                 "put away the {X}, then the {Y}", "put the {X} back, and the {Y} too",
+                 "put away the {X} and then the {Y}", "put the {X} back where it goes and the {Y} too"],
+    # two objects, two places, the verb said once ("put the cup on the table and the plate in the sink")
+    "place_gap": [
+        "put the {X} on the {F} and the {Y} on the {G}", "put the {X} on the {F}, and the {Y} in the {G}",
+        "move the {X} to the {F} and the {Y} to the {G}", "place the {X} on the {F}, the {Y} on the {G}",
+        "take the {X} to the {F} and the {Y} to the {G}", "put the {X} on the {F} and then the {Y} on the {G}",
+        "the {X} goes on the {F} and the {Y} on the {G}", "set the {X} on the {F}, then the {Y} on the {G}",
+        "put the {X} in the {F} and the {Y} on the {G}", "the {X} on the {F} and the {Y} on the {G}, please",
+        "move the {X} onto the {F}, and the {Y} onto the {G}", "leave the {X} on the {F} and the {Y} on the {G}",
+        "put the {X} on the {F}; the {Y} on the {G}", "carry the {X} to the {F} and the {Y} over to the {G}",
+        "put the {X} on the {F}, and then put the {Y} on the {G}",
+    ],
+    # two objects, one place, the second said after it ("put the ball on the shelf, the book too")
+    "place_too": [
+        "put the {X} on the {F}, the {Y} too", "put the {X} on the {F}, then the {Y} too",
+        "put the {X} on the {F} and the {Y} as well", "move the {X} to the {F}, and the {Y} also",
+        "place the {X} on the {F} and do the same with the {Y}", "put the {X} and then the {Y} on the {F}",
+        "take the {X} to the {F}, and the {Y} too", "the {X} goes on the {F}, and so does the {Y}",
+        "set the {X} on the {F}. the {Y} as well", "move the {X} onto the {F}, then the {Y}",
+        "put the {X} on the {F}, same for the {Y}", "leave the {X} on the {F}, also the {Y}",
+    ],
+    # leaving one room for another: only where the robot ends up is a goal
+    "go_leave": [
+        "get out of the {L} and go to the {R}", "leave the {L} and go to the {R}", "go from the {L} to the {R}",
+        "move out of the {L} into the {R}", "get out of the {L}, go to the {R}", "exit the {L} and head to the {R}",
+        "leave the {L} and head into the {R}", "don't stay in the {L}, go to the {R}",
+        "come out of the {L} and go into the {R}", "go through the {L} to the {R}",
+    ],
 }
 # where the object is now ({L}: its furniture, {LR}: its room), said with the object
 SOURCES = ["from the {L}", "off the {L}", "on the {L}", "that's on the {L}", "from the {LR}",
@@ -259,6 +303,19 @@ PRONOUN = {
 AFTERS = ["it's on the {L}", "i think it's on the {L}", "i left it on the {L}", "it should be in the {LR}",
           "it's somewhere in the {LR}", "it is on the {L}", "you'll find it on the {L}", "it's over on the {L}"]
 AFTER_JOINS = [". ", ", ", "? ", " - ", "; "]
+# why the person wants it: a chore word here ("so i can wash it") is not a request to do the chore
+PURPOSES = ["so i can wash it later", "so i can use it later", "so it's out of the way", "because i need it there",
+            "so i can find it later", "so i can clean it later", "so it can dry", "for later",
+            "so nobody trips over it", "so i can read it tonight", "so the kids can't reach it",
+            "so i can cook with it", "because it's dirty", "so i can eat it later", "so i don't lose it",
+            "so i can fix it tomorrow"]
+PURPOSE_JOINS = [" ", ", ", " - "]
+# said with a tidy request; only the room is the goal
+TIDY_NOTES = ["someone left the {X} on the {L}", "the {X} is on the {L} again", "there's stuff everywhere",
+              "we have guests coming", "the kids made a mess", "i can't find anything", "it's been a long week",
+              "the {X} is lying around somewhere", "my mother is visiting", "it looks terrible"]
+# an object picked out only by what it looks like or where it is ("the black thing on the shelf")
+DESCRIBED = ["{C} thing", "{C} one", "{C} object", "{C} item", "thing that is {C}"]
 # where the person is (the delivery goes to them wherever they are)
 USER_AT = ["i'm in the {R}", "i'm sitting in the {R}", "i'm in the {R} now", "i'm over in the {R}",
            "i'm waiting in the {R}", "i'm in the {R} right now", "i am in the {R}", "i'm still in the {R}"]
@@ -325,6 +382,10 @@ IMPOSSIBLE = [
     "make me a sandwich", "cook the {X}", "wash the {X}", "fill the {X} with water", "heat up the {X}",
     "open the {X}", "fix the {X}", "paint the {X}", "bring me the {R}", "move the {R}",
     "give the {F} to me", "hand me the {F}",
+    "make me a cup of coffee", "make me a coffee", "brew some coffee", "make me some hot chocolate",
+    "pour me a glass of water", "make me breakfast", "prepare a snack for me", "heat up some soup",
+    "boil the kettle", "make a smoothie", "cook me some pasta", "make me a cup of coffee please",
+    "make tea for everyone",
 ]
 UNCLEAR = ["", "hmm", "qwpeoi zxmcn", "asdf", "blah blah", "the", "?", "um", "...", "xyz abc",
            "jkl qwerty", "lorem ipsum", "gfhdjs", "banana banana", "no", "ok", "yes", "what",
@@ -546,8 +607,10 @@ class _Clause:
         self.program = program  # None: one item per goal (program.item_of_goal)
 
 
-def _clause(rng: random.Random, state: WorldState, split: str, used: set[str]) -> _Clause:
-    """One intent as (text, goals). `used`: objects already named in this command."""
+def _clause(rng: random.Random, state: WorldState, split: str, used: set[str],
+            described: set[str] | None = None) -> _Clause:
+    """One intent as (text, goals). `used`: objects already named in this command; `described`
+    gets the objects referred to only by their colour ("the black thing")."""
     d = state.desc
     orefs, prefs = object_refs(d), place_refs(d)
     movable = [o for o, w in state.objects if w != USER and o not in used]
@@ -557,9 +620,18 @@ def _clause(rng: random.Random, state: WorldState, split: str, used: set[str]) -
     kinds = ["deliver"] * 8 + ["place"] * 6 + ["go_room"] * 4 + ["tidy"] * 4 + ["dock"] * 3 + \
         ["putaway"] * 2 + ["place_room"] * 2 + ["go_furn"] * 2 + ["come"] * 2 + ["deliver2"] * 3 + \
         ["place2", "tidy2", "deliver3", "deliver_cat", "deliver_need", "tidy_all", "putaway2"] + \
-        ["place_from"] * 2 + ["tidy_here"]
+        ["place_from"] * 2 + ["tidy_here"] + ["place_gap"] * 2 + ["place_too", "go_leave"]
     kind = rng.choice(kinds)
-    X = lambda o: rng.choice(orefs[o])  # noqa: E731
+    colours = {}
+    for ob in d.objects.values():
+        colours.setdefault(ob.color, []).append(ob.name)
+
+    def X(o):  # noqa: N802: the template field's name
+        c = d.objects[o].color
+        if described is not None and c and len(colours.get(c, ())) == 1 and rng.random() < 0.06:
+            described.add(o)
+            return _pick(rng, DESCRIBED, split).format(C=c)
+        return rng.choice(orefs[o])
     Fr = lambda f: rng.choice(prefs[f])  # noqa: E731
     if kind in ("deliver", "place", "putaway", "place_room", "place_from") and not movable:
         raise _Skip
@@ -568,7 +640,7 @@ def _clause(rng: random.Random, state: WorldState, split: str, used: set[str]) -
         o = rng.choice(movable)
         used.add(o)
         text, imperative = _said_with_place(rng, state, split, kind, t, o, {"X": X(o)})
-        return _Clause(text, [["delivered", o]], imperative and not t.startswith("i"))
+        return _Clause(_with_purpose(rng, text, split), [["delivered", o]], imperative and not t.startswith("i"))
     if kind in ("deliver2", "deliver3", "putaway2"):
         n = 3 if kind == "deliver3" else 2
         if len(movable) < n:
@@ -593,7 +665,7 @@ def _clause(rng: random.Random, state: WorldState, split: str, used: set[str]) -
         f = rng.choice([s for s in surfaces if s != state.location_of(o)] or surfaces)
         used.add(o)
         text, imperative = _said_with_place(rng, state, split, kind, t, o, {"X": X(o), "F": Fr(f)})
-        return _Clause(text, [["on", o, f]], imperative)
+        return _Clause(_with_purpose(rng, text, split), [["on", o, f]], imperative)
     if kind == "place_from":
         o = rng.choice(movable)
         src = state.location_of(o)
@@ -602,6 +674,22 @@ def _clause(rng: random.Random, state: WorldState, split: str, used: set[str]) -
         f = rng.choice([s for s in surfaces if s != src] or [src])
         used.add(o)
         return _Clause(t.format(X=X(o), L=Fr(src), F=Fr(f)), [["on", o, f]])
+    if kind in ("place_gap", "place_too"):
+        if len(movable) < 2:
+            raise _Skip
+        os_ = rng.sample(movable, 2)
+        f = rng.choice([x for x in surfaces if x != state.location_of(os_[0])] or surfaces)
+        g = f if kind == "place_too" else \
+            rng.choice([x for x in surfaces if x not in (f, state.location_of(os_[1]))] or surfaces)
+        used.update(os_)
+        return _Clause(t.format(X=X(os_[0]), Y=X(os_[1]), F=Fr(f), G=Fr(g)), [["on", os_[0], f], ["on", os_[1], g]])
+    if kind == "go_leave":
+        if len(rooms) < 2:
+            raise _Skip
+        r = rng.choice(rooms)
+        left = state.robot_room if state.robot_room != r and rng.random() < 0.7 else \
+            rng.choice([x for x in rooms if x != r])
+        return _Clause(t.format(L=Fr(left), R=Fr(r)), [["robot_in", r]])
     if kind == "place2":
         if len(movable) < 2:
             raise _Skip
@@ -622,7 +710,8 @@ def _clause(rng: random.Random, state: WorldState, split: str, used: set[str]) -
         o = rng.choice(movable)
         used.add(o)
         text, imperative = _said_with_place(rng, state, split, kind, t, o, {"X": X(o)})
-        return _Clause(text, [["on", o, d.objects[o].home]], imperative, program=[("put", o, HOME)])
+        return _Clause(_with_purpose(rng, text, split), [["on", o, d.objects[o].home]], imperative,
+                       program=[("put", o, HOME)])
     if kind == "go_room":
         r = rng.choice(rooms)
         return _Clause(t.format(R=Fr(r)), [["robot_in", r]])
@@ -637,7 +726,15 @@ def _clause(rng: random.Random, state: WorldState, split: str, used: set[str]) -
         return _Clause(t.format(D=Fr(dock)), [["docked"]])
     if kind == "tidy":
         r = rng.choice(rooms)
-        return _Clause(t.format(R=Fr(r)), [["tidy", r]])
+        text = t.format(R=Fr(r))
+        if rng.random() < 0.12:  # a remark that names objects and places, but asks only for the tidy
+            ob = rng.choice(list(d.objects)) if d.objects else None
+            where = state.location_of(ob) if ob else None
+            if ob and where in d.furniture:
+                note = _pick(rng, TIDY_NOTES, split).format(X=rng.choice(orefs[ob]), L=Fr(where))
+                text = text + rng.choice([", ", ". ", " - "]) + note if rng.random() < 0.7 else \
+                    note + rng.choice([", ", ". ", " so "]) + text
+        return _Clause(text, [["tidy", r]])
     if kind == "tidy2":
         if len(rooms) < 2:
             raise _Skip
@@ -679,6 +776,13 @@ def _said_with_place(rng: random.Random, state: WorldState, split: str, kind: st
     return t.format(**fields) + _pick(rng, AFTER_JOINS, split) + after, True
 
 
+def _with_purpose(rng: random.Random, text: str, split: str) -> str:
+    """Now and then, why the person wants it ("... so i can wash it later")."""
+    if rng.random() < 0.07:
+        return text + _pick(rng, PURPOSE_JOINS, split) + _pick(rng, PURPOSES, split)
+    return text
+
+
 def _polite(rng: random.Random, c: _Clause, split: str, first: bool) -> str:
     txt = c.text
     if first and c.imperative and rng.random() < 0.3:
@@ -689,7 +793,10 @@ def _polite(rng: random.Random, c: _Clause, split: str, first: bool) -> str:
 def _command_example(rng: random.Random, state: WorldState, split: str) -> Example:
     n = rng.choices([1, 2, 3], weights=[0.6, 0.3, 0.1])[0]
     used: set[str] = set()
-    clauses = [_clause(rng, state, split, used) for _ in range(n)]
+    described: set[str] = set()
+    clauses = [_clause(rng, state, split, used, described) for _ in range(n)]
+    if described and len(used) > 1:
+        raise _Skip  # the decoder offers only the named objects once a command names any
     parts = [_polite(rng, c, split, i == 0) for i, c in enumerate(clauses)]
     text = parts[0]
     if n > 1 and rng.random() < 0.2:
@@ -840,6 +947,7 @@ def vocabulary_words() -> list[str]:
         texts += ts
     texts += CONNECTORS + FIRSTS + PREFIXES + SUFFIXES + UNSAFE + INJECTIONS + IMPOSSIBLE + UNCLEAR
     texts += SOURCES + CONTEXTS + CONTEXT_JOINS + AFTERS + AFTER_JOINS + USER_AT + sum(PRONOUN.values(), [])
+    texts += PURPOSES + TIDY_NOTES + DESCRIBED
     texts += UNKNOWN_THINGS + UNKNOWN_PLACES + COLOURS
     for c in CATEGORIES:
         texts += c[0] + c[1] + c[2] + list(c[3])

@@ -84,11 +84,15 @@ class MoEPlanner:
 
     def _stream(self, command: str, state: WorldState, grammar_out: list | None = None) -> Iterator[Step]:
         t0 = time.perf_counter()
-        if not any(c.isalpha() for c in command):  # "?!?!", "123": no word to read a request from
+        prompt = None if not any(c.isalpha() for c in command) else self._prompt(command, state)
+        known = prompt is not None and (bool(prompt.mentioned) or any(
+            w.isalpha() and w in self.tok.index for w in self.tok.words(command, repair=True)))
+        if not known:
+            # "?!?!", "123", "blorp snarfle wib": not one word the planner knows (its vocabulary,
+            # typos repaired, or a name in this world), so no request to read; a plan would be a guess
             self.last_first_step_ms = (time.perf_counter() - t0) * 1000
             yield Step("refuse", (REASONS["<r:unclear>"],))
             return
-        prompt = self._prompt(command, state)
         grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=prompt.mentioned)
         if grammar_out is not None:
             grammar_out.append(grammar)

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from cloud_brain.model.attention import GQA, attention_probs, rope_cos_sin
+from cloud_brain.model.attention import GQA, attention_probs, full_attention, rope_cos_sin
 from cloud_brain.model.config import ModelArgs
 from cloud_brain.model.kv_cache import LayerKVCache, ModelCache, attention_cache_fields
 from cloud_brain.model.mla import MLA
@@ -39,6 +39,28 @@ def test_attention_probs_matches_loop_reference():
     plain = attention_probs(scores, q_pos, k_pos, None, 0, None)
     torch.testing.assert_close(plain.sum(-1), torch.ones(b, h, len(q_pos)))
     assert plain[0, 0, 0, 5:].sum() == 0  # causal: query at 4 never sees keys 5..9
+
+
+@pytest.mark.parametrize("window,with_sink", [(0, False), (0, True), (4, True), (4, False), (64, True)])
+def test_fused_full_attention_matches_masked_softmax_and_its_gradients(window, with_sink):
+    """The training path (one fused kernel) computes what the cached decoding path computes:
+    same outputs and same gradients for q, k, v and the sink."""
+    torch.manual_seed(3)
+    b, t, h, d, dv = 2, 11, 3, 8, 5
+    q, k, v = (torch.randn(b, t, h, n, requires_grad=True) for n in (d, d, dv))
+    sink = torch.randn(h, requires_grad=True) if with_sink else None
+    scale = d ** -0.5
+    fused = full_attention(q, k, v, scale, window, sink)  # (B, T, H, v)
+    pos = torch.arange(t)
+    probs = attention_probs(torch.einsum("bthd,bshd->bhts", q, k) * scale, pos, pos, None, window, sink)
+    ref = torch.einsum("bhts,bshd->bthd", probs, v)
+    torch.testing.assert_close(fused, ref, atol=1e-5, rtol=1e-4)
+    w = torch.randn_like(ref)
+    leaves = [x for x in (q, k, v, sink) if x is not None]
+    g_fused = torch.autograd.grad((fused * w).sum(), leaves)
+    g_ref = torch.autograd.grad((ref * w).sum(), leaves)
+    for a, r in zip(g_fused, g_ref):
+        torch.testing.assert_close(a, r, atol=1e-5, rtol=1e-4)
 
 
 def _layer(kind: str, args: ModelArgs) -> torch.nn.Module:

@@ -188,6 +188,29 @@ def test_corpus_says_where_things_are_and_the_targets_stay_reachable_under_the_m
     assert len(unreachable) <= 0.03 * n, unreachable[:5]
 
 
+def test_corpus_gaps_verbs_and_keeps_purposes_and_departures_out_of_the_program():
+    """"put the X on the F and the Y on the G" (the verb said once) puts each object where its
+    own phrase says; "..., the Y too" puts both in one place; a purpose ("so i can wash it") or a
+    room being left ("get out of the kitchen and go to the bedroom") asks for nothing more."""
+    rng = random.Random(5)
+    gapped = too = purpose = leave = 0
+    for _ in range(3000):
+        ex = corpus.sample_example(rng, "train")
+        text = P.normalise(ex.command)
+        puts = [i for i in ex.program if i[0] == "put"]
+        if len(puts) == 2 and " and the " in text and puts[0][2] != puts[1][2] and text.count(" put ") == 1:
+            gapped += 1
+        if len(puts) == 2 and text.endswith(("too", "as well")) and puts[0][2] == puts[1][2]:
+            too += 1
+        if any(p in text for p in ("so i can wash it later", "so i can clean it later")):
+            purpose += 1
+            assert ex.program[0][0] != "refuse", ex.command
+        if text.startswith(("get out of the", "exit the", "move out of the")):
+            leave += 1
+            assert all(i[0] == "go" for i in ex.program[:1]), (ex.command, ex.program)
+    assert gapped >= 5 and too >= 3 and purpose >= 1 and leave >= 3, (gapped, too, purpose, leave)
+
+
 def test_the_person_stays_a_destination_when_a_place_is_named():
     state = WorldState.initial(HOME, {"user": "bedroom"})
     pr = P.build_prompt(TOK, state, "come to me, i'm in the bedroom", random.Random(0))
@@ -226,12 +249,14 @@ def test_moe_refusal_names_what_it_does_not_know():
 
 
 def test_moe_refuses_a_command_with_no_words():
-    """Punctuation or digits alone carry no request: the robot says so instead of guessing."""
+    """Punctuation, digits or made-up words alone carry no request: the robot says so instead of
+    guessing; one known word, or a name from this world, is enough to let the model decide."""
     from cloud_brain.planner.base import get_planner
 
     planner = get_planner("moe")
     state = WorldState.initial(HOME)
-    for command in ["?!?!", "  ...  ", "42", ""]:
+    assert planner.plan("blorp the snarfle", state).refusal != "I didn't understand the command."
+    for command in ["?!?!", "  ...  ", "42", "", "blorp snarfle wib", "zorgle FNARP!"]:
         res = planner.plan(command, state)
         assert res.refusal == "I didn't understand the command.", (command, res.steps)
         assert [s.skill for s in planner.stream(command, state)] == ["refuse"]
