@@ -504,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="wall-clock cap (a safety stop; the schedule runs over --steps)")
     tp.add_argument("--seed", type=int, default=0)
     tp.add_argument("--threads", type=int, default=2, help="torch threads")
-    tp.add_argument("--steps", type=int, default=1000,
+    tp.add_argument("--steps", type=int, default=2000,
                     help="optimizer steps; the learning-rate schedule runs over them (0: over --minutes)")
     tp.add_argument("--schedule", default="wsd", choices=["wsd", "cosine"])
     tp.add_argument("--batch-size", type=int, default=16)

@@ -7,7 +7,9 @@ items leave (`program.expand`), so the model only ever chooses among intents tha
 Why mention-aware (`mentioned`, the prompt's schema linking): where the command names entities
 of the kind an argument takes, the argument is one of those (plus "its home" and "the person",
 never named as entities); only a command that names none ("something to drink", "come here") leaves the choice
-among all entities of the kind to the model. Items that would do nothing (the goal already
+among all entities of the kind to the model; and a named object no earlier item has acted on
+comes before one already acted on (coverage, as in neural translation: "put the book and the
+ball away" cannot put the book away twice). Items that would do nothing (the goal already
 holds, or the item repeats an earlier one) are never offered. Each
 completed item is expanded into skill steps at once, so steps stream while later items are still
 being decoded. Forced tokens (one allowed choice) are appended without a model call and fed with
@@ -101,13 +103,28 @@ class ProgramGrammar:
         """Values of argument len(prefix) for which some reachable item exists (with
         `first_only`, stop at the first: enough to know whether any exists)."""
         n = len(prefix)
-        arity = prog.ARITY[head]
-        out = set()
         cands = prog.candidates(head, n, self.state, prefix[0] if prefix else None)
         named = [c for c in cands if c in self.mentioned]
         if named:  # the command names entities of this kind: the argument is one of them, or
             # one never named as an entity ("back where it belongs", "to me")
             cands = named + [c for c in cands if c in (prog.HOME, USER)]
+            if n == 0 and head in ("deliver", "put"):
+                # coverage: an object the command names and no earlier item has acted on comes
+                # before one already acted on ("put the book and the ball away": the second
+                # item is the ball), unless none of those can be reached
+                used = {a for item in self.items for a in item[1:]}
+                fresh = [c for c in named if c not in used]
+                if fresh and len(fresh) < len(named):
+                    got = self._reachable(head, prefix, fresh, first_only)
+                    if got:
+                        return got
+        return self._reachable(head, prefix, cands, first_only)
+
+    def _reachable(self, head: str, prefix: list[str], cands: list[str], first_only: bool) -> set[str]:
+        """The candidates for argument len(prefix) that complete to a reachable item."""
+        n = len(prefix)
+        arity = prog.ARITY[head]
+        out = set()
         for c in cands:
             args = [*prefix, c]
             if n + 1 < arity:

@@ -1,14 +1,16 @@
-"""Train the MoE planner on the synthetic corpus, on CPU, within a wall-clock budget.
+"""Train the MoE planner on the synthetic corpus, on CPU, within a step budget.
 
-Why a time budget: the model trains on a shared 2-core machine; the learning-rate schedule
-(warm-up, then cosine to 10%) runs over the budget, so a run of M minutes always ends annealed.
+Why a step budget: the same steps give the same model on any machine as far as floating point
+allows, while a wall-clock budget gave fewer steps on a loaded machine. The learning-rate
+schedule (warm-up, stable, linear decay over the last 20%) runs over the steps; `--minutes`
+stays as a safety stop (and, with `--steps 0`, as the budget the schedule runs over).
 The corpus is an endless seeded stream (`corpus.sample_example`), so nothing is memorised and a
 fixed seed gives the same data order. The loss is next-token cross-entropy on the *plan* tokens
 only (prompt and padding are masked) + λ·MTP on the same tokens + the sequence-wise balance
 loss; gate biases follow the aux-loss-free rule after each step. Progress: a rich bar; every
 `log_every` steps a JSON line (losses, tokens/s, expert load max/mean per layer) in train_log.jsonl.
 
-    brainstem train planner --out runs/planner --minutes 40 --seed 0
+    brainstem train planner --out runs/planner            # 2000 steps, seed 0: the shipped recipe
 """
 
 from __future__ import annotations
