@@ -63,13 +63,13 @@ def evaluate_planner(cases_path: str | Path, backend: str = "rules",
     desc = world if isinstance(world, WorldDescription) else load_world(world)
     planner = get_planner(backend, desc)
     lines = Path(cases_path).read_text(encoding="utf-8").splitlines()
-    results, latencies = [], []
+    results, latencies, first_steps = [], [], []
     t_start = time.perf_counter()
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         entry = {"line": lineno, "command": None, "goal": None, "ok": False, "plan": [],
-                 "goals_understood": [], "error": None, "latency_ms": None}
+                 "goals_understood": [], "error": None, "latency_ms": None, "first_step_ms": None}
         results.append(entry)
         try:
             case = parse_case(line)
@@ -82,6 +82,9 @@ def evaluate_planner(cases_path: str | Path, backend: str = "rules",
         except (WorldError, TypeError, AttributeError) as e:
             entry["error"] = f"bad world overrides on line {lineno}: {e}"
             continue
+        streams = hasattr(planner, "last_first_step_ms")  # it times its own first step
+        if streams:
+            planner.last_first_step_ms = None
         try:
             result = planner.plan(case["command"], state)
         except Exception as e:  # a backend bug fails the case, not the run
@@ -89,12 +92,18 @@ def evaluate_planner(cases_path: str | Path, backend: str = "rules",
             entry["error"] = f"planner crashed: {type(e).__name__}: {e}"
             continue
         latencies.append(result.latency_ms)
+        # a planner that does not stream has its first step when the whole plan is made
+        first = planner.last_first_step_ms if streams else None
+        first_steps.append(result.latency_ms if first is None else first)
         entry["latency_ms"] = round(result.latency_ms, 3)
+        entry["first_step_ms"] = round(first_steps[-1], 3)
+        entry["refused"] = result.refusal is not None
         entry["plan"] = [str(s) for s in result.steps]
         entry["goals_understood"] = result.goals
         ok, reason = check_goals(case["goal"], state, result.steps)
         entry["ok"], entry["error"] = ok, reason
     succeeded = sum(1 for r in results if r["ok"])
+    refusal_cases = [r for r in results if r["goal"] == [["refused"]]]
     return {
         "backend": backend,
         "cases_file": str(cases_path),
@@ -106,6 +115,13 @@ def evaluate_planner(cases_path: str | Path, backend: str = "rules",
         "latency_ms": {"p50": round(percentile(latencies, 50), 3),
                        "p95": round(percentile(latencies, 95), 3),
                        "max": round(max(latencies), 3) if latencies else 0.0},
+        "first_step_ms": {"p50": round(percentile(first_steps, 50), 3),
+                          "p95": round(percentile(first_steps, 95), 3)},
+        # cases whose goal is a refusal, and how many were refused; other cases refused anyway
+        "refusals": {"cases": len(refusal_cases), "refused": sum(1 for r in refusal_cases if r["ok"]),
+                     "rate": (sum(1 for r in refusal_cases if r["ok"]) / len(refusal_cases)
+                              if refusal_cases else None)},
+        "false_refusals": sum(1 for r in results if r.get("refused") and r["goal"] != [["refused"]]),
         "wall_s": round(time.perf_counter() - t_start, 3),
         "results": results,
     }
@@ -116,7 +132,10 @@ def format_report(report: dict) -> str:
     lines = [f"FAIL line {r['line']}: {r['command']!r}: {r['error']}\n     plan: {r['plan']}"
              for r in report["results"] if not r["ok"]]
     lines.append(f"{report['backend']}: {report['succeeded']}/{report['cases']} = {report['success_rate']:.3f}  "
-                 f"latency p50 {report['latency_ms']['p50']} ms  p95 {report['latency_ms']['p95']} ms")
+                 f"latency p50 {report['latency_ms']['p50']} ms  p95 {report['latency_ms']['p95']} ms  "
+                 f"first step p50 {report['first_step_ms']['p50']} ms  refusals "
+                 f"{report['refusals']['refused']}/{report['refusals']['cases']}  "
+                 f"false refusals {report['false_refusals']}")
     return "\n".join(lines)
 
 
