@@ -314,7 +314,7 @@ PURPOSE_JOINS = [" ", ", ", " - "]
 TIDY_NOTES = ["someone left the {X} on the {L}", "the {X} is on the {L} again", "there's stuff everywhere",
               "we have guests coming", "the kids made a mess", "i can't find anything", "it's been a long week",
               "the {X} is lying around somewhere", "my mother is visiting", "it looks terrible"]
-# an object picked out only by what it looks like or where it is ("the black thing on the shelf")
+# an object picked out only by its colour ("the black thing", "the black thing on the shelf" with a source)
 DESCRIBED = ["{C} thing", "{C} one", "{C} object", "{C} item", "thing that is {C}"]
 # where the person is (the delivery goes to them wherever they are)
 USER_AT = ["i'm in the {R}", "i'm sitting in the {R}", "i'm in the {R} now", "i'm over in the {R}",

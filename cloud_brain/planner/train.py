@@ -122,7 +122,7 @@ def plan_loss(model: Transformer, tokens: torch.Tensor, targets: torch.Tensor) -
     x = tokens[:, :-1]
     seqlen = x.shape[1]
     h, copy = model.forward_trunk(x)  # (B, T, D), (B, T, P) or None
-    # the output head only where a plan token is the target (~a third of the positions): the
+    # the output head only where a plan token is the target (~9% of the positions): the
     # (B, T, V) logits of the prompt were a fifth of a CPU step and were never used
     planned = targets != IGNORE  # (B, T-1)
     main = F.cross_entropy(model.logits(h[planned], None if copy is None else copy[planned]).float(),
