@@ -306,7 +306,7 @@ class BatchEngine:
     def _advance(self) -> None:
         """Every sequence's grammar, with its fresh logits; steps out; finished rows freed."""
         t0 = time.perf_counter()
-        alive = []
+        alive, done = [], []
         for s in self._active:
             req = s.req
             if req.cancelled:
@@ -323,12 +323,14 @@ class BatchEngine:
                 continue
             if s.dec.done:
                 self.stats["finished"] += 1
-                req.out.put(_DONE)
+                done.append(req)
                 alive.append(False)
             else:
                 alive.append(True)
         self.stats["grammar_s"] += time.perf_counter() - t0
         self._compact(alive)
+        for req in done:  # after the row is freed: a caller that reads load() next sees it gone
+            req.out.put(_DONE)
 
     def _compact(self, alive: list[bool]) -> None:
         """Move the last live rows into the freed ones, so rows 0..n-1 are the live sequences."""

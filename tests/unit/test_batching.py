@@ -10,6 +10,7 @@ artifact, which is being retrained: the tests check that batching changes nothin
 
 import json
 import random
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -178,6 +179,26 @@ def test_abandoned_stream_frees_its_row(artifact):
         stats = planner.stats()
         assert stats["active"] == 0 and stats["failed"] == 0
         assert stats["cancelled"] + stats["finished"] == 2
+    finally:
+        planner.close()
+
+
+def test_a_returned_plan_has_already_left_the_batch(artifact, monkeypatch):
+    """The caller hears "done" only after the engine freed the row, however slow the engine is
+    (under load this once showed as active == 1 right after plan() returned)."""
+    from cloud_brain.server.batching import BatchEngine
+    compact = BatchEngine._compact
+
+    def slow_compact(self, alive):
+        time.sleep(0.05)
+        compact(self, alive)
+
+    monkeypatch.setattr(BatchEngine, "_compact", slow_compact)
+    planner = BatchedPlanner(HOME, artifact, BatchConfig(max_active=2))
+    try:
+        for command in ("go charge", "bring me the red cup"):
+            assert planner.plan(command, WorldState.initial(HOME)).steps
+            assert planner.engine.load() == {"active": 0, "queued": 0}
     finally:
         planner.close()
 
