@@ -105,8 +105,10 @@ class ProgramGrammar:
         n = len(prefix)
         cands = prog.candidates(head, n, self.state, prefix[0] if prefix else None)
         named = [c for c in cands if c in self.mentioned]
-        if named:  # the command names entities of this kind: the argument is one of them, or
-            # one never named as an entity ("back where it belongs", "to me")
+        if any(c in self.mentioned for c in prog.argument_kind(head, n, self.state.desc)):
+            # the command names entities of this kind: the argument is one of them, or one
+            # never named as an entity ("back where it belongs", "to me"); none left (the named
+            # cup is already with the person) means no such item, not any object at all
             cands = named + [c for c in cands if c in (prog.HOME, USER)]
             if n == 0 and head in ("deliver", "put"):
                 # coverage: an object the command names and no earlier item has acted on comes

@@ -64,7 +64,7 @@ def _openai(world: WorldDescription | None) -> Planner:  # configured by OPENAI_
 
 # The backend `plan`, `eval planner`, the gRPC service and the demo use unless told otherwise:
 # the one switch for "moe" once the embedded MoE plans the dev cases as well as the rule baseline
-# (moe-v4: 95.6% vs 99.1% on the dev cases, README), so users do not get the weaker planner by default.
+# (moe-v5: 94.7% vs 99.1% on the dev cases, README), so users do not get the weaker planner by default.
 DEFAULT_BACKEND = "rules"
 
 BACKENDS: "MappingProxyType[str, Callable[[WorldDescription | None], Planner]]" = \

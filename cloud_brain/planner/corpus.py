@@ -131,9 +131,9 @@ TEMPLATES: dict[str, list[str]] = {
         "put {X} on {F}", "i'd like the {X} moved to the {F}", "can the {X} go on the {F}",
         "shift the {X} over to the {F}", "place {X} onto the {F}",
         "could you put the {X} on the {F}", "get the {X} onto the {F}", "go put the {X} on the {F}",
-        "set the {X} down on the {F}", "put the {X} down on the {F}", "lay the {X} down on the {F}",
+        "put the {X} down on the {F}", "lay the {X} down on the {F}",
         "drop off the {X} at the {F}", "pop the {X} on the {F}", "put the {X} over on the {F}",
-        "park the {X} on the {F}", "rest the {X} on the {F}", "set the {X} down by the {F}",
+        "park the {X} on the {F}", "rest the {X} on the {F}",
         "the {X} belongs on the {F} now", "i'd like the {X} put on the {F}",
     ],
     # the object's current place named too ({L}: where it is now)
@@ -164,7 +164,7 @@ TEMPLATES: dict[str, list[str]] = {
         "proceed to the {R}", "travel to the {R}", "go wait in the {R}", "move into the {R}",
         "take yourself to the {R}", "be in the {R}", "head over to the {R}", "return to the {R}",
         "go back to the {R}", "{R}, please", "go to {R}",
-        "{R}. go", "{R}, go", "go, {R}", "to the {R}, please", "{R} now", "off to the {R}",
+        "go, {R}", "to the {R}, please", "{R} now", "off to the {R}",
         "get going to the {R}", "you should go to the {R}", "i want you in the {R}",
     ],
     "go_furn": [
@@ -204,8 +204,7 @@ TEMPLATES: dict[str, list[str]] = {
         "the {R} is really messy, could you tidy it", "sort the {R} out", "get the {R} in order",
         "put the {R} in order", "the {R} is cluttered, straighten it up", "what a mess the {R} is, clean it",
         "tidy things up in the {R}", "clean up after me in the {R}",
-        "put away everything in the {R}", "put everything away in the {R}",
-        "the {R} is a disaster, clean it up", "it's a disaster in the {R}, tidy up",
+        "what a disaster the {R} is, tidy it", "it's a disaster in the {R}, tidy up",
         "tidy up all the things in the {R}", "put all the stuff in the {R} where it goes",
     ],
     # the room the person is in
@@ -214,7 +213,7 @@ TEMPLATES: dict[str, list[str]] = {
         "this room is a mess, tidy it up", "please tidy in here", "straighten up in here",
         "declutter this room", "put things away in here", "sort this room out", "it's messy in here, clean up",
         "tidy the room i'm in",
-        "this room is a disaster, clean it up", "this place is a mess, tidy up", "it's a disaster in here",
+        "this place is a mess, tidy up", "it's a disaster in here",
         "clean up this room please", "tidy up where i am", "put everything in here away",
         "look at this room, clean it up",
     ],
@@ -263,8 +262,7 @@ TEMPLATES: dict[str, list[str]] = {
     ],
     # two objects, one place, the second said after it ("put the ball on the shelf, the book too")
     "place_too": [
-        "put the {X} on the {F}, the {Y} too", "put the {X} on the {F}, then the {Y} too",
-        "put the {X} on the {F} and the {Y} as well", "move the {X} to the {F}, and the {Y} also",
+        "move the {X} to the {F}, and the {Y} also",
         "place the {X} on the {F} and do the same with the {Y}", "put the {X} and then the {Y} on the {F}",
         "take the {X} to the {F}, and the {Y} too", "the {X} goes on the {F}, and so does the {Y}",
         "set the {X} on the {F}. the {Y} as well", "move the {X} onto the {F}, then the {Y}",
@@ -272,8 +270,8 @@ TEMPLATES: dict[str, list[str]] = {
     ],
     # leaving one room for another: only where the robot ends up is a goal
     "go_leave": [
-        "get out of the {L} and go to the {R}", "leave the {L} and go to the {R}", "go from the {L} to the {R}",
-        "move out of the {L} into the {R}", "get out of the {L}, go to the {R}", "exit the {L} and head to the {R}",
+        "leave the {L} and go to the {R}", "go from the {L} to the {R}",
+        "move out of the {L} into the {R}", "exit the {L} and head to the {R}",
         "leave the {L} and head into the {R}", "don't stay in the {L}, go to the {R}",
         "come out of the {L} and go into the {R}", "go through the {L} to the {R}",
     ],
@@ -304,16 +302,18 @@ AFTERS = ["it's on the {L}", "i think it's on the {L}", "i left it on the {L}", 
           "it's somewhere in the {LR}", "it is on the {L}", "you'll find it on the {L}", "it's over on the {L}"]
 AFTER_JOINS = [". ", ", ", "? ", " - ", "; "]
 # why the person wants it: a chore word here ("so i can wash it") is not a request to do the chore
-PURPOSES = ["so i can wash it later", "so i can use it later", "so it's out of the way", "because i need it there",
+PURPOSES = ["so i can rinse it off afterwards", "so i can use it later", "so it's out of the way", "because i need it there",
             "so i can find it later", "so i can clean it later", "so it can dry", "for later",
             "so nobody trips over it", "so i can read it tonight", "so the kids can't reach it",
             "so i can cook with it", "because it's dirty", "so i can eat it later", "so i don't lose it",
             "so i can fix it tomorrow"]
 PURPOSE_JOINS = [" ", ", ", " - "]
 # said with a tidy request; only the room is the goal
-TIDY_NOTES = ["someone left the {X} on the {L}", "the {X} is on the {L} again", "there's stuff everywhere",
+TIDY_NOTES = ["somebody forgot the {X} on the {L}", "the {X} is on the {L} again", "there's stuff everywhere",
               "we have guests coming", "the kids made a mess", "i can't find anything", "it's been a long week",
-              "the {X} is lying around somewhere", "my mother is visiting", "it looks terrible"]
+              "the {X} is lying around somewhere", "my mother is visiting", "it looks terrible",
+              "the {X} has been on the {L} all day", "why is the {X} on the {L}", "look, the {X} is on the {L}",
+              "even the {X} is on the {L}", "the {X} ended up on the {L}", "somebody put the {X} on the {L}"]
 # an object picked out only by its colour ("the black thing", "the black thing on the shelf" with a source)
 DESCRIBED = ["{C} thing", "{C} one", "{C} object", "{C} item", "thing that is {C}"]
 # where the person is (the delivery goes to them wherever they are)
@@ -382,9 +382,9 @@ IMPOSSIBLE = [
     "make me a sandwich", "cook the {X}", "wash the {X}", "fill the {X} with water", "heat up the {X}",
     "open the {X}", "fix the {X}", "paint the {X}", "bring me the {R}", "move the {R}",
     "give the {F} to me", "hand me the {F}",
-    "make me a cup of coffee", "make me a coffee", "brew some coffee", "make me some hot chocolate",
+    "make a pot of coffee", "brew me an espresso", "brew some coffee", "make me some hot chocolate",
     "pour me a glass of water", "make me breakfast", "prepare a snack for me", "heat up some soup",
-    "boil the kettle", "make a smoothie", "cook me some pasta", "make me a cup of coffee please",
+    "boil the kettle", "make a smoothie", "cook me some pasta", "fix me a latte",
     "make tea for everyone",
 ]
 UNCLEAR = ["", "hmm", "qwpeoi zxmcn", "asdf", "blah blah", "the", "?", "um", "...", "xyz abc",
@@ -628,7 +628,7 @@ def _clause(rng: random.Random, state: WorldState, split: str, used: set[str],
 
     def X(o):  # noqa: N802: the template field's name
         c = d.objects[o].color
-        if described is not None and c and len(colours.get(c, ())) == 1 and rng.random() < 0.06:
+        if described is not None and c and len(colours.get(c, ())) == 1 and rng.random() < 0.1:
             described.add(o)
             return _pick(rng, DESCRIBED, split).format(C=c)
         return rng.choice(orefs[o])
@@ -727,11 +727,13 @@ def _clause(rng: random.Random, state: WorldState, split: str, used: set[str],
     if kind == "tidy":
         r = rng.choice(rooms)
         text = t.format(R=Fr(r))
-        if rng.random() < 0.12:  # a remark that names objects and places, but asks only for the tidy
+        if rng.random() < 0.25:  # a remark that names objects and places, but asks only for the tidy
             ob = rng.choice(list(d.objects)) if d.objects else None
             where = state.location_of(ob) if ob else None
             if ob and where in d.furniture:
-                note = _pick(rng, TIDY_NOTES, split).format(X=rng.choice(orefs[ob]), L=Fr(where))
+                naming = [t for t in TIDY_NOTES if "{X}" in t]  # the remarks a model mistakes for requests
+                pool = naming if rng.random() < 0.7 else TIDY_NOTES
+                note = _pick(rng, pool, split).format(X=rng.choice(orefs[ob]), L=Fr(where))
                 text = text + rng.choice([", ", ". ", " - "]) + note if rng.random() < 0.7 else \
                     note + rng.choice([", ", ". ", " so "]) + text
         return _Clause(text, [["tidy", r]])

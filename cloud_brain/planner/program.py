@@ -76,13 +76,21 @@ def expand(item: tuple, state: WorldState) -> list[Step]:
 def candidates(head: str, position: int, state: WorldState, first_arg: str | None = None) -> list[str]:
     """The entities (or HOME / USER) that may fill argument `position` of `head` — by kind only;
     the grammar also checks that the completed item can be reached."""
-    d = state.desc
-    movable = [o for o, where in state.objects if where != USER]
-    if head == "deliver":
-        return movable
+    if is_object_argument(head, position):
+        return [o for o, where in state.objects if where != USER]  # the movable ones
+    return argument_kind(head, position, state.desc)
+
+
+def is_object_argument(head: str, position: int) -> bool:
+    return position == 0 and head in ("deliver", "put")
+
+
+def argument_kind(head: str, position: int, d: WorldDescription) -> list[str]:
+    """Every entity (or HOME / USER) of the kind argument `position` of `head` takes, whatever
+    the state: what "the command names one of this kind" is judged against."""
+    if is_object_argument(head, position):
+        return list(d.objects)
     if head == "put":
-        if position == 0:
-            return movable
         return [*[f for f, x in d.furniture.items() if x.surface], *d.rooms, HOME]
     if head == "go":
         return [*d.rooms, *d.furniture, USER]

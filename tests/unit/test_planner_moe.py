@@ -232,6 +232,22 @@ def test_named_objects_not_yet_acted_on_come_first():
     assert set(g.allowed()) == {at("green_book"), at("yellow_ball")}
 
 
+def test_a_named_object_already_delivered_does_not_open_every_other_object():
+    """"bring me the red cup" names an object: once the cup is with the person, a second
+    delivery may not pick some other object the command never named (the model once appended
+    "and the apple" after nonsense words); the program can only end."""
+    state = WorldState.initial(HOME)
+    slot_of = P.assign_slots(HOME, random.Random(0))
+    g = ProgramGrammar(TOK, state, slot_of, mentioned=["red_cup"])
+    for t in (TOK.id("<deliver>"), TOK.id(f"@{slot_of['red_cup']}")):
+        g.advance(t)
+    assert TOK.id("<deliver>") not in g.allowed() and TOK.id("<eos>") in g.allowed()
+    # a command naming no object leaves the choice among all of them
+    g = ProgramGrammar(TOK, state, slot_of, mentioned=[])
+    g.advance(TOK.id("<deliver>"))
+    assert len(g.allowed()) == len(HOME.objects)
+
+
 def test_the_person_stays_a_destination_when_a_place_is_named():
     state = WorldState.initial(HOME, {"user": "bedroom"})
     pr = P.build_prompt(TOK, state, "come to me, i'm in the bedroom", random.Random(0))
