@@ -93,6 +93,11 @@ class MoEPlanner:
             self.last_first_step_ms = (time.perf_counter() - t0) * 1000
             yield Step("refuse", (REASONS["<r:unclear>"],))
             return
+        unknown = self._unknown_thing(command, state, prompt.mentioned)
+        if unknown:
+            self.last_first_step_ms = (time.perf_counter() - t0) * 1000
+            yield Step("refuse", (unknown,))
+            return
         grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=prompt.mentioned)
         if grammar_out is not None:
             grammar_out.append(grammar)
@@ -135,6 +140,17 @@ class MoEPlanner:
             self._caches[key] = cache
         while len(self._caches) > PREFIX_CACHE_SIZE:
             self._caches.popitem(last=False)
+
+    def _unknown_thing(self, command: str, state: WorldState, mentioned: list[str]) -> str | None:
+        """The refusal for a command that asks for a thing this home lacks and names no object it
+        has ("bring me the blender", "put the teapot on the shelf", "go to the garage"), else None.
+        Schema linking's other half: `mentions` links the nouns this world has; the rule parser
+        finds a noun in an object or place slot that links to nothing. The model saw only the
+        unknown nouns of its corpus and, given another ("blender"), fetched some object instead."""
+        if any(e in state.desc.objects for e in mentioned):
+            return None
+        reason = self._rules.plan(command, state).refusal or ""
+        return reason if reason.startswith("I don't know any") else None
 
     def _name_unknown(self, command: str, state: WorldState) -> str:
         """The model chose "unknown thing"; the person is better served by hearing which words

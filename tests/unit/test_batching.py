@@ -57,7 +57,8 @@ def _requests(n: int = 14):
     rng = random.Random(5)
     for _ in range(4):
         desc = corpus.random_world(rng)
-        out.append((rng.choice(["bring me the cup", "tidy up", "go charge", "put it away"]),
+        thing = rng.choice(sorted(desc.objects)).replace("_", " ")  # one this world has
+        out.append((rng.choice([f"bring me the {thing}", "tidy up", "go charge", "put it away"]),
                     corpus.random_state(desc, rng)))
     return out
 

@@ -2,8 +2,10 @@
 
 import random
 import string
+from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +20,7 @@ from cloud_brain.planner.checkpoint import DEFAULT_ARTIFACT, load_artifact
 
 TOK = corpus.default_tokenizer()
 HOME = load_world()
+ROOT = Path(__file__).resolve().parents[2]
 _COVERED = "".join(c for c in string.punctuation if c in TOK.index)
 
 
@@ -283,6 +286,28 @@ def test_moe_refusal_names_what_it_does_not_know():
         assert res.refusal and f"'{words}'" in res.refusal, (command, res.refusal)
         streamed = list(planner.stream(command, state))
         assert [s.skill for s in streamed] == ["refuse"] and streamed[0].args[0] == res.refusal
+
+
+def test_moe_never_fetches_something_else_for_a_thing_the_home_lacks():
+    """Nouns the corpus never used ("blender", "kazoo") still link to nothing in this home: the
+    robot says which, instead of fetching some object in its place; a world that has such a
+    thing (a new world's "teapot") gets it fetched, and a named object beside an unknown word
+    keeps its plan."""
+    from cloud_brain.domain.description import parse_world
+    from cloud_brain.planner.base import get_planner
+
+    planner = get_planner("moe")
+    state = WorldState.initial(HOME)
+    for command, word in [("bring me the blender", "blender"), ("put the kazoo on the shelf", "kazoo"),
+                          ("could you fetch my teapot from the kitchen", "teapot"),
+                          ("go to the conservatory and bring me the spatula", "conservatory")]:
+        res = planner.plan(command, state)
+        assert res.refusal and f"'{word}'" in res.refusal, (command, res.steps)
+    raw = yaml.safe_load((ROOT / "sim/worlds/home.yaml").read_text())
+    raw["objects"]["teapot"] = raw["objects"].pop("yellow_ball") | {"aliases": []}
+    world = parse_world(raw)
+    teapot = get_planner("moe", world).plan("could you fetch my teapot from the bedroom", WorldState.initial(world))
+    assert teapot.goals == [["delivered", "teapot"]], teapot.steps
 
 
 def test_moe_refuses_a_command_with_no_words():
