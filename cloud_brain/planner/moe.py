@@ -29,7 +29,7 @@ from cloud_brain.domain.state import WorldState
 from cloud_brain.planner.base import PlanResult
 from cloud_brain.planner.checkpoint import DEFAULT_ARTIFACT, load_artifact
 from cloud_brain.planner.prompt import REASONS, build_prompt
-from cloud_brain.planner.rules import RulesPlanner
+from cloud_brain.planner.rules import RulesPlanner, described_objects
 
 PREFIX_CACHE_SIZE = 16
 _CACHE: dict[str, tuple] = {}
@@ -98,7 +98,8 @@ class MoEPlanner:
             self.last_first_step_ms = (time.perf_counter() - t0) * 1000
             yield Step("refuse", (unknown,))
             return
-        grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=prompt.mentioned)
+        grammar = ProgramGrammar(self.tok, state, prompt.slot_of,
+                                 mentioned=prompt.mentioned + self._described_objects(command, state, prompt.mentioned))
         if grammar_out is not None:
             grammar_out.append(grammar)
         first = True
@@ -140,6 +141,16 @@ class MoEPlanner:
             self._caches[key] = cache
         while len(self._caches) > PREFIX_CACHE_SIZE:
             self._caches.popitem(last=False)
+
+    def _described_objects(self, command: str, state: WorldState, mentioned: list[str]) -> list[str]:
+        """Objects picked out without a name: by a need ("something to read", "i'm hungry") or a
+        colour ("the yellow one"). They join the linked entities for the grammar mask only (the
+        prompt stays what the model was trained on), so the model chooses among them; alone it
+        fell back on one favourite object. Schema linking by the rule parser's need table and
+        the world's colours; only when the command names no object."""
+        if any(e in state.desc.objects for e in mentioned):
+            return []
+        return described_objects(command, self._rules.vocabulary(state.desc))
 
     def _unknown_thing(self, command: str, state: WorldState, mentioned: list[str]) -> str | None:
         """The refusal for a command that asks for a thing this home lacks and names no object it

@@ -573,12 +573,33 @@ def _resolve_object(m: Mention, state: WorldState, vocab: Vocabulary, locs: list
     raise Refusal(_which(m, vocab))
 
 
-def _category_object(idx: int, state: WorldState, vocab: Vocabulary) -> str | None:
+def _category_hits(idx: int, vocab: Vocabulary) -> list[str]:
+    """The objects named by the most fitting noun of category idx that this world has any of."""
     for noun in CATEGORIES[idx][1]:
         hits = [o for o, ns in vocab.nouns.items() if noun in ns or any(noun in n.split() for n in ns)]
         if hits:
-            return _nearest(hits, state)
-    return None
+            return hits
+    return []
+
+
+def _category_object(idx: int, state: WorldState, vocab: Vocabulary) -> str | None:
+    hits = _category_hits(idx, vocab)
+    return _nearest(hits, state) if hits else None
+
+
+def described_objects(text: str, vocab: Vocabulary) -> list[str]:
+    """The objects a text picks out without naming them: those fitting the first need it names
+    ("something to drink", "i'm hungry", "a snack"), else those of a colour it says ("the
+    yellow one", "the black thing"); [] when it does neither, or nothing in this world fits."""
+    toks = set(_tokens(text))
+    for idx, (cwords, _) in enumerate(CATEGORIES):
+        if toks & cwords:
+            return _category_hits(idx, vocab)
+    for colour in sorted(toks & COLOURS):
+        hits = [o for o, c in vocab.colours.items() if c == colour]
+        if hits:
+            return hits
+    return []
 
 
 def _surface_in_room(obj: str, room: str, state: WorldState) -> str:

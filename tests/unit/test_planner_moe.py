@@ -310,6 +310,25 @@ def test_moe_never_fetches_something_else_for_a_thing_the_home_lacks():
     assert teapot.goals == [["delivered", "teapot"]], teapot.steps
 
 
+def test_moe_fetches_what_fits_a_need_or_a_colour_when_no_object_is_named():
+    """"something to read", "a snack", "the yellow one" name no object: the objects that fit
+    join the grammar's linked entities (the model alone fetched one favourite object)."""
+    from cloud_brain.planner import rules
+    from cloud_brain.planner.base import get_planner
+
+    vocab = rules.RulesPlanner(HOME).vocabulary(HOME)
+    assert sorted(rules.described_objects("bring me the red one", vocab)) == ["apple", "red_cup"]
+    assert rules.described_objects("the purple one", vocab) == []  # nothing in this home is purple
+    assert rules.described_objects("go to the kitchen", vocab) == []
+    planner = get_planner("moe")
+    state = WorldState.initial(HOME, {"objects": {"green_book": "bed"}})
+    for command, obj in [("give me something to read", "green_book"), ("could you get me a snack", "apple"),
+                         ("I'm bored, bring me something to play with", "yellow_ball"),
+                         ("fetch me the yellow one", "yellow_ball"), ("bring me the beverage", "blue_bottle"),
+                         ("bring me the green item from the bed", "green_book")]:
+        assert planner.plan(command, state).goals == [["delivered", obj]], command
+
+
 def test_moe_refuses_a_command_with_no_words():
     """Punctuation, digits or made-up words alone carry no request: the robot says so instead of
     guessing; one known word, or a name from this world, is enough to let the model decide."""
