@@ -104,6 +104,7 @@ def evaluate_planner(cases_path: str | Path, backend: str = "rules",
         entry["ok"], entry["error"] = ok, reason
     succeeded = sum(1 for r in results if r["ok"])
     refusal_cases = [r for r in results if r["goal"] == [["refused"]]]
+    refused = sum(1 for r in refusal_cases if r["ok"])
     return {
         "backend": backend,
         "cases_file": str(cases_path),
@@ -118,9 +119,8 @@ def evaluate_planner(cases_path: str | Path, backend: str = "rules",
         "first_step_ms": {"p50": round(percentile(first_steps, 50), 3),
                           "p95": round(percentile(first_steps, 95), 3)},
         # cases whose goal is a refusal, and how many were refused; other cases refused anyway
-        "refusals": {"cases": len(refusal_cases), "refused": sum(1 for r in refusal_cases if r["ok"]),
-                     "rate": (sum(1 for r in refusal_cases if r["ok"]) / len(refusal_cases)
-                              if refusal_cases else None)},
+        "refusals": {"cases": len(refusal_cases), "refused": refused,
+                     "rate": refused / len(refusal_cases) if refusal_cases else None},
         "false_refusals": sum(1 for r in results if r.get("refused") and r["goal"] != [["refused"]]),
         "wall_s": round(time.perf_counter() - t_start, 3),
         "results": results,

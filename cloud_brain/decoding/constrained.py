@@ -81,6 +81,7 @@ class ProgramGrammar:
         self.eos = tok.id("<eos>")
         self._reach: dict[tuple, list[Step] | None] = {}
         self._allowed: list[int] | None = None
+        self._kind_named: dict[tuple[str, int], bool] = {}
 
     # ---- what may come next ----------------------------------------------------------------
     def _expansion(self, item: tuple) -> list[Step] | None:
@@ -105,7 +106,7 @@ class ProgramGrammar:
         n = len(prefix)
         cands = prog.candidates(head, n, self.state, prefix[0] if prefix else None)
         named = [c for c in cands if c in self.mentioned]
-        if any(c in self.mentioned for c in prog.argument_kind(head, n, self.state.desc)):
+        if self._names_kind(head, n):
             # the command names entities of this kind: the argument is one of them, or one
             # never named as an entity ("back where it belongs", "to me"); none left (the named
             # cup is already with the person) means no such item, not any object at all
@@ -121,6 +122,13 @@ class ProgramGrammar:
                     if got:
                         return got
         return self._reachable(head, prefix, cands, first_only)
+
+    def _names_kind(self, head: str, n: int) -> bool:
+        """Does the command name an entity of the kind argument n of `head` takes? Fixed for the
+        command, so asked of the world once per (head, n), not on every mask."""
+        if (head, n) not in self._kind_named:
+            self._kind_named[head, n] = any(c in self.mentioned for c in prog.argument_kind(head, n, self.state.desc))
+        return self._kind_named[head, n]
 
     def _reachable(self, head: str, prefix: list[str], cands: list[str], first_only: bool) -> set[str]:
         """The candidates for argument len(prefix) that complete to a reachable item."""

@@ -93,13 +93,15 @@ class MoEPlanner:
             self.last_first_step_ms = (time.perf_counter() - t0) * 1000
             yield Step("refuse", (REASONS["<r:unclear>"],))
             return
-        unknown = self._unknown_thing(command, state, prompt.mentioned)
-        if unknown:
-            self.last_first_step_ms = (time.perf_counter() - t0) * 1000
-            yield Step("refuse", (unknown,))
-            return
-        grammar = ProgramGrammar(self.tok, state, prompt.slot_of,
-                                 mentioned=prompt.mentioned + self._described_objects(command, state, prompt.mentioned))
+        linked = prompt.mentioned
+        if not any(e in state.desc.objects for e in prompt.mentioned):  # no object named
+            unknown = self._unknown_thing(command, state)
+            if unknown:
+                self.last_first_step_ms = (time.perf_counter() - t0) * 1000
+                yield Step("refuse", (unknown,))
+                return
+            linked = linked + described_objects(command, self._rules.vocabulary(state.desc))
+        grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=linked)
         if grammar_out is not None:
             grammar_out.append(grammar)
         first = True
@@ -142,24 +144,18 @@ class MoEPlanner:
         while len(self._caches) > PREFIX_CACHE_SIZE:
             self._caches.popitem(last=False)
 
-    def _described_objects(self, command: str, state: WorldState, mentioned: list[str]) -> list[str]:
-        """Objects picked out without a name: by a need ("something to read", "i'm hungry") or a
-        colour ("the yellow one"). They join the linked entities for the grammar mask only (the
-        prompt stays what the model was trained on), so the model chooses among them; alone it
-        fell back on one favourite object. Schema linking by the rule parser's need table and
-        the world's colours; only when the command names no object."""
-        if any(e in state.desc.objects for e in mentioned):
-            return []
-        return described_objects(command, self._rules.vocabulary(state.desc))
+    def _unknown_thing(self, command: str, state: WorldState) -> str | None:
+        """For a command that names no object this home has: the refusal when it asks for a thing
+        the home lacks ("bring me the blender", "put the teapot on the shelf", "go to the
+        garage"), else None. Schema linking's other half: `mentions` links the nouns this world
+        has; the rule parser finds a noun in an object or place slot that links to nothing. The
+        model saw only the unknown nouns of its corpus and, given another ("blender"), fetched
+        some object instead.
 
-    def _unknown_thing(self, command: str, state: WorldState, mentioned: list[str]) -> str | None:
-        """The refusal for a command that asks for a thing this home lacks and names no object it
-        has ("bring me the blender", "put the teapot on the shelf", "go to the garage"), else None.
-        Schema linking's other half: `mentions` links the nouns this world has; the rule parser
-        finds a noun in an object or place slot that links to nothing. The model saw only the
-        unknown nouns of its corpus and, given another ("blender"), fetched some object instead."""
-        if any(e in state.desc.objects for e in mentioned):
-            return None
+        Otherwise the objects the command picks out by a need or a colour ("something to read",
+        "the yellow one") join the linked entities, for the grammar mask only (the prompt stays
+        what the model was trained on), so the model chooses among them; alone it fell back on
+        one favourite object (`rules.described_objects`, in `_stream`)."""
         reason = self._rules.plan(command, state).refusal or ""
         return reason if reason.startswith("I don't know any") else None
 
