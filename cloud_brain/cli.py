@@ -2,13 +2,13 @@
 
     brainstem demo [--command TEXT] [--goal JSON] [--world FILE] [--world-overrides JSON]
     brainstem up [--sim] [--command TEXT] [--cloud-address HOST:PORT]
-    brainstem cloud serve --port 50051 [--planner rules|moe] [--tls-dir DIR --require-client-cert --require-token]
+    brainstem cloud serve --port 50051 [--planner moe|rules] [--tls-dir DIR --require-client-cert --require-token]
     brainstem certs --out DIR --robot robot-1 [--robot ...] [--host cloud.example]
     brainstem token --dir DIR --robot robot-1 [--ttl-s 3600]
-    brainstem plan "bring me the red cup" [--backend rules|moe|openai] [--world-overrides JSON]
-    brainstem eval planner --cases FILE.jsonl [--backend rules|moe|openai] [--json]
+    brainstem plan "bring me the red cup" [--backend moe|rules|openai] [--world-overrides JSON]
+    brainstem eval planner --cases FILE.jsonl [--backend moe|rules|openai] [--json]
         (--backend openai --base-url URL [--model M] [--api-key K]: any OpenAI-compatible server)
-    brainstem serve openai --port 8000 [--backend rules|moe]   (OpenAI-compatible HTTP API, /metrics)
+    brainstem serve openai --port 8000 [--backend moe|rules]   (OpenAI-compatible HTTP API, /metrics)
     brainstem cloud serve ... --metrics-port 9464              (Prometheus /metrics beside the gRPC port)
     brainstem eval voice [--json] [--utterances N]
     brainstem demo --wav FILE                      (the command spoken, heard by the voice node)
@@ -322,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: what the plan promises)")
     d.add_argument("--world", help="world description YAML (default: the home)")
     d.add_argument("--world-overrides", help='JSON, e.g. {"user": "kitchen"}')
-    d.add_argument("--planner", default=DEFAULT_BACKEND, help="planner backend: rules or moe")
+    d.add_argument("--planner", default=DEFAULT_BACKEND, help="planner backend: moe (the embedded MoE, default) or rules")
     d.add_argument("--real-time-factor", type=float, default=2.0)
     d.add_argument("--timeout", type=float, default=300.0, help="seconds for the mission")
     d.add_argument("--run-dir", help="where logs and the mission record go (default runs/<time>)")
@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = csub.add_parser("serve", help="serve CloudBrain.Session over gRPC")
     s.add_argument("--port", type=int, default=50051)
     s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--planner", default=DEFAULT_BACKEND, help="planner backend: rules or moe")
+    s.add_argument("--planner", default=DEFAULT_BACKEND, help="planner backend: moe (the embedded MoE, default) or rules")
     s.add_argument("--world")
     s.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on this port (0: any)")
     s.add_argument("--state-db", help="SQLite file the sessions are written through to (a restarted "
@@ -394,14 +394,14 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(/v1/models, /v1/chat/completions, /metrics)")
     oa.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed)")
     oa.add_argument("--host", default="127.0.0.1")
-    oa.add_argument("--backend", default="rules", help="the embedded planner: rules or moe")
+    oa.add_argument("--backend", default=DEFAULT_BACKEND, help="the embedded planner: moe or rules")
     oa.add_argument("--world")
     oa.add_argument("--served-model-name", help="model id (default brainstem-<backend>)")
     oa.set_defaults(fn=cmd_serve_openai)
 
     p = sub.add_parser("plan", help="plan one command (no robot)")
     p.add_argument("text")
-    p.add_argument("--backend", default=DEFAULT_BACKEND, help="rules, moe (the embedded MoE) or openai")
+    p.add_argument("--backend", default=DEFAULT_BACKEND, help="moe (the embedded MoE, default), rules or openai")
     p.add_argument("--world")
     p.add_argument("--world-overrides")
     p.add_argument("--json", action="store_true")
@@ -412,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     esub = e.add_subparsers(dest="eval_cmd", required=True)
     ep = esub.add_parser("planner", help="plan every case, execute symbolically, check the goal")
     ep.add_argument("--cases", required=True)
-    ep.add_argument("--backend", default=DEFAULT_BACKEND, help="rules, moe (the embedded MoE) or openai")
+    ep.add_argument("--backend", default=DEFAULT_BACKEND, help="moe (the embedded MoE, default), rules or openai")
     ep.add_argument("--world")
     ep.add_argument("--json", action="store_true")
     _add_openai_options(ep)

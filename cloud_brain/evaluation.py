@@ -4,7 +4,7 @@ Why: planners are compared by outcome on held-out commands, not by matching refe
 this implements `brainstem eval planner --cases FILE.jsonl --backend NAME --json`
 (ARCHITECTURE.md "Goal predicates and evaluation cases").
 
-    python -m cloud_brain.evaluation --cases tests/cases/planner_dev.jsonl --backend rules --json
+    python -m cloud_brain.evaluation --cases tests/cases/planner_dev.jsonl [--backend rules] --json
 
 A case is one JSON line: {"command": "...", "goal": [[pred, arg...], ...], "world": {...}}
 with optional `world` overrides of the default state ({"objects": {object: furniture},
@@ -23,7 +23,7 @@ from pathlib import Path
 from cloud_brain.domain.description import WorldDescription, WorldError, load_world
 from cloud_brain.domain.goals import check_goals
 from cloud_brain.domain.state import WorldState
-from cloud_brain.planner.base import get_planner
+from cloud_brain.planner.base import DEFAULT_BACKEND, get_planner
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def parse_case(line: str) -> dict:
     return {"command": case["command"], "goal": goal, "world": world}
 
 
-def evaluate_planner(cases_path: str | Path, backend: str = "rules",
+def evaluate_planner(cases_path: str | Path, backend: str = DEFAULT_BACKEND,
                      world: WorldDescription | str | Path | None = None) -> dict:
     """Run every case of a JSONL file through planner `backend`; the report as a dict."""
     desc = world if isinstance(world, WorldDescription) else load_world(world)
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     ap = argparse.ArgumentParser(description="evaluate a planner backend on goal-checked cases")
     ap.add_argument("--cases", required=True, help="JSONL case file")
-    ap.add_argument("--backend", default="rules")
+    ap.add_argument("--backend", default=DEFAULT_BACKEND)
     ap.add_argument("--world", default=None, help="world description YAML (default: the home)")
     ap.add_argument("--json", action="store_true", help="print the full report as one JSON object")
     args = ap.parse_args(argv)

@@ -37,7 +37,7 @@ def generate_launch_description():
         DeclareLaunchArgument("local_cloud", default_value="true",
                               description="start a planner service here, on cloud_port"),
         DeclareLaunchArgument("cloud_port", default_value="50051", description="port of the local cloud"),
-        DeclareLaunchArgument("planner", default_value="rules", description="planner backend of the local cloud"),
+        DeclareLaunchArgument("planner", default_value="moe", description="planner backend of the local cloud: moe or rules"),
         DeclareLaunchArgument("gz_dir", default_value=str(ROOT / "sim" / "gazebo" / "generated"),
                               description="folder with home.sdf, robot.sdf, bridge.yaml (python -m sim.gazebo.sdf)"),
         DeclareLaunchArgument("world_name", default_value=desc.name, description="<world name> in home.sdf"),

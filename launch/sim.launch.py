@@ -18,7 +18,7 @@ from edge_nerve.bringup.graph import edge_graph
 
 def generate_launch_description():
     port = DeclareLaunchArgument("cloud_port", default_value="50051", description="port of the local cloud")
-    planner = DeclareLaunchArgument("planner", default_value="rules", description="planner backend")
+    planner = DeclareLaunchArgument("planner", default_value="moe", description="planner backend: moe or rules")
     cloud = ExecuteProcess(  # the planner service (gRPC), as `brainstem cloud serve`
         cmd=[sys.executable, "-m", "cloud_brain.server.service", "--port", LaunchConfiguration("cloud_port"),
              "--planner", LaunchConfiguration("planner")], name="cloud", output="screen")

@@ -84,8 +84,9 @@ class ProgramGrammar:
         self._kind_named: dict[tuple[str, int], bool] = {}
 
     # ---- what may come next ----------------------------------------------------------------
-    def _expansion(self, item: tuple) -> list[Step] | None:
-        """The item's steps from the current state, or None when it cannot be reached."""
+    def _expansion(self, item: tuple, noop_ok: bool = False) -> list[Step] | None:
+        """The item's steps from the current state, or None when it cannot be reached (or, unless
+        `noop_ok`, when its goal already holds: no steps)."""
         key = (len(self.items), item)
         if key not in self._reach:
             if key in self.banned:
@@ -95,10 +96,12 @@ class ProgramGrammar:
                     part = prog.expand(item, self.state)
                 except (SolveError, KeyError, ValueError):
                     part = None
-                # an item that does nothing here (its goal already holds, or it repeats an earlier
-                # item) is never what the person asked for: leave it out of the choices
-                self._reach[key] = part if part and item not in self.items else None
-        return self._reach[key]
+                # an item that repeats an earlier one is never what the person asked for
+                self._reach[key] = part if part is not None and item not in self.items else None
+        part = self._reach[key]
+        # one whose goal already holds rarely is: the model, reading "take the plate from the bed
+        # to the table", often copies the place the plate is now (see _completions)
+        return part if part or (noop_ok and part is not None) else None
 
     def _completions(self, head: str, prefix: list[str], first_only: bool = False) -> set[str]:
         """Values of argument len(prefix) for which some reachable item exists (with
@@ -121,7 +124,13 @@ class ProgramGrammar:
                     got = self._reachable(head, prefix, fresh, first_only)
                     if got:
                         return got
-        return self._reachable(head, prefix, cands, first_only)
+        got = self._reachable(head, prefix, cands, first_only)
+        if named and n + 1 == prog.ARITY[head] and not got & set(named) and self._names_kind(head, n):
+            # every item over what the command names is already done ("go to the hallway" said
+            # in the hallway, "put the apple on the counter" where it is): those stay choices,
+            # with no steps, so the plan can be "that's already done" instead of another errand
+            got |= self._reachable(head, prefix, named, first_only, noop_ok=True)
+        return got
 
     def _names_kind(self, head: str, n: int) -> bool:
         """Does the command name an entity of the kind argument n of `head` takes? Fixed for the
@@ -130,7 +139,8 @@ class ProgramGrammar:
             self._kind_named[head, n] = any(c in self.mentioned for c in prog.argument_kind(head, n, self.state.desc))
         return self._kind_named[head, n]
 
-    def _reachable(self, head: str, prefix: list[str], cands: list[str], first_only: bool) -> set[str]:
+    def _reachable(self, head: str, prefix: list[str], cands: list[str], first_only: bool,
+                   noop_ok: bool = False) -> set[str]:
         """The candidates for argument len(prefix) that complete to a reachable item."""
         n = len(prefix)
         arity = prog.ARITY[head]
@@ -140,7 +150,7 @@ class ProgramGrammar:
             if n + 1 < arity:
                 ok = bool(self._completions(head, args, first_only=True))
             else:
-                ok = self._expansion((head, *args)) is not None
+                ok = self._expansion((head, *args), noop_ok) is not None
             if ok:
                 out.add(c)
                 if first_only:
@@ -204,7 +214,7 @@ class ProgramGrammar:
         if len(self.args) < prog.ARITY[self.head]:
             return []
         item = (self.head, *self.args)
-        part = self._expansion(item)
+        part = self._expansion(item, noop_ok=True)  # allowed, so reachable (maybe already done)
         self.goals.append(prog.goal_of(item, self.state.desc))
         for st in part:
             self.state = skills.apply(st, self.state)

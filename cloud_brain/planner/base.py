@@ -18,6 +18,9 @@ from cloud_brain.domain.plan import Step, format_plan
 from cloud_brain.domain.state import WorldState
 
 
+ALREADY_DONE = "That's already done."  # the plan when every goal of the command already holds
+
+
 @dataclass
 class PlanResult:
     steps: list[Step]
@@ -62,10 +65,10 @@ def _openai(world: WorldDescription | None) -> Planner:  # configured by OPENAI_
     return OpenAIPlanner(world)
 
 
-# The backend `plan`, `eval planner`, the gRPC service and the demo use unless told otherwise:
-# the one switch for "moe" once the embedded MoE plans the dev cases as well as the rule baseline
-# (moe-v5: 94.7% vs 99.1% on the dev cases, README), so users do not get the weaker planner by default.
-DEFAULT_BACKEND = "rules"
+# The backend `plan`, `eval planner`, the gRPC service, the OpenAI-compatible server and the demo
+# use unless told otherwise: the embedded MoE (moe-v5 with today's decoding: 96.9% of the dev
+# cases, every refusal; README); `--backend rules` / `--planner rules` is the rule baseline.
+DEFAULT_BACKEND = "moe"
 
 BACKENDS: "MappingProxyType[str, Callable[[WorldDescription | None], Planner]]" = \
     MappingProxyType({"rules": _rules, "moe": _moe, "openai": _openai})

@@ -41,7 +41,7 @@ from cloud_brain.domain.goals import holds
 from cloud_brain.domain.plan import PlanError, Step, execute
 from cloud_brain.domain.solver import SolveError, solve
 from cloud_brain.domain.state import USER, WorldState
-from cloud_brain.planner.base import Planner, PlanResult
+from cloud_brain.planner.base import ALREADY_DONE, Planner, PlanResult
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +139,9 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\b(push|shove|pull|grab|bump|ram|run over)\b.{0,25}\b(person|people|man|woman|child|children|kid|kids|"
         r"baby|someone|somebody|anyone|him|her|them|user|grandma|grandpa|guest|visitor)\b")),
     ("I won't do that: it could break things or damage the home.", re.compile(
-        r"\b(throw|toss|fling|hurl|smash|shatter|crush|destroy|wreck|rip|tear|spill|splash|soak|drench|"
-        r"dump|ruin|damage|vandali[sz]e|flush|scratch|stomp|squash|trash)\b|(?<!\ba )(?<!\byour )\bbreak\b|"
+        r"\b(throw|toss|fling|hurl|smash|shatter|crush|destroy|rip|tear|spill|splash|soak|drench|"
+        r"dump|ruin|damage|vandali[sz]e|flush|scratch|stomp|squash)\b|(?<!\ba )(?<!\byour )\bbreak\b|"
+        r"(?<!\ba )(?<!\bthe )(?<!\btotal )(?<!\bcomplete )\b(wreck|trash)\b|"
         r"\bknock\b.{0,30}\b(over|off|down)\b|\bpour\b.{0,40}\b(over|on|onto|into|all)\b|"
         r"\bdrop\b.{0,30}\b(floor|ground)\b")),
     ("I can't do anything with fire, gas or the stove; that is unsafe.", re.compile(
@@ -160,7 +161,15 @@ bleach ignore instructions rules""".split())
 
 
 class Refusal(Exception):
-    """Raised inside parsing to stop with a reason for the user."""
+    """Raised inside parsing to stop with a reason for the user. `kind` says what the reason is
+    about: "safety" (a safety rule), "unknown" / "unknown_place" (a thing / a place this home
+    lacks), "product"
+    (something to be made: "a cup of coffee"), "unsupported" (a chore outside the skills: "vacuum
+    the hall", "do the laundry"), "other" (anything else)."""
+
+    def __init__(self, reason: str, kind: str = "other"):
+        super().__init__(reason)
+        self.kind = kind
 
 
 # ---- vocabulary ----------------------------------------------------------------------------
@@ -322,6 +331,7 @@ class Frame:
     to_user: bool = False  # "to me", "here", "bring me": the user is the addressee, not "my"
     verbless: bool = False  # "..., and the remote too": borrows the previous clause's verb
     there: bool = False  # "move it there": the place mentioned last
+    aside: str | None = None  # "I want to make a smoothie": the refusal, if nothing else is asked
     locs: list[str] = field(default_factory=list)  # where the objects are now (hints, "from")
     depart: str | None = None  # "get out of the kitchen": the room to leave
 
@@ -348,9 +358,9 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
             start -= 1
             names = {x for x in names if vocab.colours.get(x) == colour}
             if not names:
-                raise Refusal(f"I don't know any '{' '.join(raw[start:i + n])}' in this home.")
+                raise Refusal(f"I don't know any '{' '.join(raw[start:i + n])}' in this home.", "unknown")
         if "?" in names:
-            raise Refusal(f"I don't know any '{' '.join(raw[start:i + n])}' in this home.")
+            raise Refusal(f"I don't know any '{' '.join(raw[start:i + n])}' in this home.", "unknown")
         indefinite = start > 0 and toks[start - 1] in INDEFINITE
         out.append(Mention(start, i + n, tuple(sorted(names)), " ".join(raw[start:i + n]), indefinite))
         i += n
@@ -442,7 +452,7 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
                 f.locs.append(m.names[0])
     for k, t in enumerate(toks[:-1]):  # "a cup of coffee": the coffee is what is wanted
         if t == "of" and k in object_ends and toks[k + 1] in f.unknown + f.unknown_dest:
-            raise Refusal(f"I can't make {raw[k + 1]}; {CAN_DO}.")
+            raise Refusal(f"I can't make {raw[k + 1]}; {CAN_DO}.", "product")
     if not f.objects and "one" in words and f.category is None:
         f.pronoun = True  # "I want an apple, bring me one"
     f.to_user = any(t in USER_WORDS - {"my"} for t in toks)
@@ -473,7 +483,12 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
     # "do the laundry" is a chore; "do it", "do you think you could..", "do me a favour" are not
     if chore or (first in UNSUPPORTED_VERBS and not words & TIDY_WORDS and not words & {"sure", "way"}):
         what = " ".join(t for t in raw[at:] if t not in ("me", "us", "please", "for", ","))
-        raise Refusal(f"I can't {what}; {CAN_DO}.")
+        if {"i", "we"} & set(toks[:at]) and not {"you", "u"} & set(toks[:at]):
+            # the speaker's own plan ("grab the bottle, I want to make a smoothie"), not a
+            # request; refused only if the command asks nothing else
+            f.intent, f.aside = "skip", f"I can't {what}; {CAN_DO}."
+            return f
+        raise Refusal(f"I can't {what}; {CAN_DO}.", "unsupported")
     leaving = [m for m in f.places if vocab.kinds[m.names[0]] == "room"
                and role_at.get(m.start) != "dest"]
     if leaving and not f.objects and (first in DEPART_VERBS or {"out", "of"} <= words):
@@ -602,6 +617,15 @@ def described_objects(text: str, vocab: Vocabulary) -> list[str]:
     return []
 
 
+_HERE = re.compile(r"\b(in|around|round|over|down|up) here\b|\bthis (room|place|area|space|part of the house)\b")
+
+
+def room_spoken_of(text: str, state: WorldState) -> list[str]:
+    """[the user's room] when a text speaks of the room the speaker is in without naming it
+    ("it's a mess in here", "tidy up around here", "this room is a disaster"), else []."""
+    return [state.user_room] if _HERE.search(" ".join(_tokens(text))) else []
+
+
 def _surface_in_room(obj: str, room: str, state: WorldState) -> str:
     desc = state.desc
     home = desc.objects[obj].home
@@ -655,6 +679,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
     # where the user says things are, for "bring me the mug, it's on the bench"
     hint_locs = [loc for f in frames if f.intent == "hint" and not f.objects for loc in f.locs]
     commanded = [i for i, f in enumerate(frames) if f.intent not in (None, "skip", "hint", "depart")]
+    aside = next((f.aside for f in frames if f.aside), None)
+    if aside and not commanded:
+        raise Refusal(aside, "unsupported")
     speech: list[Step] = []
     stages: list[list] = []
     last_objects: list[str] = []
@@ -708,7 +735,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
         objects = [_resolve_object(m, state, vocab, f.locs or hint_locs) for m in f.objects]
         if f.intent == "where":
             if not objects:
-                raise Refusal(_unknown(f.unknown))
+                raise Refusal(_unknown(f.unknown), "unknown")
             for o in objects:
                 where = state.location_of(o)
                 place = "with you" if where == USER else "in my gripper" if where == "robot" else \
@@ -724,7 +751,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
         from_pronoun = not objects and f.pronoun and f.intent in actions
         if from_pronoun:
             if not last_objects and last_unknown:
-                raise Refusal(_unknown(last_unknown))
+                raise Refusal(_unknown(last_unknown), "unknown")
             held = state.holding
             objects = list(last_objects) or ([held] if held and not f.unknown else [])
         if from_pronoun and f.intent in ("deliver", "place") and f.dest is None and not f.to_user \
@@ -732,7 +759,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             f.intent, f.dest = "place", last_dest[objects[0]]  # "it goes on the shelf, move it"
         if f.intent in actions:
             if f.unknown and not objects:
-                raise Refusal(_unknown(f.unknown))
+                raise Refusal(_unknown(f.unknown), "unknown")
             if not objects:
                 carried = [m for m in f.places if role_is_object(m, f, vocab)]
                 if carried:
@@ -740,7 +767,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 raise Refusal(f"What should I {f.verb or 'bring'}? I didn't catch an object in "
                               f"'{f.text}'.")
             if f.unknown_dest and not f.dest_explicit and f.dest != USER:
-                raise Refusal(_unknown(f.unknown_dest))
+                raise Refusal(_unknown(f.unknown_dest), "unknown_place")
             last_objects = objects
         goals: list[list] = []
         if f.intent == "deliver":
@@ -775,7 +802,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 rooms = list(last_rooms)
             if not rooms:
                 if f.unknown:
-                    raise Refusal(_unknown(f.unknown))
+                    raise Refusal(_unknown(f.unknown), "unknown_place")
                 rooms = [state.user_room]
             goals = [["tidy", r] for r in dict.fromkeys(rooms)]
         elif f.intent == "dock":
@@ -790,7 +817,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 f.dest = m.names[0]
             if f.dest is None:
                 if f.unknown or f.unknown_dest:
-                    raise Refusal(_unknown(f.unknown_dest or f.unknown))
+                    raise Refusal(_unknown(f.unknown_dest or f.unknown), "unknown_place")
                 if len(frames) > 1:  # "go and get the remote": the next clause says where
                     continue
                 raise Refusal(f"Where should I go? I didn't catch a place in '{f.text}'.")
@@ -891,6 +918,16 @@ class RulesPlanner(Planner):
         result.latency_ms = (time.perf_counter() - t0) * 1000.0
         return result
 
+    def refusal(self, command: str, state: WorldState) -> Refusal | None:
+        """Why the rule parser would refuse `command` (with the reason's kind), or None."""
+        try:
+            self._plan(command, state)
+        except Refusal as r:
+            return r
+        except Exception:  # noqa: BLE001 - `plan` logs these; here no refusal is known
+            return None
+        return None
+
     def _plan(self, command: str, state: WorldState) -> PlanResult:
         if not isinstance(command, str):
             raise Refusal("I only understand text commands.")
@@ -903,7 +940,7 @@ class RulesPlanner(Planner):
         joined = " ".join(toks)
         for reason, pattern in SAFETY_RULES:
             if pattern.search(joined) or pattern.search(" ".join(raw)):
-                raise Refusal(reason)
+                raise Refusal(reason, "safety")
         clauses = _split_clauses(toks, raw)
         frames = [_parse_clause(t, r, vocab) for t, r in clauses]
         stages, speech = _frames_to_stages(frames, state, vocab)
@@ -936,7 +973,7 @@ class RulesPlanner(Planner):
             raise Refusal(f"I can't do that: {e}.") from None
         final = [g for g in final if holds(g, end, steps)] or final
         if not steps:
-            speech.append(Step("say", ("That's already done.",)))
+            speech.append(Step("say", (ALREADY_DONE,)))
         return PlanResult(speech + steps if speech else steps, final)
 
 

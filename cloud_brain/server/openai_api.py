@@ -9,7 +9,7 @@ framework) can then plan with the rules or MoE planner. Routes:
     GET  /metrics               Prometheus (cloud_brain/server/metrics.py)
     GET  /health                200 once the planner is loaded
 
-    brainstem serve openai --port 8000 --backend rules      # or --backend moe
+    brainstem serve openai --port 8000                      # the embedded MoE; --backend rules
     curl -s 127.0.0.1:8000/v1/models
 
 Request (protocol brainstem.plan_request.v1, built by openai_compat.build_messages): the system
@@ -44,6 +44,7 @@ from cloud_brain.backends.openai_compat import PROTOCOL, step_to_json
 from cloud_brain.domain.description import WorldDescription, WorldError, load_world
 from cloud_brain.domain.plan import PlanError, Step, validate
 from cloud_brain.domain.state import WorldState
+from cloud_brain.planner.base import DEFAULT_BACKEND
 from cloud_brain.server.metrics import PlannerMetrics
 
 log = logging.getLogger(__name__)
@@ -400,7 +401,7 @@ class OpenAIServer:
         self.thread.join(timeout=5.0)
 
 
-def build(backend: str = "rules", world_path: str | Path | None = None,
+def build(backend: str = DEFAULT_BACKEND, world_path: str | Path | None = None,
           served_model_name: str | None = None) -> PlanService:
     from cloud_brain.planner.base import get_planner
 
@@ -456,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="brainstem serve openai", description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     ap.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to accept remote clients")
-    ap.add_argument("--backend", default="rules", help="the embedded planner: rules or moe")
+    ap.add_argument("--backend", default=DEFAULT_BACKEND, help="the embedded planner: moe or rules")
     ap.add_argument("--world", default=None, help="world description YAML (default: the home)")
     ap.add_argument("--served-model-name", default=None, help="model id (default brainstem-<backend>)")
     ap.add_argument("--log-level", default="INFO")

@@ -238,7 +238,7 @@ class BrainServer:
         return self.grpc_server.wait_for_termination(timeout)
 
 
-def serve(port: int = 0, planner_name: str = "rules", host: str = "127.0.0.1",
+def serve(port: int = 0, planner_name: str = DEFAULT_BACKEND, host: str = "127.0.0.1",
           world_path: str | Path | None = None, *, planner=None,
           config: SessionConfig | None = None, max_workers: int = 64, metrics_port: int | None = None,
           tls: ServerTLS | None = None, auth: AuthPolicy | None = None,

@@ -263,3 +263,21 @@ def test_phenomena_in_another_world(command, goals, world):
     result = RulesPlanner(desc).plan(command, state)
     validate(result.steps, state)
     assert check_goals(goals, state, result.steps) == (True, None), (command, result.text)
+
+
+def test_a_mess_is_not_damage_and_the_speakers_own_plan_is_not_a_request(planner, home):
+    """"the bedroom's a wreck" describes a room; "wreck the kitchen" asks for damage. "I want to
+    make a smoothie" beside a request is the speaker's plan (only refused when nothing else is
+    asked); "I'd like you to cook dinner" is a request outside the skills."""
+    state = WorldState.initial(home.desc, {"user": "bedroom"})
+    assert planner.plan("the bedroom's a wreck, tidy it", state).goals == [["tidy", "bedroom"]]
+    assert planner.plan("wreck the kitchen", state).refusal.startswith("I won't do that")
+    assert planner.plan("trash the living room", state).refusal.startswith("I won't do that")
+    assert planner.plan("grab the bottle, I want to make a smoothie", state).goals == [["delivered", "blue_bottle"]]
+    for command in ["I want to make a smoothie", "I'd like you to cook dinner", "iron my shirts"]:
+        r = planner.refusal(command, state)
+        assert r is not None and r.kind == "unsupported" and str(r).startswith("I can't"), command
+    assert planner.refusal("light a candle", state).kind == "safety"
+    assert planner.refusal("can I get a mug of hot chocolate", state).kind == "product"
+    assert planner.refusal("bring me the kazoo", state).kind == "unknown"
+    assert planner.refusal("bring me the red cup", state) is None
