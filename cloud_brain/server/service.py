@@ -41,6 +41,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from cloud_brain.domain.description import WorldDescription, load_world
+from cloud_brain.domain.state import WorldState
 from cloud_brain.security.guard import AuthPolicy, Limits, SessionGuard
 from cloud_brain.security.options import add_server_args, server_security
 from cloud_brain.security.tls import ServerTLS
@@ -261,7 +262,7 @@ def serve(port: int = 0, planner_name: str = DEFAULT_BACKEND, host: str = "127.0
 
     `store`: a SessionStore or the path of its SQLite file (None: nothing survives the process)."""
     desc = load_world(world_path)
-    batched = None
+    batched, given = None, planner  # a planner passed in is the caller's to prepare (maybe paused)
     if (batching is not None or artifact is not None) and (planner is not None or planner_name != "moe"):
         raise ValueError(f"batching and artifact apply to the embedded 'moe' planner, not {planner_name!r}")
     if batching is not None:
@@ -276,6 +277,8 @@ def serve(port: int = 0, planner_name: str = DEFAULT_BACKEND, host: str = "127.0
         from cloud_brain.planner.base import get_planner
 
         planner = get_planner(planner_name, desc)
+    if given is None and hasattr(planner, "warm_up"):  # the embedded MoE built here: its first
+        planner.warm_up(WorldState.initial(desc))  # forwards before the first robot, not by it
     metrics = None
     if metrics_port is not None:  # Prometheus: the planner timed, the sessions counted
         from cloud_brain.server.metrics import PlannerMetrics

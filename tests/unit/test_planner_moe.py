@@ -398,3 +398,19 @@ def test_moe_reads_in_here_as_the_users_room():
         for command in ["it's a mess in here, tidy up", "could you put things away around here",
                         "this room is a pigsty, clean it"]:
             assert planner.plan(command, state).goals == [["tidy", user]], (user, command)
+
+
+def test_the_service_warms_the_moe_up_before_the_first_robot():
+    """`serve` plans one throwaway command from the world's start state, so the first robot's
+    first command finds the forwards warm and that state's prompt prefix cached."""
+    from cloud_brain.server.service import serve
+
+    srv, _ = serve(0, "moe")
+    try:
+        planner = srv.service.planner
+        state = WorldState.initial(HOME)
+        prefix = planner._prompt("bring me the red cup", state).ids
+        prefix = tuple(prefix[:prefix.index(planner.tok.id("<cmd>")) + 1])
+        assert prefix in planner._caches
+    finally:
+        srv.stop()
