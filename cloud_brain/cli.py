@@ -88,7 +88,7 @@ def cmd_eval_voice(a) -> int:
     from edge_nerve.voice.evaluation import evaluate_voice
 
     try:
-        report = evaluate_voice(a.utterances, a.world, seed=a.seed, threshold=a.threshold,
+        report = evaluate_voice(a.utterances, a.world, seed=a.seed, threshold=a.threshold, planner=a.planner,
                                 **({} if a.warps is None else {"warps": a.warps}))
     except RuntimeError as e:
         print(f"brainstem eval voice: {e}", file=sys.stderr)
@@ -425,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--warps", type=lambda t: tuple(float(w) for w in t.split(",") if w.strip()), default=None,
                     help="vocal tract length normalisation: warp factors decoded, best path kept "
                          "(default 0.94,1,1.06,1.12; '1': none; each costs one more decode)")
+    ev.add_argument("--planner", default=DEFAULT_BACKEND, help="planner backend: moe (default) or rules")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(fn=cmd_eval_voice)
     es = esub.add_parser("skills", help="teachers vs BC vs DAgger students (fp32, INT8) in MuJoCo")

@@ -61,7 +61,7 @@ class ProgramGrammar:
 
     def __init__(self, tok: Tokenizer, state: WorldState, slot_of: dict[str, int],
                  max_items: int = MAX_ITEMS, banned: set[tuple[int, tuple]] | None = None,
-                 mentioned: list[str] | None = None):
+                 mentioned: list[str] | None = None, home_named: bool = True):
         self.tok = tok
         self.state = state
         self.slot_of = slot_of
@@ -71,6 +71,7 @@ class ProgramGrammar:
         self.max_items = max_items
         self.banned = banned or set()
         self.mentioned = set(mentioned or ())
+        self.home_named = home_named  # False: the command never says "where it belongs" (prompt.names_home)
         self.items: list[tuple] = []  # completed program items
         self.goals: list[list] = []  # their goal predicates
         self.steps: list[Step] = []  # their expansion so far
@@ -113,11 +114,12 @@ class ProgramGrammar:
             # the command names entities of this kind: the argument is one of them, or one
             # never named as an entity ("back where it belongs", "to me"); none left (the named
             # cup is already with the person) means no such item, not any object at all
-            cands = named + [c for c in cands if c in (prog.HOME, USER)]
-            if n == 0 and head in ("deliver", "put"):
-                # coverage: an object the command names and no earlier item has acted on comes
+            cands = named + [c for c in cands if c == USER or c == prog.HOME and self.home_named]
+            if n == 0 and head in ("deliver", "put") or n == 1 and head == "put":
+                # coverage: an entity the command names and no earlier item has acted on comes
                 # before one already acted on ("put the book and the ball away": the second
-                # item is the ball), unless none of those can be reached
+                # item is the ball; "go to the kitchen, then take the bottle to the sofa": the
+                # sofa, not the kitchen), unless none of those can be reached
                 used = {a for item in self.items for a in item[1:]}
                 fresh = [c for c in named if c not in used]
                 if fresh and len(fresh) < len(named):

@@ -265,6 +265,24 @@ def mentions(desc: WorldDescription, words: list[str]) -> list[str]:
     return out[:MAX_MENTIONS]
 
 
+# Words that say "where it belongs" without naming the place (the program's <home>), or that
+# make a named place the source rather than the destination ("take the ball off the bed"):
+# generous on purpose, since a false hit only leaves <home> offered, as it always was.
+HOME_CUES = frozenset("""away back belongs belong belonged home homes return returns returned usual
+proper original goes go tidy tidying clean cleaning clear sort declutter off from where""".split())
+_HOME_NOUNS = frozenset("place places spot spots".split())
+_HOME_OWNERS = frozenset("its their his her my your right correct own".split())
+
+
+def names_home(words: list[str]) -> bool:
+    """Does the command say or imply "where it belongs" ("put the toy away", "back on its shelf",
+    "in its place", "clear the sofa")? When it does not and it names a destination ("take the
+    bottle to the sofa"), the grammar leaves <home> out of that destination: the model had put
+    the bottle back on its counter."""
+    return any(w in HOME_CUES or w in _HOME_NOUNS and i > 0 and words[i - 1] in _HOME_OWNERS
+               for i, w in enumerate(words))
+
+
 def command_ids(tok: Tokenizer, state: WorldState, slot_of: dict[str, int], command: str,
                 max_command_tokens: int = 48) -> tuple[list[int], list[str]]:
     """The command part of a prompt (after `<cmd>`): its words, `<ment>` and the pointers of the

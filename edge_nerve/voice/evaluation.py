@@ -31,7 +31,7 @@ from cloud_brain.domain.description import WorldDescription, load_world
 from cloud_brain.domain.goals import check_goals
 from cloud_brain.domain.state import WorldState
 from cloud_brain.evaluation import percentile
-from cloud_brain.planner.base import get_planner
+from cloud_brain.planner.base import DEFAULT_BACKEND, get_planner
 from edge_nerve.voice import synth
 from edge_nerve.voice.asr import DEFAULT_WARPS, SphinxRecognizer
 from edge_nerve.voice.audio import read_wav
@@ -195,22 +195,24 @@ def word_errors(ref: str, hyp: str) -> tuple[int, int]:
 
 def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, seed: int = 0,
                    conditions=CONDITIONS, voices=VOICES, threshold: float = 0.5,
-                   details: bool = False, warps=DEFAULT_WARPS) -> dict:
+                   details: bool = False, warps=DEFAULT_WARPS, planner: str = DEFAULT_BACKEND) -> dict:
     """Synthesise, (add noise,) recognise through the VAD + streaming recogniser, plan, check.
-    `details`: every utterance's result under `report["utterances"]` (not only failures)."""
+    `details`: every utterance's result under `report["utterances"]` (not only failures);
+    `planner`: the backend the transcripts go to (the robot's default, the embedded MoE)."""
     why = synth.available()
     if why:
         raise RuntimeError(f"cannot synthesise test speech: {why}")
     desc = load_world(world)
     recognizer = SphinxRecognizer(desc, warps=warps)
     listener = Listener(recognizer)
-    planner = get_planner("rules", desc)
+    planner_name, planner = planner, get_planner(planner, desc)
     case_counts: dict = {}
     from_cases = case_file_commands(desc, recognizer, case_counts)
     n_cases = min(len(from_cases), n_utterances // 4)
     rng = random.Random(seed)
     utterances = rng.sample(from_cases, n_cases) + generate(desc, n_utterances - n_cases, seed)
-    report: dict = {"world": desc.name, "backend": "pocketsphinx+jsgf", "warps": list(recognizer.warps),
+    report: dict = {"world": desc.name, "backend": "pocketsphinx+jsgf", "planner": planner_name,
+                    "warps": list(recognizer.warps),
                     "utterances": len(utterances),
                     "voices": [v.label() for v in voices], "confidence_threshold": threshold,
                     "sources": {s: sum(u["source"] == s for u in utterances)
@@ -310,9 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--errors", action="store_true", help="list every utterance with an error")
     ap.add_argument("--json", default=None, help="write the full report (with every utterance) here")
     ap.add_argument("--warps", type=parse_warps, default=DEFAULT_WARPS, help="VTLN warp factors ('1': none)")
+    ap.add_argument("--planner", default=DEFAULT_BACKEND, help="planner backend: moe (default) or rules")
     a = ap.parse_args(argv)
     conds = CONDITIONS[:1] if a.clean_only else CONDITIONS
-    report = evaluate_voice(a.utterances, a.world, a.seed, conditions=conds, details=True, warps=a.warps)
+    report = evaluate_voice(a.utterances, a.world, a.seed, conditions=conds, details=True, warps=a.warps,
+                            planner=a.planner)
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1))
     if a.errors:

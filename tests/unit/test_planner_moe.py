@@ -414,3 +414,28 @@ def test_the_service_warms_the_moe_up_before_the_first_robot():
         assert prefix in planner._caches
     finally:
         srv.stop()
+
+
+def test_a_named_destination_is_not_traded_for_the_objects_home():
+    """"take the bottle to the sofa" after "head to the kitchen": the sofa (a destination no
+    earlier item used comes first), not the kitchen or the bottle's counter; "the cup and the
+    apple in the sink": both in the sink, since nothing says "where it belongs". Words that do
+    ("back", "away", "off", "its place") keep the home offered."""
+    from cloud_brain.planner.base import get_planner
+
+    assert not P.names_home("take the bottle to the sofa".split())
+    assert not P.names_home("place the cup on the table".split())
+    for text in ["put the ball away", "put it back", "in its place", "take the book off the sofa",
+                 "put the toy where it belongs"]:
+        assert P.names_home(text.split()), text
+    planner = get_planner("moe")
+    state = WorldState.initial(HOME)
+    for command, goals in [
+            ("head to the kitchen then take the bottle to the sofa",
+             [["robot_in", "kitchen"], ["on", "blue_bottle", "sofa"]]),
+            ("put the cup and the apple in the sink", [["on", "red_cup", "sink"], ["on", "apple", "sink"]]),
+            ("go to the living room, then leave the clicker on the dining table",
+             [["robot_in", "living_room"], ["on", "remote", "dining_table"]]),
+            ("put the ball back on the shelf", [["on", "yellow_ball", "shelf"]]),
+            ("take the book off the sofa and put it away", [["on", "green_book", "shelf"]])]:
+        assert planner.plan(command, state).goals == goals, command
