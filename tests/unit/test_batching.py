@@ -77,7 +77,7 @@ def test_batched_plans_equal_sequential_plans(artifact):
     assert [g.text for g in got] == [w.text for w in want]
     assert [g.refusal for g in got] == [w.refusal for w in want]
     assert [g.goals for g in got] == [w.goals for w in want]
-    assert sum(len(w.steps) > 3 for w in want) >= len(reqs) // 2  # real plans, not all refusals
+    assert sum(len(w.steps) > 3 for w in want) >= len(reqs) // 3  # real plans, not all refusals
     assert stats["finished"] == len(reqs) and stats["failed"] == 0
     assert stats["max_active_seen"] == 5 and stats["mean_decode_batch"] > 1.5
     assert stats["prefix_hits"] > 0  # the dev cases share world states
