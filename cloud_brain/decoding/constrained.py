@@ -115,15 +115,23 @@ class ProgramGrammar:
             # never named as an entity ("back where it belongs", "to me"); none left (the named
             # cup is already with the person) means no such item, not any object at all
             cands = named + [c for c in cands if c == USER or c == prog.HOME and self.home_named]
-            if n == 0 and head in ("deliver", "put") or n == 1 and head == "put":
+            if n == 0 or n == 1 and head == "put":
                 # coverage: an entity the command names and no earlier item has acted on comes
                 # before one already acted on ("put the book and the ball away": the second
-                # item is the ball; "go to the kitchen, then take the bottle to the sofa": the
-                # sofa, not the kitchen), unless none of those can be reached
-                used = {a for item in self.items for a in item[1:]}
+                # item is the ball; "tidy the bedroom, then go to the lounge": the lounge, even
+                # when tidying already ended there); for a destination, a room an earlier item
+                # only went to comes last ("go to the kitchen, then take the bottle to the
+                # sofa": the sofa), since two objects often share one place ("... on the
+                # cabinet, then the stapler on the cabinet too") and "go stand by the buffet,
+                # then put the tablet on it" is one; unless none of those can be reached
+                used = {a for item in self.items if n == 0 or item[0] == "go" and item[1] in self.state.desc.rooms
+                        for a in item[1:]}
                 fresh = [c for c in named if c not in used]
                 if fresh and len(fresh) < len(named):
+                    fresh += [c for c in cands if c in (prog.HOME, USER)]  # never named: stay
                     got = self._reachable(head, prefix, fresh, first_only)
+                    if not got and n + 1 == prog.ARITY[head]:  # "..., then go to the lounge" when
+                        got = self._reachable(head, prefix, fresh, first_only, noop_ok=True)  # there
                     if got:
                         return got
         got = self._reachable(head, prefix, cands, first_only)

@@ -439,3 +439,18 @@ def test_a_named_destination_is_not_traded_for_the_objects_home():
             ("put the ball back on the shelf", [["on", "yellow_ball", "shelf"]]),
             ("take the book off the sofa and put it away", [["on", "green_book", "shelf"]])]:
         assert planner.plan(command, state).goals == goals, command
+
+
+def test_a_place_named_last_is_where_the_robot_ends():
+    """"tidy the bedroom, then head to the living room": the ball goes to the living room's shelf,
+    so going there is already done; the last item must still be the living room (a named place
+    no earlier item used), not a trip back to the bedroom."""
+    from cloud_brain.domain.goals import check_goals
+    from cloud_brain.planner.base import get_planner
+
+    planner = get_planner("moe")
+    state = WorldState.initial(HOME)
+    for command, goals in [("tidy the bedroom, then head to the living room", [["tidy", "bedroom"], ["robot_in", "living_room"]]),
+                           ("bring me the book and then go to the kitchen", [["delivered", "green_book"], ["robot_in", "kitchen"]])]:
+        res = planner.plan(command, state)
+        assert check_goals(goals, state, res.steps) == (True, None), (command, res.text)
