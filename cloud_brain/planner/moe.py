@@ -4,7 +4,8 @@ Why: the learned planner generalises to phrasings no rule lists. It decodes a go
 item per intent, cloud_brain/planner/program.py) under a grammar mask that only offers items the
 symbolic solver can reach, and each item's skill steps stream out the moment its last token is
 decoded. The validator is still run on the result (the contract); a plan that fails it is
-refused with the reason.
+refused with the reason. Some refusals come before the model (`_guard`): the safety screen every
+backend runs, things to be made, chores outside the skills, and things or places the home lacks.
 
     .venv/bin/python -m cloud_brain.planner.moe "bring me the mug" [--world-overrides JSON]
 """
