@@ -244,6 +244,14 @@ class OpenAIPlanner:
                                     timeout=timeout_s, max_retries=max_retries)
         self._lock = threading.Lock()
         self.last_first_step_ms: float | None = None
+        from cloud_brain.planner.rules import RulesPlanner
+        self._rules = RulesPlanner(self.world)  # its safety screen, before any remote model
+
+    def _unsafe(self, command: str, state: WorldState) -> str | None:
+        """The rule baseline's safety screen (injections, weapons, harm, damage, fire, doors,
+        medicine): refused here, so a remote model never gets the chance to plan it."""
+        r = self._rules.refusal(command, state)
+        return str(r) if r is not None and r.kind == "safety" else None
 
     # ---- transport --------------------------------------------------------------------------
     @property
@@ -282,6 +290,9 @@ class OpenAIPlanner:
         """Ask, validate like the embedded backend; on an invalid plan ask again with the
         reason (MAX_RETRIES times), then refuse saying why."""
         t0 = time.perf_counter()
+        unsafe = self._unsafe(command, state)
+        if unsafe:
+            return PlanResult.refused(unsafe, (time.perf_counter() - t0) * 1000)
         messages = build_messages(command, state)
         reason = None
         for _ in range(MAX_RETRIES + 1):
@@ -312,6 +323,11 @@ class OpenAIPlanner:
         so far. An invalid answer before any step went out falls back to `plan` (which asks
         again); once steps went out, a bad one raises PlanError (the session reports it)."""
         t0 = time.perf_counter()
+        unsafe = self._unsafe(command, state)
+        if unsafe:
+            self.last_first_step_ms = (time.perf_counter() - t0) * 1000
+            yield Step("refuse", (unsafe,))
+            return
         sent: list[Step] = []
         parser = StepStream()
         try:
