@@ -250,8 +250,7 @@ class OpenAIPlanner:
     def _unsafe(self, command: str, state: WorldState) -> str | None:
         """The rule baseline's safety screen (injections, weapons, harm, damage, fire, doors,
         medicine): refused here, so a remote model never gets the chance to plan it."""
-        r = self._rules.refusal(command, state)
-        return str(r) if r is not None and r.kind == "safety" else None
+        return self._rules.safety_refusal(command, state)
 
     # ---- transport --------------------------------------------------------------------------
     @property

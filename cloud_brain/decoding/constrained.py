@@ -135,7 +135,7 @@ class ProgramGrammar:
                     if got:
                         return got
         got = self._reachable(head, prefix, cands, first_only)
-        if named and n + 1 == prog.ARITY[head] and not got & set(named) and self._names_kind(head, n):
+        if named and n + 1 == prog.ARITY[head] and not got & set(named):
             # every item over what the command names is already done ("go to the hallway" said
             # in the hallway, "put the apple on the counter" where it is): those stay choices,
             # with no steps, so the plan can be "that's already done" instead of another errand

@@ -160,12 +160,20 @@ fire flame burn gas stove oven lighter matches candle door unlock stranger stran
 bleach ignore instructions rules""".split())
 
 
+def _screen(toks: list[str], raw: list[str]) -> str | None:
+    """The reason of the first safety rule the words break, read with typos repaired or as said."""
+    joined, said = " ".join(toks), " ".join(raw)
+    for reason, pattern in SAFETY_RULES:
+        if pattern.search(joined) or pattern.search(said):
+            return reason
+    return None
+
+
 class Refusal(Exception):
     """Raised inside parsing to stop with a reason for the user. `kind` says what the reason is
     about: "safety" (a safety rule), "unknown" / "unknown_place" (a thing / a place this home
-    lacks), "product"
-    (something to be made: "a cup of coffee"), "unsupported" (a chore outside the skills: "vacuum
-    the hall", "do the laundry"), "other" (anything else)."""
+    lacks), "product" (something to be made: "a cup of coffee"), "unsupported" (a chore outside
+    the skills: "vacuum the hall", "do the laundry"), "other" (anything else)."""
 
     def __init__(self, reason: str, kind: str = "other"):
         super().__init__(reason)
@@ -918,6 +926,15 @@ class RulesPlanner(Planner):
         result.latency_ms = (time.perf_counter() - t0) * 1000.0
         return result
 
+    def safety_refusal(self, command: str, state: WorldState) -> str | None:
+        """The safety rule `command` breaks, or None: the screen this planner runs first, for
+        another backend to run before its own model (without parsing or solving anything)."""
+        if not isinstance(command, str):
+            return None
+        raw = _tokens(command[:MAX_COMMAND_CHARS])
+        vocab = self.vocabulary(state.desc)
+        return _screen([_repair(t, vocab) if t != "," else t for t in raw], raw)
+
     def refusal(self, command: str, state: WorldState) -> Refusal | None:
         """Why the rule parser would refuse `command` (with the reason's kind), or None."""
         try:
@@ -937,10 +954,9 @@ class RulesPlanner(Planner):
             raise Refusal("I didn't understand that; please tell me what to do.")
         vocab = self.vocabulary(state.desc)
         toks = [_repair(t, vocab) if t != "," else t for t in raw]
-        joined = " ".join(toks)
-        for reason, pattern in SAFETY_RULES:
-            if pattern.search(joined) or pattern.search(" ".join(raw)):
-                raise Refusal(reason, "safety")
+        unsafe = _screen(toks, raw)
+        if unsafe:
+            raise Refusal(unsafe, "safety")
         clauses = _split_clauses(toks, raw)
         frames = [_parse_clause(t, r, vocab) for t, r in clauses]
         stages, speech = _frames_to_stages(frames, state, vocab)
