@@ -108,6 +108,9 @@ TEMPLATES: dict[str, list[str]] = {
         "get me my {X}", "grab the {X} and give it to me", "toss me the {X}",
         "could you bring me the {X}", "bring the {X} for me", "can i get the {X}", "i'd like my {X}",
         "would you get me the {X}", "grab the {X} for me",
+        # something of the person's, back to them (not "put it back": the person is the place)
+        "give me back the {X}", "give the {X} back to me", "return the {X} to me", "i want the {X} back",
+        "bring the {X} back to me", "i'd like my {X} back", "can i have the {X} back", "hand the {X} back",
     ],
     "deliver_cat": [
         "i'm {C}", "i am so {C}", "i'm {C}, bring me something", "{C}!", "i feel {C}",
@@ -166,6 +169,8 @@ TEMPLATES: dict[str, list[str]] = {
         "go back to the {R}", "{R}, please", "go to {R}",
         "go, {R}", "to the {R}, please", "{R} now", "off to the {R}",
         "get going to the {R}", "you should go to the {R}", "i want you in the {R}",
+        "swing by the {R}", "drop by the {R}", "stop by the {R}", "pop into the {R}", "pop over to the {R}",
+        "nip into the {R}", "look in on the {R}", "run over to the {R}",
     ],
     "go_furn": [
         "go to the {F}", "go stand by the {F}", "drive to the {F}", "move next to the {F}",
@@ -620,7 +625,7 @@ def _clause(rng: random.Random, state: WorldState, split: str, used: set[str],
     kinds = ["deliver"] * 8 + ["place"] * 6 + ["go_room"] * 4 + ["tidy"] * 4 + ["dock"] * 3 + \
         ["putaway"] * 2 + ["place_room"] * 2 + ["go_furn"] * 2 + ["come"] * 2 + ["deliver2"] * 3 + \
         ["place2", "tidy2", "deliver3", "deliver_cat", "deliver_need", "tidy_all", "putaway2"] + \
-        ["place_from"] * 2 + ["tidy_here"] + ["place_gap"] * 2 + ["place_too", "go_leave"]
+        ["place_from"] * 2 + ["tidy_here"] + ["place_gap"] * 6 + ["place_too", "go_leave"]
     kind = rng.choice(kinds)
     colours = {}
     for ob in d.objects.values():

@@ -104,6 +104,7 @@ kept stuck been""".split())
 NORM_WORDS = frozenset("goes belongs belong lives should must supposed ought needs".split())
 # Verbs whose object comes to the user: "on/in/at" after their object says where it is now.
 TO_USER_VERBS = frozenset("bring fetch get give hand pass grab retrieve find".split())
+SPEAKER_WANTS = frozenset("want need like love have".split())
 STATIC_PREPS = frozenset("on in at by near beside inside upon next".split())
 SUBJECTS = frozenset("i we someone somebody they he she you kids everyone".split())
 PAST_TENSE = frozenset("left put fell forgot threw dropped knocked spilled spilt".split())
@@ -394,7 +395,7 @@ def _clause_kind(toks: list[str], covered: set[int], first: str) -> str | None:
     for k, t in enumerate(toks):
         if k in covered:
             continue
-        past = told and k > 0 and (t in PAST_TENSE or len(t) > 4 and t.endswith("ed")
+        past = told and k > 0 and toks[k - 1] != "to" and (t in PAST_TENSE or len(t) > 4 and t.endswith("ed")
                                    and t not in ("wanted", "needed", "liked"))
         if past or t in STATE_WORDS and k > 0 and toks[k + 1:k + 2] != ["of"]:  # not "left of"
             return "hint"
@@ -505,6 +506,11 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
     collective = bool(words & COLLECTIVE) and not f.objects
     own_place = bool(words & {"its", "their"} and words & HOME_NOUNS)  # "to its spot"
     back_to_user = f.to_user and not f.dest_explicit or f.verb in TO_USER_VERBS - {"get", "find"}
+    # "I need my book back", "can I have the ball back": the speaker wants it, nobody puts it away
+    back_to_user = back_to_user or bool({"i", "i'd", "id", "we"} & set(toks[:3]) and words & SPEAKER_WANTS
+                                        and (f.verb is None or f.verb in TO_USER_VERBS | SPEAKER_WANTS)
+                                        and not words & (PLACE_VERBS - TO_USER_VERBS))
+    returning = f.verb == "return" and (f.objects or f.pronoun)  # "return the toy": to its place
     if first in SAY_VERBS and "where" not in words:
         f.intent = "say"
     elif (first == "where" or (first in SAY_VERBS and "where" in words)) and (f.objects or f.unknown):
@@ -520,7 +526,7 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
                                 and not f.objects and not f.pronoun
                                 and any(vocab.kinds[m.names[0]] == "room" for m in f.places)):
         f.intent = "putaway" if f.objects else "tidy"
-    elif (words & PUTAWAY_WORDS or own_place) and (f.objects or f.pronoun) and not f.dest_explicit:
+    elif (words & PUTAWAY_WORDS or own_place or returning) and (f.objects or f.pronoun) and not f.dest_explicit:
         # "give it back" / "bring it back to me" go to the user; "put it back" goes home
         back_only = not (words & PUTAWAY_WORDS - {"back"}) and not own_place
         f.intent = "deliver" if back_only and back_to_user else "putaway"

@@ -281,3 +281,21 @@ def test_a_mess_is_not_damage_and_the_speakers_own_plan_is_not_a_request(planner
     assert planner.refusal("can I get a mug of hot chocolate", state).kind == "product"
     assert planner.refusal("bring me the kazoo", state).kind == "unknown"
     assert planner.refusal("bring me the red cup", state) is None
+
+
+def test_something_wanted_back_goes_to_the_speaker_and_return_alone_puts_it_away(planner, home):
+    """"I need my book back" / "can I have the ball back" ask for the thing (the speaker is the
+    place), "return the toy" with no destination puts it where it belongs, "return it to me" and
+    "return the dish to the sink" go where they say; "I need you to put the ball back" is a
+    request, not a statement about the past ("put" is also its past tense)."""
+    state = WorldState.initial(home.desc)
+    goals = lambda c: planner.plan(c, state).goals  # noqa: E731
+    assert goals("I need my book back") == [["delivered", "green_book"]]
+    assert goals("can i have the ball back") == [["delivered", "yellow_ball"]]
+    assert goals("i'd like my remote back please") == [["delivered", "remote"]]
+    assert goals("could you return the ball to me") == [["delivered", "yellow_ball"]]
+    assert goals("return the toy") == [["on", "yellow_ball", "shelf"]]
+    assert goals("return the dish to the sink") == [["on", "white_plate", "sink"]]
+    assert goals("i need you to put the ball back") == [["on", "yellow_ball", "shelf"]]
+    assert goals("put the remote back") == [["on", "remote", "sofa"]]
+    assert goals("i want the ball back on the shelf") == [["on", "yellow_ball", "shelf"]]
