@@ -61,7 +61,8 @@ class ProgramGrammar:
 
     def __init__(self, tok: Tokenizer, state: WorldState, slot_of: dict[str, int],
                  max_items: int = MAX_ITEMS, banned: set[tuple[int, tuple]] | None = None,
-                 mentioned: list[str] | None = None, home_named: bool = True):
+                 mentioned: list[str] | None = None, home_named: bool = True,
+                 destinations: set[str] | None = None):
         self.tok = tok
         self.state = state
         self.slot_of = slot_of
@@ -72,6 +73,10 @@ class ProgramGrammar:
         self.banned = banned or set()
         self.mentioned = set(mentioned or ())
         self.home_named = home_named  # False: the command never says "where it belongs" (prompt.names_home)
+        # places the command says something should go to (prompt.destinations_said): putting an
+        # object there stays a choice when it already is there ("... and the clicker on the
+        # shelf", where it is), unlike a place the model could only have copied from the state
+        self.destinations = destinations or set()
         self.items: list[tuple] = []  # completed program items
         self.goals: list[list] = []  # their goal predicates
         self.steps: list[Step] = []  # their expansion so far
@@ -160,7 +165,7 @@ class ProgramGrammar:
             if n + 1 < arity:
                 ok = bool(self._completions(head, args, first_only=True))
             else:
-                ok = self._expansion((head, *args), noop_ok) is not None
+                ok = self._expansion((head, *args), noop_ok or head == "put" and c in self.destinations) is not None
             if ok:
                 out.add(c)
                 if first_only:

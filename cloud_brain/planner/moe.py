@@ -29,7 +29,7 @@ from cloud_brain.domain.plan import PlanError, Step, validate
 from cloud_brain.domain.state import WorldState
 from cloud_brain.planner.base import ALREADY_DONE, PlanResult
 from cloud_brain.planner.checkpoint import DEFAULT_ARTIFACT, load_artifact
-from cloud_brain.planner.prompt import REASONS, build_prompt, names_home
+from cloud_brain.planner.prompt import REASONS, build_prompt, destinations_said, names_home
 from cloud_brain.planner.rules import Refusal, RulesPlanner, described_objects, room_spoken_of
 
 PREFIX_CACHE_SIZE = 16
@@ -109,8 +109,9 @@ class MoEPlanner:
             linked = linked + described_objects(command, self._rules.vocabulary(state.desc))
         if not _names_place(prompt.mentioned, state):
             linked = linked + room_spoken_of(command, state)  # "in here": the user's room
-        grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=linked,
-                                 home_named=names_home(self.tok.words(command, repair=True)))
+        words = self.tok.words(command, repair=True)
+        grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=linked, home_named=names_home(words),
+                                 destinations=destinations_said(state.desc, words))
         if grammar_out is not None:
             grammar_out.append(grammar)
         first = True

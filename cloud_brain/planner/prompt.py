@@ -247,22 +247,52 @@ def mentions(desc: WorldDescription, words: list[str]) -> list[str]:
     phrase first at each word, so "kitchen table" is the table, not the kitchen). The model
     still decides what each mention is for, and finds what is only described ("something to
     drink") in the world part of the prompt."""
+    out: list[str] = []
+    for _, hit in _linked(desc, words):
+        out += [e for e in hit if e not in out]
+    return out[:MAX_MENTIONS]
+
+
+def _linked(desc: WorldDescription, words: list[str]) -> list[tuple[int, list[str]]]:
+    """(word index, the entities the phrase there names), longest phrase first at each word."""
     if id(desc) not in _PHRASES or _PHRASES[id(desc)][0] is not desc:
         _PHRASES[id(desc)] = (desc, _phrases(desc))
     index = _PHRASES[id(desc)][1]
     longest = max((len(p) for p in index), default=1)
-    out: list[str] = []
+    out: list[tuple[int, list[str]]] = []
     i = 0
     while i < len(words):
         for n in range(min(longest, len(words) - i), 0, -1):
             hit = index.get(tuple(words[i:i + n]))
             if hit:
-                out += [e for e in hit if e not in out]
+                out.append((i, hit))
                 i += n
                 break
         else:
             i += 1
-    return out[:MAX_MENTIONS]
+    return out
+
+
+_DEST_PREPS = frozenset("on onto in into to at".split())
+_DETS = frozenset("the a an my your our his her their this that".split())
+# before the preposition, words that make the place where something *is* ("the cup is on the
+# table", "the remote that's on the shelf", "lying on the bed"), not where it should go
+_STATIVE = frozenset("""is are was were be been s it's its that's thats which sitting lying left
+standing kept found""".split())
+
+
+def destinations_said(desc: WorldDescription, words: list[str]) -> set[str]:
+    """Places the command names as where something should go: after "on / in / to ..." that does
+    not describe where something is ("put the plate on the table", not "the plate is on the
+    table" or "take it from the table")."""
+    out: set[str] = set()
+    for i, hit in _linked(desc, words):
+        j = i - 1
+        while j >= 0 and words[j] in _DETS:
+            j -= 1
+        if j >= 0 and words[j] in _DEST_PREPS and not (j > 0 and words[j - 1] in _STATIVE):
+            out.update(e for e in hit if e in desc.furniture or e in desc.rooms)
+    return out
 
 
 # Words that say "where it belongs" without naming the place (the program's <home>), or that
