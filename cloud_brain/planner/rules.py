@@ -21,7 +21,8 @@ Clauses are read in context, by their grammar rather than by example sentences:
   "X goes / belongs / should be on Y" is a placement;
 - "it", "one" and "there" refer to the last object / place mentioned (else what is held);
   "where it belongs", "away", "back" mean the object's home, but "give it back" / "bring it
-  back to me" go to the user; "everything ... back where it belongs" tidies the room;
+  back to me" / "I need my book back" go to the user; "return the toy" with no destination
+  puts it away; "everything ... back where it belongs" tidies the room;
 - a clause without a verb ("..., and the remote too") repeats the previous verb and place;
 - "get out of the kitchen" only leaves; an unknown verb before "into the bathroom" moves;
   small talk beside a command ("that's all for today") is ignored; "in here" is the
