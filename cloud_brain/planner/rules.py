@@ -396,7 +396,8 @@ def _clause_kind(toks: list[str], covered: set[int], first: str) -> str | None:
     for k, t in enumerate(toks):
         if k in covered:
             continue
-        past = told and k > 0 and toks[k - 1] != "to" and (t in PAST_TENSE or len(t) > 4 and t.endswith("ed")
+        # not "I need you to put ...", "I want the cup put back": what is wanted done, not what was done
+        past = told and k > 0 and toks[k - 1] != "to" and not SPEAKER_WANTS & set(toks[:k]) and (t in PAST_TENSE or len(t) > 4 and t.endswith("ed")
                                    and t not in ("wanted", "needed", "liked"))
         if past or t in STATE_WORDS and k > 0 and toks[k + 1:k + 2] != ["of"]:  # not "left of"
             return "hint"

@@ -287,7 +287,8 @@ def test_something_wanted_back_goes_to_the_speaker_and_return_alone_puts_it_away
     """"I need my book back" / "can I have the ball back" ask for the thing (the speaker is the
     place), "return the toy" with no destination puts it where it belongs, "return it to me" and
     "return the dish to the sink" go where they say; "I need you to put the ball back" is a
-    request, not a statement about the past ("put" is also its past tense)."""
+    request, not a statement about the past ("put" is also its past tense), and so is "I want the
+    book put away"; "I put the ball on the bed" stays a statement."""
     state = WorldState.initial(home.desc)
     goals = lambda c: planner.plan(c, state).goals  # noqa: E731
     assert goals("I need my book back") == [["delivered", "green_book"]]
@@ -299,3 +300,6 @@ def test_something_wanted_back_goes_to_the_speaker_and_return_alone_puts_it_away
     assert goals("i need you to put the ball back") == [["on", "yellow_ball", "shelf"]]
     assert goals("put the remote back") == [["on", "remote", "sofa"]]
     assert goals("i want the ball back on the shelf") == [["on", "yellow_ball", "shelf"]]
+    assert goals("i want the book put away") == [["on", "green_book", "shelf"]]
+    assert goals("I need the plate moved to the sink") == [["on", "white_plate", "sink"]]
+    assert planner.plan("I put the ball on the bed", state).refusal  # a statement, not a request
