@@ -87,7 +87,7 @@ class MoEPlanner:
         t0 = time.perf_counter()
         prompt = None if not any(c.isalpha() for c in command) else self._prompt(command, state)
         known = prompt is not None and (bool(prompt.mentioned) or any(
-            w.isalpha() and w in self.tok.index for w in self.tok.words(command, repair=True)))
+            w.isalpha() and w in self.tok.index for w in prompt.words))
         if not known:
             # "?!?!", "123", "blorp snarfle wib": not one word the planner knows (its vocabulary,
             # typos repaired, or a name in this world), so no request to read; a plan would be a guess
@@ -109,9 +109,9 @@ class MoEPlanner:
             linked = linked + described_objects(command, self._rules.vocabulary(state.desc))
         if not _names_place(prompt.mentioned, state):
             linked = linked + room_spoken_of(command, state)  # "in here": the user's room
-        words = self.tok.words(command, repair=True)
-        grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=linked, home_named=names_home(words),
-                                 destinations=destinations_said(state.desc, words))
+        grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=linked,
+                                 home_named=names_home(prompt.words),
+                                 destinations=destinations_said(state.desc, prompt.words))
         if grammar_out is not None:
             grammar_out.append(grammar)
         first = True

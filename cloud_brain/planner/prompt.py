@@ -163,6 +163,7 @@ class Prompt:
     slot_of: dict[str, int]  # entity name -> pointer number
     entity_of: dict[int, str]  # pointer number -> entity name
     mentioned: list[str] = field(default_factory=list)  # entities the command names (`mentions`)
+    words: list[str] = field(default_factory=list)  # the command's words, typos repaired (`Tokenizer.words`)
 
 
 def _entity_words(name: str, aliases: tuple[str, ...]) -> list[str]:
@@ -313,11 +314,11 @@ def names_home(words: list[str]) -> bool:
                for i, w in enumerate(words))
 
 
-def command_ids(tok: Tokenizer, state: WorldState, slot_of: dict[str, int], command: str,
+def command_ids(tok: Tokenizer, state: WorldState, slot_of: dict[str, int], words: list[str],
                 max_command_tokens: int = 48) -> tuple[list[int], list[str]]:
-    """The command part of a prompt (after `<cmd>`): its words, `<ment>` and the pointers of the
-    entities it mentions, then `<plan>`; and those entities (for the grammar mask)."""
-    words = tok.words(command, repair=True)
+    """The command part of a prompt (after `<cmd>`) from its repaired words: the words, `<ment>`
+    and the pointers of the entities it mentions, then `<plan>`; and those entities (for the
+    grammar mask)."""
     named = mentions(state.desc, words)
     ids = tok.encode_words(" ".join(words))[:max_command_tokens]
     ids.append(tok.index["<ment>"])
@@ -329,9 +330,10 @@ def build_prompt(tok: Tokenizer, state: WorldState, command: str,
                  rng: random.Random | None = None, max_command_tokens: int = 48) -> Prompt:
     slot_of = assign_slots(state.desc, rng)
     ids = world_ids(tok, state, slot_of)
-    cmd, named = command_ids(tok, state, slot_of, command, max_command_tokens)
+    words = tok.words(command, repair=True)
+    cmd, named = command_ids(tok, state, slot_of, words, max_command_tokens)
     ids += cmd
-    return Prompt(ids, slot_of, {v: k for k, v in slot_of.items()}, named)
+    return Prompt(ids, slot_of, {v: k for k, v in slot_of.items()}, named, words)
 
 
 def world_ids(tok: Tokenizer, state: WorldState, slot_of: dict[str, int]) -> list[int]:
