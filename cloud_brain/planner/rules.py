@@ -346,6 +346,11 @@ class Frame:
     depart: str | None = None  # "get out of the kitchen": the room to leave
 
 
+def _repaired(raw: list[str], vocab: Vocabulary) -> list[str]:
+    """The command's tokens with typos repaired (commas kept: they split clauses)."""
+    return [_repair(t, vocab) if t != "," else t for t in raw]
+
+
 def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[Mention]:
     out, i = [], 0
     while i < len(toks):
@@ -397,8 +402,8 @@ def _clause_kind(toks: list[str], covered: set[int], first: str) -> str | None:
         if k in covered:
             continue
         # not "I need you to put ...", "I want the cup put back": what is wanted done, not what was done
-        past = told and k > 0 and toks[k - 1] != "to" and not SPEAKER_WANTS & set(toks[:k]) and (t in PAST_TENSE or len(t) > 4 and t.endswith("ed")
-                                   and t not in ("wanted", "needed", "liked"))
+        past = told and k > 0 and toks[k - 1] != "to" and not SPEAKER_WANTS & set(toks[:k]) \
+            and (t in PAST_TENSE or len(t) > 4 and t.endswith("ed") and t not in ("wanted", "needed", "liked"))
         if past or t in STATE_WORDS and k > 0 and toks[k + 1:k + 2] != ["of"]:  # not "left of"
             return "hint"
         noun = k > 0 and toks[k - 1] in DETERMINERS  # "this place is a pigsty"
@@ -941,7 +946,7 @@ class RulesPlanner(Planner):
             return None
         raw = _tokens(command[:MAX_COMMAND_CHARS])
         vocab = self.vocabulary(state.desc)
-        return _screen([_repair(t, vocab) if t != "," else t for t in raw], raw)
+        return _screen(_repaired(raw, vocab), raw)
 
     def refusal(self, command: str, state: WorldState) -> Refusal | None:
         """Why the rule parser would refuse `command` (with the reason's kind), or None."""
@@ -961,7 +966,7 @@ class RulesPlanner(Planner):
         if not any(t.isalpha() for t in raw):
             raise Refusal("I didn't understand that; please tell me what to do.")
         vocab = self.vocabulary(state.desc)
-        toks = [_repair(t, vocab) if t != "," else t for t in raw]
+        toks = _repaired(raw, vocab)
         unsafe = _screen(toks, raw)
         if unsafe:
             raise Refusal(unsafe, "safety")
