@@ -22,7 +22,7 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 
 from brainstem_interfaces.msg import ObjectStates
-from edge_nerve.nodes.common import (CONTROL_QOS, SENSOR_QOS, Topics, declare, declare_world,
+from edge_nerve.nodes.common import (CONTROL_QOS, SENSOR_QOS, Topics, control_reader_qos, declare, declare_world,
                                      quaternion_from_yaw, spin_node)
 from sim.home_sim import HomeSim
 from sim.lidar import RangeScanner
@@ -46,8 +46,8 @@ class SimNode(Node):
                                   angle_increment=self.scanner.angle_increment, range_min=0.0,
                                   range_max=self.scanner.max_range)
         self.scan_msg.header.frame_id = "base_link"
-        self.create_subscription(Twist, Topics.CMD_VEL, self.cmd_vel_callback, CONTROL_QOS)
-        self.create_subscription(Float64MultiArray, Topics.ARM_COMMAND, self.arm_callback, CONTROL_QOS)
+        self.create_subscription(Twist, Topics.CMD_VEL, self.cmd_vel_callback, control_reader_qos())
+        self.create_subscription(Float64MultiArray, Topics.ARM_COMMAND, self.arm_callback, control_reader_qos())
         self.render_dir = declare(self, "render_dir", "", "where sim/render writes pictures ('' = the cwd)")
         self.renders = 0
         self.create_service(Trigger, "sim/render", self.render_callback)

@@ -18,7 +18,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
-from edge_nerve.nodes.common import CONTROL_QOS, EXECUTORS, Topics, declare, declare_realtime, spin_node
+from edge_nerve.nodes.common import (CONTROL_QOS, CONTROL_READER_DEPTH, EXECUTORS, control_reader_qos, Topics, declare, declare_realtime,
+                                     spin_node)
 
 
 class EchoNode(Node):
@@ -29,7 +30,8 @@ class EchoNode(Node):
         self.trace_file = declare(self, "trace_file", "", "save per-message stamps (npz) on shutdown")
         self.cmd_pub = self.create_publisher(TwistStamped, Topics.SKILL_CMD_VEL, CONTROL_QOS)
         self.arm_pub = self.create_publisher(Float64MultiArray, Topics.SKILL_ARM_COMMAND, CONTROL_QOS)
-        self.create_subscription(JointState, Topics.JOINT_STATES, self.sensor_callback, CONTROL_QOS)
+        depth = declare(self, "control_depth", CONTROL_READER_DEPTH, "joint_states reader depth, as the loop's")
+        self.create_subscription(JointState, Topics.JOINT_STATES, self.sensor_callback, control_reader_qos(depth))
         self.cmd_msg = TwistStamped()
         self.arm_msg = Float64MultiArray(data=[0.6, 0.0, 0.0])
         self._trace = np.zeros((3, 400_000), dtype=np.int64)

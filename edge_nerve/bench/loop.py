@@ -16,6 +16,9 @@ What it measures (one run, one JSON):
   probe publish -> node callback entry (`in`), callback work up to the command publish
   (`node`), publish -> probe arrival (`out`).
 - `cpu_percent` of the control process over the measured window (user + system, 100 = one core).
+- `reader_depth`: the loop and echo at the top rate with the control readers one sample deep
+  against CONTROL_READER_DEPTH (edge_nerve/nodes/common.py), as long as the main runs: what the
+  deeper reader buys when the OS stalls a process for more than a period.
 - `executors`: the policy loop at the top rate on EventsExecutor, SingleThreadedExecutor and
   MultiThreadedExecutor (shorter runs).
 
@@ -40,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edge_nerve.nodes.common import CONTROL_READER_DEPTH
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -93,19 +98,21 @@ NODE_CPU, PROBE_CPU = 1, 0
 
 
 def _run_pair(node_argv: list[str], rate: float, seconds: float, work: Path, tag: str,
-              env: dict[str, str], warmup_s: float = 2.0, sched: Scheduling = Scheduling()) -> dict[str, Any]:
-    """Start the node under test and the probe; return latency, drops, misses, stages, CPU."""
+              env: dict[str, str], warmup_s: float = 2.0, sched: Scheduling = Scheduling(),
+              depth: int = CONTROL_READER_DEPTH) -> dict[str, Any]:
+    """Start the node under test and the probe, both reading control samples `depth` deep;
+    return latency, drops, misses, stages, CPU."""
     trace = work / f"{tag}.trace.npz"
     probe_out = work / f"{tag}.probe.npz"
     log = open(work / f"{tag}.node.log", "wb")
     load0 = os.getloadavg()[0]
-    node = subprocess.Popen(node_argv + sched.node_args() + ["-p", f"trace_file:={trace}"], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
+    node = subprocess.Popen(node_argv + sched.node_args() + ["-p", f"trace_file:={trace}", "-p", f"control_depth:={depth}"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     cpu_samples: list[tuple[int, int]] = []
     try:
         probe = subprocess.Popen([sys.executable, "-m", "edge_nerve.bench.probe", "--rate", str(rate),
                                   "--seconds", str(seconds), "--warmup", str(warmup_s), "--out", str(probe_out),
-                                  *sched.probe_args()],
+                                  "--control-depth", str(depth), *sched.probe_args()],
                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         limit = time.monotonic() + seconds + warmup_s + 90
         while probe.poll() is None:
@@ -151,6 +158,7 @@ def _run_pair(node_argv: list[str], rate: float, seconds: float, work: Path, tag
         "misses": late + dropped, "late": late,
         "miss_rate": round((late + dropped) / n_sent, 6) if n_sent else None,
         "deadline_ms": round(period_ns / 1e6, 3), "seconds": seconds, "scheduling": sched.label(),
+        "reader_depth": depth,
         "loadavg_1m_before_after": [round(load0, 2), round(load1, 2)],
     }
     # CPU % of the node over the probe's measured window
@@ -182,13 +190,14 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
                    executor: str = "events", compare_executors: tuple[str, ...] = ("events", "single", "multi"),
                    compare_seconds: float | None = None, policy_iterations: int = 20000,
                    workdir: str | Path | None = None, realtime_priority: int = 50,
-                   pin: bool = False) -> dict[str, Any]:
+                   pin: bool = False, reader_depths: tuple[int, ...] = (1,)) -> dict[str, Any]:
     """Policy latency, ROS 2 loop and bare echo latency, per-stage split, CPU; see the module doc.
 
     `realtime_priority` / `pin`: how the control process, the probe and the in-process policy
     timing are scheduled (Scheduling; a refusal falls back to the normal scheduler, reported in
     each node's log); the loop and echo at the top rate also run under the normal scheduler for
-    comparison (`scheduling`)."""
+    comparison (`scheduling`). The main runs read control samples CONTROL_READER_DEPTH deep; the
+    loop and echo at the top rate run again, as long, at each of `reader_depths` (`reader_depth`)."""
     from edge_nerve.runtime.bench import run_edge_policy_bench
     from edge_nerve.runtime.realtime import RealtimeConfig, realtime_scope
 
@@ -213,6 +222,14 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
         for rate in sorted(rates, reverse=True):
             loops[f"{rate:g}"] = _run_pair(_node_argv("policy", executor, rate, int8), rate, seconds, work,
                                            f"loop{rate:g}", env, sched=sched)
+        depths = {}  # the same loop and echo with readers one sample deep, as long as the main runs
+        for d in reader_depths:
+            if d != CONTROL_READER_DEPTH:
+                depths[str(d)] = {
+                    "loop": _run_pair(_node_argv("policy", executor, top, int8), top, seconds, work, f"depth{d}-loop",
+                                      env, sched=sched, depth=d),
+                    "echo": _run_pair(_node_argv("echo", executor, top, None), top, seconds, work, f"depth{d}-echo",
+                                      env, sched=sched, depth=d)}
         executors = {}
         for ex in compare_executors:
             executors[ex] = {
@@ -258,18 +275,24 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
             "misses_under_0.1pct": all(v["miss_rate"] is not None and v["miss_rate"] < 0.001 for v in loops.values()),
             "no_dropped_commands": all(v["dropped"] == 0 for v in loops.values()),
         },
+        "reader_depth": {d: {part: {k: v[part].get(k) for k in ("p50", "p99", "max", "dropped", "late", "miss_rate",
+                                                               "seconds")}
+                             for part in ("loop", "echo")}
+                         for d, v in {str(CONTROL_READER_DEPTH): {"loop": loop_top, "echo": echo}, **depths}.items()},
         "scheduling": {label: {part: {k: v[part].get(k) for k in ("p50", "p99", "max", "dropped", "late", "miss_rate",
                                                                    "seconds")}
                                for part in ("loop", "echo")} for label, v in schedulers.items()},
         "policy_detail": {"accuracy": policy["accuracy"], "meta": policy["meta"], "targets": policy["targets"]},
         "meta": {
             "executor": executor, "rates_hz": list(rates), "seconds_per_run": seconds,
+            "control_reader_depth": CONTROL_READER_DEPTH,
             "scheduling": sched.label(), "policy_timing_scheduling": policy_sched.summary(),
             "compare_seconds": compare_seconds, "cpus": os.cpu_count(),
             "loadavg_1m": {"echo": echo["loadavg_1m_before_after"],
                            **{f"loop{r}": v["loadavg_1m_before_after"] for r, v in loops.items()}},
             "transport": "probe (sim stand-in, EventsExecutor) -> joint_states JointState (best effort) -> "
-                         "node -> skill/cmd_vel TwistStamped (best effort, depth 1) with the sensor stamp -> probe",
+                         f"node -> skill/cmd_vel TwistStamped (best effort, readers {CONTROL_READER_DEPTH} deep) with the "
+                         "sensor stamp -> probe",
             "total_s": round(total_s, 1),
         },
     }

@@ -24,16 +24,17 @@ from geometry_msgs.msg import TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
-from edge_nerve.nodes.common import CONTROL_QOS, SENSOR_QOS, Topics, make_executor, spin
+from edge_nerve.nodes.common import CONTROL_READER_DEPTH, SENSOR_QOS, control_reader_qos, Topics, make_executor, spin
 
 JOINTS = 12  # a 12-dof robot: 12 positions, velocities, efforts per message
 
 
 class Probe(Node):
-    def __init__(self, capacity: int):
+    def __init__(self, capacity: int, control_depth: int = CONTROL_READER_DEPTH):
         super().__init__("bench_probe")
         self.pub = self.create_publisher(JointState, Topics.JOINT_STATES, SENSOR_QOS)
-        self.create_subscription(TwistStamped, Topics.SKILL_CMD_VEL, self.command_callback, CONTROL_QOS)
+        self.create_subscription(TwistStamped, Topics.SKILL_CMD_VEL, self.command_callback,
+                                 control_reader_qos(control_depth))
         self.rx = np.zeros((2, capacity), dtype=np.int64)  # (stamp, arrival) wall ns
         self.n_rx = 0
         self.recording = False
@@ -88,11 +89,13 @@ def main(argv=None) -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--realtime-priority", type=int, default=0,
                     help="SCHED_FIFO priority, as the sim or a hardware driver would run (0 = off)")
+    ap.add_argument("--control-depth", type=int, default=CONTROL_READER_DEPTH,
+                    help="command reader depth (best effort), as the sim's")
     ap.add_argument("--cpus", default="", help="CPU affinity, a comma list")
     a = ap.parse_args(argv)
     rclpy.init()
     n = int(a.rate * a.seconds) + 16
-    probe = Probe(n + int(a.rate * 2))
+    probe = Probe(n + int(a.rate * 2), a.control_depth)
     executor = make_executor(a.executor)
     executor.add_node(probe)
     if a.realtime_priority or a.cpus:  # every thread so far (DDS, executor); the sender inherits

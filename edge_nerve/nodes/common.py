@@ -23,9 +23,26 @@ from rcl_interfaces.msg import ParameterDescriptor
 from cloud_brain.domain.description import WorldDescription, load_world
 
 # ---- QoS ----------------------------------------------------------------------------------------
-# control loop and sensors: only the newest sample matters; never block or retransmit
+# control loop publishers: only the newest sample matters; never block or retransmit
 CONTROL_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                          reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
+# the control loop's readers (the policy's sensor input, the command's consumers): still best effort,
+# but several samples deep. Depth 1 lets the OS drop a command: a reader descheduled for longer than
+# a period finds only the newest sample, the one before overwritten unread. This VM stalls a process
+# for up to ~8 ms now and then (2-4 periods at 500 Hz), so 8 covers 16 ms at 500 Hz, far inside the
+# safety gate's command timeout. Samples arrive in order and each command carries its sensor's stamp,
+# so the newest still wins. `brainstem bench edge` measures depth 1 against this in the same run.
+CONTROL_READER_DEPTH = 8
+
+
+def control_reader_qos(depth: int = CONTROL_READER_DEPTH) -> QoSProfile:
+    """CONTROL_QOS for a subscription, `depth` samples deep (see CONTROL_READER_DEPTH)."""
+    if depth < 1:
+        raise ValueError(f"control reader depth must be >= 1, got {depth}")
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5,
                         reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
 # plans, outcomes, commands: every message matters and order matters

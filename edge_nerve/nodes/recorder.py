@@ -33,7 +33,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from edge_nerve.nodes.common import DIAGNOSTICS_QOS, LATCHED_QOS, PLAN_QOS, Topics, declare, spin_node
 
 # best effort matches every publisher; a few samples of slack so a busy recorder drops none of
-# the 50 Hz control stream (the nodes' own CONTROL_QOS keeps only the newest)
+# the 50 Hz control stream
 BEST_EFFORT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=20,
                              reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.VOLATILE)
 # what to record when `topics` is not given, with the type each carries and a QoS that matches

@@ -23,9 +23,8 @@ from rclpy.node import Node
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 
-from edge_nerve.nodes.common import (CONTROL_QOS, DIAGNOSTICS_QOS, EXECUTORS, LATCHED_QOS, Topics, declare,
-                                     declare_realtime,
-                                     diagnostic_status, spin_node)
+from edge_nerve.nodes.common import (CONTROL_QOS, DIAGNOSTICS_QOS, EXECUTORS, LATCHED_QOS, Topics,
+                                     control_reader_qos, declare, declare_realtime, diagnostic_status, spin_node)
 from edge_nerve.safety import CommandWatchdog, WatchdogConfig
 from sim.mjcf import ROBOT
 
@@ -48,8 +47,8 @@ class SafetyNode(Node):
         self.pub = self.create_publisher(Twist, Topics.CMD_VEL, CONTROL_QOS)
         self.arm_pub = self.create_publisher(Float64MultiArray, Topics.ARM_COMMAND, CONTROL_QOS)
         self.diag_pub = self.create_publisher(DiagnosticArray, Topics.DIAGNOSTICS, DIAGNOSTICS_QOS)
-        self.create_subscription(TwistStamped, Topics.SKILL_CMD_VEL, self.command_callback, CONTROL_QOS)
-        self.create_subscription(Float64MultiArray, Topics.SKILL_ARM_COMMAND, self.arm_callback, CONTROL_QOS)
+        self.create_subscription(TwistStamped, Topics.SKILL_CMD_VEL, self.command_callback, control_reader_qos())
+        self.create_subscription(Float64MultiArray, Topics.SKILL_ARM_COMMAND, self.arm_callback, control_reader_qos())
         self.create_subscription(Bool, Topics.ESTOP, self.estop_callback, LATCHED_QOS)
         self.create_service(Trigger, Topics.ESTOP_ENGAGE, self.engage_callback)
         self.create_service(Trigger, Topics.ESTOP_RELEASE, self.release_callback)

@@ -9,7 +9,7 @@ Two modes, one node:
   also the fallback, with a warning, when no student artifact is found). One skill at a time;
   cancel and timeouts stop the base and hold the arm.
 - policy (`policy_file` set): an ONNX policy on the NPU-style PolicyRuntime, event-driven: each
-  `joint_states` message (best effort, depth 1: only the newest sample matters) is turned into
+  `joint_states` message (best effort, `control_depth` deep so an OS stall loses none) is turned into
   the observation vector (edge_nerve/control.py, with the latest odometry and the previous
   action), the policy runs, and the command is published in the same callback, so the latency
   is transport + one policy call, with no timer phase added. No action server in this mode
@@ -47,9 +47,10 @@ from std_msgs.msg import Float64MultiArray, String
 from brainstem_interfaces.action import ExecuteSkill
 from brainstem_interfaces.msg import ObjectStates
 from edge_nerve.control import LoopMonitor, ObservationBuilder, ObservationLayout, split_action
-from edge_nerve.nodes.common import (CONTROL_QOS, DIAGNOSTICS_QOS, EXECUTORS, PLAN_QOS, SENSOR_QOS, Topics,
-                                     declare, declare_realtime, declare_world, diagnostic_status, objects_from_msg,
-                                     pose_from_odometry, spin_node, yaw_from_quaternion)
+from edge_nerve.nodes.common import (CONTROL_QOS, CONTROL_READER_DEPTH, DIAGNOSTICS_QOS, EXECUTORS, PLAN_QOS,
+                                     SENSOR_QOS, Topics, control_reader_qos, declare, declare_realtime, declare_world,
+                                     diagnostic_status, objects_from_msg, pose_from_odometry, spin_node,
+                                     yaw_from_quaternion)
 from edge_nerve.skills.teachers import SKILLS, Command, Observation, holding_arm
 from sim.mjcf import ROBOT
 from sim.world_model import user_hand_position
@@ -154,7 +155,9 @@ class SkillRunnerNode(Node):
         if act_dim < 6:
             raise ValueError(f"{path}: action dim {act_dim} < 6 (vx, vy, wz, lift, extend, gripper)")
         self.obs = ObservationBuilder(ObservationLayout(obs_dim, act_dim))
-        self.create_subscription(JointState, Topics.JOINT_STATES, self.policy_callback, CONTROL_QOS)
+        depth = declare(self, "control_depth", CONTROL_READER_DEPTH, "joint_states reader depth in policy mode "
+                        "(best effort; 1 = only the newest, a stalled reader loses samples)")
+        self.create_subscription(JointState, Topics.JOINT_STATES, self.policy_callback, control_reader_qos(depth))
         self.create_subscription(Odometry, Topics.ODOM, self.policy_odom_callback, SENSOR_QOS)
         self.get_logger().info(f"policy {path} ({obs_dim} -> {act_dim}, {self.policy.provider}) on every "
                                f"joint_states message, expected {rate:.0f} Hz")

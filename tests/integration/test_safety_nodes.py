@@ -47,7 +47,7 @@ def graph(tmp_path_factory, policy_file):
     from std_srvs.srv import Trigger
 
     from edge_nerve.nodes.common import (CONTROL_QOS, DIAGNOSTICS_QOS, LATCHED_QOS, SENSOR_QOS, Topics,
-                                         make_executor)
+                                         control_reader_qos, make_executor)
 
     env = dict(os.environ, ROS_DOMAIN_ID=str(random.randint(201, 232)), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     os.environ.update(ROS_DOMAIN_ID=env["ROS_DOMAIN_ID"], ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
@@ -82,6 +82,13 @@ def graph(tmp_path_factory, policy_file):
     node.create_subscription(Twist, Topics.CMD_VEL, on_cmd, CONTROL_QOS)
     node.create_subscription(Float64MultiArray, Topics.ARM_COMMAND, on_arm, CONTROL_QOS)
     node.create_subscription(DiagnosticArray, Topics.DIAGNOSTICS, lambda m: g.diag.extend(m.status), DIAGNOSTICS_QOS)
+    g.answered: set[int] = set()  # sensor stamps (ns) the skill runner's commands carried
+
+    def on_skill_cmd(m):
+        with g.lock:
+            g.answered.add(m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec)
+
+    node.create_subscription(TwistStamped, Topics.SKILL_CMD_VEL, on_skill_cmd, control_reader_qos())
     g.cmd_pub = node.create_publisher(TwistStamped, Topics.SKILL_CMD_VEL, CONTROL_QOS)
     g.sensor_pub = node.create_publisher(JointState, Topics.JOINT_STATES, SENSOR_QOS)
     g.estop_pub = node.create_publisher(Bool, Topics.ESTOP, LATCHED_QOS)
@@ -241,6 +248,39 @@ def test_injected_nan_stops_the_robot_with_a_diagnostic(graph):
                   for s in g.diag if "control loop" in s.name for kv in s.values):
         assert time.monotonic() < deadline, "the skill runner did not report its non-finite outputs"
         time.sleep(0.1)
+
+
+def test_a_control_process_stalled_for_a_few_periods_answers_every_sensor_sample(graph):
+    """The OS stops the skill runner for three sensor periods (SIGSTOP stands in for a VM or
+    scheduler stall): the samples sent meanwhile wait in its reader, and each gets its command,
+    in order, once it runs again. With a reader one sample deep all but the newest were lost."""
+    import signal
+
+    g = graph
+    runner = g.procs["skill_runner"]
+    m = g.JointState()
+    m.name = [f"j{i}" for i in range(12)]
+    m.position = [0.1] * 12
+    stamps = []
+    runner.send_signal(signal.SIGSTOP)
+    try:
+        for i in range(3):
+            now = time.time_ns()
+            m.header.stamp.sec, m.header.stamp.nanosec = divmod(now, 1_000_000_000)
+            g.sensor_pub.publish(m)
+            stamps.append(now)
+            time.sleep(1.0 / SENSOR_HZ)
+        time.sleep(0.05)
+    finally:
+        runner.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 2
+    while True:
+        with g.lock:
+            missing = [s for s in stamps if s not in g.answered]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert not missing, f"{len(missing)} of {len(stamps)} sensor samples sent during the stall got no command"
 
 
 def test_the_control_loop_reports_its_real_time_scheduling(graph):
