@@ -5,7 +5,8 @@ item per intent, cloud_brain/planner/program.py) under a grammar mask that only 
 symbolic solver can reach, and each item's skill steps stream out the moment its last token is
 decoded. The validator is still run on the result (the contract); a plan that fails it is
 refused with the reason. Some refusals come before the model (`_guard`): the rule baseline's safety
-screen, things to be made, chores outside the skills, and things or places the home lacks.
+screen, things to be made, chores outside the skills, reports of what was done, and things or
+places the home lacks.
 
     .venv/bin/python -m cloud_brain.planner.moe "bring me the mug" [--world-overrides JSON]
 """
@@ -190,6 +191,8 @@ def _guard(ruled: Refusal | None, state: WorldState, mentioned: list[str]) -> st
       full" can never become a plan; the model refuses most of these itself (README);
     - something to be made ("a cup of coffee": the model, seeing "cup", fetched the cup) or a
       chore outside the skills ("vacuum the hallway", "do the laundry");
+    - only a report of what was done ("I moved the plate to the counter", "someone carried the
+      cup to the bed"): the model, trained on requests, carried the plate there;
     - for a command that names no object this home has, a thing the home lacks ("bring me the
       blender"); for one that names no place, a place it lacks ("go to the garage", "put the cup
       in the garage": the model had put it on the bed). Schema linking's other half: `mentions`
@@ -198,7 +201,7 @@ def _guard(ruled: Refusal | None, state: WorldState, mentioned: list[str]) -> st
       fetched some object instead."""
     if ruled is None:
         return None
-    if ruled.kind in ("safety", "product", "unsupported") \
+    if ruled.kind in ("safety", "product", "unsupported", "report") \
             or ruled.kind == "unknown" and not _names_object(mentioned, state) \
             or ruled.kind == "unknown_place" and not _names_place(mentioned, state):
         return str(ruled)

@@ -108,7 +108,7 @@ TO_USER_VERBS = frozenset("bring fetch get give hand pass grab retrieve find".sp
 SPEAKER_WANTS = frozenset("want need like love have".split())
 STATIC_PREPS = frozenset("on in at by near beside inside upon next".split())
 SUBJECTS = frozenset("i we someone somebody they he she you kids everyone".split())
-PAST_TENSE = frozenset("left put fell forgot threw dropped knocked spilled spilt".split())
+PAST_TENSE = frozenset("left put fell forgot threw dropped knocked spilled spilt took brought gave hid stuck".split())
 HOME_NOUNS = frozenset("place places spot spots home usual proper".split())
 DETERMINERS = frozenset("the a an this that these those my your our his her their some".split())
 COLLECTIVE = frozenset("everything all things stuff items objects".split())
@@ -175,7 +175,8 @@ class Refusal(Exception):
     """Raised inside parsing to stop with a reason for the user. `kind` says what the reason is
     about: "safety" (a safety rule), "unknown" / "unknown_place" (a thing / a place this home
     lacks), "product" (something to be made: "a cup of coffee"), "unsupported" (a chore outside
-    the skills: "vacuum the hall", "do the laundry"), "other" (anything else)."""
+    the skills: "vacuum the hall", "do the laundry"), "report" (only a report of what was done:
+    "I moved the plate to the counter"), "other" (anything else)."""
 
     def __init__(self, reason: str, kind: str = "other"):
         super().__init__(reason)
@@ -343,6 +344,7 @@ class Frame:
     there: bool = False  # "move it there": the place mentioned last
     aside: str | None = None  # "I want to make a smoothie": the refusal, if nothing else is asked
     locs: list[str] = field(default_factory=list)  # where the objects are now (hints, "from")
+    reported: bool = False  # a hint that tells what was done ("I moved the plate to the counter")
     depart: str | None = None  # "get out of the kitchen": the room to leave
 
 
@@ -382,10 +384,12 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
     return out
 
 
-def _clause_kind(toks: list[str], covered: set[int], first: str) -> str | None:
-    """'hint' for a statement about where things are ("the book is on the sofa", "someone left
-    the cup on the bed", "this room is a disaster"), 'norm' for where something should be
-    ("the book goes on the shelf"), else None (a command)."""
+def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str) -> str | None:
+    """'hint' for a statement about where things are ("the book is on the sofa", "this room is a
+    disaster"), 'report' for one that tells what was done ("someone left the cup on the bed"),
+    'norm' for where something should be
+    ("the book goes on the shelf"), else None (a command). The tense is read from `raw`, the words
+    as said: typo repair turns "moved" into "move"."""
     words = set(toks)
     norm = words & NORM_WORDS
     if norm and "where" not in words and not words & PUTAWAY_WORDS - {"goes", "belongs", "belong", "lives"}:
@@ -402,9 +406,12 @@ def _clause_kind(toks: list[str], covered: set[int], first: str) -> str | None:
         if k in covered:
             continue
         # not "I need you to put ...", "I want the cup put back": what is wanted done, not what was done
-        past = told and k > 0 and toks[k - 1] != "to" and not SPEAKER_WANTS & set(toks[:k]) \
-            and (t in PAST_TENSE or len(t) > 4 and t.endswith("ed") and t not in ("wanted", "needed", "liked"))
-        if past or t in STATE_WORDS and k > 0 and toks[k + 1:k + 2] != ["of"]:  # not "left of"
+        said = raw[k]
+        past = told and k > 0 and toks[k - 1] != "to" and not SPEAKER_WANTS & set(toks[:k]) and (
+            said in PAST_TENSE or len(said) > 4 and said.endswith("ed") and said not in ("wanted", "needed", "liked"))
+        if past:
+            return "report"
+        if t in STATE_WORDS and k > 0 and toks[k + 1:k + 2] != ["of"]:  # not "left of"
             return "hint"
         noun = k > 0 and toks[k - 1] in DETERMINERS  # "this place is a pigsty"
         if (t in commands - {"like", "want", "need", "have"} or t in DOCK_WORDS) and not noun:
@@ -421,7 +428,9 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
                   or t in ("where", "do", "dont", "never")), "")
     first_verb = next((t for k, t in enumerate(toks) if k not in covered and t in
                        DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | TIDY_WORDS), None)
-    kind = _clause_kind(toks, covered, first)
+    kind = _clause_kind(toks, raw, covered, first)
+    f.reported = kind == "report"
+    kind = "hint" if f.reported else kind
     object_ends = {m.end for m in mentions if all(vocab.kinds.get(n) == "object" for n in m.names)}
     role_at: dict[int, str | None] = {}
     role, after_state = None, False
@@ -977,6 +986,9 @@ class RulesPlanner(Planner):
         if not stages:
             if speech:
                 return PlanResult(speech, [])
+            if any(f.reported for f in frames):  # "I moved the plate to the counter": nothing asked
+                raise Refusal("That sounds like something already done; tell me what you'd like me to do.",
+                              "report")
             raise Refusal(f"I didn't understand '{command.strip()[:80]}'.")
         steps: list[Step] = []
         current = state

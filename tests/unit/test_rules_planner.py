@@ -303,3 +303,19 @@ def test_something_wanted_back_goes_to_the_speaker_and_return_alone_puts_it_away
     assert goals("i want the book put away") == [["on", "green_book", "shelf"]]
     assert goals("I need the plate moved to the sink") == [["on", "white_plate", "sink"]]
     assert planner.plan("I put the ball on the bed", state).refusal  # a statement, not a request
+
+
+def test_a_past_tense_the_typo_repair_would_turn_into_a_verb_stays_a_statement(planner, home):
+    """"I moved the plate to the counter" reports what was done: typo repair reads "moved" as
+    "move", so the tense comes from the word as said, and the reply says nothing was asked; the
+    request forms still plan, and so does a report followed by a request."""
+    state = WorldState.initial(home.desc)
+    for said in ("I moved the plate to the counter", "someone carried the cup to the bed",
+                 "i took the apple to the kitchen", "we brought the book to the sofa"):
+        assert planner.refusal(said, state).kind == "report", said
+    assert planner.plan("I dropped the remote on the bed, bring it to me", state).goals == [["delivered", "remote"]]
+    assert planner.plan("I need you to move the plate to the counter", state).goals == \
+        [["on", "white_plate", "kitchen_counter"]]
+    assert planner.plan("I want the plate moved to the counter", state).goals == \
+        [["on", "white_plate", "kitchen_counter"]]
+    assert planner.plan("move the plate to the counter", state).goals == [["on", "white_plate", "kitchen_counter"]]
