@@ -99,7 +99,7 @@ class ProgramGrammar:
                 self._reach[key] = None
             else:
                 try:
-                    part = prog.expand(item, self.state)
+                    part = prog.expand(item, self.state, prog.holding(self.goals, self.state))
                 except (SolveError, KeyError, ValueError):
                     part = None
                 # an item that repeats an earlier one is never what the person asked for

@@ -29,7 +29,7 @@ from cloud_brain.domain.plan import Step
 from cloud_brain.domain.solver import SolveError
 from cloud_brain.domain.state import ROBOT, USER, WorldState
 from cloud_brain.planner import prompt as P
-from cloud_brain.planner.program import HOME, expand, item_of_goal, surface_in_room
+from cloud_brain.planner.program import HOME, expand, goal_of, holding, item_of_goal, surface_in_room
 
 OFFICE_WORLD = Path(__file__).resolve().parents[2] / "tests" / "unit" / "office_world.yaml"
 
@@ -827,8 +827,8 @@ def _command_example(rng: random.Random, state: WorldState, split: str) -> Examp
     if len(set(program)) < len(program):
         raise _Skip  # a repeated intent: the decoder never offers one
     try:
-        for item in program:
-            part = expand(item, s)
+        for k, item in enumerate(program):  # as the decoder expands them (ProgramGrammar)
+            part = expand(item, s, holding([goal_of(i, s.desc) for i in program[:k]], s))
             if not part:
                 raise _Skip  # an intent that does nothing here: the decoder never offers one
             for st in part:

@@ -65,12 +65,30 @@ def goal_of(item: tuple, desc: WorldDescription) -> list | None:
     raise ValueError(f"no goal for program item {item!r}")
 
 
-def expand(item: tuple, state: WorldState) -> list[Step]:
-    """The skill steps that reach `item`'s goal from `state` (SolveError when none do)."""
+def expand(item: tuple, state: WorldState, keep: list | tuple = ()) -> list[Step]:
+    """The skill steps that reach `item`'s goal from `state` (SolveError when none do).
+
+    `keep`: `on` goals of earlier items of the program that hold in `state`. A deliver or put
+    keeps them where it can, so making room on a full surface does not take away what an earlier
+    item just put there ("put the ball on the table and the book on the table too" had carried
+    the ball off to the shelf to make room for the book); a plan that keeps them all comes
+    first, and without one the item is planned alone."""
     goal = goal_of(item, state.desc)
     if goal is None:
         raise SolveError(f"{item[0]}{item[1:]} names no reachable goal in this world")
+    if item[0] in ("deliver", "put"):
+        kept = [g for g in keep if g[0] == "on" and g[1] != goal[1]]
+        if kept:
+            try:
+                return solve([*kept, goal], state)
+            except SolveError:
+                pass
     return solve([goal], state)
+
+
+def holding(goals: list, state: WorldState) -> list:
+    """The `on` goals among `goals` that hold in `state`: what a later item keeps (expand)."""
+    return [g for g in goals if g is not None and g[0] == "on" and state.location_of(g[1]) == g[2]]
 
 
 def candidates(head: str, position: int, state: WorldState, first_arg: str | None = None) -> list[str]:

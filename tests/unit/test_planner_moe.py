@@ -516,3 +516,24 @@ def test_an_object_already_where_the_command_says_stays_there():
             ("take the ball off the bed and put it on the sofa", [["on", "yellow_ball", "sofa"]])]:
         res = planner.plan(command, state)
         assert check_goals(goals, state, res.steps) == (True, None), (command, res.text)
+
+
+def test_a_later_item_keeps_what_an_earlier_item_put_on_a_full_surface():
+    """The dining table holds two things. "put the ball on the table and the book on the table
+    too": making room for the book used to carry the ball, just put there, off to the shelf;
+    the book's item now keeps the ball's goal and moves something else. Whatever the model."""
+    from cloud_brain.domain.goals import check_goals
+    from cloud_brain.planner.base import get_planner
+
+    state = WorldState.initial(HOME)
+    slot_of = P.assign_slots(HOME, random.Random(0))
+    g = ProgramGrammar(TOK, state, slot_of)
+    program = [("put", "yellow_ball", "dining_table"), ("put", "green_book", "dining_table")]
+    for t in P.program_tokens(program, slot_of):
+        assert TOK.id(t) in g.allowed(), t
+        g.advance(TOK.id(t))
+    goals = [["on", "yellow_ball", "dining_table"], ["on", "green_book", "dining_table"]]
+    assert check_goals(goals, state, g.steps) == (True, None), format_plan(g.steps)
+    res = get_planner("moe").plan("put the red cup and the bottle on the table", state)
+    assert check_goals([["on", "red_cup", "dining_table"], ["on", "blue_bottle", "dining_table"]], state,
+                       res.steps) == (True, None), res.text
