@@ -993,28 +993,32 @@ def encode_example(tok: P.Tokenizer, ex: Example, rng: random.Random) -> tuple[l
 
 
 def encode_packed(tok: P.Tokenizer, rng: random.Random, split: str = "train", k: int = 3,
-                  max_len: int = 320) -> tuple[list[int], list[tuple[int, int]]]:
+                  max_len: int = 320, examples: list | None = None) -> tuple[list[int], list[tuple[int, int]]]:
     """One world-state prompt followed by up to `k` independent (command, program) pairs in that
     state: ids and the [start, end) spans of the programs. Training packs pairs this way so the
     long world prompt is paid once for several targets; the first pair is exactly the
-    inference format."""
+    inference format (P.build_prompt). `examples`, when given, receives the packed Examples."""
     while True:
         state = sample_state(rng)
         slot_of = P.assign_slots(state.desc, rng)
         ids = P.world_ids(tok, state, slot_of)
-        spans = []
+        spans, packed = [], []
         for _ in range(k):
             ex = sample_for_state(rng, state, split)
             if ex is None:
                 break
-            cmd = ([] if not spans else [tok.id("<cmd>")]) + P.command_ids(tok, state, slot_of, ex.command)[0]
+            words = P.command_words(tok, state.desc, ex.command)
+            cmd = ([] if not spans else [tok.id("<cmd>")]) + P.command_ids(tok, state, slot_of, words)[0]
             program = [tok.id(t) for t in P.program_tokens(ex.program, slot_of)]
             if len(ids) + len(cmd) + len(program) > max_len:
                 break
             ids += cmd
             spans.append((len(ids), len(ids) + len(program)))
             ids += program
+            packed.append(ex)
         if spans:
+            if examples is not None:
+                examples.extend(packed)
             return ids, spans
 
 

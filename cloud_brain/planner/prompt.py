@@ -314,11 +314,33 @@ def names_home(words: list[str]) -> bool:
                for i, w in enumerate(words))
 
 
+_COMPOUNDS: dict[int, tuple[WorldDescription, dict]] = {}
+
+
+def command_words(tok: Tokenizer, desc: WorldDescription, command: str) -> list[str]:
+    """The command's words as the model reads them, in training and serving alike: normalised; a
+    name of this world written as one word split into its words ("livingroom", "kitchencounter"
+    -> "living room", "kitchen counter": the model knows those words, and linking finds the
+    name), unless the word is one the model knows ("bedroom"); then typos repaired."""
+    if id(desc) not in _COMPOUNDS or _COMPOUNDS[id(desc)][0] is not desc:
+        joined = {}
+        for x in [*desc.rooms.values(), *desc.furniture.values(), *desc.objects.values()]:
+            for w in (words_of(x.name), *(words_of(a) for a in x.aliases)):
+                if len(w) > 1:
+                    joined.setdefault("".join(w), w)
+        _COMPOUNDS[id(desc)] = (desc, joined)
+    joined = _COMPOUNDS[id(desc)][1]
+    words = [p for w in normalise(command).split() for p in (joined.get(w, [w]) if w not in tok.index else [w])]
+    return tok.words(" ".join(words), repair=True)
+
+
 def command_ids(tok: Tokenizer, state: WorldState, slot_of: dict[str, int], words: list[str],
                 max_command_tokens: int = 48) -> tuple[list[int], list[str]]:
     """The command part of a prompt (after `<cmd>`) from its repaired words: the words, `<ment>`
     and the pointers of the entities it mentions, then `<plan>`; and those entities (for the
     grammar mask)."""
+    if isinstance(words, str):
+        raise TypeError("command_ids takes the command's words (command_words), not its text")
     named = mentions(state.desc, words)
     ids = tok.encode_words(" ".join(words))[:max_command_tokens]
     ids.append(tok.index["<ment>"])
@@ -330,7 +352,7 @@ def build_prompt(tok: Tokenizer, state: WorldState, command: str,
                  rng: random.Random | None = None, max_command_tokens: int = 48) -> Prompt:
     slot_of = assign_slots(state.desc, rng)
     ids = world_ids(tok, state, slot_of)
-    words = tok.words(command, repair=True)
+    words = command_words(tok, state.desc, command)
     cmd, named = command_ids(tok, state, slot_of, words, max_command_tokens)
     ids += cmd
     return Prompt(ids, slot_of, {v: k for k, v in slot_of.items()}, named, words)

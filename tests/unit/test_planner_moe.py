@@ -74,6 +74,29 @@ def test_grammar_random_walk_always_valid(seed):
     validate(g.steps, state)
 
 
+def test_training_rows_carry_each_command_as_the_serving_prompt_does():
+    """Every packed (command, plan) pair of a training row reads its command exactly as
+    build_prompt does for serving: the same words (typos repaired, "livingroom" split) and the
+    same linked entities after `<ment>`. A change that passed the raw text where words were
+    expected once spelled every training command letter by letter, with no mentions."""
+    rng = random.Random(7)
+    cmd_id, ment_id, plan_id = TOK.id("<cmd>"), TOK.id("<ment>"), TOK.id("<plan>")
+    for _ in range(30):
+        examples: list = []
+        ids, spans = corpus.encode_packed(TOK, rng, k=4, max_len=500, examples=examples)
+        assert len(examples) == len(spans) >= 1
+        starts = [i + 1 for i, t in enumerate(ids) if t == cmd_id]
+        assert len(starts) == len(examples)
+        for start, ex in zip(starts, examples):
+            served = P.build_prompt(TOK, ex.state, ex.command)
+            want = served.ids[served.ids.index(cmd_id) + 1:]  # words, <ment>, pointers, <plan>
+            got = ids[start:ids.index(plan_id, start) + 1]
+            ment = got.index(ment_id)
+            assert got[:ment] == want[:want.index(ment_id)], ex.command
+            # the pointers differ with the slot draw; the linked entities are as many
+            assert len(got) - ment - 2 == len(served.mentioned) >= 0, ex.command
+
+
 def test_corpus_targets_are_valid_and_dev_templates_are_held_out():
     from cloud_brain.domain.goals import holds
     from cloud_brain.domain.plan import execute
@@ -537,3 +560,20 @@ def test_a_later_item_keeps_what_an_earlier_item_put_on_a_full_surface():
     res = get_planner("moe").plan("put the red cup and the bottle on the table", state)
     assert check_goals([["on", "red_cup", "dining_table"], ["on", "blue_bottle", "dining_table"]], state,
                        res.steps) == (True, None), res.text
+
+
+def test_a_name_written_as_one_word_reads_as_its_words():
+    """"livingroom", "kitchencounter": the model reads "living room", "kitchen counter" (words it
+    knows, linked to the room and the counter); spelled out, it refused or tidied the kitchen.
+    A word that only looks like two names stays as said."""
+    from cloud_brain.domain.goals import check_goals
+    from cloud_brain.planner.base import get_planner
+
+    assert P.command_words(TOK, HOME, "Tidy the livingroom!") == "tidy the living room !".split()
+    assert P.command_words(TOK, HOME, "put it on the kitchencounter") == "put it on the kitchen counter".split()
+    assert P.command_words(TOK, HOME, "bring the bedroom lamp") == "bring the bedroom lamp".split()
+    planner, state = get_planner("moe"), WorldState.initial(HOME)
+    for command, goals in [("tidy the livingroom", [["tidy", "living_room"]]),
+                           ("put the apple on the kitchencounter", [["on", "apple", "kitchen_counter"]])]:
+        res = planner.plan(command, state)
+        assert check_goals(goals, state, res.steps) == (True, None), (command, res.text)
