@@ -138,6 +138,10 @@ TEMPLATES: dict[str, list[str]] = {
         "drop off the {X} at the {F}", "pop the {X} on the {F}", "put the {X} over on the {F}",
         "park the {X} on the {F}", "rest the {X} on the {F}",
         "the {X} belongs on the {F} now", "i'd like the {X} put on the {F}",
+        # a want with a place is a put, not a delivery ("i'd like the book on the bed")
+        "i'd like the {X} on the {F}", "i need the {X} in the {F}", "i want the {X} in the {F}",
+        "i need the {X} on the {F}", "i'd like the {X} in the {F}", "can i have the {X} on the {F}",
+        "i'd love the {X} on the {F}",
     ],
     # the object's current place named too ({L}: where it is now)
     "place_from": [
@@ -264,6 +268,8 @@ TEMPLATES: dict[str, list[str]] = {
         "move the {X} onto the {F}, and the {Y} onto the {G}", "leave the {X} on the {F} and the {Y} on the {G}",
         "put the {X} on the {F}; the {Y} on the {G}", "carry the {X} to the {F} and the {Y} over to the {G}",
         "put the {X} on the {F}, and then put the {Y} on the {G}",
+        "i'd like the {X} on the {F} and the {Y} in the {G}", "i want the {X} on the {F} and the {Y} on the {G}",
+        "i need the {X} in the {F} and the {Y} on the {G}",
     ],
     # two objects, one place, the second said after it ("put the ball on the shelf, the book too")
     "place_too": [

@@ -195,7 +195,7 @@ def test_corpus_says_where_things_are_and_the_targets_stay_reachable_under_the_m
     rng = random.Random(11)
     seen = {"source": 0, "pronoun": 0, "user_at": 0}
     unreachable = []
-    n = 400
+    n = 600
     for _ in range(n):
         ex = corpus.sample_example(rng, "train")
         text = " " + P.normalise(ex.command) + " "
