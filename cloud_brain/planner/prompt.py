@@ -243,6 +243,14 @@ def _phrases(desc: WorldDescription) -> dict[tuple[str, ...], list[str]]:
 _PHRASES: dict[int, tuple[WorldDescription, dict]] = {}
 
 
+def _per_world(store: dict, desc: WorldDescription, build):
+    """build(desc), computed once per world description (keyed by identity)."""
+    hit = store.get(id(desc))
+    if hit is None or hit[0] is not desc:
+        hit = store[id(desc)] = (desc, build(desc))
+    return hit[1]
+
+
 def mentions(desc: WorldDescription, words: list[str]) -> list[str]:
     """Schema linking: the entities the command names, in the order it names them (longest
     phrase first at each word, so "kitchen table" is the table, not the kitchen). The model
@@ -256,9 +264,7 @@ def mentions(desc: WorldDescription, words: list[str]) -> list[str]:
 
 def _linked(desc: WorldDescription, words: list[str]) -> list[tuple[int, list[str]]]:
     """(word index, the entities the phrase there names), longest phrase first at each word."""
-    if id(desc) not in _PHRASES or _PHRASES[id(desc)][0] is not desc:
-        _PHRASES[id(desc)] = (desc, _phrases(desc))
-    index = _PHRASES[id(desc)][1]
+    index = _per_world(_PHRASES, desc, _phrases)
     longest = max((len(p) for p in index), default=1)
     out: list[tuple[int, list[str]]] = []
     i = 0
@@ -317,20 +323,24 @@ def names_home(words: list[str]) -> bool:
 _COMPOUNDS: dict[int, tuple[WorldDescription, dict]] = {}
 
 
+def _compounds(desc: WorldDescription) -> dict[str, list[str]]:
+    """A name of several words written as one -> its words ("livingroom" -> living, room)."""
+    joined: dict[str, list[str]] = {}
+    for x in [*desc.rooms.values(), *desc.furniture.values(), *desc.objects.values()]:
+        for w in (words_of(x.name), *(words_of(a) for a in x.aliases)):
+            if len(w) > 1:
+                joined.setdefault("".join(w), w)
+    return joined
+
+
 def command_words(tok: Tokenizer, desc: WorldDescription, command: str) -> list[str]:
     """The command's words as the model reads them, in training and serving alike: normalised; a
     name of this world written as one word split into its words ("livingroom", "kitchencounter"
     -> "living room", "kitchen counter": the model knows those words, and linking finds the
     name), unless the word is one the model knows ("bedroom"); then typos repaired."""
-    if id(desc) not in _COMPOUNDS or _COMPOUNDS[id(desc)][0] is not desc:
-        joined = {}
-        for x in [*desc.rooms.values(), *desc.furniture.values(), *desc.objects.values()]:
-            for w in (words_of(x.name), *(words_of(a) for a in x.aliases)):
-                if len(w) > 1:
-                    joined.setdefault("".join(w), w)
-        _COMPOUNDS[id(desc)] = (desc, joined)
-    joined = _COMPOUNDS[id(desc)][1]
-    words = [p for w in normalise(command).split() for p in (joined.get(w, [w]) if w not in tok.index else [w])]
+    joined = _per_world(_COMPOUNDS, desc, _compounds)
+    words = [p for w in normalise(command).split()
+             for p in (joined.get(w, [w]) if w not in tok.index else [w])]
     return tok.words(" ".join(words), repair=True)
 
 
