@@ -62,7 +62,7 @@ class ProgramGrammar:
     def __init__(self, tok: Tokenizer, state: WorldState, slot_of: dict[str, int],
                  max_items: int = MAX_ITEMS, banned: set[tuple[int, tuple]] | None = None,
                  mentioned: list[str] | None = None, home_named: bool = True,
-                 destinations: set[str] | None = None):
+                 destinations: set[str] | None = None, where_is: set[str] | None = None):
         self.tok = tok
         self.state = state
         self.slot_of = slot_of
@@ -77,6 +77,9 @@ class ProgramGrammar:
         # object there stays a choice when it already is there ("... and the clicker on the
         # shelf", where it is), unlike a place the model could only have copied from the state
         self.destinations = destinations or set()
+        # places the command names only as where something is or was (the rule parser's
+        # places_where_things_are): never a put's destination
+        self.where_is = where_is or set()
         self.items: list[tuple] = []  # completed program items
         self.goals: list[list] = []  # their goal predicates
         self.steps: list[Step] = []  # their expansion so far
@@ -114,6 +117,8 @@ class ProgramGrammar:
         `first_only`, stop at the first: enough to know whether any exists)."""
         n = len(prefix)
         cands = prog.candidates(head, n, self.state, prefix[0] if prefix else None)
+        if head == "put" and n == 1 and self.where_is:
+            cands = [c for c in cands if c == prog.HOME or not self._puts_where_it_is(prefix[0], c)]
         named = [c for c in cands if c in self.mentioned]
         if self._names_kind(head, n):
             # the command names entities of this kind: the argument is one of them, or one
@@ -146,6 +151,13 @@ class ProgramGrammar:
             # with no steps, so the plan can be "that's already done" instead of another errand
             got |= self._reachable(head, prefix, named, first_only, noop_ok=True)
         return got
+
+    def _puts_where_it_is(self, obj: str, dest: str) -> bool:
+        """Would put(obj, dest) leave obj on a place the command names only as where something
+        is or was? A room counts by the surface the put would use ("tidy the bedroom - the ball
+        is on the bed": not the ball to the bedroom, which is onto the bed)."""
+        goal = prog.goal_of(("put", obj, dest), self.state.desc)
+        return dest in self.where_is or goal is not None and goal[2] in self.where_is
 
     def _names_kind(self, head: str, n: int) -> bool:
         """Does the command name an entity of the kind argument n of `head` takes? Fixed for the

@@ -112,7 +112,8 @@ class MoEPlanner:
             linked = linked + room_spoken_of(command, state)  # "in here": the user's room
         grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=linked,
                                  home_named=names_home(prompt.words),
-                                 destinations=destinations_said(state.desc, prompt.words))
+                                 destinations=destinations_said(state.desc, prompt.words),
+                                 where_is=self._rules.places_where_things_are(command, state))
         if grammar_out is not None:
             grammar_out.append(grammar)
         first = True

@@ -967,6 +967,24 @@ class RulesPlanner(Planner):
             return None
         return None
 
+    def places_where_things_are(self, command: str, state: WorldState) -> set[str]:
+        """Places the command names only as where something is or was, never as where something
+        should go: in a statement or a report ("the ball is on the bed", "someone left the
+        stapler on the bench") or as the source ("take it off the shelf"). For the MoE's mask:
+        the model had copied such a place into a put ("tidy the bedroom - the ball is on the bed"
+        put the ball back on the bed)."""
+        if not isinstance(command, str):
+            return set()
+        vocab = self.vocabulary(state.desc)
+        raw = _tokens(command[:MAX_COMMAND_CHARS])
+        toks = _repaired(raw, vocab)
+        try:
+            frames = [_parse_clause(t, r, vocab) for t, r in _split_clauses(toks, raw)]
+        except Refusal:
+            return set()
+        where = {n for f in frames for n in f.locs}
+        return where - {f.dest for f in frames if f.dest is not None and f.dest_explicit}
+
     def _plan(self, command: str, state: WorldState) -> PlanResult:
         if not isinstance(command, str):
             raise Refusal("I only understand text commands.")

@@ -577,3 +577,24 @@ def test_a_name_written_as_one_word_reads_as_its_words():
                            ("put the apple on the kitchencounter", [["on", "apple", "kitchen_counter"]])]:
         res = planner.plan(command, state)
         assert check_goals(goals, state, res.steps) == (True, None), (command, res.text)
+
+
+def test_a_place_named_only_as_where_something_is_is_no_destination():
+    """"tidy the bedroom - the ball is on the bed", "I dropped the apple on the couch", "take it
+    off the shelf": the rule parser finds the places said only as where something is or was, and
+    the mask offers no put onto them, directly or through their room (the model had tidied the
+    bedroom and then put the ball back on the bed). A place also said as a destination stays."""
+    from cloud_brain.planner.rules import RulesPlanner
+
+    rules, state = RulesPlanner(), WorldState.initial(HOME)
+    assert rules.places_where_things_are("tidy the bedroom - the ball is on the bed", state) == {"bed"}
+    assert rules.places_where_things_are("go clean the living room, I dropped the apple on the couch", state) == {"sofa"}
+    assert rules.places_where_things_are("take the ball off the bed and put it on the shelf", state) == {"bed"}
+    assert rules.places_where_things_are("the ball is on the sofa, put the cup on the sofa too", state) == set()
+    assert rules.places_where_things_are("put the cup on the table", state) == set()
+    slot_of = P.assign_slots(HOME, random.Random(0))
+    g = ProgramGrammar(TOK, state, slot_of, mentioned=["bedroom", "yellow_ball", "bed", "shelf"], where_is={"bed"})
+    g.advance(TOK.id("<put>"))
+    g.advance(TOK.id(f"@{slot_of['yellow_ball']}"))
+    offered = {g.entity_of[t] for t in g.allowed()}
+    assert "shelf" in offered and "bed" not in offered and "bedroom" not in offered
