@@ -387,9 +387,8 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
 def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str) -> str | None:
     """'hint' for a statement about where things are ("the book is on the sofa", "this room is a
     disaster"), 'report' for one that tells what was done ("someone left the cup on the bed"),
-    'norm' for where something should be
-    ("the book goes on the shelf"), else None (a command). The tense is read from `raw`, the words
-    as said: typo repair turns "moved" into "move"."""
+    'norm' for where something should be ("the book goes on the shelf"), else None (a command).
+    The tense is read from `raw`, the words as said: typo repair turns "moved" into "move"."""
     words = set(toks)
     norm = words & NORM_WORDS
     if norm and "where" not in words and not words & PUTAWAY_WORDS - {"goes", "belongs", "belong", "lives"}:
