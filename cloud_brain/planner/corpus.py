@@ -832,9 +832,11 @@ def _command_example(rng: random.Random, state: WorldState, split: str) -> Examp
     s = state
     if len(set(program)) < len(program):
         raise _Skip  # a repeated intent: the decoder never offers one
+    done: list = []  # the goals of the items expanded so far
     try:
-        for k, item in enumerate(program):  # as the decoder expands them (ProgramGrammar)
-            part = expand(item, s, holding([goal_of(i, s.desc) for i in program[:k]], s))
+        for item in program:  # as the decoder expands them (ProgramGrammar)
+            part = expand(item, s, holding(done, s))
+            done.append(goal_of(item, s.desc))
             if not part:
                 raise _Skip  # an intent that does nothing here: the decoder never offers one
             for st in part:

@@ -96,7 +96,7 @@ class MoEPlanner:
             yield Step("refuse", (REASONS["<r:unclear>"],))
             return
         linked = prompt.mentioned
-        ruled = self._rules.refusal(command, state)  # the rule parser's reading, once per command
+        ruled, where_is = self._rules.reading(command, state)  # the rule parser's, once per command
         guard = _guard(ruled, state, prompt.mentioned)
         if guard:
             self.last_first_step_ms = (time.perf_counter() - t0) * 1000
@@ -113,7 +113,7 @@ class MoEPlanner:
         grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=linked,
                                  home_named=names_home(prompt.words),
                                  destinations=destinations_said(state.desc, prompt.words),
-                                 where_is=self._rules.places_where_things_are(command, state))
+                                 where_is=where_is)
         if grammar_out is not None:
             grammar_out.append(grammar)
         first = True

@@ -956,35 +956,35 @@ class RulesPlanner(Planner):
         vocab = self.vocabulary(state.desc)
         return _screen(_repaired(raw, vocab), raw)
 
+    def reading(self, command: str, state: WorldState) -> tuple[Refusal | None, set[str]]:
+        """The rule parser's reading of `command` for another backend, parsed once: why it would
+        refuse (with the reason's kind) or None, and the places it names only as where something
+        is or was, never as where something should go: in a statement or a report ("the ball is
+        on the bed", "someone left the stapler on the bench") or as the source ("take it off the
+        shelf"). The MoE's mask uses the latter: the model had copied such a place into a put
+        ("tidy the bedroom - the ball is on the bed" put the ball back on the bed)."""
+        frames: list[Frame] = []
+        try:
+            self._plan(command, state, frames)
+            ruled = None
+        except Refusal as r:
+            ruled = r
+        except Exception:  # noqa: BLE001 - `plan` logs these; here no refusal is known
+            ruled = None
+        where = {n for f in frames for n in f.locs}
+        return ruled, where - {f.dest for f in frames if f.dest is not None and f.dest_explicit}
+
     def refusal(self, command: str, state: WorldState) -> Refusal | None:
         """Why the rule parser would refuse `command` (with the reason's kind), or None."""
-        try:
-            self._plan(command, state)
-        except Refusal as r:
-            return r
-        except Exception:  # noqa: BLE001 - `plan` logs these; here no refusal is known
-            return None
-        return None
+        return self.reading(command, state)[0]
 
     def places_where_things_are(self, command: str, state: WorldState) -> set[str]:
-        """Places the command names only as where something is or was, never as where something
-        should go: in a statement or a report ("the ball is on the bed", "someone left the
-        stapler on the bench") or as the source ("take it off the shelf"). For the MoE's mask:
-        the model had copied such a place into a put ("tidy the bedroom - the ball is on the bed"
-        put the ball back on the bed)."""
-        if not isinstance(command, str):
-            return set()
-        vocab = self.vocabulary(state.desc)
-        raw = _tokens(command[:MAX_COMMAND_CHARS])
-        toks = _repaired(raw, vocab)
-        try:
-            frames = [_parse_clause(t, r, vocab) for t, r in _split_clauses(toks, raw)]
-        except Refusal:
-            return set()
-        where = {n for f in frames for n in f.locs}
-        return where - {f.dest for f in frames if f.dest is not None and f.dest_explicit}
+        """The places `command` names only as where something is or was (see `reading`)."""
+        return self.reading(command, state)[1]
 
-    def _plan(self, command: str, state: WorldState) -> PlanResult:
+    def _plan(self, command: str, state: WorldState, frames_out: list | None = None) -> PlanResult:
+        """The plan for `command`, or a Refusal; `frames_out`, when given, receives the clauses'
+        frames once all are parsed."""
         if not isinstance(command, str):
             raise Refusal("I only understand text commands.")
         text = command[:MAX_COMMAND_CHARS]
@@ -998,6 +998,8 @@ class RulesPlanner(Planner):
             raise Refusal(unsafe, "safety")
         clauses = _split_clauses(toks, raw)
         frames = [_parse_clause(t, r, vocab) for t, r in clauses]
+        if frames_out is not None:
+            frames_out.extend(frames)
         stages, speech = _frames_to_stages(frames, state, vocab)
         stages = _drop_superseded_object_goals(stages)
         if not stages:
