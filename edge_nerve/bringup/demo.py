@@ -219,6 +219,9 @@ class Mission:
         if trace.error:
             res.reason = trace.error
             self.echo(f"mission failed: {trace.error}")
+            for name in ("plan_executor", "skill_runner"):  # where a stuck step shows why
+                tail = self.procs.log_tail(name, lines=6)
+                self.echo(f"  last lines of {name}.log:\n" + "\n".join(f"    {line}" for line in tail.splitlines()))
         elif not goals:
             res.reason = "the plan promises nothing checkable"
         else:

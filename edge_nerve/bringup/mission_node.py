@@ -57,8 +57,9 @@ class MissionNode:
         self.inbox: queue.Queue = queue.Queue()
         n = self.node
         self.command_pub = n.create_publisher(String, Topics.COMMAND, PLAN_QOS)
-        n.create_subscription(PlanEvent, Topics.PLAN_EVENTS, lambda m: self.inbox.put(m), PLAN_QOS)
-        n.create_subscription(StepOutcome, Topics.STEP_OUTCOMES, lambda m: self.inbox.put(m), PLAN_QOS)
+        self.events_sub = n.create_subscription(PlanEvent, Topics.PLAN_EVENTS, lambda m: self.inbox.put(m), PLAN_QOS)
+        self.outcomes_sub = n.create_subscription(StepOutcome, Topics.STEP_OUTCOMES, lambda m: self.inbox.put(m),
+                                                  PLAN_QOS)
         n.create_subscription(String, LINK_STATE, self._link_callback, LATCHED_QOS)
         n.create_subscription(Odometry, Topics.ODOM, self._odom_callback, SENSOR_QOS)
         self.path: list[tuple[float, float]] = []  # the robot's track, for the map of the run
@@ -126,6 +127,8 @@ class MissionNode:
                 waiting.append("skill runner")
             if self.command_pub.get_subscription_count() < 1:  # matched, not just discovered
                 waiting.append("cloud_link subscription")
+            if self.events_sub.get_publisher_count() < 1 or self.outcomes_sub.get_publisher_count() < 1:
+                waiting.append("plan events and step outcomes")  # volatile: sent before the match is lost
             subscribers = {i.node_name for i in self.node.get_subscriptions_info_by_topic(
                 self.node.resolve_topic_name(Topics.PLAN_EVENTS))}
             if "plan_executor" not in subscribers:  # by name: a recorder must not stand in for it

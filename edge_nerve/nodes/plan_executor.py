@@ -7,6 +7,8 @@ The cloud link's state (`brainstem/link`, latched, and link plan events) gates e
 start; a running step whose lease runs out while the link is down is cancelled (execution.py).
 With `step_journal:=PATH` (edge_nerve/link/journal.py) the step ids it ran survive a restart of
 the node: it never runs one twice, and reports the step it was cut short in as failed.
+An ExecuteSkill answer that DDS lost (a goal response, a result) is asked for again with the
+same step id, which the skill runner never runs twice (edge_nerve/skill_call.py says when).
 
     .venv/bin/python -m edge_nerve.nodes.plan_executor
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 
+from action_msgs.msg import GoalStatus
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.node import Node
@@ -27,7 +30,11 @@ from cloud_brain.domain.plan import Step
 from edge_nerve.execution import Outcome, PlanExecutor, QueuedStep
 from edge_nerve.nodes.common import (LATCHED_QOS, PLAN_QOS, SENSOR_QOS, Topics, declare, declare_world,
                                      objects_from_msg, pose_from_odometry, spin_node)
+from edge_nerve.skill_call import ASK, SkillCall
 from edge_nerve.world_tracker import WorldTracker
+
+
+ENDED = (GoalStatus.STATUS_SUCCEEDED, GoalStatus.STATUS_ABORTED, GoalStatus.STATUS_CANCELED)
 
 
 class PlanExecutorNode(Node):
@@ -48,14 +55,18 @@ class PlanExecutorNode(Node):
         self.executor_logic = PlanExecutor(self.tracker.state, self.dispatch, self.report,
                                            cancel=self.cancel_step, link_up=False, settle_s=settle_s,
                                            journal=journal)
-        self.goal_handle = None  # the running step's ExecuteSkill goal, once accepted
+        self.call: SkillCall | None = None  # the running step's ExecuteSkill call, once its goal is sent
+        self.call_step: QueuedStep | None = None
+        self.goal_handles = []  # every accepted goal of that call (a re-ask the runner joined adds one)
         self.outcomes = self.create_publisher(StepOutcome, Topics.STEP_OUTCOMES, PLAN_QOS)
         self.skills = ActionClient(self, ExecuteSkill, Topics.EXECUTE_SKILL)
         self.create_subscription(PlanEvent, Topics.PLAN_EVENTS, self.plan_event_callback, PLAN_QOS)
         self.create_subscription(String, Topics.LINK_STATE, self.link_callback, LATCHED_QOS)
         self.create_subscription(Odometry, Topics.ODOM, self.odom_callback, SENSOR_QOS)
         self.create_subscription(ObjectStates, Topics.OBJECT_STATES, self.objects_callback, SENSOR_QOS)
-        self.server_wait_s = declare(self, "server_wait_s", 10.0, "how long a step waits for the skill runner")
+        self.server_wait_s = declare(self, "server_wait_s", 10.0, "how long a step waits for the skill runner "
+                                     "(to come up, to answer its goal, to send the result of a skill that ended)")
+        self.answer_s = declare(self, "answer_s", 2.0, "an ExecuteSkill answer later than this is asked for again")
         self.pending: tuple[QueuedStep, float] | None = None  # dispatched, goal not yet sent
         self.create_timer(0.05, self.timer_callback)
         self.executor_logic.recover()  # after a restart: the cut-short step is reported failed
@@ -97,7 +108,27 @@ class PlanExecutorNode(Node):
             elif time.monotonic() - since > self.server_wait_s:
                 self.pending = None
                 self.executor_logic.finished(q.step_id, False, "skill runner is not available")
+        if self.call is not None:
+            self._watch_call()
         self.executor_logic.pump()
+
+    def _watch_call(self) -> None:
+        """Ask again for an answer DDS lost; fail the step when the skill runner stays silent."""
+        c, q, now = self.call, self.call_step, time.monotonic()
+        c.server(self.skills.server_is_ready(), now)
+        if any(h.status in ENDED for h in self.goal_handles):
+            c.ended(now)
+        due = c.due(now)
+        if due is None:
+            return
+        kind, why = due
+        if kind == ASK:
+            self.get_logger().warning(f"step {q.index} {q.step}: {why}; asking the skill runner again")
+            c.asked(now)
+            self._send_goal(q)
+        else:
+            self.get_logger().error(f"step {q.index} {q.step}: {why}")
+            self._end_call(q, False, why)
 
     def dispatch(self, q: QueuedStep) -> None:
         self.get_logger().info(f"step {q.index}: {q.step} ({q.step_id})")
@@ -105,9 +136,20 @@ class PlanExecutorNode(Node):
         self.timer_callback()
 
     def _send_goal(self, q: QueuedStep) -> None:
+        if self.call is None or self.call.step_id != q.step_id:
+            self.call, self.call_step, self.goal_handles = (
+                SkillCall(q.step_id, time.monotonic(), self.answer_s, self.server_wait_s), q, [])
         goal = ExecuteSkill.Goal(step_id=q.step_id, skill=q.step.skill, args=list(q.step.args),
                                  timeout_s=float(self.skill_timeout_s))
         self.skills.send_goal_async(goal).add_done_callback(lambda f, q=q: self._goal_response(q, f))
+
+    def _current(self, q: QueuedStep) -> bool:
+        """Whether an answer belongs to the call still open (not to a step already over)."""
+        return self.call is not None and self.call.step_id == q.step_id
+
+    def _end_call(self, q: QueuedStep, success: bool, message: str) -> None:
+        self.call, self.call_step, self.goal_handles = None, None, []
+        self.executor_logic.finished(q.step_id, success, message)
 
     def cancel_step(self, q: QueuedStep, reason: str) -> None:
         """Lease expired: cancel the running skill (the skill runner stops the base, arm holds)."""
@@ -115,23 +157,31 @@ class PlanExecutorNode(Node):
         if self.pending is not None and self.pending[0].step_id == q.step_id:
             self.pending = None  # the goal was never sent
             self.executor_logic.finished(q.step_id, False, "not started")
-        elif self.goal_handle is not None:
-            self.goal_handle.cancel_goal_async()
+        elif self._current(q):
+            for handle in self.goal_handles:
+                handle.cancel_goal_async()
 
     def _goal_response(self, q: QueuedStep, future) -> None:
+        if not self._current(q):
+            return
         handle = future.result()
         if handle is None or not handle.accepted:
-            self.executor_logic.finished(q.step_id, False, "skill runner rejected the goal")
+            if not self.goal_handles:  # (a re-ask turned down while an earlier ask runs changes nothing)
+                self._end_call(q, False, "skill runner rejected the goal")
             return
-        self.goal_handle = handle
+        self.call.accepted(time.monotonic())
+        self.goal_handles.append(handle)
         if q.step_id in self.executor_logic.lease_cancelled:  # expired while the goal was in flight
             handle.cancel_goal_async()
         handle.get_result_async().add_done_callback(lambda f, q=q: self._result(q, f))
 
     def _result(self, q: QueuedStep, future) -> None:
-        self.goal_handle = None
-        res = future.result().result
-        self.executor_logic.finished(q.step_id, bool(res.success), res.message)
+        if not self._current(q):  # the first of several answers for one step ended it
+            return
+        response = future.result()
+        if response.status == GoalStatus.STATUS_UNKNOWN:
+            return self._end_call(q, False, "the skill runner no longer knows the step's goal")
+        self._end_call(q, bool(response.result.success), response.result.message)
 
     def report(self, o: Outcome) -> None:
         verdict = "rejected" if o.rejected else ("done" if o.success else "failed")

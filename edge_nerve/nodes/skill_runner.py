@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import OrderedDict
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -54,6 +55,8 @@ from edge_nerve.nodes.common import (CONTROL_QOS, CONTROL_READER_DEPTH, DIAGNOST
 from edge_nerve.skills.teachers import SKILLS, Command, Observation, holding_arm
 from sim.mjcf import ROBOT
 from sim.world_model import user_hand_position
+
+STEP_RESULTS_KEPT = 64  # ended steps whose result a re-ask still gets
 
 
 class SkillRunnerNode(Node):
@@ -114,7 +117,11 @@ class SkillRunnerNode(Node):
         self.last_rx = 0.0
         self.ticks = 0
         self.arm_setpoint: tuple[float, float, float] | None = None  # the last one published
-        self.active = None  # (goal_handle, controller, future, start sim time, limit s, last Command)
+        self.active = None  # (controller, future, start sim time, limit s, last Command)
+        self.running_step: str | None = None  # the step id being run ('' for a goal without one)
+        self.step_future = Future()  # its (success, message, duration), for goals that join it
+        self.step_handles = []  # every goal handle of that step (re-asks join the first)
+        self.results: OrderedDict[str, tuple[bool, str, float]] = OrderedDict()  # ended steps, newest last
         self.server = ActionServer(self, ExecuteSkill, Topics.EXECUTE_SKILL, self.execute_callback,
                                    goal_callback=self.goal_callback, cancel_callback=self.cancel_callback)
         self.create_timer(1.0 / rate, self.control_callback)
@@ -244,8 +251,13 @@ class SkillRunnerNode(Node):
                            user_hand=self.user_hand)
 
     # ---- the action ---------------------------------------------------------------------------
+    # A goal whose step id the runner already has is the same step asked again (the plan executor
+    # re-asks when DDS lost an answer, edge_nerve/skill_call.py): it joins the running step, or
+    # gets the stored result of an ended one. A step never runs twice.
     def goal_callback(self, goal) -> GoalResponse:
-        if self.active is not None:
+        if goal.step_id and (goal.step_id in self.results or goal.step_id == self.running_step):
+            return GoalResponse.ACCEPT
+        if self.running_step is not None:
             self.get_logger().warning(f"rejecting {goal.skill}: a skill is already running")
             return GoalResponse.REJECT
         return GoalResponse.ACCEPT
@@ -255,14 +267,40 @@ class SkillRunnerNode(Node):
 
     async def execute_callback(self, goal_handle):
         g = goal_handle.request
+        if g.step_id and g.step_id in self.results:
+            self.get_logger().info(f"{g.step_id}: asked again after it ended; its result again")
+            return self._finish(goal_handle, *self.results[g.step_id])
+        if g.step_id and g.step_id == self.running_step:
+            self.get_logger().info(f"{g.step_id}: asked again while it runs; joined")
+            self.step_handles.append(goal_handle)
+            return self._finish(goal_handle, *(await self.step_future))
+        if self.running_step is not None:  # accepted in the same instant as another step
+            return self._finish(goal_handle, False, "another skill is already running", 0.0)
+        self.running_step, self.step_future, self.step_handles = g.step_id, Future(), [goal_handle]
+        try:
+            outcome = await self._run_skill(g)
+        except Exception as e:  # a broken controller fails its step; the runner takes the next one
+            self.get_logger().error(f"{g.step_id}: {g.skill} raised {e!r}")
+            outcome = (False, f"{g.skill} failed on the robot: {e}", 0.0)
+        finally:
+            self.active = None
+            self.running_step = None
+        if g.step_id:
+            self.results[g.step_id] = outcome
+            while len(self.results) > STEP_RESULTS_KEPT:
+                self.results.popitem(last=False)
+        self.step_future.set_result(outcome)
+        return self._finish(goal_handle, *outcome)
+
+    async def _run_skill(self, g) -> tuple[bool, str, float]:
+        """One step's skill to its end: (success, message, duration in sim s)."""
         if g.skill == "say":
             text = " ".join(g.args)
             self.say_pub.publish(String(data=text))
             self.get_logger().info(f"say: {text}")
-            return self._finish(goal_handle, True, f"said: {text}", 0.0)
+            return True, f"said: {text}", 0.0
         if g.skill not in SKILLS:
-            return self._finish(goal_handle, False, f"unknown skill '{g.skill}'; known: "
-                                f"{', '.join(sorted(SKILLS) + ['say'])}", 0.0)
+            return False, f"unknown skill '{g.skill}'; known: {', '.join(sorted(SKILLS) + ['say'])}", 0.0
         obs = self.observation()
         if obs is None:  # just started: give the sensors a moment instead of failing the step
             self.sensor_wait = (Future(), time.monotonic() + self.sensor_wait_s)
@@ -270,7 +308,7 @@ class SkillRunnerNode(Node):
             self.sensor_wait = None
             obs = self.observation()
             if obs is None:
-                return self._finish(goal_handle, False, f"no sensor data within {self.sensor_wait_s:.0f} s", 0.0)
+                return False, f"no sensor data within {self.sensor_wait_s:.0f} s", 0.0
         if self.student is not None:
             from edge_nerve.skills.student import StudentController
 
@@ -280,14 +318,12 @@ class SkillRunnerNode(Node):
         try:
             controller.reset(tuple(g.args), obs)
         except (ValueError, KeyError) as e:
-            return self._finish(goal_handle, False, f"{g.skill}{tuple(g.args)}: {e}", 0.0)
+            return False, f"{g.skill}{tuple(g.args)}: {e}", 0.0
         limit = g.timeout_s if g.timeout_s > 0 else getattr(controller, "timeout", 120.0) + 5.0
         future = Future()
-        self.active = (goal_handle, controller, future, obs.time, limit, self._hold_command(obs))
+        self.active = (controller, future, obs.time, limit, self._hold_command(obs))
         self.get_logger().info(f"{g.step_id}: {g.skill}({', '.join(g.args)}) started")
-        success, message, duration = await future
-        self.active = None
-        return self._finish(goal_handle, success, message, duration)
+        return await future
 
     def _finish(self, goal_handle, success: bool, message: str, duration: float):
         if goal_handle.is_cancel_requested:
@@ -307,7 +343,7 @@ class SkillRunnerNode(Node):
         if self.active is None:
             self.monitor.idle()
             return
-        goal_handle, controller, future, t0, limit, last = self.active
+        controller, future, t0, limit, last = self.active
         if future.done():
             return
         start = time.perf_counter_ns()
@@ -318,7 +354,7 @@ class SkillRunnerNode(Node):
         if age > self.stale_s:  # a hiccup: hold still (arm keeps its setpoint) until sensors return
             self._publish(last, base=False)
             return
-        if goal_handle.is_cancel_requested:
+        if any(h.is_cancel_requested for h in self.step_handles):
             return self._stop(future, last, False, "cancelled", obs, t0)
         if self.scan is not None and hasattr(controller, "scan"):
             controller.scan = self.scan
@@ -329,12 +365,13 @@ class SkillRunnerNode(Node):
             return self._stop(future, cmd, status.ok, status.reason or "ok", obs, t0)
         self._publish(cmd)
         self.monitor.tick(start, time.perf_counter_ns())
-        self.active = (goal_handle, controller, future, t0, limit, cmd)
+        self.active = (controller, future, t0, limit, cmd)
         self.ticks += 1
         if self.ticks % 20 == 0:  # feedback at a few Hz is plenty for a human or a recorder
-            goal_handle.publish_feedback(ExecuteSkill.Feedback(
-                phase=str(getattr(controller, "phase", "")),
-                progress=float(min(1.0, (obs.time - t0) / max(limit, 1e-3)))))
+            feedback = ExecuteSkill.Feedback(phase=str(getattr(controller, "phase", "")),
+                                             progress=float(min(1.0, (obs.time - t0) / max(limit, 1e-3))))
+            for h in self.step_handles:
+                h.publish_feedback(feedback)
 
     def _hold_command(self, obs: Observation) -> Command:
         """What a skill sends before its controller has stepped (stale sensors, a cancel on the

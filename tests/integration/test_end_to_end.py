@@ -5,6 +5,9 @@ missions then run in order against the same live robot, the way a user would use
 """
 
 import math
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -71,6 +74,26 @@ def test_navigation_reaches_the_room(mission):
     assert res.ok, res.reason
     assert res.goals == [["robot_in", "bedroom"]]
     assert mission.node.world_state().robot_room == "bedroom"
+
+
+def test_a_skill_runner_silent_for_a_while_still_runs_the_step_once(mission):
+    """DDS can lose an action's answer on a loaded machine; a step then waited for ever. The plan
+    executor asks again when its goal goes unanswered (edge_nerve/skill_call.py) and the runner
+    never runs a step id twice: here the runner is stopped while the step is sent and asked for."""
+    logs = mission.run_dir / "logs"
+    runner = mission.procs.procs["skill_runner"]
+    started = (logs / "skill_runner.log").read_text().count(") started")
+    os.kill(runner.pid, signal.SIGSTOP)
+    wake = threading.Timer(4.5, os.kill, (runner.pid, signal.SIGCONT))  # two asks unanswered by then
+    wake.start()
+    try:
+        res = mission.run("go to the kitchen", timeout_s=120)
+    finally:
+        wake.cancel()
+        os.kill(runner.pid, signal.SIGCONT)
+    assert res.ok, res.reason
+    assert "asking the skill runner again" in (logs / "plan_executor.log").read_text()
+    assert (logs / "skill_runner.log").read_text().count(") started") == started + 1
 
 
 def test_fetch_delivers_the_red_cup_in_physics(mission):

@@ -1,10 +1,12 @@
-"""The hand-over between two skills on the real `skill_runner` node: the robot holds the red cup
+"""The real `skill_runner` node. The hand-over between two skills: the robot holds the red cup
 (as after a pick), the next skill starts while its sensors are late (a loaded machine: the sim
 process stalled), and the arm must keep what it holds.
 
 The runner sends a hold command while sensors are stale, before the new skill's controller has
 stepped. It once sent the Command() defaults there (lift 0.6, gripper open), and the sim let go
 of the cup: the intermittent "dropped red_cup" right after pick in the end-to-end runs.
+
+A step asked for again (the plan executor does when DDS lost an answer) runs once.
 
     .venv/bin/python -m pytest -q tests/integration/test_skill_handover.py
 """
@@ -146,3 +148,51 @@ def test_a_skill_starting_on_stale_sensors_keeps_the_held_object(runner):
     for lift, extend, grip in sent_arm:
         assert grip >= 0.5, f"gripper opened to {grip} with the cup in it: {sent_arm[:3]}"
         assert abs(lift - LIFT) < 0.02 and abs(extend - EXTEND) < 0.02, (lift, extend)
+
+
+def _answered(g, future, what: str, timeout_s: float = 15.0):
+    deadline = time.monotonic() + timeout_s
+    while not future.done():
+        assert time.monotonic() < deadline, f"{what} never answered:\n{g.log.read_text()[-2000:]}"
+        time.sleep(0.02)
+    return future.result()
+
+
+def test_a_step_asked_for_again_runs_once_and_every_ask_gets_its_result(runner):
+    """The plan executor asks again when DDS lost an answer (edge_nerve/skill_call.py): a second
+    goal with the same step id joins the running step, one after it ended gets the stored result.
+    The skill runs once, and a `say` is spoken once."""
+    from std_msgs.msg import String
+
+    from edge_nerve.nodes.common import PLAN_QOS, Topics
+
+    g = runner
+    said = []
+    sub = g.node.create_subscription(String, Topics.SAY, lambda m: said.append(m.data), PLAN_QOS)
+    deadline = time.monotonic() + 10
+    while sub.get_publisher_count() < 1:
+        assert time.monotonic() < deadline, "never matched the runner's say publisher"
+        time.sleep(0.05)
+
+    goal = g.ExecuteSkill.Goal(skill="navigate", args=["user"], step_id="asked-twice-1")
+    first = _answered(g, g.client.send_goal_async(goal), "the first ask")
+    second = _answered(g, g.client.send_goal_async(goal), "the second ask (while the step runs)")
+    assert first.accepted and second.accepted
+    r1 = _answered(g, first.get_result_async(), "the first ask's result").result
+    r2 = _answered(g, second.get_result_async(), "the second ask's result").result
+    assert (r1.success, r1.message) == (r2.success, r2.message)
+    third = _answered(g, g.client.send_goal_async(goal), "an ask after the step ended")
+    assert third.accepted
+    t0 = time.monotonic()
+    r3 = _answered(g, third.get_result_async(), "the stored result").result
+    assert (r3.success, r3.message) == (r1.success, r1.message) and time.monotonic() - t0 < 2.0
+    log = g.log.read_text()
+    assert log.count("asked-twice-1: navigate(user) started") == 1, log[-2000:]
+
+    say = g.ExecuteSkill.Goal(skill="say", args=["hello", "there"], step_id="asked-twice-2")
+    for _ in range(3):
+        h = _answered(g, g.client.send_goal_async(say), "a say")
+        assert _answered(g, h.get_result_async(), "a say's result").result.success
+    time.sleep(0.3)  # a second publish would be here by now
+    assert said == ["hello there"], said
+    g.node.destroy_subscription(sub)
