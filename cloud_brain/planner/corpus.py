@@ -142,6 +142,10 @@ TEMPLATES: dict[str, list[str]] = {
         "i'd like the {X} on the {F}", "i need the {X} in the {F}", "i want the {X} in the {F}",
         "i need the {X} on the {F}", "i'd like the {X} in the {F}", "can i have the {X} on the {F}",
         "i'd love the {X} on the {F}",
+        # "for me" says who asked, not where it goes
+        "put the {X} on the {F} for me", "take the {X} to the {F} for me", "could you move the {X} to the {F} for me",
+        "carry the {X} over to the {F} for me", "set the {X} on the {F} for me please",
+        "can you take the {X} over to the {F} for me", "please put the {X} in the {F} for me",
     ],
     # the object's current place named too ({L}: where it is now)
     "place_from": [
@@ -334,6 +338,29 @@ CONNECTORS = [" and ", " then ", ", then ", " and then ", ", ", ". after that, "
               ", and ", ". then ", " afterwards ", "; ", ", and then ", ". also ", " and also ",
               ", after that ", ". next, ", " then please ", " & "]
 FIRSTS = ["", "", "", "", "first ", "first, "]
+# two deeds, one said as the time of the other: {A} is done first, {B} after it, whatever the
+# order of the words ("go charge once you've put the cup away": put, then charge)
+TIME_ORDER = [
+    "{B} after you {A}", "{B} once you {A}", "{B} when you {A}", "{B} as soon as you {A}",
+    "{B} once you've {Ap}", "{B} after you've {Ap}", "{B} when you've {Ap}", "{B} once you have {Ap}",
+    "after you {A}, {B}", "once you {A}, {B}", "once you've {Ap}, {B}", "when you've {Ap}, {B}",
+    "before you {B}, {A}", "{A} before you {B}", "{B}, but {A} first", "{B}, but first {A}",
+    "as soon as you've {Ap}, {B}", "{B} after you have {Ap}", "{A}, and once that's done, {B}",
+    "{B} - after you {A}", "{B} when you're done, but first {A}", "{B} once you've finished, first {A}",
+]
+PARTICIPLES = {  # the first verb of a deed, for "once you've ..."
+    "put": "put", "place": "placed", "set": "set", "move": "moved", "take": "taken", "carry": "carried",
+    "leave": "left", "bring": "brought", "get": "got", "fetch": "fetched", "hand": "handed", "give": "given",
+    "grab": "grabbed", "go": "gone", "head": "headed", "drive": "driven", "tidy": "tidied", "clean": "cleaned",
+    "drop": "dropped", "return": "returned", "pass": "passed", "dock": "docked", "charge": "charged",
+    "walk": "walked", "declutter": "decluttered", "organise": "organised", "organize": "organized",
+    "straighten": "straightened", "sort": "sorted", "visit": "visited", "navigate": "navigated",
+    "stick": "stuck", "pop": "popped", "store": "stored", "recharge": "recharged", "clear": "cleared",
+    "neaten": "neatened", "lay": "laid", "shift": "shifted", "transfer": "transferred", "relocate": "relocated",
+    "enter": "entered", "deliver": "delivered", "retrieve": "retrieved", "pick": "picked", "make": "made",
+    "find": "found", "toss": "tossed", "park": "parked", "rest": "rested", "travel": "travelled",
+    "proceed": "proceeded", "swing": "swung", "stop": "stopped", "run": "run", "wait": "waited", "come": "come",
+}
 PREFIXES = ["please ", "hey robot, ", "robot, ", "could you ", "can you ", "would you ",
             "would you please ", "could you please ", "i'd like you to ", "i want you to ", "kindly ",
             "hey, ", "ok robot, ", "excuse me, ", "when you get a chance, ", "if you don't mind, ",
@@ -803,6 +830,17 @@ def _polite(rng: random.Random, c: _Clause, split: str, first: bool) -> str:
     return txt
 
 
+def _in_time_order(rng: random.Random, clauses: list[_Clause], split: str) -> str | None:
+    """Two deeds said with one as the time of the other (TIME_ORDER); the first clause is the
+    deed done first. None unless both are commands that start with a verb it can conjugate."""
+    a, b = clauses[0].text, clauses[1].text
+    verb, _, rest = a.partition(" ")
+    if not (clauses[0].imperative and clauses[1].imperative) or verb not in PARTICIPLES \
+            or b.partition(" ")[0] not in PARTICIPLES:
+        return None
+    return _pick(rng, TIME_ORDER, split).format(A=a, Ap=f"{PARTICIPLES[verb]} {rest}".strip(), B=b)
+
+
 def _command_example(rng: random.Random, state: WorldState, split: str) -> Example:
     n = rng.choices([1, 2, 3], weights=[0.6, 0.3, 0.1])[0]
     used: set[str] = set()
@@ -810,12 +848,16 @@ def _command_example(rng: random.Random, state: WorldState, split: str) -> Examp
     clauses = [_clause(rng, state, split, used, described) for _ in range(n)]
     if described and len(used) > 1:
         raise _Skip  # the decoder offers only the named objects once a command names any
-    parts = [_polite(rng, c, split, i == 0) for i, c in enumerate(clauses)]
-    text = parts[0]
-    if n > 1 and rng.random() < 0.2:
-        text = rng.choice(FIRSTS[4:]) + text
-    for p in parts[1:]:
-        text += _pick(rng, CONNECTORS, split) + p
+    timed = _in_time_order(rng, clauses, split) if n == 2 and rng.random() < 0.2 else None
+    if timed is not None:
+        text = timed
+    else:
+        parts = [_polite(rng, c, split, i == 0) for i, c in enumerate(clauses)]
+        text = parts[0]
+        if n > 1 and rng.random() < 0.2:
+            text = rng.choice(FIRSTS[4:]) + text
+        for p in parts[1:]:
+            text += _pick(rng, CONNECTORS, split) + p
     if rng.random() < 0.25:
         text += _pick(rng, SUFFIXES, split)
     if rng.random() < 0.1:  # where the person is: a delivery goes to them wherever they are
@@ -962,6 +1004,7 @@ def vocabulary_words() -> list[str]:
         texts += ts
     texts += CONNECTORS + FIRSTS + PREFIXES + SUFFIXES + UNSAFE + INJECTIONS + IMPOSSIBLE + UNCLEAR
     texts += SOURCES + CONTEXTS + CONTEXT_JOINS + AFTERS + AFTER_JOINS + USER_AT + sum(PRONOUN.values(), [])
+    texts += TIME_ORDER + list(PARTICIPLES.values())
     texts += PURPOSES + TIDY_NOTES + DESCRIBED
     texts += UNKNOWN_THINGS + UNKNOWN_PLACES + COLOURS
     for c in CATEGORIES:

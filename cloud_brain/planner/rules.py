@@ -117,7 +117,7 @@ DEPART_VERBS = frozenset("leave exit depart quit vacate".split())
 UNSUPPORTED_VERBS = frozenset("""make cook bake brew prepare wash iron fold vacuum hoover mop sweep dust
 scrub wipe polish feed mow paint fix repair sew order call phone text email sing dance write heat
 microwave boil fry toast chop slice peel blend pour cut answer shop buy dress bathe shower massage
-knit""".split())
+knit climb jump sit kneel crawl ride swim""".split())
 CAN_DO = "I can fetch, carry, tidy and go places"
 COMMON_WORDS = frozenset("""open close shut turn switch light lights lamp window windows door outside
 inside floor wall person people man woman guy cat dog kid kids child baby today tonight tomorrow
@@ -583,19 +583,102 @@ def _which(m: Mention, vocab: Vocabulary) -> str:
 
 
 # ---- frames -> goals -----------------------------------------------------------------------
-def _split_clauses(toks: list[str], raw: list[str]) -> list[tuple[list[str], list[str]]]:
+# A deed said as the time of another ("go charge once you've put the cup away", "before you
+# dock, tidy up"): its clause is split off and the deeds are done in the order they happen.
+DONE_AFTER = ("after", "once", "when", "as soon as", "right after")  # the clause's deed comes first
+DONE_BEFORE = ("before",)  # the clause's deed comes second
+_TIMED_SUBJECT = frozenset("you i we have has are am is".split())  # "once you have ...": dropped
+DEED_WORDS = DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | TIDY_WORDS | DOCK_WORDS
+_IRREGULAR = {"brought": "bring", "taken": "take", "took": "take", "given": "give", "gave": "give",
+              "gone": "go", "went": "go", "left": "leave", "got": "get", "gotten": "get", "driven": "drive",
+              "stuck": "stick", "laid": "lay", "made": "make", "found": "find", "run": "run"}
+
+
+def _deed_verb(t: str) -> str | None:
+    """The deed verb a word is, in any tense ("brought" -> "bring", "tidied" -> "tidy"), else None."""
+    for v in (t, _IRREGULAR.get(t, ""), t[:-1], t[:-2], t[:-3] + "y", t[:-3]):
+        if v in DEED_WORDS:
+            return v
+    return None
+
+
+def _timing_at(toks: list[str], k: int, names_something) -> tuple[str, int] | None:
+    """('first' | 'second', words to drop) when toks[k:] opens a clause timing a deed; ('then',
+    words to drop) for "when you're done", which times what follows by what came before.
+    A deed is a verb with something it acts on (`names_something(j, end)`), or a dock or a tidy:
+    not "when you can", "before dinner", "when you get a chance", "once you get there"."""
+    for words, order in ((DONE_AFTER, "first"), (DONE_BEFORE, "second")):
+        for w in words:
+            n = len(w.split())
+            if toks[k:k + n] == w.split():
+                j = k + n
+                while j < len(toks) and toks[j] in _TIMED_SUBJECT:
+                    j += 1
+                spare = j + (toks[j:j + 1] in (["get"], ["find"]))  # "when you get a chance": no deed, no time
+                if order == "first" and toks[spare:spare + 1] == ["a"] and toks[spare + 1:spare + 2] in (
+                        ["chance"], ["moment"], ["minute"], ["second"], ["sec"]):
+                    return "then", spare + 2 - k
+                verb = _deed_verb(toks[j]) if j < len(toks) else None
+                end = next((e for e in range(j, len(toks)) if toks[e] == "," or toks[e] in SPLIT_WORDS), len(toks))
+                if verb and (verb in DOCK_WORDS | TIDY_WORDS or names_something(j, end)):
+                    return order, j - k
+                if order == "first" and j > k + n and toks[j:j + 1] in (["done"], ["finished"], ["through"]):
+                    j += 1
+                    while j < len(toks) and toks[j] in ("with", "that", "this", "it", "there", "here"):
+                        j += 1
+                    return "then", j - k  # "... and dock when you're done (with that)": the order as said
+    return None
+
+
+def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary | None = None) -> list[tuple[list[str], list[str]]]:
+    """Clauses at commas and joiners ("and", "then"), and at a deed said as the time of
+    another (with `vocab`, to tell a deed from "when you get a chance"), in the order of deeds."""
+    names = (lambda a, b: bool(_find_mentions(toks[a:b], raw[a:b], vocab))) if vocab else (lambda a, b: False)
     out, cur, cur_raw = [], [], []
-    for t, r in zip(toks, raw):
-        if t == "," or t in SPLIT_WORDS:
+    timing: list[str | None] = []  # per clause: 'first' / 'second' for a timed deed, else None
+    cur_timing, k = None, 0
+    while k < len(toks):
+        t, r = toks[k], raw[k]
+        timed = _timing_at(toks, k, names) if t in ("after", "once", "when", "as", "right", "before") else None
+        if t == "," or t in SPLIT_WORDS or timed:
             if cur:
                 out.append((cur, cur_raw))
-            cur, cur_raw = [], []
+                timing.append(cur_timing)
+            cur, cur_raw, cur_timing = [], [], None
+            if timed:
+                cur_timing = timed[0]
+                k += timed[1]
+                if cur_timing != "then" and k < len(toks):  # "once you've brought me ..." reads "bring me ..."
+                    cur.append(_deed_verb(toks[k]))
+                    cur_raw.append(raw[k])
+                    k += 1
+                continue
         else:
             cur.append(t)
             cur_raw.append(r)
+        k += 1
     if cur:
         out.append((cur, cur_raw))
-    return out
+        timing.append(cur_timing)
+    return _in_order_of_deeds(out, timing)
+
+
+def _in_order_of_deeds(clauses: list, timing: list[str | None]) -> list:
+    """Clauses in the order their deeds happen: a timed deed said after the deed it times
+    ("X once you Y") moves before it; one said first as coming second ("before you Y, X") moves
+    after the next; "X, but Y first" puts Y before X."""
+    out = list(zip(clauses, timing))
+    i = 0
+    while i < len(out):
+        (toks, _), when = out[i]
+        first_said_last = i > 0 and "first" in toks and ("but" in toks or toks[-1] == "first")
+        if i > 0 and (when == "first" or first_said_last):
+            out[i - 1], out[i] = out[i], out[i - 1]
+        elif i == 0 and when == "second" and len(out) > 1:
+            out[0], out[1] = out[1], out[0]
+            i += 1
+        i += 1
+    return [c for c, _ in out]
 
 
 def _nearest(names: list[str], state: WorldState) -> str:
@@ -996,7 +1079,7 @@ class RulesPlanner(Planner):
         unsafe = _screen(toks, raw)
         if unsafe:
             raise Refusal(unsafe, "safety")
-        clauses = _split_clauses(toks, raw)
+        clauses = _split_clauses(toks, raw, vocab)
         frames = [_parse_clause(t, r, vocab) for t, r in clauses]
         if frames_out is not None:
             frames_out.extend(frames)

@@ -2,7 +2,8 @@
 
 What it measures (one run, one JSON):
 - `policy_us`: torch eager vs ORT fp32 vs ORT INT8 on the same 64-256-256-12 MLP
-  (edge_nerve.runtime.bench.run_edge_policy_bench), p50/p99/max µs per call, and the ratios.
+  (edge_nerve.runtime.bench.run_edge_policy_bench), p50/p99/max µs per call, and the ratios;
+  `policy_us_paced`: torch and INT8 called once per 2 ms as the loop calls them (colder caches).
 - `ros_loop_ms`: the skill_runner in policy mode (the INT8 model from the step above, on
   PolicyRuntime, event-driven) between two processes: a probe standing in for the sim publishes
   `joint_states` at 200 / 500 Hz stamped with the wall clock, and receives the `skill/cmd_vel`
@@ -12,6 +13,9 @@ What it measures (one run, one JSON):
   sample; a dropped command is a sensor sample whose command never arrived.
 - `ros_echo_ms`: the same two processes, messages, QoS and executor with an echo node instead
   of the policy (edge_nerve/bench/echo_node.py): the transport floor, so the loop's own cost shows.
+  The loop and the echo at the top rate run interleaved, in 3 slices each (loop, echo, echo,
+  loop, loop, echo) pooled into one figure each: a burst of other work on the shared machine
+  then falls on both, and does not decide a comparison of their tails by which ran when.
 - `stages_ms`: where the time goes, per message, from the node's own trace joined on the stamp:
   probe publish -> node callback entry (`in`), callback work up to the command publish
   (`node`), publish -> probe arrival (`out`).
@@ -152,31 +156,61 @@ def _run_pair(node_argv: list[str], rate: float, seconds: float, work: Path, tag
     n_sent = int(sent.size)
     dropped = n_sent - int(stamps.size)
     late = int((lat > period_ns).sum())
-    res: dict[str, Any] = {
-        **_stats_ms(lat),
-        "sent": n_sent, "received": int(stamps.size), "dropped": dropped,
-        "misses": late + dropped, "late": late,
-        "miss_rate": round((late + dropped) / n_sent, 6) if n_sent else None,
-        "deadline_ms": round(period_ns / 1e6, 3), "seconds": seconds, "scheduling": sched.label(),
-        "reader_depth": depth,
-        "loadavg_1m_before_after": [round(load0, 2), round(load1, 2)],
-    }
-    # CPU % of the node over the probe's measured window
+    raw: dict[str, Any] = {"lat": lat, "sent": n_sent, "received": int(stamps.size), "late": late,
+                           "period_ns": period_ns, "seconds": seconds, "load": [load0, load1]}
+    # CPU of the node over the probe's measured window
     w = [(t, c) for t, c in cpu_samples if window[0] <= t <= window[1]]
     if len(w) >= 2:
-        res["cpu_percent"] = round(100.0 * (w[-1][1] - w[0][1]) / CLK_TCK / ((w[-1][0] - w[0][0]) / 1e9), 1)
+        raw["cpu"] = ((w[-1][1] - w[0][1]) / CLK_TCK, (w[-1][0] - w[0][0]) / 1e9)  # (CPU s, wall s)
     # per-stage split, joined on the stamp with the node's own trace
     if trace.exists():
         tr = np.load(trace)["trace"]  # (stamp, callback entry, command published) wall ns
         ts, idx = np.unique(tr[0], return_index=True)
         common, i_node, i_probe = np.intersect1d(ts, stamps, return_indices=True)
-        if common.size:
-            node_rx, node_tx = tr[1][idx][i_node], tr[2][idx][i_node]
-            arr = arrival[i_probe]
-            res["stages_ms"] = {"in": _stats_ms(node_rx - common), "node": _stats_ms(node_tx - node_rx),
-                                "out": _stats_ms(arr - node_tx)}
-        res["node_callbacks"] = int(np.isin(ts, sent).sum())  # sensor samples the node saw
+        node_rx, node_tx = tr[1][idx][i_node], tr[2][idx][i_node]
+        raw["stages"] = {"in": node_rx - common, "node": node_tx - node_rx, "out": arrival[i_probe] - node_tx}
+        raw["node_callbacks"] = int(np.isin(ts, sent).sum())  # sensor samples the node saw
+    return _summary([raw], sched, depth)
+
+
+def _summary(parts: list[dict[str, Any]], sched: Scheduling, depth: int) -> dict[str, Any]:
+    """Latency, drops, misses, stages and CPU of one or more runs of the same pair, pooled."""
+    lat = np.concatenate([r["lat"] for r in parts])
+    n_sent, received, late = (sum(r[k] for r in parts) for k in ("sent", "received", "late"))
+    dropped = n_sent - received
+    res: dict[str, Any] = {
+        **_stats_ms(lat),
+        "sent": n_sent, "received": received, "dropped": dropped,
+        "misses": late + dropped, "late": late,
+        "miss_rate": round((late + dropped) / n_sent, 6) if n_sent else None,
+        "deadline_ms": round(parts[0]["period_ns"] / 1e6, 3), "seconds": sum(r["seconds"] for r in parts),
+        "segments": len(parts), "scheduling": sched.label(), "reader_depth": depth,
+        "loadavg_1m_before_after": [round(parts[0]["load"][0], 2), round(parts[-1]["load"][1], 2)],
+    }
+    cpu = [r["cpu"] for r in parts if "cpu" in r]
+    if cpu:
+        res["cpu_percent"] = round(100.0 * sum(c for c, _ in cpu) / sum(w for _, w in cpu), 1)
+    staged = [r["stages"] for r in parts if "stages" in r]
+    if staged and sum(st["in"].size for st in staged):
+        res["stages_ms"] = {k: _stats_ms(np.concatenate([st[k] for st in staged])) for k in ("in", "node", "out")}
+    if any("node_callbacks" in r for r in parts):
+        res["node_callbacks"] = sum(r.get("node_callbacks", 0) for r in parts)
+    res["_parts"] = parts  # for pooling with later segments; dropped from the JSON
     return res
+
+
+def _interleaved(argvs: dict[str, list[str]], rate: float, seconds: float, segments: int, work: Path, tag: str,
+                 env: dict[str, str], sched: Scheduling = Scheduling(),
+                 depth: int = CONTROL_READER_DEPTH) -> dict[str, dict[str, Any]]:
+    """Pairs to compare (the loop and its bare echo), `seconds` each, run in `segments`
+    alternating slices (A B B A A B ...) and pooled: on a shared machine a burst of other work
+    then falls on both sides instead of deciding a comparison of tails."""
+    names, parts = list(argvs), {n: [] for n in argvs}
+    for i in range(segments):
+        for name in (names if i % 2 == 0 else names[::-1]):
+            r = _run_pair(argvs[name], rate, seconds / segments, work, f"{tag}-{name}-{i}", env, sched=sched, depth=depth)
+            parts[name] += r["_parts"]
+    return {n: _summary(p, sched, depth) for n, p in parts.items()}
 
 
 def _node_argv(kind: str, executor: str, rate: float, policy: Path | None) -> list[str]:
@@ -190,14 +224,16 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
                    executor: str = "events", compare_executors: tuple[str, ...] = ("events", "single", "multi"),
                    compare_seconds: float | None = None, policy_iterations: int = 20000,
                    workdir: str | Path | None = None, realtime_priority: int = 50,
-                   pin: bool = False, reader_depths: tuple[int, ...] = (1,)) -> dict[str, Any]:
+                   pin: bool = False, reader_depths: tuple[int, ...] = (1,), segments: int = 3) -> dict[str, Any]:
     """Policy latency, ROS 2 loop and bare echo latency, per-stage split, CPU; see the module doc.
 
     `realtime_priority` / `pin`: how the control process, the probe and the in-process policy
     timing are scheduled (Scheduling; a refusal falls back to the normal scheduler, reported in
     each node's log); the loop and echo at the top rate also run under the normal scheduler for
     comparison (`scheduling`). The main runs read control samples CONTROL_READER_DEPTH deep; the
-    loop and echo at the top rate run again, as long, at each of `reader_depths` (`reader_depth`)."""
+    loop and echo at the top rate run again, as long, at each of `reader_depths` (`reader_depth`).
+    The loop and echo at the top rate, which the targets compare, run interleaved in `segments`
+    slices each (`_interleaved`)."""
     from edge_nerve.runtime.bench import run_edge_policy_bench
     from edge_nerve.runtime.realtime import RealtimeConfig, realtime_scope
 
@@ -217,19 +253,17 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
         env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
         top = max(rates)
 
-        echo = _run_pair(_node_argv("echo", executor, top, None), top, seconds, work, "echo", env, sched=sched)
-        loops = {}
+        pair = {"loop": _node_argv("policy", executor, top, int8), "echo": _node_argv("echo", executor, top, None)}
+        main = _interleaved(pair, top, seconds, segments, work, f"top{top:g}", env, sched=sched)
+        echo, loops = main["echo"], {f"{top:g}": main["loop"]}
         for rate in sorted(rates, reverse=True):
-            loops[f"{rate:g}"] = _run_pair(_node_argv("policy", executor, rate, int8), rate, seconds, work,
-                                           f"loop{rate:g}", env, sched=sched)
+            if rate != top:
+                loops[f"{rate:g}"] = _run_pair(_node_argv("policy", executor, rate, int8), rate, seconds, work,
+                                               f"loop{rate:g}", env, sched=sched)
         depths = {}  # the same loop and echo with readers one sample deep, as long as the main runs
         for d in reader_depths:
             if d != CONTROL_READER_DEPTH:
-                depths[str(d)] = {
-                    "loop": _run_pair(_node_argv("policy", executor, top, int8), top, seconds, work, f"depth{d}-loop",
-                                      env, sched=sched, depth=d),
-                    "echo": _run_pair(_node_argv("echo", executor, top, None), top, seconds, work, f"depth{d}-echo",
-                                      env, sched=sched, depth=d)}
+                depths[str(d)] = _interleaved(pair, top, seconds, segments, work, f"depth{d}", env, sched=sched, depth=d)
         executors = {}
         for ex in compare_executors:
             executors[ex] = {
@@ -253,6 +287,7 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
     summary_keys = ("p50", "p99", "max")
     result = {
         "policy_us": {k: {q: pu[k][q] for q in summary_keys} for k in ("torch_eager", "ort_fp32", "ort_int8")},
+        "policy_us_paced": {k: {q: v[q] for q in summary_keys} for k, v in policy["policy_us_paced"].items()},
         "ratios": {"torch_over_int8_p99": round(pu["torch_eager"]["p99"] / pu["ort_int8"]["p99"], 2),
                    "torch_over_int8_p50": round(pu["torch_eager"]["p50"] / pu["ort_int8"]["p50"], 2),
                    "fp32_over_int8_p99": round(pu["ort_fp32"]["p99"] / pu["ort_int8"]["p99"], 2),
@@ -276,7 +311,7 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
             "no_dropped_commands": all(v["dropped"] == 0 for v in loops.values()),
         },
         "reader_depth": {d: {part: {k: v[part].get(k) for k in ("p50", "p99", "max", "dropped", "late", "miss_rate",
-                                                               "seconds")}
+                                                               "seconds", "segments")}
                              for part in ("loop", "echo")}
                          for d, v in {str(CONTROL_READER_DEPTH): {"loop": loop_top, "echo": echo}, **depths}.items()},
         "scheduling": {label: {part: {k: v[part].get(k) for k in ("p50", "p99", "max", "dropped", "late", "miss_rate",
@@ -285,6 +320,7 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
         "policy_detail": {"accuracy": policy["accuracy"], "meta": policy["meta"], "targets": policy["targets"]},
         "meta": {
             "executor": executor, "rates_hz": list(rates), "seconds_per_run": seconds,
+            "top_rate_loop_and_echo": f"interleaved, {segments} slices of {seconds / segments:g} s each, pooled",
             "control_reader_depth": CONTROL_READER_DEPTH,
             "scheduling": sched.label(), "policy_timing_scheduling": policy_sched.summary(),
             "compare_seconds": compare_seconds, "cpus": os.cpu_count(),

@@ -237,6 +237,29 @@ def test_corpus_gaps_verbs_and_keeps_purposes_and_departures_out_of_the_program(
     assert gapped >= 5 and too >= 3 and purpose >= 1 and leave >= 3, (gapped, too, purpose, leave)
 
 
+def test_corpus_keeps_the_order_of_deeds_when_one_is_said_as_the_time_of_the_other():
+    """"go charge once you've put the cup on the table": the put is the program's first item,
+    though said second; so is "before you go charge, put the cup on the table"."""
+    put = corpus._Clause("put the cup on the table", [["on", "red_cup", "dining_table"]])
+    dock = corpus._Clause("go charge", [["docked"]])
+    rng = random.Random(0)
+    seen = {corpus._in_time_order(rng, [put, dock], split) for _ in range(300) for split in ("train", "dev")}
+    assert {"go charge once you've put the cup on the table", "before you go charge, put the cup on the table",
+            "go charge after you put the cup on the table"} <= seen
+    statement = corpus._Clause("the cup goes on the table", [["on", "red_cup", "dining_table"]])
+    assert corpus._in_time_order(rng, [statement, dock], "train") is None  # no verb to conjugate
+    # sampled: the clauses' goals in the order of the deeds, whatever the order of the words
+    rng, timed = random.Random(7), 0
+    for _ in range(3000):
+        ex = corpus.sample_example(rng, "train")
+        text = " ".join(ex.command.lower().split())
+        if ex.kind != "refuse" and any(w in text for w in ("once you", "after you", "before you", "but first",
+                                                             "as soon as you")):
+            timed += 1
+            assert len(ex.program) >= 2, (ex.command, ex.program)
+    assert timed >= 15, timed
+
+
 def test_named_objects_not_yet_acted_on_come_first():
     """Coverage: once an item has acted on one named object, the next object argument is a named
     object no item has acted on yet ("put the book and the ball away"); when none of those can

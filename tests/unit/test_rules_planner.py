@@ -319,3 +319,28 @@ def test_a_past_tense_the_typo_repair_would_turn_into_a_verb_stays_a_statement(p
     assert planner.plan("I want the plate moved to the counter", state).goals == \
         [["on", "white_plate", "kitchen_counter"]]
     assert planner.plan("move the plate to the counter", state).goals == [["on", "white_plate", "kitchen_counter"]]
+
+
+def test_a_deed_said_as_the_time_of_another_is_done_first(planner, home):
+    """"go charge once you've put the mug on the table" puts the mug first and docks after, as
+    do "before you dock, ..." and "..., but ... first"; "when you can" and "when you're done"
+    time nothing new."""
+    state = WorldState.initial(home.desc)
+    both = [["on", "red_cup", "dining_table"], ["docked"]]
+    for said in ("go charge once you've put the mug on the table", "dock when you have put the mug on the table",
+                 "go charge after you put the mug on the table", "before you dock, put the mug on the table",
+                 "go charge, but put the mug on the table first", "go charge, but first put the mug on the table",
+                 "after putting the mug on the table, go charge", "put the mug on the table before you dock",
+                 "as soon as you've put the mug on the table, go charge"):
+        result = planner.plan(said, state)
+        assert result.goals == both, (said, result.goals)
+        kinds = [s.skill for s in result.steps]
+        assert kinds[-1] == "dock" and "place" in kinds, (said, kinds)
+    assert planner.plan("bring me the cup when you can", state).goals == [["delivered", "red_cup"]]
+    assert planner.plan("tidy the kitchen and dock when you're done", state).goals == [["tidy", "kitchen"], ["docked"]]
+    assert planner.plan("go to the kitchen when you've done that", state).goals == [["robot_in", "kitchen"]]
+    assert planner.plan("when you get a chance, tidy the kitchen", state).goals == [["tidy", "kitchen"]]
+    assert planner.plan("put the book on the shelf once you get there", state).goals == [["on", "green_book", "shelf"]]
+    assert planner.plan("tidy the kitchen once you have brought me the bottle", state).goals == \
+        [["delivered", "blue_bottle"], ["tidy", "kitchen"]]
+    assert planner.plan("climb onto the table", state).refusal  # no skill climbs

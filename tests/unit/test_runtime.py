@@ -184,3 +184,6 @@ def test_bench_report_shape():
         "int8_p99_under_50us", "int8_3x_faster_than_torch_p99"}
     assert r["accuracy"]["onnx_fp32_vs_torch_max_abs"] < 1e-4
     assert r["int8_runtime"]["calls"] == 300
+    for v in r["policy_us_paced"].values():  # each call after a 2 ms sleep, as the 500 Hz loop calls it
+        assert 0 < v["p50"] <= v["p99"] <= v["max"]
+    assert set(r["policy_us_paced"]) == {"torch_eager", "ort_int8"}

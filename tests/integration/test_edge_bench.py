@@ -1,0 +1,24 @@
+"""`brainstem bench edge`, a short run on real processes: the policy timing, the skill runner's
+500 Hz loop and its bare echo run interleaved, and every sample is accounted for."""
+
+import pytest
+
+from edge_nerve.bench.loop import run_edge_bench
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_edge_small_run(tmp_path):
+    r = run_edge_bench(2.0, rates=(500.0,), compare_executors=(), reader_depths=(), policy_iterations=2000,
+                       realtime_priority=0, segments=2, workdir=tmp_path)
+    for name in ("torch_eager", "ort_fp32", "ort_int8"):
+        assert 0 < r["policy_us"][name]["p50"] <= r["policy_us"][name]["p99"]
+    loop, echo = r["ros_loop_ms"]["500"], r["ros_echo_ms"]
+    for side in (loop, echo):
+        assert side["sent"] == 1000  # two slices of 1 s at 500 Hz
+        assert 0 < side["p50"] <= side["p99"] <= side["max"]
+        assert side["dropped"] <= side["sent"] // 20, side  # a loaded box may drop a few, not the stream
+    assert r["reader_depth"]["8"]["loop"]["segments"] == 2
+    assert set(r["stages_ms"]["loop"]["500"]) == {"in", "node", "out"}
+    assert set(r["targets"]) >= {"loop_p99_within_0.3ms_of_echo", "no_dropped_commands"}
+    assert r["meta"]["top_rate_loop_and_echo"].startswith("interleaved, 2 slices")
