@@ -505,10 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="wall-clock cap (a safety stop; the schedule runs over --steps)")
     tp.add_argument("--seed", type=int, default=0)
     tp.add_argument("--threads", type=int, default=2, help="torch threads")
-    tp.add_argument("--steps", type=int, default=2000,
+    tp.add_argument("--steps", type=int, default=4000,
                     help="optimizer steps; the learning-rate schedule runs over them (0: over --minutes)")
     tp.add_argument("--schedule", default="wsd", choices=["wsd", "cosine"])
-    tp.add_argument("--batch-size", type=int, default=16)
+    tp.add_argument("--batch-size", type=int, default=8)
     tp.add_argument("--lr", type=float, default=3e-3)
     tp.add_argument("--device", default="cpu", help="cpu, or cuda where there is a GPU (same recipe)")
     tp.add_argument("--workers", type=int, default=0, help="processes making batches ahead (for --device cuda)")

@@ -66,7 +66,7 @@ def _openai(world: WorldDescription | None) -> Planner:  # configured by OPENAI_
 
 
 # The backend `plan`, `eval planner`, the gRPC service, the OpenAI-compatible server and the demo
-# use unless told otherwise: the embedded MoE (moe-v6: 97.3% of the dev
+# use unless told otherwise: the embedded MoE (moe-v7: 99.6% of the dev
 # cases, every refusal; README); `--backend rules` / `--planner rules` is the rule baseline.
 DEFAULT_BACKEND = "moe"
 

@@ -19,7 +19,7 @@ from cloud_brain.model import ModelArgs, Transformer
 from cloud_brain.planner.prompt import Tokenizer
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-DEFAULT_ARTIFACT = ARTIFACTS / "moe-v6"
+DEFAULT_ARTIFACT = ARTIFACTS / "moe-v7"
 
 
 def save_artifact(out: str | Path, model: Transformer, tok: Tokenizer, meta: dict) -> Path:
@@ -35,7 +35,7 @@ def save_artifact(out: str | Path, model: Transformer, tok: Tokenizer, meta: dic
 
 
 def load_artifact(path: str | Path | None = None) -> tuple[Transformer, Tokenizer, dict]:
-    """(model in eval mode, tokenizer, config dict) from an artifact folder (default: moe-v6)."""
+    """(model in eval mode, tokenizer, config dict) from an artifact folder (default: moe-v7)."""
     path = Path(path) if path else DEFAULT_ARTIFACT
     if not (path / "model.safetensors").exists():
         raise FileNotFoundError(f"no planner weights in {path} (train with `brainstem train planner --out DIR`)")

@@ -142,7 +142,7 @@ class MoEPlanner:
         world_len = ids.index(self.tok.id("<cmd>")) + 1
         key = tuple(ids[:world_len])
         # a sliding-window ring cannot roll back to the prefix once the decode has wrapped it:
-        # reuse caches only when the window covers the whole context (moe-v6: 512 = 512)
+        # reuse caches only when the window covers the whole context (moe-v7: 512 = 512)
         reuse = self.model.args.swa_ratio == 0 or self.model.args.sliding_window >= cap
         cache = self._caches.pop(key, None) if reuse else None
         cached = world_len if cache is not None else 0
