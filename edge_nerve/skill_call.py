@@ -36,14 +36,13 @@ class SkillCall:
     ack_s: float = 2.0  # an answer later than this is treated as lost: ask again
     give_up_s: float = 10.0  # no answer (or no server) this long: the step fails
     asks: int = 1
-    first_ask: float = field(init=False)
     last_ask: float = field(init=False)
     accepted_at: float | None = None
     ended_at: float | None = None  # the server's status said the goal ended (result not yet here)
     server_lost_at: float | None = None
 
     def __post_init__(self):
-        self.first_ask = self.last_ask = self.started
+        self.last_ask = self.started
 
     def asked(self, now: float) -> None:
         self.asks += 1
@@ -72,7 +71,7 @@ class SkillCall:
                 return GIVE_UP, f"skill runner gone for {gone:.0f} s during the step"
             return None  # nobody to ask; wait for it to come back
         if self.accepted_at is None:
-            if now - self.first_ask > self.give_up_s:
+            if now - self.started > self.give_up_s:
                 return GIVE_UP, (f"skill runner did not answer the step's goal in {self.give_up_s:.0f} s "
                                  f"({self.asks} asks)")
             if now - self.last_ask > self.ack_s:

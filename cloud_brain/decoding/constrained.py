@@ -78,7 +78,7 @@ class ProgramGrammar:
         # shelf", where it is), unlike a place the model could only have copied from the state
         self.destinations = destinations or set()
         # places the command names only as where something is or was (the rule parser's
-        # places_where_things_are): never a put's destination
+        # RulesPlanner.reading): never a put's destination
         self.where_is = where_is or set()
         self.items: list[tuple] = []  # completed program items
         self.goals: list[list] = []  # their goal predicates

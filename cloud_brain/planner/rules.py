@@ -587,6 +587,7 @@ def _which(m: Mention, vocab: Vocabulary) -> str:
 # dock, tidy up"): its clause is split off and the deeds are done in the order they happen.
 DONE_AFTER = ("after", "once", "when", "as soon as", "right after")  # the clause's deed comes first
 DONE_BEFORE = ("before",)  # the clause's deed comes second
+_TIMING_OPENERS = frozenset(w.split()[0] for w in DONE_AFTER + DONE_BEFORE)
 _TIMED_SUBJECT = frozenset("you i we have has are am is".split())  # "once you have ...": dropped
 DEED_WORDS = DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | TIDY_WORDS | DOCK_WORDS
 _IRREGULAR = {"brought": "bring", "taken": "take", "took": "take", "given": "give", "gave": "give",
@@ -630,16 +631,18 @@ def _timing_at(toks: list[str], k: int, names_something) -> tuple[str, int] | No
     return None
 
 
-def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary | None = None) -> list[tuple[list[str], list[str]]]:
+def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[tuple[list[str], list[str]]]:
     """Clauses at commas and joiners ("and", "then"), and at a deed said as the time of
-    another (with `vocab`, to tell a deed from "when you get a chance"), in the order of deeds."""
-    names = (lambda a, b: bool(_find_mentions(toks[a:b], raw[a:b], vocab))) if vocab else (lambda a, b: False)
+    another (`vocab` tells a deed from "when you get a chance"), in the order of deeds."""
+    def names(a: int, b: int) -> bool:
+        return bool(_find_mentions(toks[a:b], raw[a:b], vocab))
+
     out, cur, cur_raw = [], [], []
     timing: list[str | None] = []  # per clause: 'first' / 'second' for a timed deed, else None
     cur_timing, k = None, 0
     while k < len(toks):
         t, r = toks[k], raw[k]
-        timed = _timing_at(toks, k, names) if t in ("after", "once", "when", "as", "right", "before") else None
+        timed = _timing_at(toks, k, names) if t in _TIMING_OPENERS else None
         if t == "," or t in SPLIT_WORDS or timed:
             if cur:
                 out.append((cur, cur_raw))
@@ -1060,10 +1063,6 @@ class RulesPlanner(Planner):
     def refusal(self, command: str, state: WorldState) -> Refusal | None:
         """Why the rule parser would refuse `command` (with the reason's kind), or None."""
         return self.reading(command, state)[0]
-
-    def places_where_things_are(self, command: str, state: WorldState) -> set[str]:
-        """The places `command` names only as where something is or was (see `reading`)."""
-        return self.reading(command, state)[1]
 
     def _plan(self, command: str, state: WorldState, frames_out: list | None = None) -> PlanResult:
         """The plan for `command`, or a Refusal; `frames_out`, when given, receives the clauses'

@@ -104,8 +104,15 @@ NODE_CPU, PROBE_CPU = 1, 0
 def _run_pair(node_argv: list[str], rate: float, seconds: float, work: Path, tag: str,
               env: dict[str, str], warmup_s: float = 2.0, sched: Scheduling = Scheduling(),
               depth: int = CONTROL_READER_DEPTH) -> dict[str, Any]:
+    """One run of the node under test against the probe: latency, drops, misses, stages, CPU."""
+    return _summary([_measure_pair(node_argv, rate, seconds, work, tag, env, warmup_s, sched, depth)], sched, depth)
+
+
+def _measure_pair(node_argv: list[str], rate: float, seconds: float, work: Path, tag: str,
+                  env: dict[str, str], warmup_s: float = 2.0, sched: Scheduling = Scheduling(),
+                  depth: int = CONTROL_READER_DEPTH) -> dict[str, Any]:
     """Start the node under test and the probe, both reading control samples `depth` deep;
-    return latency, drops, misses, stages, CPU."""
+    return the raw samples (latencies, stage splits, counts, CPU) for `_summary`."""
     trace = work / f"{tag}.trace.npz"
     probe_out = work / f"{tag}.probe.npz"
     log = open(work / f"{tag}.node.log", "wb")
@@ -170,7 +177,7 @@ def _run_pair(node_argv: list[str], rate: float, seconds: float, work: Path, tag
         node_rx, node_tx = tr[1][idx][i_node], tr[2][idx][i_node]
         raw["stages"] = {"in": node_rx - common, "node": node_tx - node_rx, "out": arrival[i_probe] - node_tx}
         raw["node_callbacks"] = int(np.isin(ts, sent).sum())  # sensor samples the node saw
-    return _summary([raw], sched, depth)
+    return raw
 
 
 def _summary(parts: list[dict[str, Any]], sched: Scheduling, depth: int) -> dict[str, Any]:
@@ -195,7 +202,6 @@ def _summary(parts: list[dict[str, Any]], sched: Scheduling, depth: int) -> dict
         res["stages_ms"] = {k: _stats_ms(np.concatenate([st[k] for st in staged])) for k in ("in", "node", "out")}
     if any("node_callbacks" in r for r in parts):
         res["node_callbacks"] = sum(r.get("node_callbacks", 0) for r in parts)
-    res["_parts"] = parts  # for pooling with later segments; dropped from the JSON
     return res
 
 
@@ -208,8 +214,8 @@ def _interleaved(argvs: dict[str, list[str]], rate: float, seconds: float, segme
     names, parts = list(argvs), {n: [] for n in argvs}
     for i in range(segments):
         for name in (names if i % 2 == 0 else names[::-1]):
-            r = _run_pair(argvs[name], rate, seconds / segments, work, f"{tag}-{name}-{i}", env, sched=sched, depth=depth)
-            parts[name] += r["_parts"]
+            parts[name].append(_measure_pair(argvs[name], rate, seconds / segments, work, f"{tag}-{name}-{i}", env,
+                                             sched=sched, depth=depth))
     return {n: _summary(p, sched, depth) for n, p in parts.items()}
 
 

@@ -34,9 +34,9 @@ def test_slices_alternate_so_neither_side_always_runs_first(monkeypatch):
 
     def fake_pair(argv, rate, seconds, work, tag, env, sched=Scheduling(), depth=8):
         order.append((argv[0], seconds))
-        return _summary([_part([0.3], 1, 0)], sched, depth)
+        return _part([0.3], 1, 0)
 
-    monkeypatch.setattr(loop, "_run_pair", fake_pair)
+    monkeypatch.setattr(loop, "_measure_pair", fake_pair)
     out = loop._interleaved({"loop": ["L"], "echo": ["E"]}, 500.0, 30.0, 3, None, "t", {})
     assert order == [("L", 10.0), ("E", 10.0), ("E", 10.0), ("L", 10.0), ("L", 10.0), ("E", 10.0)]
     assert out["loop"]["segments"] == out["echo"]["segments"] == 3 and out["loop"]["sent"] == 3

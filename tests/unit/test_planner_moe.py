@@ -610,11 +610,11 @@ def test_a_place_named_only_as_where_something_is_is_no_destination():
     from cloud_brain.planner.rules import RulesPlanner
 
     rules, state = RulesPlanner(), WorldState.initial(HOME)
-    assert rules.places_where_things_are("tidy the bedroom - the ball is on the bed", state) == {"bed"}
-    assert rules.places_where_things_are("go clean the living room, I dropped the apple on the couch", state) == {"sofa"}
-    assert rules.places_where_things_are("take the ball off the bed and put it on the shelf", state) == {"bed"}
-    assert rules.places_where_things_are("the ball is on the sofa, put the cup on the sofa too", state) == set()
-    assert rules.places_where_things_are("put the cup on the table", state) == set()
+    assert rules.reading("tidy the bedroom - the ball is on the bed", state)[1] == {"bed"}
+    assert rules.reading("go clean the living room, I dropped the apple on the couch", state)[1] == {"sofa"}
+    assert rules.reading("take the ball off the bed and put it on the shelf", state)[1] == {"bed"}
+    assert rules.reading("the ball is on the sofa, put the cup on the sofa too", state)[1] == set()
+    assert rules.reading("put the cup on the table", state)[1] == set()
     slot_of = P.assign_slots(HOME, random.Random(0))
     g = ProgramGrammar(TOK, state, slot_of, mentioned=["bedroom", "yellow_ball", "bed", "shelf"], where_is={"bed"})
     g.advance(TOK.id("<put>"))
