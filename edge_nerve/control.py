@@ -146,9 +146,14 @@ class ObservationBuilder:
 
     @staticmethod
     def _fill(dst: np.ndarray, values) -> None:
-        """Copy a sequence of floats (array.array('d') from rclpy: zero-copy view) into `dst`."""
-        src = np.frombuffer(values, dtype=np.float64) if isinstance(values, (bytes, memoryview)) or \
-            hasattr(values, "typecode") else np.asarray(values, dtype=np.float64)
+        """Copy a sequence of floats (a numpy view of the message bytes, or array.array('d') from
+        rclpy: zero-copy view) into `dst`."""
+        if type(values) is np.ndarray:
+            src = values
+        elif isinstance(values, (bytes, memoryview)) or hasattr(values, "typecode"):
+            src = np.frombuffer(values, dtype=np.float64)
+        else:
+            src = np.asarray(values, dtype=np.float64)
         n = min(len(src), len(dst))
         dst[:n] = src[:n]
         dst[n:] = 0.0
@@ -171,5 +176,5 @@ def split_action(action: np.ndarray) -> tuple[tuple[float, float, float], tuple[
     """A policy action (1, A), A >= 6 -> base twist (vx, vy, wz) and arm [lift, extend, gripper].
 
     Values pass through unchanged, NaN included: limits and finiteness are the safety gate's job."""
-    a = action.reshape(-1)
-    return (float(a[0]), float(a[1]), float(a[2])), (float(a[3]), float(a[4]), float(a[5]))
+    a = action.ravel()[:6].tolist()  # one call: six numpy scalar reads cost more on a cold tick
+    return (a[0], a[1], a[2]), (a[3], a[4], a[5])

@@ -1,7 +1,8 @@
 """Bench echo node: the bare transport the control loop rides on, with no policy.
 
 On every `joint_states` message it publishes a `skill/cmd_vel` TwistStamped carrying the
-sensor stamp and a `skill/arm_command`, exactly the messages, QoS and executor the skill
+sensor stamp and a `skill/arm_command`, exactly the messages, QoS, executor and wire handling
+(the sensor taken and the command published as CDR bytes, edge_nerve/control_cdr.py) the skill
 runner's policy mode uses, so the loop's own cost (observation, policy, bookkeeping) is the
 difference between the two.
 
@@ -18,6 +19,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 
+from edge_nerve.control_cdr import ControlWire
 from edge_nerve.nodes.common import (CONTROL_QOS, CONTROL_READER_DEPTH, EXECUTORS, control_reader_qos, Topics, declare, declare_realtime,
                                      spin_node)
 
@@ -31,22 +33,22 @@ class EchoNode(Node):
         self.cmd_pub = self.create_publisher(TwistStamped, Topics.SKILL_CMD_VEL, CONTROL_QOS)
         self.arm_pub = self.create_publisher(Float64MultiArray, Topics.SKILL_ARM_COMMAND, CONTROL_QOS)
         depth = declare(self, "control_depth", CONTROL_READER_DEPTH, "joint_states reader depth, as the loop's")
-        self.create_subscription(JointState, Topics.JOINT_STATES, self.sensor_callback, control_reader_qos(depth))
-        self.cmd_msg = TwistStamped()
+        self.create_subscription(JointState, Topics.JOINT_STATES, self.sensor_callback, control_reader_qos(depth),
+                                 raw=True)
+        self.wire = ControlWire("base_link")
         self.arm_msg = Float64MultiArray(data=[0.6, 0.0, 0.0])
         self._trace = np.zeros((3, 400_000), dtype=np.int64)
         self._n = 0
 
-    def sensor_callback(self, msg: JointState) -> None:
+    def sensor_callback(self, data: bytes) -> None:
         rx = time.time_ns()
-        stamp = msg.header.stamp
-        self.cmd_msg.header.stamp = stamp
-        self.cmd_pub.publish(self.cmd_msg)
+        js = self.wire.joint_state(data)
+        self.cmd_pub.publish(self.wire.command(js.sec, js.nanosec, 0.0, 0.0, 0.0))
         tx = time.time_ns()
         self.arm_pub.publish(self.arm_msg)
         if self._n < self._trace.shape[1]:
             tr, i = self._trace, self._n
-            tr[0, i], tr[1, i], tr[2, i] = stamp.sec * 1_000_000_000 + stamp.nanosec, rx, tx
+            tr[0, i], tr[1, i], tr[2, i] = js.stamp_ns, rx, tx
             self._n = i + 1
 
     def destroy_node(self):

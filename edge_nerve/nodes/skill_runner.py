@@ -12,7 +12,9 @@ Two modes, one node:
   `joint_states` message (best effort, `control_depth` deep so an OS stall loses none) is turned into
   the observation vector (edge_nerve/control.py, with the latest odometry and the previous
   action), the policy runs, and the command is published in the same callback, so the latency
-  is transport + one policy call, with no timer phase added. No action server in this mode
+  is transport + one policy call, with no timer phase added. The sensor message is taken and the
+  command published as CDR bytes (edge_nerve/control_cdr.py), skipping rclpy's conversion to and
+  from Python objects, which cost more than the policy call. No action server in this mode
   (the distilled skill students will plug in here).
 
 Both publish `skill/cmd_vel` (geometry_msgs/TwistStamped; the stamp is the sensor message's, so
@@ -48,6 +50,7 @@ from std_msgs.msg import Float64MultiArray, String
 from brainstem_interfaces.action import ExecuteSkill
 from brainstem_interfaces.msg import ObjectStates
 from edge_nerve.control import LoopMonitor, ObservationBuilder, ObservationLayout, split_action
+from edge_nerve.control_cdr import ControlWire
 from edge_nerve.nodes.common import (CONTROL_QOS, CONTROL_READER_DEPTH, DIAGNOSTICS_QOS, EXECUTORS, PLAN_QOS,
                                      SENSOR_QOS, Topics, control_reader_qos, declare, declare_realtime, declare_world,
                                      diagnostic_status, objects_from_msg, pose_from_odometry, spin_node,
@@ -162,9 +165,14 @@ class SkillRunnerNode(Node):
         if act_dim < 6:
             raise ValueError(f"{path}: action dim {act_dim} < 6 (vx, vy, wz, lift, extend, gripper)")
         self.obs = ObservationBuilder(ObservationLayout(obs_dim, act_dim))
+        self.wire = ControlWire(self.cmd_msg.header.frame_id)  # joint_states in, cmd_vel out, as bytes
+        if not self.wire.writer.ok:
+            self.get_logger().warning("TwistStamped CDR layout not as expected: commands go through rclpy's "
+                                      "serialisation (slower)")
         depth = declare(self, "control_depth", CONTROL_READER_DEPTH, "joint_states reader depth in policy mode "
                         "(best effort; 1 = only the newest, a stalled reader loses samples)")
-        self.create_subscription(JointState, Topics.JOINT_STATES, self.policy_callback, control_reader_qos(depth))
+        self.create_subscription(JointState, Topics.JOINT_STATES, self.policy_callback, control_reader_qos(depth),
+                                 raw=True)
         self.create_subscription(Odometry, Topics.ODOM, self.policy_odom_callback, SENSOR_QOS)
         self.get_logger().info(f"policy {path} ({obs_dim} -> {act_dim}, {self.policy.provider}) on every "
                                f"joint_states message, expected {rate:.0f} Hz")
@@ -174,25 +182,22 @@ class SkillRunnerNode(Node):
         self.obs.odometry(p.x, p.y, yaw_from_quaternion(q.w, q.x, q.y, q.z), tw.linear.x, tw.linear.y,
                           tw.angular.z)
 
-    def policy_callback(self, msg: JointState) -> None:
-        """One control tick: sensor message -> observation -> policy -> command, in this callback."""
+    def policy_callback(self, data: bytes) -> None:
+        """One control tick: sensor message (CDR bytes) -> observation -> policy -> command, in
+        this callback."""
         rx = time.time_ns()
         t0 = time.perf_counter_ns()
-        self.obs.joint_state(msg.position, msg.velocity, msg.effort)
+        js = self.wire.joint_state(data)
+        self.obs.joint_state(js.position, js.velocity, js.effort)
         action = self.policy.run(self.obs.vector)
         self.obs.last_action(action)
         (vx, vy, wz), arm = split_action(action)  # NaN passes: the safety gate stops on it
-        cmd = self.cmd_msg
-        stamp = msg.header.stamp
-        cmd.header.stamp = stamp
-        t = cmd.twist
-        t.linear.x, t.linear.y, t.angular.z = vx, vy, wz
-        self.cmd_pub.publish(cmd)
+        self.cmd_pub.publish(self.wire.command(js.sec, js.nanosec, vx, vy, wz))
         tx = time.time_ns()
         self.arm_msg.data = arm
         self.arm_pub.publish(self.arm_msg)
         t1 = time.perf_counter_ns()
-        stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
+        stamp_ns = js.stamp_ns
         age = tx - stamp_ns
         # the stamp is comparable only when the sensor stamps with this host's wall clock
         self.monitor.tick(t0, t1, age if 0 <= age < 1_000_000_000 else None)
@@ -208,6 +213,7 @@ class SkillRunnerNode(Node):
         if self.policy is not None:
             s["policy_nonfinite"] = self.policy.nonfinite
             s["policy_p99_us"] = self.policy.stats()["latency_us"]["p99"]
+            s["sensor_messages_read_by_rclpy"] = self.wire.fallbacks  # not plain little-endian CDR
             if self.policy.nonfinite:
                 level, message = "error", message + f", {self.policy.nonfinite} non-finite policy outputs"
         if self.realtime is not None:
