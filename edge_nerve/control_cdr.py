@@ -118,6 +118,42 @@ class JointStateReader:
         return names_end, tuple(arrays)
 
 
+def header_stamp(data: bytes) -> tuple[int, int] | None:
+    """(sec, nanosec) of any message that starts with a std_msgs/Header, from its CDR bytes;
+    None unless plain little-endian CDR."""
+    if len(data) < 12 or data[:2] != CDR_LE:
+        return None
+    return _STAMP.unpack_from(data, 4)
+
+
+class JointStateWriter:
+    """Fills sensor_msgs/JointState CDR bytes for a fixed frame, names and joint count: the
+    stamp and the three arrays are written into a message rclpy serialised (offsets found by
+    JointStateReader's walk), as a driver in C++ would fill its message in place."""
+
+    def __init__(self, names: list[str], frame_id: str = ""):
+        from rclpy.serialization import serialize_message
+        from sensor_msgs.msg import JointState
+
+        m = JointState()
+        m.header.frame_id, m.name = frame_id, list(names)
+        m.position = m.velocity = m.effort = [0.0] * len(names)
+        self._buf = bytearray(serialize_message(m))
+        if self._buf[:2] != CDR_LE:
+            raise ValueError("rclpy did not serialise JointState as plain little-endian CDR")
+        _, arrays = JointStateReader._walk(bytes(self._buf))
+        self._sec = np.frombuffer(self._buf, np.int32, 1, 4)
+        self._nanosec = np.frombuffer(self._buf, np.uint32, 1, 8)
+        self._arrays = [np.frombuffer(self._buf, np.float64, n, at) for _, at, n in arrays]
+
+    def fill(self, sec: int, nanosec: int, position, velocity, effort) -> bytes:
+        """The message's bytes with this stamp and these values (each as long as the names)."""
+        self._sec[0], self._nanosec[0] = sec, nanosec
+        p, v, e = self._arrays
+        p[:], v[:], e[:] = position, velocity, effort
+        return bytes(self._buf)
+
+
 class TwistStampedWriter:
     """Fills geometry_msgs/TwistStamped CDR bytes: a fixed frame id, a stamp and the twist.
 

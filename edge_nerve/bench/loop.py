@@ -25,6 +25,10 @@ What it measures (one run, one JSON):
   deeper reader buys when the OS stalls a process for more than a period.
 - `executors`: the policy loop at the top rate on EventsExecutor, SingleThreadedExecutor and
   MultiThreadedExecutor (shorter runs).
+- `probe_wire`: the probe fills its JointState bytes in place and reads the command's stamp from
+  the bytes (`cdr`, the main runs), as a C++ sim or driver would; `objects` repeats the loop and
+  the echo at the top rate (shorter, interleaved) with the probe building and reading rclpy
+  message objects, whose Python conversion then counts in the latency of both.
 
 Each run gets a fresh ROS_DOMAIN_ID so benches and tests running beside it do not mix.
 The load average before and after each run is reported: on a shared 2-core machine the other
@@ -103,16 +107,18 @@ NODE_CPU, PROBE_CPU = 1, 0
 
 def _run_pair(node_argv: list[str], rate: float, seconds: float, work: Path, tag: str,
               env: dict[str, str], warmup_s: float = 2.0, sched: Scheduling = Scheduling(),
-              depth: int = CONTROL_READER_DEPTH) -> dict[str, Any]:
+              depth: int = CONTROL_READER_DEPTH, probe_wire: str = "cdr") -> dict[str, Any]:
     """One run of the node under test against the probe: latency, drops, misses, stages, CPU."""
-    return _summary([_measure_pair(node_argv, rate, seconds, work, tag, env, warmup_s, sched, depth)], sched, depth)
+    return _summary([_measure_pair(node_argv, rate, seconds, work, tag, env, warmup_s, sched, depth, probe_wire)],
+                    sched, depth)
 
 
 def _measure_pair(node_argv: list[str], rate: float, seconds: float, work: Path, tag: str,
                   env: dict[str, str], warmup_s: float = 2.0, sched: Scheduling = Scheduling(),
-                  depth: int = CONTROL_READER_DEPTH) -> dict[str, Any]:
+                  depth: int = CONTROL_READER_DEPTH, probe_wire: str = "cdr") -> dict[str, Any]:
     """Start the node under test and the probe, both reading control samples `depth` deep;
-    return the raw samples (latencies, stage splits, counts, CPU) for `_summary`."""
+    return the raw samples (latencies, stage splits, counts, CPU) for `_summary`. `probe_wire`:
+    how the probe builds and reads its messages (edge_nerve/bench/probe.py `--wire`)."""
     trace = work / f"{tag}.trace.npz"
     probe_out = work / f"{tag}.probe.npz"
     log = open(work / f"{tag}.node.log", "wb")
@@ -123,7 +129,7 @@ def _measure_pair(node_argv: list[str], rate: float, seconds: float, work: Path,
     try:
         probe = subprocess.Popen([sys.executable, "-m", "edge_nerve.bench.probe", "--rate", str(rate),
                                   "--seconds", str(seconds), "--warmup", str(warmup_s), "--out", str(probe_out),
-                                  "--control-depth", str(depth), *sched.probe_args()],
+                                  "--control-depth", str(depth), "--wire", probe_wire, *sched.probe_args()],
                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         limit = time.monotonic() + seconds + warmup_s + 90
         while probe.poll() is None:
@@ -164,7 +170,8 @@ def _measure_pair(node_argv: list[str], rate: float, seconds: float, work: Path,
     dropped = n_sent - int(stamps.size)
     late = int((lat > period_ns).sum())
     raw: dict[str, Any] = {"lat": lat, "sent": n_sent, "received": int(stamps.size), "late": late,
-                           "period_ns": period_ns, "seconds": seconds, "load": [load0, load1]}
+                           "period_ns": period_ns, "seconds": seconds, "load": [load0, load1],
+                           "probe_wire": probe_wire}
     # CPU of the node over the probe's measured window
     w = [(t, c) for t, c in cpu_samples if window[0] <= t <= window[1]]
     if len(w) >= 2:
@@ -192,6 +199,7 @@ def _summary(parts: list[dict[str, Any]], sched: Scheduling, depth: int) -> dict
         "miss_rate": round((late + dropped) / n_sent, 6) if n_sent else None,
         "deadline_ms": round(parts[0]["period_ns"] / 1e6, 3), "seconds": sum(r["seconds"] for r in parts),
         "segments": len(parts), "scheduling": sched.label(), "reader_depth": depth,
+        "probe_wire": parts[0]["probe_wire"],
         "loadavg_1m_before_after": [round(parts[0]["load"][0], 2), round(parts[-1]["load"][1], 2)],
     }
     cpu = [r["cpu"] for r in parts if "cpu" in r]
@@ -207,7 +215,7 @@ def _summary(parts: list[dict[str, Any]], sched: Scheduling, depth: int) -> dict
 
 def _interleaved(argvs: dict[str, list[str]], rate: float, seconds: float, segments: int, work: Path, tag: str,
                  env: dict[str, str], sched: Scheduling = Scheduling(),
-                 depth: int = CONTROL_READER_DEPTH) -> dict[str, dict[str, Any]]:
+                 depth: int = CONTROL_READER_DEPTH, probe_wire: str = "cdr") -> dict[str, dict[str, Any]]:
     """Pairs to compare (the loop and its bare echo), `seconds` each, run in `segments`
     alternating slices (A B B A A B ...) and pooled: on a shared machine a burst of other work
     then falls on both sides instead of deciding a comparison of tails."""
@@ -215,7 +223,7 @@ def _interleaved(argvs: dict[str, list[str]], rate: float, seconds: float, segme
     for i in range(segments):
         for name in (names if i % 2 == 0 else names[::-1]):
             parts[name].append(_measure_pair(argvs[name], rate, seconds / segments, work, f"{tag}-{name}-{i}", env,
-                                             sched=sched, depth=depth))
+                                             sched=sched, depth=depth, probe_wire=probe_wire))
     return {n: _summary(p, sched, depth) for n, p in parts.items()}
 
 
@@ -230,7 +238,8 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
                    executor: str = "events", compare_executors: tuple[str, ...] = ("events", "single", "multi"),
                    compare_seconds: float | None = None, policy_iterations: int = 20000,
                    workdir: str | Path | None = None, realtime_priority: int = 50,
-                   pin: bool = False, reader_depths: tuple[int, ...] = (1,), segments: int = 3) -> dict[str, Any]:
+                   pin: bool = False, reader_depths: tuple[int, ...] = (1,), segments: int = 3,
+                   probe_wires: tuple[str, ...] = ("objects",)) -> dict[str, Any]:
     """Policy latency, ROS 2 loop and bare echo latency, per-stage split, CPU; see the module doc.
 
     `realtime_priority` / `pin`: how the control process, the probe and the in-process policy
@@ -239,7 +248,9 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
     comparison (`scheduling`). The main runs read control samples CONTROL_READER_DEPTH deep; the
     loop and echo at the top rate run again, as long, at each of `reader_depths` (`reader_depth`).
     The loop and echo at the top rate, which the targets compare, run interleaved in `segments`
-    slices each (`_interleaved`)."""
+    slices each (`_interleaved`). The probe fills and reads message bytes in place (`cdr`); the
+    loop and echo at the top rate run again, interleaved, `compare_seconds` twice each, with the
+    probe on each of `probe_wires` (`probe_wire`: "objects" is rclpy messages on the probe's side)."""
     from edge_nerve.runtime.bench import run_edge_policy_bench
     from edge_nerve.runtime.realtime import RealtimeConfig, realtime_scope
 
@@ -270,6 +281,11 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
         for d in reader_depths:
             if d != CONTROL_READER_DEPTH:
                 depths[str(d)] = _interleaved(pair, top, seconds, segments, work, f"depth{d}", env, sched=sched, depth=d)
+        wires = {"cdr": main}  # the same loop and echo with the probe building and reading messages otherwise
+        for w in probe_wires:
+            if w != "cdr":
+                wires[w] = _interleaved(pair, top, 2 * compare_seconds, 2, work, f"wire-{w}", env, sched=sched,
+                                        probe_wire=w)
         executors = {}
         for ex in compare_executors:
             executors[ex] = {
@@ -320,6 +336,9 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
                                                                "seconds", "segments")}
                              for part in ("loop", "echo")}
                          for d, v in {str(CONTROL_READER_DEPTH): {"loop": loop_top, "echo": echo}, **depths}.items()},
+        "probe_wire": {w: {part: {k: v[part].get(k) for k in ("p50", "p99", "max", "dropped", "late", "miss_rate",
+                                                             "seconds", "segments")}
+                           for part in ("loop", "echo")} for w, v in wires.items()},
         "scheduling": {label: {part: {k: v[part].get(k) for k in ("p50", "p99", "max", "dropped", "late", "miss_rate",
                                                                    "seconds")}
                                for part in ("loop", "echo")} for label, v in schedulers.items()},
@@ -328,6 +347,9 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
             "executor": executor, "rates_hz": list(rates), "seconds_per_run": seconds,
             "top_rate_loop_and_echo": f"interleaved, {segments} slices of {seconds / segments:g} s each, pooled",
             "control_reader_depth": CONTROL_READER_DEPTH,
+            "probe_wire": "cdr: the probe (sim stand-in) fills its JointState bytes in place and reads the "
+                          "command's stamp from the bytes, as a C++ driver would; `probe_wire` repeats the top "
+                          "rate with rclpy message objects on the probe's side",
             "scheduling": sched.label(), "policy_timing_scheduling": policy_sched.summary(),
             "compare_seconds": compare_seconds, "cpus": os.cpu_count(),
             "loadavg_1m": {"echo": echo["loadavg_1m_before_after"],

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import JointState
 
-from edge_nerve.control_cdr import ControlWire, JointStateReader, TwistStampedWriter
+from edge_nerve.control_cdr import ControlWire, JointStateReader, JointStateWriter, TwistStampedWriter, header_stamp
 
 floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
 text = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
@@ -118,3 +118,25 @@ def test_the_writer_bytes_are_rclpys_own_for_the_same_message():
     assert len(ours) == len(theirs)
     pad = slice(4 + 8 + 4 + len("odom") + 1, 4 + 8 + 4 + len("odom") + 1 + (-(8 + 4 + 5)) % 8)
     assert ours[:pad.start] == theirs[:pad.start] and ours[pad.stop:] == theirs[pad.stop:]  # padding is free
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(text, min_size=0, max_size=14), text, st.integers(-2**31, 2**31 - 1), st.integers(0, 2**32 - 1),
+       st.data())
+def test_a_joint_state_filled_in_place_is_what_rclpy_reads(names, frame, sec, nanosec, data):
+    """The bench probe's sensor messages (a C++ driver's way: the stamp and values written into
+    the bytes): rclpy, as the node under test, reads exactly those values and that stamp."""
+    n = len(names)
+    values = [data.draw(st.lists(floats, min_size=n, max_size=n)) for _ in range(3)]
+    m = deserialize_message(JointStateWriter(names, frame).fill(sec, nanosec, *values), JointState)
+    assert (m.header.stamp.sec, m.header.stamp.nanosec, m.header.frame_id, list(m.name)) == (sec, nanosec, frame, names)
+    assert same(m.position, values[0]) and same(m.velocity, values[1]) and same(m.effort, values[2])
+
+
+def test_the_stamp_of_a_stamped_message_is_read_from_its_bytes():
+    t = TwistStamped()
+    t.header.stamp.sec, t.header.stamp.nanosec, t.header.frame_id = -3, 999_999_999, "base_link"
+    assert header_stamp(serialize_message(t)) == (-3, 999_999_999)
+    j = joint_state(7, 8, "x", ["a"], [1.0], [], [])
+    assert header_stamp(serialize_message(j)) == (7, 8)
+    assert header_stamp(b"\x00\x00" + serialize_message(t)[2:]) is None and header_stamp(b"\x00\x01") is None

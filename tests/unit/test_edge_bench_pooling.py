@@ -10,7 +10,7 @@ from edge_nerve.bench.loop import Scheduling, _summary
 def _part(lat_ms, sent, late, cpu=(1.0, 10.0), load=(0.5, 0.6)):
     lat = np.asarray(lat_ms, dtype=np.float64) * 1e6
     return {"lat": lat.astype(np.int64), "sent": sent, "received": lat.size, "late": late, "period_ns": 2e6,
-            "seconds": 10.0, "load": list(load), "cpu": cpu,
+            "seconds": 10.0, "load": list(load), "cpu": cpu, "probe_wire": "cdr",
             "stages": {"in": lat.astype(np.int64) // 2, "node": lat.astype(np.int64) // 4,
                        "out": lat.astype(np.int64) // 4}}
 
@@ -32,7 +32,7 @@ def test_pooled_slices_report_the_percentiles_drops_and_cpu_of_all_their_samples
 def test_slices_alternate_so_neither_side_always_runs_first(monkeypatch):
     order = []
 
-    def fake_pair(argv, rate, seconds, work, tag, env, sched=Scheduling(), depth=8):
+    def fake_pair(argv, rate, seconds, work, tag, env, sched=Scheduling(), depth=8, probe_wire="cdr"):
         order.append((argv[0], seconds))
         return _part([0.3], 1, 0)
 
