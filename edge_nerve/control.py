@@ -143,6 +143,8 @@ class ObservationBuilder:
         self._odom = v[:ODOM_DIM]
         self._action = v[ODOM_DIM:a]
         self._pos, self._vel, self._eff = v[a:a + j], v[a + j:a + 2 * j], v[a + 2 * j:a + 3 * j]
+        self._joints = v[a:a + 3 * j].reshape(3, j)  # the same three, as rows
+        self._joints_set = j  # slots the last call may have written (the rest are zero)
 
     @staticmethod
     def _fill(dst: np.ndarray, values) -> None:
@@ -162,6 +164,20 @@ class ObservationBuilder:
         self._fill(self._pos, position)
         self._fill(self._vel, velocity)
         self._fill(self._eff, effort)
+        self._joints_set = self._joints.shape[1]
+
+    def joint_rows(self, rows) -> None:
+        """Positions, velocities and efforts: a (3, n) float array (one copy into the vector, as
+        control_cdr.JointStateReader gives it) or three sequences (`joint_state`)."""
+        if type(rows) is not np.ndarray or rows.ndim != 2 or rows.shape[0] != 3:
+            self.joint_state(*rows)
+            return
+        j = self._joints
+        n = min(rows.shape[1], j.shape[1])
+        j[:, :n] = rows[:, :n] if n < rows.shape[1] else rows
+        if n < self._joints_set:
+            j[:, n:self._joints_set] = 0.0
+        self._joints_set = n
 
     def odometry(self, x: float, y: float, yaw: float, vx: float, vy: float, wz: float) -> None:
         o = self._odom

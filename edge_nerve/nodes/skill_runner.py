@@ -188,7 +188,7 @@ class SkillRunnerNode(Node):
         rx = time.time_ns()
         t0 = time.perf_counter_ns()
         js = self.wire.joint_state(data)
-        self.obs.joint_state(js.position, js.velocity, js.effort)
+        self.obs.joint_rows(js.rows)
         action = self.policy.run(self.obs.vector)
         self.obs.last_action(action)
         (vx, vy, wz), arm = split_action(action)  # NaN passes: the safety gate stops on it

@@ -55,6 +55,25 @@ def test_observation_layout_is_fixed_whatever_the_joint_count():
     assert list(v[6:18]) == list(range(12))
 
 
+def test_joint_rows_write_the_same_observation_as_three_arrays_whatever_came_before():
+    """The loop's one-copy path (a (3, n) view of the message) and the three-array path fill the
+    same slots, and joints a message no longer has read zero, in either order of calls."""
+    rng = np.random.default_rng(1)
+    rows_a, rows_b = rng.standard_normal((3, 12)), rng.standard_normal((3, 4))
+    fast, slow = (ObservationBuilder(ObservationLayout(64, 12)) for _ in range(2))
+    for rows in (rows_a, rows_b, rng.standard_normal((3, 40)), rows_a, rows_b):
+        fast.joint_rows(rows)
+        slow.joint_state(*rows)
+        assert np.array_equal(fast.vector, slow.vector)
+    slow.joint_state([1.0] * 15, [2.0] * 15, [3.0] * 15)  # every slot set, then fewer joints in rows
+    slow.joint_rows(rows_b)
+    fast.joint_state(*rows_b)
+    assert np.array_equal(fast.vector, slow.vector)
+    fast.joint_rows((rows_a[0], rows_a[1][:3], []))  # three sequences of other lengths: the general path
+    slow.joint_state(rows_a[0], rows_a[1][:3], [])
+    assert np.array_equal(fast.vector, slow.vector)
+
+
 def test_split_action_passes_nan_through_for_the_gate():
     a = np.array([[0.1, 0.2, math.nan, 0.5, 0.1, 1.0] + [0] * 6], dtype=np.float32)
     base, arm = split_action(a)

@@ -4,6 +4,7 @@ what it reads and writes must be exactly what rclpy's own serialisation says, fo
 import struct
 
 import numpy as np
+import pytest
 from geometry_msgs.msg import TwistStamped
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,13 +52,56 @@ def test_one_reader_follows_a_message_whose_layout_changes_at_the_same_length():
             # 52 bytes each; the second has uint32s 1, 0, 0 where the first has its array counts,
             # so only the names tell them apart
             joint_state(1, 1, "", ["a"], [0.5], [], []),
-            joint_state(1, 1, "", ["a", ""], [], [], [])]
+            joint_state(1, 1, "", ["a", ""], [], [], []),
+            # the same length and counts where the counts were: only a name's length tells
+            joint_state(1, 1, "base", ["a"], [], [], [20.0]),
+            joint_state(1, 1, "base", ["abcd"], [], [10.0], [])]
+    assert len(serialize_message(msgs[-3])) == len(serialize_message(msgs[-4]))
     assert len(serialize_message(msgs[-1])) == len(serialize_message(msgs[-2]))
+    # Another writer may pad a message differently: the same length with one effort fewer
+    a = serialize_message(joint_state(1, 1, "b", ["a"], [1.0], [2.0], [3.0]))
+    b = serialize_message(joint_state(1, 1, "b", ["a"], [1.0], [2.0], []))
+    b_same_length = b[:len(b) - 8] + bytes(len(a) - len(b) + 8)  # its trailing slack, then zeros
+    assert len(b_same_length) == len(a) and deserialize_message(b_same_length, JointState).effort.tolist() == []
+    r2 = JointStateReader()
+    assert r2.read(a).effort.tolist() == [3.0] and r2.read(b_same_length).effort.tolist() == []
     for m in msgs * 2:
         data = serialize_message(m)
         v = r.read(data)
         assert (v.sec, v.nanosec) == (m.header.stamp.sec, m.header.stamp.nanosec)
         assert same(v.position, m.position) and same(v.velocity, m.velocity) and same(v.effort, m.effort)
+
+
+def test_padding_bytes_do_not_decide_the_layout(monkeypatch):
+    """rclpy leaves CDR padding as whatever its buffer held, so two messages of one layout differ
+    there: the reader keeps its offsets (no walk per tick) and still reads the values right."""
+    m = joint_state(1, 2, "b", ["j0", "j11"], [1.0, 2.0], [3.0, 4.0], [5.0, 6.0])
+    a = serialize_message(m)
+    r = JointStateReader()
+    r.read(a)
+    fixed, _ = JointStateReader._walk(a)
+    layout = set()
+    for lo, hi in fixed:
+        layout.update(range(lo, hi))
+    values = set()
+    for _, at, n in JointStateReader._walk(a)[1]:
+        values.update(range(at, at + 8 * n))
+    pads = [i for i in range(12, len(a)) if i not in layout and i not in values]
+    assert pads  # "b\0" and "j0\0" leave padding before the next length
+    b = bytearray(a)
+    for i in pads:
+        b[i] ^= 0xA5
+    monkeypatch.setattr(r, "_learn", lambda data: pytest.fail("walked again for other padding"))
+    v = r.read(bytes(b))
+    assert v.rows.tolist() == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]] and (v.sec, v.nanosec) == (1, 2)
+
+
+def test_equally_long_arrays_come_as_one_view_of_the_bytes():
+    m = joint_state(1, 2, "base", [f"j{i}" for i in range(12)], list(range(12)), list(range(12, 24)),
+                    list(range(24, 36)))
+    v = JointStateReader().read(serialize_message(m))
+    assert isinstance(v.rows, np.ndarray) and v.rows.shape == (3, 12) and not v.rows.flags.owndata
+    assert v.rows.tolist() == [list(map(float, range(k, k + 12))) for k in (0, 12, 24)]
 
 
 def test_bytes_it_cannot_read_are_refused_not_misread():
