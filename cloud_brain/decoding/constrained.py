@@ -138,10 +138,13 @@ class ProgramGrammar:
                         for a in item[1:]}
                 fresh = [c for c in named if c not in used]
                 if fresh and len(fresh) < len(named):
-                    fresh += [c for c in cands if c in (prog.HOME, USER)]  # never named: stay
-                    got = self._reachable(head, prefix, fresh, first_only)
-                    if not got and n + 1 == prog.ARITY[head]:  # "..., then go to the lounge" when
-                        got = self._reachable(head, prefix, fresh, first_only, noop_ok=True)  # there
+                    unnamed = [c for c in cands if c in (prog.HOME, USER)]  # never named: stay
+                    got = self._reachable(head, prefix, fresh + unnamed, first_only)
+                    if not got & set(fresh) and n + 1 == prog.ARITY[head]:
+                        # "..., then go to the lounge" when already there: the lounge stays a
+                        # choice (no steps), not only the person ("put the remote on the
+                        # worktop, then go to the kitchen" is not "come to me")
+                        got |= self._reachable(head, prefix, fresh, first_only, noop_ok=True)
                     if got:
                         return got
         got = self._reachable(head, prefix, cands, first_only)

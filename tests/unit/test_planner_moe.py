@@ -306,6 +306,20 @@ def test_the_person_stays_a_destination_when_a_place_is_named():
     assert TOK.id("<to_user>") in g.allowed() and TOK.id(f"@{pr.slot_of['bedroom']}") in g.allowed()
 
 
+def test_a_named_room_the_robot_is_already_in_stays_a_choice_beside_the_person():
+    """"put the remote on the worktop, then go to the kitchen": after the put the robot is in
+    the kitchen, so going there has no steps; the kitchen must still be offered (the plan says
+    it is done), not only the person, which the model then had to take ("come to me")."""
+    state = WorldState.initial(HOME)
+    pr = P.build_prompt(TOK, state, "put the remote on the worktop, then go to the kitchen", random.Random(0))
+    assert set(pr.mentioned) >= {"remote", "kitchen_counter", "kitchen"}
+    g = ProgramGrammar(TOK, state, pr.slot_of, mentioned=pr.mentioned)
+    for t in (TOK.id("<put>"), TOK.id(f"@{pr.slot_of['remote']}"), TOK.id(f"@{pr.slot_of['kitchen_counter']}"),
+              TOK.id("<go>")):
+        g.advance(t)
+    assert TOK.id(f"@{pr.slot_of['kitchen']}") in g.allowed() and TOK.id("<to_user>") in g.allowed()
+
+
 def test_training_batches_do_not_depend_on_how_many_processes_make_them():
     """A step's batch comes from its own seeded stream, so a run with batch-making workers (the
     GPU recipe) trains on exactly the data of a single-process CPU run."""
@@ -503,7 +517,9 @@ def test_a_place_named_last_is_where_the_robot_ends():
     planner = get_planner("moe")
     state = WorldState.initial(HOME)
     for command, goals in [("tidy the bedroom, then head to the living room", [["tidy", "bedroom"], ["robot_in", "living_room"]]),
-                           ("bring me the book and then go to the kitchen", [["delivered", "green_book"], ["robot_in", "kitchen"]])]:
+                           ("bring me the book and then go to the kitchen", [["delivered", "green_book"], ["robot_in", "kitchen"]]),
+                           ("could you put my remote control on the worktop and then please go to the kitchen",
+                            [["on", "remote", "kitchen_counter"], ["robot_in", "kitchen"]])]:
         res = planner.plan(command, state)
         assert check_goals(goals, state, res.steps) == (True, None), (command, res.text)
 
