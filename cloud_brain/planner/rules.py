@@ -603,6 +603,17 @@ def _deed_verb(t: str) -> str | None:
     return None
 
 
+def _base_verb(w: str) -> str | None:
+    """A deed verb said in another form, as its base ("tidied" -> "tidy", "putting" -> "put",
+    "moving" -> "move"), else None."""
+    if w.endswith("ing"):
+        for v in (w[:-3], w[:-4], w[:-3] + "e"):
+            if v in DEED_WORDS:
+                return v
+    v = _deed_verb(w)
+    return v if v is not None and not v.endswith("ing") else None
+
+
 def _timing_at(toks: list[str], k: int, names_something) -> tuple[str, int] | None:
     """('first' | 'second', words to drop) when toks[k:] opens a clause timing a deed; ('then',
     words to drop) for "when you're done", which times what follows by what came before.
@@ -631,9 +642,12 @@ def _timing_at(toks: list[str], k: int, names_something) -> tuple[str, int] | No
     return None
 
 
-def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[tuple[list[str], list[str]]]:
+def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary,
+                   timed_out: list[bool] | None = None) -> list[tuple[list[str], list[str]]]:
     """Clauses at commas and joiners ("and", "then"), and at a deed said as the time of
-    another (`vocab` tells a deed from "when you get a chance"), in the order of deeds."""
+    another (`vocab` tells a deed from "when you get a chance"), in the order of deeds
+    (`timed_out`, when given, gets whether a deed was said as the time of another or the order
+    said is not the order done)."""
     def names(a: int, b: int) -> bool:
         return bool(_find_mentions(toks[a:b], raw[a:b], vocab))
 
@@ -663,7 +677,10 @@ def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[t
     if cur:
         out.append((cur, cur_raw))
         timing.append(cur_timing)
-    return _in_order_of_deeds(out, timing)
+    ordered = _in_order_of_deeds(out, timing)
+    if timed_out is not None:
+        timed_out.append(any(t in ("first", "second") for t in timing) or [id(c) for c in ordered] != [id(c) for c in out])
+    return ordered
 
 
 def _in_order_of_deeds(clauses: list, timing: list[str | None]) -> list:
@@ -1059,6 +1076,29 @@ class RulesPlanner(Planner):
             ruled = None
         where = {n for f in frames for n in f.locs}
         return ruled, where - {f.dest for f in frames if f.dest is not None and f.dest_explicit}
+
+    def said_in_order_of_deeds(self, command: str, desc: WorldDescription) -> str | None:
+        """`command` said with its deeds in the order they happen, when one was said as the
+        time of another ("go charge once you've tidied the bedroom" -> "tidy the bedroom, then
+        go charge"; "X, but Y first" -> "Y, then X"); None when the order said is the order done.
+        The embedded MoE reads the first form far less reliably than the second."""
+        raw = _tokens(command[:MAX_COMMAND_CHARS])
+        vocab = self.vocabulary(desc)
+        timed: list[bool] = []
+        clauses = _split_clauses(_repaired(raw, vocab), raw, vocab, timed)
+        if not timed[0]:
+            return None
+        said = []
+        for toks, words in clauses:
+            words = [w.lower() for w in words]
+            if words and toks[0] in DEED_WORDS and (toks[0] != words[0] or words[0].endswith("ing")):  # "tidied"
+                words[0] = _base_verb(words[0]) or toks[0]
+            if words[:1] == ["but"]:
+                words = words[1:]
+            if len(words) > 1 and words[-1] == "first":
+                words = words[:-1]
+            said.append(" ".join(words))
+        return ", then ".join(w for w in said if w)
 
     def refusal(self, command: str, state: WorldState) -> Refusal | None:
         """Why the rule parser would refuse `command` (with the reason's kind), or None."""

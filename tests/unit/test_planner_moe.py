@@ -320,6 +320,23 @@ def test_a_named_room_the_robot_is_already_in_stays_a_choice_beside_the_person()
     assert TOK.id(f"@{pr.slot_of['kitchen']}") in g.allowed() and TOK.id("<to_user>") in g.allowed()
 
 
+def test_moe_does_first_a_deed_said_as_the_time_of_another():
+    """"go charge once you've put the mug on the table": the put, then the dock. The model, given
+    the words as said, did 4 of 15 such commands in the right order; it reads them as the rule
+    parser says them in the order of deeds ("put the mug on the table, then go charge")."""
+    from cloud_brain.domain.goals import check_goals
+    from cloud_brain.planner.base import get_planner
+
+    planner = get_planner("moe")
+    state = WorldState.initial(HOME)
+    for command, goals in [("go charge once you've put the mug on the table", [["on", "red_cup", "dining_table"], ["docked"]]),
+                           ("dock when you have tidied the living room", [["tidy", "living_room"], ["docked"]]),
+                           ("fetch me the cup after you clean the bedroom", [["tidy", "bedroom"], ["delivered", "red_cup"]])]:
+        res = planner.plan(command, state)
+        assert check_goals(goals, state, res.steps) == (True, None), (command, res.goals)
+        assert res.goals == goals, (command, res.goals)
+
+
 def test_training_batches_do_not_depend_on_how_many_processes_make_them():
     """A step's batch comes from its own seeded stream, so a run with batch-making workers (the
     GPU recipe) trains on exactly the data of a single-process CPU run."""

@@ -321,6 +321,26 @@ def test_a_past_tense_the_typo_repair_would_turn_into_a_verb_stays_a_statement(p
     assert planner.plan("move the plate to the counter", state).goals == [["on", "white_plate", "kitchen_counter"]]
 
 
+def test_a_command_with_a_timed_deed_is_said_again_in_the_order_of_deeds(planner, home):
+    """What the embedded MoE reads instead (RulesPlanner.said_in_order_of_deeds): the deeds in
+    the order they happen, each verb in its base form; nothing for a command with no timed deed."""
+    d = home.desc
+    for said, in_order in [("go charge once you've put the mug on the table", "put the mug on the table, then go charge"),
+                           ("dock when you have tidied the living room", "tidy the living room, then dock"),
+                           ("before you go to the bathroom, put the book on the shelf",
+                            "put the book on the shelf, then go to the bathroom"),
+                           ("bring me the remote, but put the plate in the sink first",
+                            "put the plate in the sink, then bring me the remote"),
+                           ("go to the bathroom after putting the ball away", "put the ball away, then go to the bathroom"),
+                           ("Take the bottle to the bed once you've given me the remote",
+                            "give me the remote, then take the bottle to the bed"),
+                           ("put the apple on the table before you charge", "put the apple on the table, then charge")]:
+        assert planner.said_in_order_of_deeds(said, d) == in_order, said
+    for said in ("go to the kitchen", "bring me the cup when you get a chance", "tidy the kitchen and dock when you're done",
+                 "once the plate is in the sink go charge", "put the book on the shelf once you get there", "?!"):
+        assert planner.said_in_order_of_deeds(said, d) is None, said
+
+
 def test_a_deed_said_as_the_time_of_another_is_done_first(planner, home):
     """"go charge once you've put the mug on the table" puts the mug first and docks after, as
     do "before you dock, ..." and "..., but ... first"; "when you can" and "when you're done"
