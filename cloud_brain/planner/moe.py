@@ -88,8 +88,9 @@ class MoEPlanner:
         t0 = time.perf_counter()
         # a deed said as the time of another ("go charge once you've tidied up") is read as said
         # in the order of deeds ("tidy up, then go charge"): the model got 4 of 15 the first way
-        said = self._rules.said_in_order_of_deeds(command, state.desc) if any(c.isalpha() for c in command) else None
-        prompt = None if not any(c.isalpha() for c in command) else self._prompt(said or command, state)
+        has_words = any(c.isalpha() for c in command)
+        said = self._rules.said_in_order_of_deeds(command, state.desc) if has_words else None
+        prompt = self._prompt(said or command, state) if has_words else None
         known = prompt is not None and (bool(prompt.mentioned) or any(
             w.isalpha() and w in self.tok.index for w in prompt.words))
         if not known:
