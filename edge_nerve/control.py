@@ -142,8 +142,8 @@ class ObservationBuilder:
         a, j = ODOM_DIM + layout.act_dim, layout.joints
         self._odom = v[:ODOM_DIM]
         self._action = v[ODOM_DIM:a]
-        self._pos, self._vel, self._eff = v[a:a + j], v[a + j:a + 2 * j], v[a + 2 * j:a + 3 * j]
-        self._joints = v[a:a + 3 * j].reshape(3, j)  # the same three, as rows
+        self._joints = v[a:a + 3 * j].reshape(3, j)  # rows: positions, velocities, efforts
+        self._pos, self._vel, self._eff = self._joints
         self._joints_set = j  # slots the last call may have written (the rest are zero)
 
     @staticmethod

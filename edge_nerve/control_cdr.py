@@ -210,8 +210,8 @@ class TwistStampedWriter:
         t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z = values
         self._buf = bytearray(serialize_message(probe))
         self.ok = False
-        stamp_at = bytes(self._buf).find(_STAMP.pack(0x5EC0_0001, 0x0A05_0002))
-        twist_at = bytes(self._buf).find(np.asarray(values, np.float64).tobytes())
+        stamp_at = self._buf.find(_STAMP.pack(0x5EC0_0001, 0x0A05_0002))
+        twist_at = self._buf.find(np.asarray(values, np.float64).tobytes())
         if self._buf[:2] != CDR_LE or stamp_at != 4 or twist_at < 0 or twist_at % 8 != 4:
             return
         self._sec = np.frombuffer(self._buf, np.int32, 1, stamp_at)

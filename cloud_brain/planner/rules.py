@@ -679,7 +679,7 @@ def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary,
         timing.append(cur_timing)
     ordered = _in_order_of_deeds(out, timing)
     if timed_out is not None:
-        timed_out.append(any(t in ("first", "second") for t in timing) or [id(c) for c in ordered] != [id(c) for c in out])
+        timed_out.append(any(t in ("first", "second") for t in timing) or ordered != out)
     return ordered
 
 
