@@ -13,9 +13,11 @@ What it measures (one run, one JSON):
   sample; a dropped command is a sensor sample whose command never arrived.
 - `ros_echo_ms`: the same two processes, messages, QoS and executor with an echo node instead
   of the policy (edge_nerve/bench/echo_node.py): the transport floor, so the loop's own cost shows.
-  The loop and the echo at the top rate run interleaved, in 3 slices each (loop, echo, echo,
-  loop, loop, echo) pooled into one figure each: a burst of other work on the shared machine
-  then falls on both, and does not decide a comparison of their tails by which ran when.
+  The loop and the echo at the top rate run interleaved, in 6 slices each (loop, echo, echo,
+  loop, loop, echo, ...) pooled into one figure each: a burst of other work on the shared machine
+  then falls on both, and does not decide a comparison of their tails by which ran when. Each
+  figure says how busy the whole machine was meanwhile (`machine_busy_percent`, the pair's own
+  work included) and how much time the hypervisor took (`steal_percent`).
 - `stages_ms`: where the time goes, per message, from the node's own trace joined on the stamp:
   probe publish -> node callback entry (`in`), callback work up to the command publish
   (`node`), publish -> probe arrival (`out`).
@@ -63,6 +65,18 @@ def _cpu_ticks(pid: int) -> int | None:
         return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15 of stat)
     except (OSError, IndexError, ValueError):
         return None
+
+
+def _machine_ticks() -> np.ndarray | None:
+    """(busy, steal, all) clock ticks of the whole machine since boot, from /proc/stat: over a run,
+    busy / all says how much else ran beside the pair, steal / all how long the hypervisor gave
+    our virtual CPUs to someone else (neither shows in the load average of a short run)."""
+    try:
+        f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = f
+    return np.array([user + nice + system + irq + softirq, steal, sum(f)])
 
 
 def _pct(x: np.ndarray, q) -> float:
@@ -126,6 +140,7 @@ def _measure_pair(node_argv: list[str], rate: float, seconds: float, work: Path,
     node = subprocess.Popen(node_argv + sched.node_args() + ["-p", f"trace_file:={trace}", "-p", f"control_depth:={depth}"],
                             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     cpu_samples: list[tuple[int, int]] = []
+    ticks0 = _machine_ticks()
     try:
         probe = subprocess.Popen([sys.executable, "-m", "edge_nerve.bench.probe", "--rate", str(rate),
                                   "--seconds", str(seconds), "--warmup", str(warmup_s), "--out", str(probe_out),
@@ -146,6 +161,7 @@ def _measure_pair(node_argv: list[str], rate: float, seconds: float, work: Path,
             time.sleep(0.25)
         if probe.returncode != 0:
             raise RuntimeError(f"{tag}: probe failed: {probe.stdout.read().decode()[-2000:]}")
+        ticks1 = _machine_ticks()
     finally:
         if node.poll() is None:
             os.killpg(node.pid, signal.SIGINT)
@@ -172,6 +188,8 @@ def _measure_pair(node_argv: list[str], rate: float, seconds: float, work: Path,
     raw: dict[str, Any] = {"lat": lat, "sent": n_sent, "received": int(stamps.size), "late": late,
                            "period_ns": period_ns, "seconds": seconds, "load": [load0, load1],
                            "probe_wire": probe_wire}
+    if ticks0 is not None and ticks1 is not None:
+        raw["machine_ticks"] = ticks1 - ticks0  # (busy, steal, all) while the probe ran
     # CPU of the node over the probe's measured window
     w = [(t, c) for t, c in cpu_samples if window[0] <= t <= window[1]]
     if len(w) >= 2:
@@ -202,6 +220,11 @@ def _summary(parts: list[dict[str, Any]], sched: Scheduling, depth: int) -> dict
         "probe_wire": parts[0]["probe_wire"],
         "loadavg_1m_before_after": [round(parts[0]["load"][0], 2), round(parts[-1]["load"][1], 2)],
     }
+    ticks = [r["machine_ticks"] for r in parts if "machine_ticks" in r]
+    if ticks:  # the whole machine (all CPUs) while the pair ran: this pair's own work included
+        busy, steal, total = np.sum(ticks, axis=0)
+        res["machine_busy_percent"] = round(100.0 * busy / max(total, 1), 1)
+        res["steal_percent"] = round(100.0 * steal / max(total, 1), 2)
     cpu = [r["cpu"] for r in parts if "cpu" in r]
     if cpu:
         res["cpu_percent"] = round(100.0 * sum(c for c, _ in cpu) / sum(w for _, w in cpu), 1)
@@ -238,7 +261,7 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
                    executor: str = "events", compare_executors: tuple[str, ...] = ("events", "single", "multi"),
                    compare_seconds: float | None = None, policy_iterations: int = 20000,
                    workdir: str | Path | None = None, realtime_priority: int = 50,
-                   pin: bool = False, reader_depths: tuple[int, ...] = (1,), segments: int = 3,
+                   pin: bool = False, reader_depths: tuple[int, ...] = (1,), segments: int = 6,
                    probe_wires: tuple[str, ...] = ("objects",)) -> dict[str, Any]:
     """Policy latency, ROS 2 loop and bare echo latency, per-stage split, CPU; see the module doc.
 
@@ -354,6 +377,10 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
             "compare_seconds": compare_seconds, "cpus": os.cpu_count(),
             "loadavg_1m": {"echo": echo["loadavg_1m_before_after"],
                            **{f"loop{r}": v["loadavg_1m_before_after"] for r, v in loops.items()}},
+            "machine_busy_percent": {"echo": echo.get("machine_busy_percent"),
+                                     **{f"loop{r}": v.get("machine_busy_percent") for r, v in loops.items()}},
+            "steal_percent": {"echo": echo.get("steal_percent"),
+                              **{f"loop{r}": v.get("steal_percent") for r, v in loops.items()}},
             "transport": "probe (sim stand-in, EventsExecutor) -> joint_states JointState (best effort) -> "
                          f"node -> skill/cmd_vel TwistStamped (best effort, readers {CONTROL_READER_DEPTH} deep) with the "
                          "sensor stamp -> probe",

@@ -23,6 +23,10 @@ def test_bench_edge_small_run(tmp_path):
     assert set(r["stages_ms"]["loop"]["500"]) == {"in", "node", "out"}
     assert set(r["targets"]) >= {"loop_p99_within_0.3ms_of_echo", "no_dropped_commands"}
     assert r["meta"]["top_rate_loop_and_echo"].startswith("interleaved, 2 slices")
+    # how busy the machine was meanwhile: at least the pair's own work, never more than all of it
+    for side in ("echo", "loop500"):
+        assert 0 < r["meta"]["machine_busy_percent"][side] <= 100
+        assert 0 <= r["meta"]["steal_percent"][side] < 100
     for wire in ("cdr", "objects"):  # every sample sent on either wire comes back with its own stamp
         for side in r["probe_wire"][wire].values():
             assert side["segments"] == 2 and side["dropped"] <= 50, (wire, side)
