@@ -38,6 +38,9 @@ from cloud_brain.planner import program as prog
 from cloud_brain.planner.prompt import GOAL_TOKENS, REASONS, TOKEN_GOALS, Tokenizer
 
 MAX_ITEMS = 12
+# deeds whose one argument is where to go or what to tidy: said over a room the robot is already
+# in or that is already tidy, they stay a choice with no steps (ProgramGrammar._completions)
+ROOM_DEEDS = frozenset(("go", "tidy"))
 
 
 @dataclass
@@ -61,7 +64,7 @@ class ProgramGrammar:
 
     def __init__(self, tok: Tokenizer, state: WorldState, slot_of: dict[str, int],
                  max_items: int = MAX_ITEMS, banned: set[tuple[int, tuple]] | None = None,
-                 mentioned: list[str] | None = None, home_named: bool = True,
+                 mentioned: list[str] | None = None, home_named: bool = True, user_named: bool = True,
                  destinations: set[str] | None = None, where_is: set[str] | None = None):
         self.tok = tok
         self.state = state
@@ -73,6 +76,7 @@ class ProgramGrammar:
         self.banned = banned or set()
         self.mentioned = set(mentioned or ())
         self.home_named = home_named  # False: the command never says "where it belongs" (prompt.names_home)
+        self.user_named = user_named  # False: nothing said sends the robot to the person (prompt.names_user)
         # places the command says something should go to (prompt.destinations_said): putting an
         # object there stays a choice when it already is there ("... and the clicker on the
         # shelf", where it is), unlike a place the model could only have copied from the state
@@ -117,6 +121,8 @@ class ProgramGrammar:
         `first_only`, stop at the first: enough to know whether any exists)."""
         n = len(prefix)
         cands = prog.candidates(head, n, self.state, prefix[0] if prefix else None)
+        if head == "go" and not self.user_named:
+            cands = [c for c in cands if c != USER]
         if head == "put" and n == 1 and self.where_is:
             cands = [c for c in cands if c == prog.HOME or not self._puts_where_it_is(prefix[0], c)]
         named = [c for c in cands if c in self.mentioned]
@@ -148,11 +154,15 @@ class ProgramGrammar:
                     if got:
                         return got
         got = self._reachable(head, prefix, cands, first_only)
-        if named and n + 1 == prog.ARITY[head] and not got & set(named):
+        if named and n + 1 == prog.ARITY[head] and (head in ROOM_DEEDS or not got & set(named)):
             # every item over what the command names is already done ("go to the hallway" said
             # in the hallway, "put the apple on the counter" where it is): those stay choices,
-            # with no steps, so the plan can be "that's already done" instead of another errand
-            got |= self._reachable(head, prefix, named, first_only, noop_ok=True)
+            # with no steps, so the plan can be "that's already done" instead of another errand.
+            # A room deed over a named room stays a choice even beside others: "tidy the
+            # hallway (tidy already), then ... go to the lounge" had only the lounge to tidy;
+            # not a room the command names to leave ("get out of the kitchen and go to ...")
+            extra = named if not got & set(named) else [c for c in named if c not in self.where_is]
+            got |= self._reachable(head, prefix, extra, first_only, noop_ok=True)
         return got
 
     def _puts_where_it_is(self, obj: str, dest: str) -> bool:

@@ -30,7 +30,7 @@ from cloud_brain.domain.plan import PlanError, Step, validate
 from cloud_brain.domain.state import WorldState
 from cloud_brain.planner.base import ALREADY_DONE, PlanResult
 from cloud_brain.planner.checkpoint import DEFAULT_ARTIFACT, load_artifact
-from cloud_brain.planner.prompt import REASONS, build_prompt, destinations_said, names_home
+from cloud_brain.planner.prompt import REASONS, build_prompt, destinations_said, names_home, names_user
 from cloud_brain.planner.rules import Refusal, RulesPlanner, described_objects, room_spoken_of
 
 PREFIX_CACHE_SIZE = 16
@@ -115,7 +115,7 @@ class MoEPlanner:
         if not _names_place(prompt.mentioned, state):
             linked = linked + room_spoken_of(command, state)  # "in here": the user's room
         grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=linked,
-                                 home_named=names_home(prompt.words),
+                                 home_named=names_home(prompt.words), user_named=names_user(prompt.words),
                                  destinations=destinations_said(state.desc, prompt.words),
                                  where_is=where_is)
         if grammar_out is not None:

@@ -320,6 +320,30 @@ def names_home(words: list[str]) -> bool:
                for i, w in enumerate(words))
 
 
+# words by which a command can send the robot to the person ("join me", "follow us", "get over
+# here", "i need you"); "come" does unless a place follows it ("come back" is to the person,
+# "come back to the kitchen" is not). Without one, going to the person is never an item
+USER_CUES = frozenset("me us we i i'm im here join follow".split())
+COME_WORDS = frozenset("come comes coming".split())
+_COME_FILLERS = frozenset("back over right straight".split())
+_PLACE_PREPS = frozenset("to into in inside towards toward through onto up down".split())
+
+
+def names_user(words: list[str]) -> bool:
+    """Could the command send the robot to the person? When it cannot ("fetch the plate, then
+    tidy up the bedroom, then dock"; "go to the hallway, then come back to the kitchen"), the
+    grammar leaves "go to the person" out: the model had added "come to me" after the dock and
+    read "come back" as to the person. A delivery still ends with the person."""
+    if any(w in USER_CUES for w in words):
+        return True
+    for i, w in enumerate(words):
+        if w in COME_WORDS:
+            rest = [x for x in words[i + 1:i + 4] if x not in _COME_FILLERS]
+            if not rest or rest[0] not in _PLACE_PREPS:
+                return True
+    return False
+
+
 _COMPOUNDS: dict[int, tuple[WorldDescription, dict]] = {}
 
 

@@ -1064,8 +1064,10 @@ class RulesPlanner(Planner):
         refuse (with the reason's kind) or None, and the places it names only as where something
         is or was, never as where something should go: in a statement or a report ("the ball is
         on the bed", "someone left the stapler on the bench") or as the source ("take it off the
-        shelf"). The MoE's mask uses the latter: the model had copied such a place into a put
-        ("tidy the bedroom - the ball is on the bed" put the ball back on the bed)."""
+        shelf"), or as a room to leave ("get out of the kitchen"). The MoE's mask uses the latter:
+        the model had copied such a place into a put ("tidy the bedroom - the ball is on the bed"
+        put the ball back on the bed) and, offered the room it is in, "went" to the room it was
+        told to leave."""
         frames: list[Frame] = []
         try:
             self._plan(command, state, frames)
@@ -1074,7 +1076,7 @@ class RulesPlanner(Planner):
             ruled = r
         except Exception:  # noqa: BLE001 - `plan` logs these; here no refusal is known
             ruled = None
-        where = {n for f in frames for n in f.locs}
+        where = {n for f in frames for n in f.locs} | {f.depart for f in frames if f.depart is not None}
         return ruled, where - {f.dest for f in frames if f.dest is not None and f.dest_explicit}
 
     def said_in_order_of_deeds(self, command: str, desc: WorldDescription) -> str | None:

@@ -320,6 +320,61 @@ def test_a_named_room_the_robot_is_already_in_stays_a_choice_beside_the_person()
     assert TOK.id(f"@{pr.slot_of['kitchen']}") in g.allowed() and TOK.id("<to_user>") in g.allowed()
 
 
+def test_a_room_deed_over_a_named_room_already_done_stays_a_choice_beside_others():
+    """"tidy the hallway, then ... go to the living room" said in the tidy hallway: tidying it has
+    no steps, and the grammar had offered only the living room to tidy (the model then went to the
+    hallway at the end). Both named rooms are offered; a room the command says to leave is not."""
+    state = WorldState.initial(HOME)
+    assert state.robot_room == "hallway"
+    pr = P.build_prompt(TOK, state, "tidy the hallway, then bring me the apple and go to the living room",
+                        random.Random(0))
+    g = ProgramGrammar(TOK, state, pr.slot_of, mentioned=pr.mentioned)
+    g.advance(TOK.id("<tidy>"))
+    assert {TOK.id(f"@{pr.slot_of[r]}") for r in ("hallway", "living_room")} <= set(g.allowed())
+    pr = P.build_prompt(TOK, state, "get out of the hallway and go to the bedroom", random.Random(0))
+    g = ProgramGrammar(TOK, state, pr.slot_of, mentioned=pr.mentioned, where_is={"hallway"})
+    g.advance(TOK.id("<go>"))
+    assert TOK.id(f"@{pr.slot_of['bedroom']}") in g.allowed()
+    assert TOK.id(f"@{pr.slot_of['hallway']}") not in g.allowed()
+
+
+def test_going_to_the_person_is_offered_only_when_the_command_can_mean_it():
+    said = ["come here", "come back", "come back here after you tidy the kitchen", "join me", "follow us",
+            "i need you", "tidy the kitchen and come back, then dock", "come with the apple"]
+    not_said = ["fetch the plate, then tidy up the bedroom, then dock", "come back to the kitchen",
+                "first go to the hallway and then come over to the sofa", "go charge"]
+    for text in said:
+        assert P.names_user(text.replace(",", "").split()), text
+    for text in not_said:
+        assert not P.names_user(text.replace(",", "").split()), text
+    state = WorldState.initial(HOME)
+    pr = P.build_prompt(TOK, state, "go to the kitchen", random.Random(0))
+    for named, offered in ((True, True), (False, False)):
+        g = ProgramGrammar(TOK, state, pr.slot_of, mentioned=pr.mentioned, user_named=named)
+        g.advance(TOK.id("<go>"))
+        assert (TOK.id("<to_user>") in g.allowed()) is offered
+
+
+def test_moe_plans_three_deeds_over_rooms_as_said():
+    """Three deeds whose rooms include one where nothing is left to do (the robot starts in the
+    tidy hallway), and a dock not followed by a visit to the person nobody asked for."""
+    from cloud_brain.domain.goals import check_goals
+    from cloud_brain.planner.base import get_planner
+
+    planner = get_planner("moe")
+    state = WorldState.initial(HOME)
+    for command, goals in [
+            ("tidy the hallway, then bring me the apple and go to the living room",
+             [["tidy", "hallway"], ["delivered", "apple"], ["robot_in", "living_room"]]),
+            ("go to the hallway, then tidy the bedroom and go charge", [["tidy", "bedroom"], ["docked"]]),
+            ("fetch the plate, then tidy up the bedroom, then dock",
+             [["delivered", "white_plate"], ["tidy", "bedroom"], ["docked"]]),
+            ("first go to the hallway and then come back to the kitchen", [["robot_in", "kitchen"]])]:
+        res = planner.plan(command, state)
+        assert check_goals(goals, state, res.steps) == (True, None), (command, res.goals)
+        assert ["robot_at", "user"] not in res.goals, (command, res.goals)
+
+
 def test_moe_does_first_a_deed_said_as_the_time_of_another():
     """"go charge once you've put the mug on the table": the put, then the dock. The model, given
     the words as said, did 4 of 15 such commands in the right order; it reads them as the rule
