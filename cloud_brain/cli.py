@@ -236,7 +236,7 @@ def cmd_bench_edge(a) -> int:
     from edge_nerve.bench.loop import run_edge_bench
 
     report = run_edge_bench(a.seconds, executor=a.executor, realtime_priority=a.realtime_priority,
-                            pin=a.pin)
+                            pin=a.pin, idle_latency_us=a.cpu_dma_latency_us)
     if a.json:
         print(json.dumps(report))
         return 0
@@ -247,7 +247,7 @@ def cmd_bench_edge(a) -> int:
         print(f"ros loop {r:>4} Hz  p50 {v['p50']:.3f} ms  p99 {v['p99']:.3f} ms  misses {v['misses']}/{v['sent']} "
               f"(dropped {v['dropped']})")
     print(f"ros echo         p50 {echo['p50']:.3f} ms  p99 {echo['p99']:.3f} ms  dropped {echo['dropped']}")
-    for label, v in report["scheduling"].items():
+    for label, v in {**report["scheduling"], **report["cpu_idle"]}.items():
         print(f"{label}: loop p99 {v['loop']['p99']:.3f} ms ({v['loop']['dropped']} dropped), "
               f"echo p99 {v['echo']['p99']:.3f} ms")
     print("targets: " + ", ".join(f"{k}={'yes' if ok else 'NO'}" for k, ok in report["targets"].items()))
@@ -459,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "its loop (0: the normal scheduler)")
     be.add_argument("--pin", action="store_true", help="pin the node and the probe to CPUs 1 and 0 (on this VM "
                                                        "pinning caused 50-80 ms stalls: off by default)")
+    be.add_argument("--cpu-dma-latency-us", type=int, default=0,
+                    help="CPU idle exit latency the control process holds while it runs (PM QoS, as cyclictest "
+                         "does; 0: idle CPUs poll; -1: none); the top rate also runs without it (cpu_idle)")
     be.add_argument("--json", action="store_true")
     be.set_defaults(fn=cmd_bench_edge)
     bp = bsub.add_parser("prefetch", help="full_plan vs per_step vs prefetch over gRPC through a delay "

@@ -93,15 +93,19 @@ def _stats_ms(ns: np.ndarray) -> dict[str, float]:
 class Scheduling:
     """How the two processes of a pair are scheduled: the node under test and the probe (the
     sim / hardware driver's stand-in) at SCHED_FIFO `priority` (0: the normal scheduler), each
-    pinned to its own CPU when `pin` and there are two or more."""
+    pinned to its own CPU when `pin` and there are two or more; the node under test holding a
+    CPU idle exit latency of `idle_latency_us` (PM QoS, machine-wide; -1: none) while it runs."""
 
     priority: int = 0
     pin: bool = False
+    idle_latency_us: int = -1
 
     def node_args(self) -> list[str]:
-        if not self.priority and not self.pin:
-            return []
-        args = ["-p", f"realtime_priority:={self.priority}", "-p", f"lock_memory:={str(self.priority > 0).lower()}"]
+        args = []
+        if self.priority or self.pin:
+            args += ["-p", f"realtime_priority:={self.priority}", "-p", f"lock_memory:={str(self.priority > 0).lower()}"]
+        if self.idle_latency_us >= 0:
+            args += ["-p", f"cpu_dma_latency_us:={self.idle_latency_us}"]
         return args + (["-p", f"cpu_affinity:={NODE_CPU}"] if self._pinned else [])
 
     def probe_args(self) -> list[str]:
@@ -113,7 +117,8 @@ class Scheduling:
 
     def label(self) -> str:
         s = f"SCHED_FIFO {self.priority}" if self.priority else "SCHED_OTHER"
-        return s + (f", node on CPU {NODE_CPU}, probe on CPU {PROBE_CPU}" if self._pinned else "")
+        s += f", node on CPU {NODE_CPU}, probe on CPU {PROBE_CPU}" if self._pinned else ""
+        return s + (f", CPU idle exit <= {self.idle_latency_us} us" if self.idle_latency_us >= 0 else "")
 
 
 NODE_CPU, PROBE_CPU = 1, 0
@@ -262,7 +267,7 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
                    compare_seconds: float | None = None, policy_iterations: int = 20000,
                    workdir: str | Path | None = None, realtime_priority: int = 50,
                    pin: bool = False, reader_depths: tuple[int, ...] = (1,), segments: int = 6,
-                   probe_wires: tuple[str, ...] = ("objects",)) -> dict[str, Any]:
+                   probe_wires: tuple[str, ...] = ("objects",), idle_latency_us: int = 0) -> dict[str, Any]:
     """Policy latency, ROS 2 loop and bare echo latency, per-stage split, CPU; see the module doc.
 
     `realtime_priority` / `pin`: how the control process, the probe and the in-process policy
@@ -273,18 +278,22 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
     The loop and echo at the top rate, which the targets compare, run interleaved in `segments`
     slices each (`_interleaved`). The probe fills and reads message bytes in place (`cdr`); the
     loop and echo at the top rate run again, interleaved, `compare_seconds` twice each, with the
-    probe on each of `probe_wires` (`probe_wire`: "objects" is rclpy messages on the probe's side)."""
+    probe on each of `probe_wires` (`probe_wire`: "objects" is rclpy messages on the probe's side).
+    `idle_latency_us`: the CPU idle exit latency the control process (and the echo) holds while it
+    runs (edge_nerve/runtime/realtime.py; -1: none); the loop and echo at the top rate run again,
+    interleaved, `compare_seconds` twice each, without it (`cpu_idle`)."""
     from edge_nerve.runtime.bench import run_edge_policy_bench
     from edge_nerve.runtime.realtime import RealtimeConfig, realtime_scope
 
-    sched = Scheduling(realtime_priority, pin)
+    sched = Scheduling(realtime_priority, pin, idle_latency_us)
 
     compare_seconds = compare_seconds if compare_seconds is not None else max(5.0, seconds / 3)
     with tempfile.TemporaryDirectory(prefix="brainstem-bench-") as tmp:
         work = Path(workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
-        rt = RealtimeConfig(realtime_priority, (NODE_CPU,) if sched._pinned else (), realtime_priority > 0)
+        rt = RealtimeConfig(realtime_priority, (NODE_CPU,) if sched._pinned else (), realtime_priority > 0,
+                            idle_latency_us)
         with realtime_scope(rt) as policy_sched:  # timed as the control process runs it
             policy = run_edge_policy_bench(policy_iterations, workdir=work)  # writes policy.int8.onnx
         int8 = work / "policy.int8.onnx"
@@ -309,6 +318,11 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
             if w != "cdr":
                 wires[w] = _interleaved(pair, top, 2 * compare_seconds, 2, work, f"wire-{w}", env, sched=sched,
                                         probe_wire=w)
+        idle = {sched.label(): main}  # the same loop and echo with the kernel's own choice of idle states
+        if idle_latency_us >= 0:
+            kernel = Scheduling(realtime_priority, pin)
+            idle[kernel.label()] = _interleaved(pair, top, 2 * compare_seconds, 2, work, "idle-kernel", env,
+                                                sched=kernel)
         executors = {}
         for ex in compare_executors:
             executors[ex] = {
@@ -365,6 +379,9 @@ def run_edge_bench(seconds: float = 30.0, *, rates: tuple[float, ...] = (200.0, 
         "scheduling": {label: {part: {k: v[part].get(k) for k in ("p50", "p99", "max", "dropped", "late", "miss_rate",
                                                                    "seconds")}
                                for part in ("loop", "echo")} for label, v in schedulers.items()},
+        "cpu_idle": {label: {part: {k: v[part].get(k) for k in ("p50", "p99", "max", "dropped", "late", "miss_rate",
+                                                               "seconds", "cpu_percent", "machine_busy_percent")}
+                             for part in ("loop", "echo")} for label, v in idle.items()},
         "policy_detail": {"accuracy": policy["accuracy"], "meta": policy["meta"], "targets": policy["targets"]},
         "meta": {
             "executor": executor, "rates_hz": list(rates), "seconds_per_run": seconds,
@@ -399,9 +416,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--executor", default="events")
     ap.add_argument("--realtime-priority", type=int, default=50, help="SCHED_FIFO priority (0: normal scheduler)")
     ap.add_argument("--pin", action="store_true", help="pin the node and the probe to CPUs 1 and 0")
+    ap.add_argument("--cpu-dma-latency-us", type=int, default=0,
+                    help="CPU idle exit latency the control process holds (PM QoS; -1: none)")
     a = ap.parse_args(argv)
     print(json.dumps(run_edge_bench(a.seconds, executor=a.executor, realtime_priority=a.realtime_priority,
-                                    pin=a.pin), indent=2))
+                                    pin=a.pin, idle_latency_us=a.cpu_dma_latency_us), indent=2))
     return 0
 
 

@@ -96,6 +96,8 @@ def declare_realtime(node: Node, priority: int = 0, cpus: str = "", lock_memory:
         description="CPUs to pin the process to: one number or a comma list ('' = as inherited)",
         dynamic_typing=True))
     declare(node, "lock_memory", lock_memory, "mlockall: no page faults in the loop")
+    declare(node, "cpu_dma_latency_us", -1, "CPU idle exit latency to hold while the process runs (PM QoS, "
+            "/dev/cpu_dma_latency; 0 = idle CPUs poll), -1 = leave it to the kernel")
 
 
 def apply_node_realtime(node: Node):
@@ -106,7 +108,8 @@ def apply_node_realtime(node: Node):
 
     cfg = RealtimeConfig.from_params(node.get_parameter("realtime_priority").value,
                                      str(node.get_parameter("cpu_affinity").value),
-                                     node.get_parameter("lock_memory").value)
+                                     node.get_parameter("lock_memory").value,
+                                     node.get_parameter("cpu_dma_latency_us").value)
     if not cfg.requested:
         return None
     rep = apply_realtime(cfg)

@@ -27,6 +27,10 @@ def test_bench_edge_small_run(tmp_path):
     for side in ("echo", "loop500"):
         assert 0 < r["meta"]["machine_busy_percent"][side] <= 100
         assert 0 <= r["meta"]["steal_percent"][side] < 100
+    # the top rate again with the kernel's own choice of CPU idle states, beside the main runs
+    assert len(r["cpu_idle"]) == 2 and any("idle exit <= 0 us" in label for label in r["cpu_idle"])
+    for side in next(v for k, v in r["cpu_idle"].items() if "idle exit" not in k).values():
+        assert side["seconds"] == 2.0 and side["dropped"] <= 50, side
     for wire in ("cdr", "objects"):  # every sample sent on either wire comes back with its own stamp
         for side in r["probe_wire"][wire].values():
             assert side["segments"] == 2 and side["dropped"] <= 50, (wire, side)
