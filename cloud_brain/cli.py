@@ -192,7 +192,7 @@ def cmd_eval_planner(a) -> int:
 
     _apply_openai_options(a)
     try:
-        report = evaluate_planner(a.cases, a.backend, a.world)
+        report = evaluate_planner(a.cases, a.backend, a.world, unpunctuated=a.unpunctuated)
     except (OSError, ValueError) as e:
         print(f"brainstem eval planner: {e}", file=sys.stderr)
         return 2
@@ -414,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--cases", required=True)
     ep.add_argument("--backend", default=DEFAULT_BACKEND, help="moe (the embedded MoE, default), rules or openai")
     ep.add_argument("--world")
+    ep.add_argument("--unpunctuated", action="store_true",
+                    help="each command as speech recognition gives it: lower case, no punctuation")
     ep.add_argument("--json", action="store_true")
     _add_openai_options(ep)
     ep.set_defaults(fn=cmd_eval_planner)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from pathlib import Path
 
@@ -57,9 +58,15 @@ def parse_case(line: str) -> dict:
     return {"command": case["command"], "goal": goal, "world": world}
 
 
+def as_heard(text: str) -> str:
+    """`text` as speech recognition gives it: lower case, no punctuation but apostrophes."""
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
 def evaluate_planner(cases_path: str | Path, backend: str = DEFAULT_BACKEND,
-                     world: WorldDescription | str | Path | None = None) -> dict:
-    """Run every case of a JSONL file through planner `backend`; the report as a dict."""
+                     world: WorldDescription | str | Path | None = None, unpunctuated: bool = False) -> dict:
+    """Run every case of a JSONL file through planner `backend`; the report as a dict.
+    `unpunctuated`: each command as heard (`as_heard`), as the voice front end passes it on."""
     desc = world if isinstance(world, WorldDescription) else load_world(world)
     planner = get_planner(backend, desc)
     lines = Path(cases_path).read_text(encoding="utf-8").splitlines()
@@ -76,7 +83,7 @@ def evaluate_planner(cases_path: str | Path, backend: str = DEFAULT_BACKEND,
         except ValueError as e:
             entry["error"] = f"malformed case on line {lineno}: {e}"
             continue
-        entry["command"], entry["goal"] = case["command"], case["goal"]
+        entry["command"], entry["goal"] = as_heard(case["command"]) if unpunctuated else case["command"], case["goal"]
         try:
             state = WorldState.initial(desc, case["world"])
         except (WorldError, TypeError, AttributeError) as e:
@@ -86,7 +93,7 @@ def evaluate_planner(cases_path: str | Path, backend: str = DEFAULT_BACKEND,
         if streams:
             planner.last_first_step_ms = None
         try:
-            result = planner.plan(case["command"], state)
+            result = planner.plan(entry["command"], state)
         except Exception as e:  # a backend bug fails the case, not the run
             log.exception("planner %s crashed on line %d", backend, lineno)
             entry["error"] = f"planner crashed: {type(e).__name__}: {e}"
@@ -108,6 +115,7 @@ def evaluate_planner(cases_path: str | Path, backend: str = DEFAULT_BACKEND,
     return {
         "backend": backend,
         "cases_file": str(cases_path),
+        "unpunctuated": unpunctuated,
         "world": desc.name,
         "cases": len(results),
         "succeeded": succeeded,
@@ -145,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", required=True, help="JSONL case file")
     ap.add_argument("--backend", default=DEFAULT_BACKEND)
     ap.add_argument("--world", default=None, help="world description YAML (default: the home)")
+    ap.add_argument("--unpunctuated", action="store_true", help="each command as speech recognition gives it")
     ap.add_argument("--json", action="store_true", help="print the full report as one JSON object")
     args = ap.parse_args(argv)
-    report = evaluate_planner(args.cases, args.backend, args.world)
+    report = evaluate_planner(args.cases, args.backend, args.world, unpunctuated=args.unpunctuated)
     print(json.dumps(report) if args.json else format_report(report))
     return 0
 

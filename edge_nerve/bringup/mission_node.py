@@ -16,7 +16,7 @@ from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from std_msgs.msg import String
+from std_msgs.msg import Bool, String
 from std_srvs.srv import Trigger
 
 from brainstem_interfaces.action import ExecuteSkill
@@ -61,6 +61,8 @@ class MissionNode:
         self.outcomes_sub = n.create_subscription(StepOutcome, Topics.STEP_OUTCOMES, lambda m: self.inbox.put(m),
                                                   PLAN_QOS)
         n.create_subscription(String, LINK_STATE, self._link_callback, LATCHED_QOS)
+        self.executor_ready = False
+        n.create_subscription(Bool, Topics.EXECUTOR_READY, self._executor_ready_callback, LATCHED_QOS)
         n.create_subscription(Odometry, Topics.ODOM, self._odom_callback, SENSOR_QOS)
         self.path: list[tuple[float, float]] = []  # the robot's track, for the map of the run
         self.render_client = n.create_client(Trigger, "sim/render")
@@ -109,6 +111,9 @@ class MissionNode:
     def _link_callback(self, msg: String) -> None:
         self.link = msg.data
 
+    def _executor_ready_callback(self, msg: Bool) -> None:
+        self.executor_ready = self.executor_ready or msg.data
+
     def world_state(self) -> WorldState | None:
         return self.tracker.state()
 
@@ -131,7 +136,7 @@ class MissionNode:
                 waiting.append("plan events and step outcomes")  # volatile: sent before the match is lost
             subscribers = {i.node_name for i in self.node.get_subscriptions_info_by_topic(
                 self.node.resolve_topic_name(Topics.PLAN_EVENTS))}
-            if "plan_executor" not in subscribers:  # by name: a recorder must not stand in for it
+            if "plan_executor" not in subscribers or not self.executor_ready:  # by name: not the recorder
                 waiting.append("plan_executor subscription")
             if recorder and "recorder" not in {i.node_name for i in self.node.get_subscriptions_info_by_topic(
                     self.command_pub.topic_name)}:

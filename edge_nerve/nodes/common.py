@@ -74,6 +74,9 @@ class Topics:
     OBJECT_STATES = "sim/object_states"  # brainstem_interfaces/ObjectStates
     COMMAND = "brainstem/command"  # std_msgs/String, natural-language commands
     PLAN_EVENTS = "brainstem/plan_events"  # brainstem_interfaces/PlanEvent
+    # std_msgs/Bool, latched: the plan executor has the link up and is matched with the plan
+    # events' publisher, so a plan sent now reaches it (the events are volatile)
+    EXECUTOR_READY = "brainstem/plan_executor/ready"
     STEP_OUTCOMES = "brainstem/step_outcomes"  # brainstem_interfaces/StepOutcome
     SAY = "brainstem/say"  # std_msgs/String, what the robot says
     EXECUTE_SKILL = "execute_skill"  # brainstem_interfaces/action/ExecuteSkill

@@ -22,7 +22,7 @@ from action_msgs.msg import GoalStatus
 from nav_msgs.msg import Odometry
 from rclpy.action import ActionClient
 from rclpy.node import Node
-from std_msgs.msg import String
+from std_msgs.msg import Bool, String
 
 from brainstem_interfaces.action import ExecuteSkill
 from brainstem_interfaces.msg import ObjectStates, PlanEvent, StepOutcome
@@ -60,7 +60,11 @@ class PlanExecutorNode(Node):
         self.goal_handles = []  # every accepted goal of that call (a re-ask the runner joined adds one)
         self.outcomes = self.create_publisher(StepOutcome, Topics.STEP_OUTCOMES, PLAN_QOS)
         self.skills = ActionClient(self, ExecuteSkill, Topics.EXECUTE_SKILL)
-        self.create_subscription(PlanEvent, Topics.PLAN_EVENTS, self.plan_event_callback, PLAN_QOS)
+        self.events_sub = self.create_subscription(PlanEvent, Topics.PLAN_EVENTS, self.plan_event_callback, PLAN_QOS)
+        # said once, latched, when a plan sent now would reach this node: at start-up under load a
+        # plan sent right after the node showed in the graph was lost before the match (volatile)
+        self.ready_pub = self.create_publisher(Bool, Topics.EXECUTOR_READY, LATCHED_QOS)
+        self.ready = False
         self.create_subscription(String, Topics.LINK_STATE, self.link_callback, LATCHED_QOS)
         self.create_subscription(Odometry, Topics.ODOM, self.odom_callback, SENSOR_QOS)
         self.create_subscription(ObjectStates, Topics.OBJECT_STATES, self.objects_callback, SENSOR_QOS)
@@ -100,6 +104,10 @@ class PlanExecutorNode(Node):
     # ---- running skills -----------------------------------------------------------------------
     def timer_callback(self) -> None:
         """Send a dispatched goal once the skill runner is up; retry steps that waited for state."""
+        if not self.ready and self.executor_logic.link_up and self.events_sub.get_publisher_count() >= 1:
+            self.ready = True
+            self.ready_pub.publish(Bool(data=True))
+            self.get_logger().info("ready: link up, matched with the plan events' publisher")
         if self.pending is not None:
             q, since = self.pending
             if self.skills.server_is_ready():

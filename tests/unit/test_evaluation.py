@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud_brain.evaluation import evaluate_planner, main, percentile
+from cloud_brain.evaluation import as_heard, evaluate_planner, main, percentile
 
 CASES = Path(__file__).resolve().parents[1] / "cases"
 
@@ -44,6 +44,18 @@ def test_report_counts_refusals_and_times_the_first_step(tmp_path):
     long = moe["results"][2]
     assert long["ok"] and len(long["plan"]) > 4
     assert long["first_step_ms"] < long["latency_ms"]
+
+
+def test_unpunctuated_plans_each_command_as_speech_recognition_gives_it(tmp_path):
+    assert as_heard("I left my mug in the bedroom. Could you grab it, please?") == \
+        "i left my mug in the bedroom could you grab it please"
+    assert as_heard("Put the ball on the shelf - the book too; it's late!") == "put the ball on the shelf the book too it's late"
+    cases = tmp_path / "c.jsonl"
+    cases.write_text(json.dumps({"command": "Fetch the book, then tidy up the kitchen, then go dock!",
+                                 "goal": [["delivered", "green_book"], ["tidy", "kitchen"], ["docked"]]}) + "\n")
+    report = evaluate_planner(cases, backend="moe", unpunctuated=True)
+    assert report["unpunctuated"] and report["results"][0]["command"] == "fetch the book then tidy up the kitchen then go dock"
+    assert report["results"][0]["ok"], report["results"][0]  # three deeds heard without commas: all three
 
 
 def test_smoke_cases_all_pass():

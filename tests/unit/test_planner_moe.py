@@ -369,7 +369,12 @@ def test_moe_plans_three_deeds_over_rooms_as_said():
             ("go to the hallway, then tidy the bedroom and go charge", [["tidy", "bedroom"], ["docked"]]),
             ("fetch the plate, then tidy up the bedroom, then dock",
              [["delivered", "white_plate"], ["tidy", "bedroom"], ["docked"]]),
-            ("first go to the hallway and then come back to the kitchen", [["robot_in", "kitchen"]])]:
+            ("first go to the hallway and then come back to the kitchen", [["robot_in", "kitchen"]]),
+            # as speech arrives, with no commas: the middle deed had been dropped
+            ("fetch the book then tidy up the kitchen then go dock",
+             [["delivered", "green_book"], ["tidy", "kitchen"], ["docked"]]),
+            ("grab the apple then clean the living room then recharge",
+             [["delivered", "apple"], ["tidy", "living_room"], ["docked"]])]:
         res = planner.plan(command, state)
         assert check_goals(goals, state, res.steps) == (True, None), (command, res.goals)
         assert ["robot_at", "user"] not in res.goals, (command, res.goals)

@@ -339,6 +339,12 @@ def test_a_command_with_a_timed_deed_is_said_again_in_the_order_of_deeds(planner
     for said in ("go to the kitchen", "bring me the cup when you get a chance", "tidy the kitchen and dock when you're done",
                  "once the plate is in the sink go charge", "put the book on the shelf once you get there", "?!"):
         assert planner.said_in_order_of_deeds(said, d) is None, said
+    # three deeds said without a comma (as speech arrives) come back with them; two do not
+    assert planner.said_in_order_of_deeds("fetch the book then tidy up the kitchen and go dock", d) == \
+        "fetch the book, then tidy up the kitchen, then go dock"
+    assert planner.said_in_order_of_deeds("fetch the book, then tidy up the kitchen and go dock", d) is None
+    assert planner.said_in_order_of_deeds("fetch the book and then tidy up the kitchen", d) is None
+    assert planner.said_in_order_of_deeds("bring me the cup the bottle and the plate", d) is None
 
 
 def test_a_deed_said_as_the_time_of_another_is_done_first(planner, home):
