@@ -59,8 +59,9 @@ def parse_case(line: str) -> dict:
 
 
 def as_heard(text: str) -> str:
-    """`text` as speech recognition gives it: lower case, no punctuation but apostrophes."""
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+    """`text` as speech recognition gives it: lower case words, no punctuation but apostrophes
+    (the voice evaluation scores transcripts against references in this form)."""
+    return " ".join(re.sub(r"[^a-z' ]+", " ", text.lower()).split())
 
 
 def evaluate_planner(cases_path: str | Path, backend: str = DEFAULT_BACKEND,

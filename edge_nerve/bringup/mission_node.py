@@ -134,9 +134,7 @@ class MissionNode:
                 waiting.append("cloud_link subscription")
             if self.events_sub.get_publisher_count() < 1 or self.outcomes_sub.get_publisher_count() < 1:
                 waiting.append("plan events and step outcomes")  # volatile: sent before the match is lost
-            subscribers = {i.node_name for i in self.node.get_subscriptions_info_by_topic(
-                self.node.resolve_topic_name(Topics.PLAN_EVENTS))}
-            if "plan_executor" not in subscribers or not self.executor_ready:  # by name: not the recorder
+            if not self.executor_ready:  # its own word that it is matched (a recorder must not stand in)
                 waiting.append("plan_executor subscription")
             if recorder and "recorder" not in {i.node_name for i in self.node.get_subscriptions_info_by_topic(
                     self.command_pub.topic_name)}:

@@ -30,7 +30,7 @@ from pathlib import Path
 from cloud_brain.domain.description import WorldDescription, load_world
 from cloud_brain.domain.goals import check_goals
 from cloud_brain.domain.state import WorldState
-from cloud_brain.evaluation import percentile
+from cloud_brain.evaluation import as_heard, percentile
 from cloud_brain.planner.base import DEFAULT_BACKEND, get_planner
 from edge_nerve.voice import synth
 from edge_nerve.voice.asr import DEFAULT_WARPS, SphinxRecognizer
@@ -159,8 +159,7 @@ def case_file_commands(desc: WorldDescription, recognizer: SphinxRecognizer,
 
 
 # ---- scoring ----------------------------------------------------------------------------------
-def normalise(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z' ]+", " ", text.lower().replace("_", " ")).split())
+normalise = as_heard  # references and transcripts compared as speech recognition gives them
 
 
 def _join_split_compounds(words: list[str], other: set[str]) -> list[str]:
