@@ -12,6 +12,8 @@
     brainstem cloud serve ... --metrics-port 9464              (Prometheus /metrics beside the gRPC port)
     brainstem eval voice [--json] [--utterances N]
     brainstem demo --wav FILE                      (the command spoken, heard by the voice node)
+    brainstem voice prompts [--n 30] > prompts.txt   (speaker enrollment: what to read aloud)
+    brainstem voice enroll --prompts prompts.txt --wav-dir DIR --out speakers/me   (or --espeak-voice V)
     brainstem bench mla [--json] [--quick]
     brainstem bench mtp [--json] [--n N] [--artifact DIR]
     brainstem bench edge [--json] [--seconds N] [--realtime-priority 50] [--pin]
@@ -89,7 +91,7 @@ def cmd_eval_voice(a) -> int:
 
     try:
         report = evaluate_voice(a.utterances, a.world, seed=a.seed, threshold=a.threshold, planner=a.planner,
-                                **({} if a.warps is None else {"warps": a.warps}))
+                                enrollment=a.enrollment, **({} if a.warps is None else {"warps": a.warps}))
     except RuntimeError as e:
         print(f"brainstem eval voice: {e}", file=sys.stderr)
         return 2
@@ -97,9 +99,15 @@ def cmd_eval_voice(a) -> int:
         print(json.dumps(report))
     else:
         for name, c in report["conditions"].items():
-            print(f"{name:>6}: WER {c['wer']:.1%}  command success {c['command_success']:.1%}  "
+            print(f"{name:>15}: WER {c['wer']:.1%}  command success {c['command_success']:.1%}  "
                   f"latency p50 {c['latency_ms']['p50']:.0f} ms p95 {c['latency_ms']['p95']:.0f} ms")
     return 0
+
+
+def cmd_voice(a) -> int:
+    from edge_nerve.voice.adapt import main
+
+    return main(a.rest)
 
 
 def cmd_up(a) -> int:
@@ -408,6 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_openai_options(p)
     p.set_defaults(fn=cmd_plan)
 
+    vo = sub.add_parser("voice", help="speaker enrollment: prompts to read, a transform from recordings",
+                        add_help=False)
+    vo.add_argument("rest", nargs=argparse.REMAINDER)
+    vo.set_defaults(fn=cmd_voice)
     e = sub.add_parser("eval", help="evaluations")
     esub = e.add_subparsers(dest="eval_cmd", required=True)
     ep = esub.add_parser("planner", help="plan every case, execute symbolically, check the goal")
@@ -428,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="vocal tract length normalisation: warp factors decoded, best path kept "
                          "(default 0.94,1,1.06,1.12; '1': none; each costs one more decode)")
     ev.add_argument("--planner", default=DEFAULT_BACKEND, help="planner backend: moe (default) or rules")
+    ev.add_argument("--enrollment", type=int, default=30,
+                    help="prompts each voice reads for speaker enrollment before the enrolled_* "
+                         "conditions (0: speaker independent only)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(fn=cmd_eval_voice)
     es = esub.add_parser("skills", help="teachers vs BC vs DAgger students (fp32, INT8) in MuJoCo")

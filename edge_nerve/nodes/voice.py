@@ -12,6 +12,7 @@ the grammar of this world), and publishes
 
     .venv/bin/python -m edge_nerve.nodes.voice --ros-args -p source:=wav   # then publish a path
     .venv/bin/python -m edge_nerve.nodes.voice --ros-args -p source:=mic -p confidence_threshold:=0.6
+    .venv/bin/python -m edge_nerve.nodes.voice --ros-args -p speaker:=speakers/me   # enrolled (edge_nerve.voice.adapt)
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class VoiceNode(Node):
         self.device = declare(self, "mic_device", "", "sounddevice input device ('' = default)")
         warps = declare(self, "vtln_warps", list(DEFAULT_WARPS),
                         "pocketsphinx VTLN warp factors decoded per utterance ([1.0]: none)")
+        speaker = declare(self, "speaker", "",
+                          "an enrolled speaker's folder (brainstem voice enroll); '' = speaker independent")
+        if speaker and [float(w) for w in warps] == list(DEFAULT_WARPS):
+            warps = [1.0]  # the transform subsumes the warp search (edge_nerve.voice.adapt)
         self.command_pub = self.create_publisher(String, Topics.COMMAND, PLAN_QOS)
         self.transcript_pub = self.create_publisher(String, TRANSCRIPT, PLAN_QOS)
         self.say_pub = self.create_publisher(String, Topics.SAY, PLAN_QOS)
@@ -61,7 +66,8 @@ class VoiceNode(Node):
         self.requests: queue.SimpleQueue = queue.SimpleQueue()  # WAV paths for the audio thread
         self._stop = threading.Event()
         try:
-            self.listener = Listener(make_recognizer(backend, world, whisper_model or None, warps=tuple(warps)))
+            self.listener = Listener(make_recognizer(backend, world, whisper_model or None, warps=tuple(warps),
+                                                     speaker=speaker or None))
         except VoiceError as e:
             self.get_logger().error(str(e))
             self.state_pub.publish(String(data=f"error: {e}"))

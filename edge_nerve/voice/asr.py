@@ -119,7 +119,8 @@ class SphinxRecognizer:
     backend = "pocketsphinx"
 
     def __init__(self, world: WorldDescription | None = None, *, jsgf: str | None = None,
-                 model_dir: str | Path | None = None, warps: Sequence[float] = DEFAULT_WARPS, **decoder_options):
+                 model_dir: str | Path | None = None, warps: Sequence[float] | None = None,
+                 speaker: str | Path | None = None, **decoder_options):
         try:
             import pocketsphinx
         except ImportError as e:
@@ -140,6 +141,16 @@ class SphinxRecognizer:
         self._options = {"hmm": str(hmm), "dict": str(dic), "loglevel": "FATAL", "dither": True,
                          "bestpath": False, "samprate": SAMPLE_RATE, "cmn": "batch", "wip": 0.05,
                          **decoder_options}
+        # An enrolled speaker (edge_nerve.voice.adapt: a SpeakerModel folder or an MLLR file),
+        # checked here so a bad path is a clear error and not a decoder that fails to start.
+        # It subsumes VTLN: with it one warp decodes as well as four (README, "Voice"), so that
+        # is the default.
+        self.speaker = str(speaker) if speaker else None
+        if self.speaker:
+            from edge_nerve.voice.adapt import speaker_options
+            self._options.update(speaker_options(self.speaker))
+        if warps is None:
+            warps = (1.0,) if self.speaker else DEFAULT_WARPS
         self.decoder = self._make_decoder(self._options)
         # Vocal tract length normalisation by maximum likelihood: one decoder per warp factor
         # of the filterbank (piecewise linear), and the utterance keeps the warp whose best
@@ -320,11 +331,12 @@ class WhisperRecognizer:
 
 
 def make_recognizer(backend: str = "pocketsphinx", world: WorldDescription | None = None,
-                    whisper_model: str | Path | None = None, warps: Sequence[float] = DEFAULT_WARPS):
+                    whisper_model: str | Path | None = None, warps: Sequence[float] | None = None,
+                    speaker: str | Path | None = None):
     """The recogniser a node or the evaluation asks for, by name (`warps`: pocketsphinx's
-    VTLN warp factors, SphinxRecognizer)."""
+    VTLN warp factors, None for the default; `speaker`: an enrollment transform; SphinxRecognizer)."""
     if backend == "pocketsphinx":
-        return SphinxRecognizer(world, warps=warps)
+        return SphinxRecognizer(world, warps=warps, speaker=speaker)
     if backend in ("whisper", "faster-whisper"):
         model = whisper_model or os.environ.get("BRAINSTEM_WHISPER_MODEL")
         if not model:

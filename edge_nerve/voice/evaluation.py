@@ -33,6 +33,7 @@ from cloud_brain.domain.state import WorldState
 from cloud_brain.evaluation import as_heard, percentile
 from cloud_brain.planner.base import DEFAULT_BACKEND, get_planner
 from edge_nerve.voice import synth
+from edge_nerve.voice.adapt import enroll, enrollment_prompts
 from edge_nerve.voice.asr import DEFAULT_WARPS, SphinxRecognizer
 from edge_nerve.voice.audio import read_wav
 from edge_nerve.voice.grammar import SpeechVocabulary
@@ -45,6 +46,7 @@ VOICES = (synth.Voice("en-us", 160, 50), synth.Voice("en-us+f3", 175, 65),
           synth.Voice("en-us+f2", 150, 75), synth.Voice("en-gb", 155, 45))
 CONDITIONS = (("clean", None), ("snr20", 20.0), ("snr10", 10.0))
 NOISES = ("pinknoise", "whitenoise", "brownnoise")
+ENROLLMENT_PROMPTS = 30  # per voice: about a minute of speech (edge_nerve.voice.adapt)
 
 # ---- utterances with known goals --------------------------------------------------------------
 DELIVER_T = ("bring me {o}", "could you bring me {o}", "please fetch {o}", "get me {o} please",
@@ -194,8 +196,12 @@ def word_errors(ref: str, hyp: str) -> tuple[int, int]:
 
 def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, seed: int = 0,
                    conditions=CONDITIONS, voices=VOICES, threshold: float = 0.5,
-                   details: bool = False, warps=DEFAULT_WARPS, planner: str = DEFAULT_BACKEND) -> dict:
+                   details: bool = False, warps=DEFAULT_WARPS, planner: str = DEFAULT_BACKEND,
+                   enrollment: int = ENROLLMENT_PROMPTS) -> dict:
     """Synthesise, (add noise,) recognise through the VAD + streaming recogniser, plan, check.
+    Every condition is run speaker independent, then (`enrollment` > 0) again as
+    `enrolled_<condition>`, each voice heard through a transform estimated from `enrollment`
+    prompts it read first (edge_nerve.voice.adapt).
     `details`: every utterance's result under `report["utterances"]` (not only failures);
     `planner`: the backend the transcripts go to (the robot's default, the embedded MoE)."""
     why = synth.available()
@@ -238,17 +244,33 @@ def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, see
             state = WorldState.initial(desc, u["world"])
             text_ok += check_goals(u["goal"], state, planner.plan(u["command"], state).steps)[0]
         report["text_command_success"] = round(text_ok / len(utterances), 4)
-        for cond, snr in conditions:
+        # Speaker enrollment (edge_nerve.voice.adapt): each voice reads `enrollment` prompts,
+        # none of them a test command, and is then heard through its own transform
+        listeners = {v.label(): listener for v in voices}
+        runs = [(cond, snr, listeners) for cond, snr in conditions]
+        if enrollment:
+            said = {normalise(u["command"]) for u in utterances}
+            enrolled, report["enrollment"] = {}, {"prompts_per_voice": enrollment, "voices": {}}
+            for k, voice in enumerate(voices):
+                prompts = enrollment_prompts(desc, enrollment, seed=k, exclude=said)
+                rep = enroll([(synth.speak(p.replace(",", ""), voice), p) for p in prompts],
+                             tmp / f"speaker{k}")
+                report["enrollment"]["voices"][voice.label()] = {
+                    k2: v2 for k2, v2 in rep.to_json().items() if k2 != "path"}
+                enrolled[voice.label()] = Listener(SphinxRecognizer(desc, jsgf=recognizer.jsgf, speaker=rep.path))
+            runs += [(f"enrolled_{cond}", snr, enrolled) for cond, snr in conditions]
+        for cond, snr, by_voice in runs:
             errs = words = ok = exact = accepted = confident = 0
             latencies, decode, per_voice = [], [], {}
             for i, (u, (path, voice)) in enumerate(zip(utterances, clean_files)):
                 wav = path
                 if snr is not None:
-                    wav = tmp / f"u{i}_{cond}.wav"
-                    synth.mix_noise(path, wav, snr, kind=NOISES[i % len(NOISES)])
+                    wav = tmp / f"u{i}_{snr:g}dB.wav"
+                    if not wav.exists():
+                        synth.mix_noise(path, wav, snr, kind=NOISES[i % len(NOISES)])
                 samples = read_wav(wav)
                 t0 = time.perf_counter()
-                rec = listener.recognize_recording(samples)
+                rec = by_voice[voice.label()].recognize_recording(samples)
                 state = WorldState.initial(desc, u["world"])
                 plan = planner.plan(rec.text, state) if rec.text else None
                 latencies.append(rec.decode_ms + (plan.latency_ms if plan else 0.0))
@@ -312,10 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="write the full report (with every utterance) here")
     ap.add_argument("--warps", type=parse_warps, default=DEFAULT_WARPS, help="VTLN warp factors ('1': none)")
     ap.add_argument("--planner", default=DEFAULT_BACKEND, help="planner backend: moe (default) or rules")
+    ap.add_argument("--enrollment", type=int, default=ENROLLMENT_PROMPTS, help="prompts per voice (0: none)")
     a = ap.parse_args(argv)
     conds = CONDITIONS[:1] if a.clean_only else CONDITIONS
     report = evaluate_voice(a.utterances, a.world, a.seed, conditions=conds, details=True, warps=a.warps,
-                            planner=a.planner)
+                            planner=a.planner, enrollment=a.enrollment)
     if a.json:
         Path(a.json).write_text(json.dumps(report, indent=1))
     if a.errors:
@@ -324,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{u['condition']:6} {'ok ' if u['ok'] else 'BAD'} e={u['errors']} "
                       f"{'   ' if u['in_grammar'] else 'OOG'} {u['voice']:20} | {u['said']} | {u['heard']}")
     for name, c in report["conditions"].items():
-        print(f"{name:>6}: WER {c['wer']:.1%}  command success {c['command_success']:.1%}  "
+        print(f"{name:>15}: WER {c['wer']:.1%}  command success {c['command_success']:.1%}  "
               f"latency p50 {c['latency_ms']['p50']:.0f} ms p95 {c['latency_ms']['p95']:.0f} ms")
     print(f"references the grammar can produce: {report['reference_in_grammar']:.1%}; "
           f"case-file commands in the grammar: {report['case_commands_in_grammar']}")
