@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ FILLERS = frozenset(("<s>", "</s>", "<sil>", "[NOISE]", "[BREATH]", "[COUGH]", "
 # espeak-ng commands, 6 voices) clean WER 10.1% -> 8.0%, command success 91.7% -> 94.2%, and
 # better at 20 and 10 dB too, for ~4x the decode time (latency p50 92 -> 360 ms; README)
 DEFAULT_WARPS = (0.94, 1.0, 1.06, 1.12)
+FRESH_NOISE_ESTIMATE = True
 
 
 class VoiceError(RuntimeError):
@@ -253,6 +255,13 @@ class SphinxRecognizer:
             and bool(self.fsg.accept(" ".join(words)))
 
     def _decode(self, decoder, audio: np.ndarray) -> Recognition:
+        if FRESH_NOISE_ESTIMATE:
+            # pocketsphinx keeps its spectral noise estimate across utterances (only a new
+            # stream resets it), so the same audio decoded after other speech gave another path
+            # score; each utterance starts fresh, as the enrollment front end computes it
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                decoder.start_stream()
         decoder.start_utt()
         decoder.process_raw(audio.tobytes(), False, True)
         decoder.end_utt()
@@ -334,7 +343,8 @@ def make_recognizer(backend: str = "pocketsphinx", world: WorldDescription | Non
                     whisper_model: str | Path | None = None, warps: Sequence[float] | None = None,
                     speaker: str | Path | None = None):
     """The recogniser a node or the evaluation asks for, by name (`warps`: pocketsphinx's
-    VTLN warp factors, None for the default; `speaker`: an enrollment transform; SphinxRecognizer)."""
+    VTLN warp factors, None for the default; `speaker`: an enrolled speaker's folder or MLLR file;
+    SphinxRecognizer)."""
     if backend == "pocketsphinx":
         return SphinxRecognizer(world, warps=warps, speaker=speaker)
     if backend in ("whisper", "faster-whisper"):

@@ -5,7 +5,9 @@ utterance goes through the planner and its plan is executed symbolically against
 command was generated with (`command_success`). Utterances come from varied templates over the
 world's vocabulary (names, aliases, colours; politeness; "and"/"then" sequencing), plus the
 in-grammar commands of tests/cases/*.jsonl; espeak-ng speaks them with several voices, speeds
-and pitches, and sox mixes noise at 20 and 10 dB SNR. No audio is committed.
+and pitches, and sox mixes noise at 20 and 10 dB SNR. No audio is committed. Every condition
+runs twice: speaker independent, and `enrolled_*`, each voice first reading 30 prompts of its
+own (never a test command) for speaker enrollment (edge_nerve.voice.adapt).
 
 The templates are written for the planner, independently of the grammar (the report's
 `reference_in_grammar` says how many of their sentences the grammar can produce); the case-file
@@ -200,8 +202,8 @@ def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, see
                    enrollment: int = ENROLLMENT_PROMPTS) -> dict:
     """Synthesise, (add noise,) recognise through the VAD + streaming recogniser, plan, check.
     Every condition is run speaker independent, then (`enrollment` > 0) again as
-    `enrolled_<condition>`, each voice heard through a transform estimated from `enrollment`
-    prompts it read first (edge_nerve.voice.adapt).
+    `enrolled_<condition>`, each voice heard through its own speaker model, adapted from
+    `enrollment` prompts it read first (edge_nerve.voice.adapt).
     `details`: every utterance's result under `report["utterances"]` (not only failures);
     `planner`: the backend the transcripts go to (the robot's default, the embedded MoE)."""
     why = synth.available()
@@ -245,7 +247,7 @@ def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, see
             text_ok += check_goals(u["goal"], state, planner.plan(u["command"], state).steps)[0]
         report["text_command_success"] = round(text_ok / len(utterances), 4)
         # Speaker enrollment (edge_nerve.voice.adapt): each voice reads `enrollment` prompts,
-        # none of them a test command, and is then heard through its own transform
+        # none of them a test command, and is then heard through its own speaker model
         listeners = {v.label(): listener for v in voices}
         runs = [(cond, snr, listeners) for cond, snr in conditions]
         if enrollment:
@@ -290,7 +292,7 @@ def evaluate_voice(n_utterances: int = 120, world: str | Path | None = None, see
                                                  "heard": rec.text, "errors": e, "ok": bool(good),
                                                  "in_grammar": recognizer.accepts(normalise(u["command"])),
                                                  "confidence": round(rec.confidence, 3)})
-                if not good and len(report["failures"]) < 40:
+                if not good and sum(f["condition"] == cond for f in report["failures"]) < 20:
                     report["failures"].append({"condition": cond, "voice": voice.label(),
                                                "said": u["command"], "heard": rec.text,
                                                "confidence": round(rec.confidence, 3)})
