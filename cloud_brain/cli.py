@@ -11,7 +11,7 @@
     brainstem serve openai --port 8000 [--backend moe|rules]   (OpenAI-compatible HTTP API, /metrics)
     brainstem cloud serve ... --metrics-port 9464              (Prometheus /metrics beside the gRPC port)
     brainstem eval voice [--json] [--utterances N]
-    brainstem demo --wav FILE                      (the command spoken, heard by the voice node)
+    brainstem demo --wav FILE [--speaker DIR]      (the command spoken, heard by the voice node)
     brainstem voice prompts [--n 30] > prompts.txt   (speaker enrollment: what to read aloud)
     brainstem voice enroll --prompts prompts.txt --wav-dir DIR --out speakers/me   (or --espeak-voice V)
     brainstem bench mla [--json] [--quick]
@@ -76,11 +76,17 @@ def cmd_serve_openai(a) -> int:
 
 def cmd_demo(a) -> int:
     from edge_nerve.bringup.demo import run_demo
+    from edge_nerve.voice.asr import VoiceError
 
-    res = run_demo(a.command, _json_arg(a.goal, "--goal"), world_file=a.world or "",
-                   world_overrides=_json_arg(a.world_overrides, "--world-overrides"),
-                   real_time_factor=a.real_time_factor, timeout_s=a.timeout, planner=a.planner,
-                   run_dir=a.run_dir, record=a.record, wav=a.wav, skills=a.skills)
+    try:
+        res = run_demo(a.command, _json_arg(a.goal, "--goal"), world_file=a.world or "",
+                       world_overrides=_json_arg(a.world_overrides, "--world-overrides"),
+                       real_time_factor=a.real_time_factor, timeout_s=a.timeout, planner=a.planner,
+                       run_dir=a.run_dir, record=a.record, wav=a.wav, skills=a.skills,
+                       **({"speaker": a.speaker} if a.speaker else {}))
+    except VoiceError as e:
+        print(f"brainstem demo: {e}", file=sys.stderr)
+        return 2
     print(f"\nmission {'PASSED' if res.ok else 'FAILED'} in {res.total_s:.1f}s "
           f"(first step after {res.first_step_ms} ms); record: {res.run_dir}/mission.json")
     return 0 if res.ok else 1
@@ -336,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--run-dir", help="where logs and the mission record go (default runs/<time>)")
     d.add_argument("--wav", help="speak the command: a WAV file the voice node listens to "
                                  "(--command is then ignored)")
+    d.add_argument("--speaker", help="with --wav: an enrolled speaker folder (brainstem voice enroll)")
     d.add_argument("--record", action="store_true", help="write runs/<time>/mission.mcap (Foxglove)")
     d.add_argument("--skills", default="auto", choices=("auto", "student", "teacher"),
                    help="skill controllers: the distilled ONNX student (INT8), the privileged teachers, or "

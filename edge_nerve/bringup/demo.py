@@ -96,7 +96,7 @@ class Mission:
 
     def __init__(self, *, world_file: str = "", world_overrides: dict | None = None,
                  real_time_factor: float = 2.0, run_dir: Path | None = None, planner: str = DEFAULT_BACKEND,
-                 echo=print, startup_timeout_s: float = 60.0, voice: bool = False,
+                 echo=print, startup_timeout_s: float = 60.0, voice: bool = False, speaker: str = "",
                  render_pictures: bool = True, record: bool = False, skills: str = "auto"):
         self.world_file = world_file
         self.overrides = world_overrides or {}
@@ -108,6 +108,10 @@ class Mission:
         self.echo = echo
         self.startup_timeout_s = startup_timeout_s
         self.voice = voice  # run the voice node: commands may then be spoken (run(wav=...))
+        self.speaker = str(speaker or "")  # the voice node hears through this enrolled speaker
+        if self.speaker:  # a bad folder is a clear error now, not a voice node that never starts
+            from edge_nerve.voice.adapt import speaker_options
+            speaker_options(self.speaker)
         self.procs: ProcessGroup | None = None
         self.render_pictures = render_pictures
         self.record = record  # an MCAP of the control topics and plan events in run_dir
@@ -143,7 +147,7 @@ class Mission:
         self.pictures.mkdir(parents=True, exist_ok=True)
         nodes = edge_graph(world_file=self.world_file, world_overrides=self.overrides,
                            cloud_address=f"127.0.0.1:{port}", real_time_factor=self.rtf, skills=self.skills,
-                           voice=self.voice, render_dir=str(self.pictures),
+                           voice=self.voice, voice_speaker=self.speaker, render_dir=str(self.pictures),
                            record=str(self.run_dir / "mission.mcap") if self.record else "")
         self.procs.start_nodes(nodes, write_params(nodes, self.run_dir / "params.yaml"))
         from edge_nerve.bringup.mission_node import MissionNode

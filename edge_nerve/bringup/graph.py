@@ -36,11 +36,12 @@ class NodeSpec:
 def edge_graph(*, world_file: str = "", world_overrides: dict | None = None,
                cloud_address: str = "127.0.0.1:50051", robot_id: str = "robot-1",
                sim: bool = True, real_time_factor: float = 1.0, control_rate_hz: float = 50.0,
-               voice: bool = False, voice_threshold: float = 0.5, render_dir: str = "",
+               voice: bool = False, voice_threshold: float = 0.5, voice_speaker: str = "", render_dir: str = "",
                record: str = "", gazebo: bool = False, skills: str = "auto") -> list[NodeSpec]:
     """The edge nodes (and the MuJoCo sim standing in for the robot when `sim`; the adapter to a
     Gazebo world behind ros_gz_bridge when `gazebo`; the voice node, listening to WAV files asked
-    for on brainstem/voice/wav, when `voice`). `skills`: the skill_runner's controllers, the
+    for on brainstem/voice/wav, when `voice`, through an enrolled `voice_speaker` folder when given).
+    `skills`: the skill_runner's controllers, the
     distilled ONNX "student", the privileged "teacher" experts, or "auto" (the student in a world it
     was distilled in, else the teachers)."""
     world = {"world_file": world_file, "world_overrides": json.dumps(world_overrides or {})}
@@ -65,7 +66,8 @@ def edge_graph(*, world_file: str = "", world_overrides: dict | None = None,
                               {**world, "publish_rate_hz": 50.0}))
     if voice:
         nodes.append(NodeSpec("voice", "edge_nerve.nodes.voice", "offline speech -> brainstem/command",
-                              {**world, "source": "wav", "confidence_threshold": voice_threshold}))
+                              {**world, "source": "wav", "confidence_threshold": voice_threshold,
+                               "speaker": voice_speaker}))
     if record:
         nodes.append(NodeSpec("recorder", "edge_nerve.nodes.recorder",
                               "records the mission topics to MCAP (Foxglove, brainstem report)", {"path": record}))

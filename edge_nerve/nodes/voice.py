@@ -78,7 +78,8 @@ class VoiceNode(Node):
         self.create_timer(0.02, self.timer_callback)
         self.state_pub.publish(String(data="ready"))
         self.get_logger().info(f"voice: source={self.source} backend={backend} "
-                               f"threshold={self.threshold:.2f} world={world.name}")
+                               f"threshold={self.threshold:.2f} world={world.name} "
+                               f"speaker={speaker or '(speaker independent)'}")
 
     # ---- audio thread: blocking reads and decoding stay out of the executor ----------------------
     def _audio_loop(self) -> None:

@@ -18,6 +18,26 @@ pytestmark = [pytest.mark.integration,
                                  reason="espeak-ng and sox are not installed (make setup installs them)")]
 
 
+def test_an_enrolled_speaker_is_heard_through_their_own_model(tmp_path):
+    # first in the file: it brings up its own graph before the module's mission starts
+    from cloud_brain.domain.description import load_world
+    from edge_nerve.voice.adapt import enroll, enrollment_prompts
+    from edge_nerve.voice.synth import Voice, speak
+    voice = Voice("en-us+f3", 175, 65)
+    prompts = enrollment_prompts(load_world(), 8, exclude={"go to the bedroom"})
+    speaker = enroll([(speak(p.replace(",", ""), voice), p) for p in prompts], tmp_path / "speaker")
+    wav = tmp_path / "command.wav"
+    speak("go to the bedroom", voice, wav)
+    lines = []
+    with Mission(real_time_factor=3.0, run_dir=tmp_path / "run", echo=lines.append, voice=True,
+                 speaker=speaker.path) as m:
+        res = m.run(None, wav=wav, timeout_s=60)
+    assert res.command == "go to the bedroom", res.command
+    assert res.ok and ["robot_in", "bedroom"] in res.goals, (res.reason, lines)
+    logs = "\n".join(p.read_text() for p in (tmp_path / "run").rglob("voice*.log"))
+    assert "speaker=" in logs, logs[-2000:]
+
+
 @pytest.fixture(scope="module")
 def mission(tmp_path_factory):
     lines = []

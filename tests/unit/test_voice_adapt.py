@@ -163,3 +163,33 @@ def test_voice_evaluation_reports_enrolled_conditions_beside_speaker_independent
     assert not prompts & said
     for c in report["conditions"].values():
         assert 0 <= c["wer"] <= 1 and set(c["per_voice"]) == {v.label() for v in voices}
+
+
+def _voice_node(speaker):
+    """A VoiceNode started in this process with `speaker:=...`; returns (node or error, state)."""
+    rclpy = pytest.importorskip("rclpy")
+    from edge_nerve.bringup.graph import reserve_ros_domain
+    from edge_nerve.nodes.voice import VoiceNode
+    domain, lock = reserve_ros_domain()
+    with lock:
+        rclpy.init(args=["--ros-args", "-p", f"speaker:={speaker}"], domain_id=domain)
+        try:
+            node = VoiceNode()
+            try:
+                rec = node.listener.recognizer
+                return rec.speaker, rec.warps
+            finally:
+                node.destroy_node()
+        except VoiceError as e:
+            return e, None
+        finally:
+            rclpy.shutdown()
+
+
+def test_voice_node_hears_through_the_speaker_it_is_given(tmp_path):
+    identity = SpeakerTransform(np.eye(13)[None].repeat(3, 0), np.zeros((3, 13)), np.ones((3, 13)))
+    path = identity.write(tmp_path / "me.mllr")
+    assert _voice_node(path) == (str(path), (1.0,))  # one warp: the speaker replaces the VTLN search
+    (tmp_path / "broken").mkdir()
+    error, _ = _voice_node(tmp_path / "broken")
+    assert isinstance(error, VoiceError) and "speaker model" in str(error)
