@@ -41,7 +41,7 @@ import numpy as np
 from cloud_brain.domain.description import WorldDescription
 from cloud_brain.evaluation import as_heard
 from edge_nerve.voice import frontend
-from edge_nerve.voice.asr import FLOOR_DBFS, PAD_S, PronouncingDictionary, VoiceError, pad_noise
+from edge_nerve.voice.asr import PronouncingDictionary, VoiceError, as_decoded
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +291,7 @@ class EnrollmentReport:
     skipped: list[str]  # texts that could not be aligned (misread, out of vocabulary, silence)
     frames: int
     seconds: float  # of enrollment speech
-    fit_gain: float  # per-frame forced-alignment score through the transform minus without it
+    fit_gain: float  # per-frame forced-alignment score through the speaker model minus without it
     # (pocketsphinx acoustic score units, each frame against its best senone: > 0 fits better)
     wall_s: float
 
@@ -299,17 +299,8 @@ class EnrollmentReport:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
-def _prepare(samples: np.ndarray) -> np.ndarray:
-    """The padding and noise floor the recogniser adds (SphinxRecognizer.finish), so enrollment
-    sees the audio as decoding will."""
-    rng = np.random.default_rng(0)
-    floor = rng.normal(0.0, 32768 * 10 ** (FLOOR_DBFS / 20), len(samples))
-    speech = np.clip(samples.astype(np.float64) + floor, -32768, 32767).astype(np.int16)
-    return np.concatenate([pad_noise(PAD_S, rng), speech, pad_noise(PAD_S, rng)])
-
-
 class Aligner:
-    """Forced alignment of known text with pocketsphinx (optionally through a transform)."""
+    """Forced alignment of known text with pocketsphinx (optionally through an enrolled speaker)."""
 
     def __init__(self, hmm_dir: Path, dict_path: Path, speaker: str | Path | None = None):
         import pocketsphinx
@@ -364,7 +355,7 @@ def enroll(recordings: list[tuple[np.ndarray, str]], out: str | Path, *, passes:
     model = AcousticModel.load(hmm)
     prepared = []
     for samples, text in recordings:
-        cep = frontend.cepstra(_prepare(samples))
+        cep = frontend.cepstra(as_decoded(samples))
         prepared.append((cep, frontend.features(cep), as_heard(text), len(samples) / frontend.SAMPLE_RATE))
     speaker = SpeakerModel(Path(out))
     speaker.folder.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from cloud_brain.domain.description import load_world
 from cloud_brain.evaluation import as_heard
 from edge_nerve.voice import frontend
 from edge_nerve.voice.adapt import SpeakerTransform, enroll, enrollment_prompts
-from edge_nerve.voice.asr import SphinxRecognizer, VoiceError
+from edge_nerve.voice.asr import SphinxRecognizer, VoiceError, as_decoded
 
 OFFICE = Path(__file__).with_name("office_world.yaml")
 needs_speech = pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None,
@@ -40,10 +40,9 @@ def _decode(decoder, raw=None, cep=None):
 @needs_speech
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_front_end_gives_the_decoders_own_features():
-    from edge_nerve.voice.adapt import _prepare
     rec = SphinxRecognizer(load_world(), warps=(1.0,), dither=False)
     for text in ("bring me the red cup", "go to the kitchen and then tidy up the bedroom"):
-        audio = _prepare(_speak(text, ("en-us", 160, 50)))
+        audio = as_decoded(_speak(text, ("en-us", 160, 50)))
         cep = frontend.cepstra(audio)
         assert cep.shape == (1 + (len(audio) - 410) // 160 + 1, 13)
         heard, score = _decode(rec.decoder, raw=audio)
@@ -92,14 +91,14 @@ def test_enrollment_fits_the_voice_on_commands_it_never_read(tmp_path):
     assert report.utterances == 12 and not report.skipped and report.seconds > 15
     assert report.fit_gain > 0
     import pocketsphinx
-    from edge_nerve.voice.adapt import AcousticModel, Aligner, _prepare
+    from edge_nerve.voice.adapt import AcousticModel, Aligner
     base = Path(pocketsphinx.get_model_path()) / "en-us"
     codebooks = AcousticModel.load(base / "en-us").ciphones
     plain = Aligner(base / "en-us", base / "cmudict-en-us.dict")
     adapted = Aligner(base / "en-us", base / "cmudict-en-us.dict", report.path)
     gains = []
     for text in held_out:
-        cep = frontend.cepstra(_prepare(_speak(text)))
+        cep = frontend.cepstra(as_decoded(_speak(text)))
         gains.append(adapted.align(cep, as_heard(text), codebooks)[1] - plain.align(cep, as_heard(text), codebooks)[1])
     # the adapted model fits unseen speech of this voice better, frame by frame
     assert np.mean(gains) > 0 and sum(g > 0 for g in gains) >= 3
