@@ -55,8 +55,6 @@ class VoiceNode(Node):
                         "pocketsphinx VTLN warp factors decoded per utterance ([1.0]: none)")
         speaker = declare(self, "speaker", "",
                           "an enrolled speaker's folder (brainstem voice enroll); '' = speaker independent")
-        if speaker and [float(w) for w in warps] == list(DEFAULT_WARPS):
-            warps = [1.0]  # the transform subsumes the warp search (edge_nerve.voice.adapt)
         self.command_pub = self.create_publisher(String, Topics.COMMAND, PLAN_QOS)
         self.transcript_pub = self.create_publisher(String, TRANSCRIPT, PLAN_QOS)
         self.say_pub = self.create_publisher(String, Topics.SAY, PLAN_QOS)
@@ -66,8 +64,11 @@ class VoiceNode(Node):
         self.requests: queue.SimpleQueue = queue.SimpleQueue()  # WAV paths for the audio thread
         self._stop = threading.Event()
         try:
-            self.listener = Listener(make_recognizer(backend, world, whisper_model or None, warps=tuple(warps),
-                                                     speaker=speaker or None))
+            self.listener = Listener(make_recognizer(
+                backend, world, whisper_model or None, speaker=speaker or None,
+                # the parameter left at its default: the recogniser's own default (four warps, or
+                # one with a speaker, whose model subsumes the warp search)
+                warps=None if [float(w) for w in warps] == list(DEFAULT_WARPS) else tuple(warps)))
         except VoiceError as e:
             self.get_logger().error(str(e))
             self.state_pub.publish(String(data=f"error: {e}"))

@@ -302,7 +302,8 @@ class EnrollmentReport:
 class Aligner:
     """Forced alignment of known text with pocketsphinx (optionally through an enrolled speaker)."""
 
-    def __init__(self, hmm_dir: Path, dict_path: Path, speaker: str | Path | None = None):
+    def __init__(self, hmm_dir: Path, dict_path: Path, speaker: str | Path | None = None,
+                 dictionary: PronouncingDictionary | None = None):
         import pocketsphinx
         config = pocketsphinx.Config()
         config["lm"] = None
@@ -311,7 +312,7 @@ class Aligner:
                      **(speaker_options(speaker) if speaker else {})}.items():
             config[k] = v
         self.decoder = pocketsphinx.Decoder(config)
-        self.dictionary = PronouncingDictionary(dict_path)
+        self.dictionary = dictionary or PronouncingDictionary(dict_path)
 
     def align(self, cep: np.ndarray, text: str, codebooks: dict[str, int]):
         """-> ([(frame, senone, codebook)], per-frame path score) or None if it cannot align."""
@@ -353,6 +354,7 @@ def enroll(recordings: list[tuple[np.ndarray, str]], out: str | Path, *, passes:
     base = Path(model_dir or pocketsphinx.get_model_path()) / "en-us"
     hmm, dic = base / "en-us", base / "cmudict-en-us.dict"
     model = AcousticModel.load(hmm)
+    dictionary = PronouncingDictionary(dic)  # one parse of the CMU dictionary for every aligner
     prepared = []
     for samples, text in recordings:
         cep = frontend.cepstra(as_decoded(samples))
@@ -379,21 +381,21 @@ def enroll(recordings: list[tuple[np.ndarray, str]], out: str | Path, *, passes:
     for p in range(max(1, passes)):
         means = None if transform is None else transform.adapted_means(model)
         stats, skipped, seconds, score = accumulate(
-            Aligner(hmm, dic, speaker.transform if transform else None), means)
+            Aligner(hmm, dic, speaker.transform if transform else None, dictionary), means)
         scores.append(score)
         transform = SpeakerTransform.solve(stats, variances=variances and p == max(1, passes) - 1)
         transform.write(speaker.transform)
     # MAP: each Gaussian's (transformed) mean moves towards what it explained in this speaker's
     # speech, as far as its occupancy outweighs the prior weight map_tau
     means = transform.adapted_means(model)
-    stats, skipped, seconds, _ = accumulate(Aligner(hmm, dic, speaker.transform), means)
+    stats, skipped, seconds, _ = accumulate(Aligner(hmm, dic, speaker.transform, dictionary), means)
     if map_tau > 0:
         occupancy = stats.occupancy[..., None]
         means = (map_tau * means + stats.first) / (map_tau + occupancy)
     _write_gaussians(speaker.means, means)
     _write_gaussians(speaker.variances, model.variances * transform.h[None, :, None, :])
-    after = [a[1] for cep, _, text, _ in prepared
-             if (a := Aligner(hmm, dic, speaker.folder).align(cep, text, model.ciphones))] if prepared else []
+    final = Aligner(hmm, dic, speaker.folder, dictionary)
+    after = [a[1] for cep, _, text, _ in prepared if (a := final.align(cep, text, model.ciphones))]
     gain = float(np.mean(after) - scores[0]) if after else 0.0
     log.info("enrolled %d utterances (%.0f s), %d skipped, alignment score gain %.1f per frame -> %s",
              len(prepared) - len(skipped), seconds, len(skipped), gain, speaker.folder)

@@ -49,7 +49,6 @@ FILLERS = frozenset(("<s>", "</s>", "<sil>", "[NOISE]", "[BREATH]", "[COUGH]", "
 # espeak-ng commands, 6 voices) clean WER 10.1% -> 8.0%, command success 91.7% -> 94.2%, and
 # better at 20 and 10 dB too, for ~4x the decode time (latency p50 92 -> 360 ms; README)
 DEFAULT_WARPS = (0.94, 1.0, 1.06, 1.12)
-FRESH_NOISE_ESTIMATE = True
 
 
 class VoiceError(RuntimeError):
@@ -260,13 +259,12 @@ class SphinxRecognizer:
             and bool(self.fsg.accept(" ".join(words)))
 
     def _decode(self, decoder, audio: np.ndarray) -> Recognition:
-        if FRESH_NOISE_ESTIMATE:
-            # pocketsphinx keeps its spectral noise estimate across utterances (only a new
-            # stream resets it), so the same audio decoded after other speech gave another path
-            # score; each utterance starts fresh, as the enrollment front end computes it
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                decoder.start_stream()
+        # pocketsphinx keeps its spectral noise estimate across utterances (only a new stream
+        # resets it), so the same audio decoded after other speech gave another path score;
+        # each utterance starts fresh, as the enrollment front end computes it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            decoder.start_stream()
         decoder.start_utt()
         decoder.process_raw(audio.tobytes(), False, True)
         decoder.end_utt()
