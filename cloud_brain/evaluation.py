@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from cloud_brain.domain.description import WorldDescription, WorldError, load_wo
 from cloud_brain.domain.goals import check_goals
 from cloud_brain.domain.state import WorldState
 from cloud_brain.planner.base import DEFAULT_BACKEND, get_planner
+from cloud_brain.planner.prompt import as_heard
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +56,6 @@ def parse_case(line: str) -> dict:
     if world is not None and not isinstance(world, dict):
         raise ValueError("'world' overrides must be an object")
     return {"command": case["command"], "goal": goal, "world": world}
-
-
-def as_heard(text: str) -> str:
-    """`text` as speech recognition gives it: lower case words, no punctuation but apostrophes
-    (the voice evaluation scores transcripts against references in this form)."""
-    return " ".join(re.sub(r"[^a-z' ]+", " ", text.lower()).split())
 
 
 def evaluate_planner(cases_path: str | Path, backend: str = DEFAULT_BACKEND,

@@ -2,11 +2,17 @@
 same prompts, same run.
 
 Why this shape: the claim is "as fast or faster, never different", so every prompt is decoded
-both ways back to back (alternating which goes first, so drift in a shared machine's load hits
-both), the outputs are compared, and the figures are decode-phase throughput (tokens after the
+every way back to back (rotating which goes first, so drift in a shared machine's load hits
+all), the outputs are compared, and the figures are decode-phase throughput (tokens after the
 prefill, forced tokens included, over the time after the prefill: the prefill is the same pass
 for both) with percentiles of the per-plan decode time. Prompts: the hand-written dev cases
 (tests/data/dev_cases.jsonl, world overrides applied), cycled to `n`.
+
+Two baselines: `greedy` is the planner's own decoder, greedy with jump-forward (a token the
+grammar forces is appended without a pass and fed with the next one); `speedup` is against it.
+`plain_greedy` is the textbook baseline, one trunk pass per token (`jump_forward=False`);
+`speedup_over_plain_greedy` shows how much of the gap to it the grammar closes without any
+drafter (greedy / plain_greedy) and what the MTP adds on top.
 
 Structural bound (`pass_bound`): the prefill's logits decide the first program token; every later
 undecided token (the grammar allows several) needs trunk logits from a pass after the prefill,
@@ -35,6 +41,7 @@ from cloud_brain.decoding import speculative as spec
 from cloud_brain.decoding.speculative import SpecStats, decode_steps_speculative
 
 DEV_CASES = Path(__file__).resolve().parents[2] / "tests" / "data" / "dev_cases.jsonl"
+KINDS = ["greedy", "speculative", "plain_greedy"]
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -87,8 +94,8 @@ def run_mtp_bench(n: int = 120, artifact: str | Path | None = None, threads: int
     model, tok, cfg = load_artifact(Path(artifact) if artifact else DEFAULT_ARTIFACT)
     model.eval()
     prompts = load_prompts(n)
-    g_stats, s_stats = DecodeStats(), SpecStats()
-    g_times, s_times = [], []
+    g_stats, s_stats, p_stats = DecodeStats(), SpecStats(), DecodeStats()
+    g_times, s_times, p_times = [], [], []
     identical = True
     mismatches = []
     min_passes = 0  # plans that need a trunk pass after the prefill (see pass_bound)
@@ -96,9 +103,9 @@ def run_mtp_bench(n: int = 120, artifact: str | Path | None = None, threads: int
 
     def run(kind: str, ids, state, slot_of, mentioned):
         grammar = _Recording(tok, state, slot_of, mentioned=mentioned)
-        st = DecodeStats() if kind == "greedy" else SpecStats()
-        if kind == "greedy":
-            steps = list(decode_steps(model, ids, grammar, stats=st))
+        st = SpecStats() if kind == "speculative" else DecodeStats()
+        if kind != "speculative":
+            steps = list(decode_steps(model, ids, grammar, stats=st, jump_forward=kind == "greedy"))
         else:
             steps = list(decode_steps_speculative(model, ids, grammar, stats=st))
         return steps, grammar.items, st, grammar.tokens
@@ -106,20 +113,22 @@ def run_mtp_bench(n: int = 120, artifact: str | Path | None = None, threads: int
     for _ in range(2):  # warm-up: first calls pay allocator and dispatch costs
         cmd, state = prompts[0]
         pr = build_prompt(tok, state, cmd, random.Random(0))
-        run("greedy", pr.ids, state, pr.slot_of, pr.mentioned)
-        run("speculative", pr.ids, state, pr.slot_of, pr.mentioned)
+        for kind in KINDS:
+            run(kind, pr.ids, state, pr.slot_of, pr.mentioned)
     t0 = time.perf_counter()
     for i, (cmd, state) in enumerate(prompts):
         pr = build_prompt(tok, state, cmd, random.Random(0))
-        order = ["greedy", "speculative"] if i % 2 == 0 else ["speculative", "greedy"]
         res = {}
-        for kind in order:
+        for kind in KINDS[i % 3:] + KINDS[:i % 3]:
             res[kind] = run(kind, pr.ids, state, pr.slot_of, pr.mentioned)
         (g_steps, g_items, g, _), (s_steps, s_items, s, _) = res["greedy"], res["speculative"]
-        if (g_steps, g_items) != (s_steps, s_items):
+        p_steps, p_items, p, _ = res["plain_greedy"]
+        if not (g_steps, g_items) == (s_steps, s_items) == (p_steps, p_items):
             identical = False
-            mismatches.append({"command": cmd, "greedy": [str(x) for x in g_items],
-                               "speculative": [str(x) for x in s_items]})
+            mismatches.append({"command": cmd, **{k: [str(x) for x in res[k][1]] for k in KINDS}})
+        for f in ("tokens", "trunk_passes", "prefill_s", "decode_s"):
+            setattr(p_stats, f, getattr(p_stats, f) + getattr(p, f))
+        p_times.append(p.decode_s * 1000)
         for f in ("tokens", "trunk_passes", "prefill_s", "decode_s"):
             setattr(g_stats, f, getattr(g_stats, f) + getattr(g, f))
         s_stats.merge(s)
@@ -127,8 +136,8 @@ def run_mtp_bench(n: int = 120, artifact: str | Path | None = None, threads: int
         grammar_s += _grammar_time(tok, state, pr, g_steps, g_items, res["greedy"][3])
         g_times.append(g.decode_s * 1000)
         s_times.append(s.decode_s * 1000)
-    tps = {"greedy": g_stats.tokens / g_stats.decode_s if g_stats.decode_s else 0.0,
-           "speculative": s_stats.tokens / s_stats.decode_s if s_stats.decode_s else 0.0}
+    tps = {k: st.tokens / st.decode_s if st.decode_s else 0.0
+           for k, st in (("greedy", g_stats), ("speculative", s_stats), ("plain_greedy", p_stats))}
     model_passes = s_stats.trunk_passes
     g_pass_s = (g_stats.decode_s - grammar_s) / g_stats.trunk_passes if g_stats.trunk_passes else 0.0
     ideal_s = grammar_s + min_passes * g_pass_s
@@ -151,7 +160,8 @@ def run_mtp_bench(n: int = 120, artifact: str | Path | None = None, threads: int
         "mtp_calls": {"prefill": n, "decode": s_stats.mtp_calls - n},
         # tokens the model decided per trunk pass when drafting: 1 + accepted drafts per pass
         "mean_accepted_length": round((model_passes + s_stats.accepted) / model_passes, 3) if model_passes else 0.0,
-        "trunk_passes": {"greedy": g_stats.trunk_passes, "speculative": s_stats.trunk_passes},
+        "trunk_passes": {"greedy": g_stats.trunk_passes, "speculative": s_stats.trunk_passes,
+                         "plain_greedy": p_stats.trunk_passes},
         # the structural bound (module docstring): no exact decoder needs fewer than `min` passes
         "pass_bound": {
             "greedy_per_plan": round(g_stats.trunk_passes / n, 3),
@@ -167,12 +177,18 @@ def run_mtp_bench(n: int = 120, artifact: str | Path | None = None, threads: int
             "greedy_pass_ms": round(1000 * g_pass_s, 3),
             "max_speedup": round(g_stats.decode_s / ideal_s, 3) if ideal_s > 0 else 0.0,
         },
-        "tokens": {"greedy": g_stats.tokens, "speculative": s_stats.tokens},
+        "tokens": {"greedy": g_stats.tokens, "speculative": s_stats.tokens, "plain_greedy": p_stats.tokens},
         "tokens_per_s": {k: round(v, 1) for k, v in tps.items()},
         "decode_ms": {"greedy": {"p50": round(statistics.median(g_times), 3), "p95": round(_pct(g_times, 0.95), 3)},
                       "speculative": {"p50": round(statistics.median(s_times), 3),
-                                      "p95": round(_pct(s_times, 0.95), 3)}},
+                                      "p95": round(_pct(s_times, 0.95), 3)},
+                      "plain_greedy": {"p50": round(statistics.median(p_times), 3),
+                                       "p95": round(_pct(p_times, 0.95), 3)}},
         "prefill_ms_mean": round(1000 * g_stats.prefill_s / n, 3),
+        "baselines": {"greedy": "greedy with jump-forward: the planner's decoder (speedup is against it)",
+                      "plain_greedy": "one trunk pass per token, forced tokens included"},
         "speedup": round(tps["speculative"] / tps["greedy"], 3) if tps["greedy"] else 0.0,
+        "speedup_over_plain_greedy": {k: round(tps[k] / tps["plain_greedy"], 3) if tps["plain_greedy"] else 0.0
+                                      for k in ("greedy", "speculative")},
         "wall_s": round(time.perf_counter() - t0, 1),
     }

@@ -267,8 +267,11 @@ class ProgramGrammar:
 
 @torch.inference_mode()
 def decode_steps(model, prompt_ids: list[int], grammar: ProgramGrammar, max_tokens: int = 64,
-                 cache=None, cached: int = 0, stats: DecodeStats | None = None) -> Iterator[Step]:
+                 cache=None, cached: int = 0, stats: DecodeStats | None = None,
+                 jump_forward: bool = True) -> Iterator[Step]:
     """Greedy decoding under the grammar mask; yields each step as soon as it is complete.
+    `jump_forward=False` is plain greedy decoding, one trunk pass per token whether or not the
+    grammar forces it (the textbook baseline `bench mtp` also reports; same output).
 
     `cache` with `cached` > 0: the cache already holds prompt_ids[:cached] (a world-state prefix
     shared with an earlier call); only the rest of the prompt is prefilled and everything the
@@ -290,7 +293,7 @@ def decode_steps(model, prompt_ids: list[int], grammar: ProgramGrammar, max_toke
             allowed = grammar.allowed()
             if not allowed:
                 break
-            if len(allowed) == 1:
+            if len(allowed) == 1 and jump_forward:
                 choice = allowed[0]
             else:
                 if pending:

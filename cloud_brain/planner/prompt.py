@@ -75,6 +75,13 @@ def normalise(text: str) -> str:
     return " ".join(_WORD_RE.findall(text.lower().replace("_", " ")))
 
 
+def as_heard(text: str) -> str:
+    """`text` as speech recognition gives it: lower case words, no punctuation but apostrophes.
+    The voice evaluation scores transcripts in this form, and the corpus says some commands so
+    (a spoken command reaches the planner with no sentence or list boundaries)."""
+    return " ".join(re.sub(r"[^a-z' ]+", " ", text.lower()).split())
+
+
 def words_of(name: str) -> list[str]:
     return _WORD_RE.findall(name.lower().replace("_", " "))
 

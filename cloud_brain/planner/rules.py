@@ -400,6 +400,9 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
     if first in ("where", "what", "which", "who", "how") or words & TIDY_WORDS:
         return None
     commands = DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | SAY_VERBS | DEPART_VERBS | UNSUPPORTED_VERBS
+    if toks[:1] in (["i"], ["we"]) and toks[1:2] in (["am"], ["are"]) and set(toks[2:4]) & STATIC_PREPS \
+            and not words & (commands | DOCK_WORDS):
+        return "hint"  # "i'm (still) in the bedroom": where the speaker is, not where to go
     told = bool(toks) and toks[0] in SUBJECTS  # "I dropped the apple on the couch"
     for k, t in enumerate(toks):
         if k in covered:
@@ -642,6 +645,52 @@ def _timing_at(toks: list[str], k: int, names_something) -> tuple[str, int] | No
     return None
 
 
+# Speech has no punctuation: a sentence that starts right after a complete clause ("the book is
+# on the couch bring it over", "get me the remote i'm in the bedroom") starts with one of these.
+IMPERATIVES = frozenset("""bring fetch get give hand pass grab deliver retrieve take carry pick put place
+move drop store stash go head drive navigate walk come return visit enter proceed travel tidy clean
+declutter organize organise straighten neaten sort charge recharge dock plug""".split())
+_ASKS = frozenset("could can would will".split())  # "... could you grab it"
+_SPEAKERS = frozenset("i we you someone somebody there it he she they".split())
+_SPEAKER_VERBS = frozenset("am are is was were can could should must".split())  # "i am", "you can"
+_NOT_CLAUSE_END = FILLER | DEST_PREPS | SOURCE_PREPS | DETERMINERS | SPLIT_WORDS | DEED_WORDS | SUBJECTS \
+    | _SPEAKER_VERBS | STATE_WORDS | PAST_TENSE | CATEGORY_WORDS  # "i'm thirsty bring me something": one need
+# words that end a clause though they are no thing or place: "before you charge", "we are done",
+# "bring it to me", "tidy the kitchen please", "you are low on battery"
+_CLAUSE_ENDS = frozenset("charge recharge dock done finished me us here it them please now battery batteries power".split())
+_TOLD = DEED_WORDS | STATE_WORDS | PAST_TENSE | NORM_WORDS | frozenset(("am",))  # a clause with one says something
+
+
+def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) -> bool:
+    """Whether toks[k] starts a new sentence said with no punctuation before it: the clause so
+    far has a deed or a statement in it and ends on a word that can end one (a thing, a place,
+    "back", "away", "charge", "done"), and toks[k:] opens a command ("put it ...", "could you
+    ...", "please bring ..."), a statement of the speaker's ("i am in the bedroom", "someone left
+    ...") or one about a thing ("the remote is on the bed"; not "the one that is ...")."""
+    if not cur or not any(t in _TOLD for t in cur) or not (
+            cur[-1] in _CLAUSE_ENDS or (cur[-1].isalpha() and cur[-1] not in _NOT_CLAUSE_END)):
+        return False
+    t, nxt = toks[k], toks[k + 1] if k + 1 < len(toks) else ""
+    if t in IMPERATIVES:
+        # not a participle: "i'd like the cup moved (typo repair: move) / put on the table"
+        return not (raw[k].endswith("ed") or t in ("put", "set") and SPEAKER_WANTS & set(cur))
+    if t == "please" and nxt in IMPERATIVES:
+        return True
+    if t in _ASKS:
+        return nxt in ("you", "i")  # "could you grab it", "can i have it"
+    if t in _SPEAKERS:
+        return nxt in _SPEAKER_VERBS or (t in ("someone", "somebody") and nxt in PAST_TENSE)
+    if t in DETERMINERS and t not in ("this", "that"):  # "the red cup is ...", "the kids left ..."
+        for j in range(k + 1, min(k + 5, len(toks))):
+            if toks[j] in STATE_WORDS and j > k + 1:
+                return True
+            if toks[j] in ("has", "have", "had") and j > k + 1:  # "the cup has been left ..."
+                continue
+            if not toks[j].isalpha() or toks[j] in FILLER or toks[j] in DEED_WORDS:
+                return False
+    return False
+
+
 def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary,
                    timed_out: list[bool] | None = None) -> list[tuple[list[str], list[str]]]:
     """Clauses at commas and joiners ("and", "then"), and at a deed said as the time of
@@ -657,6 +706,9 @@ def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary,
     while k < len(toks):
         t, r = toks[k], raw[k]
         timed = _timing_at(toks, k, names) if t in _TIMING_OPENERS else None
+        if not timed and t == "after" and toks[k + 1:k + 2] in (["that"], ["this"]) and cur:
+            timed = ("then", 2)  # "grab the ball after that tidy the kitchen": the order as said
+        starts = not timed and t != "," and _sentence_starts(toks, raw, k, cur)
         if t == "," or t in SPLIT_WORDS or timed:
             if cur:
                 out.append((cur, cur_raw))
@@ -671,6 +723,10 @@ def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary,
                     k += 1
                 continue
         else:
+            if starts:
+                out.append((cur, cur_raw))
+                timing.append(cur_timing)
+                cur, cur_raw, cur_timing = [], [], None
             cur.append(t)
             cur_raw.append(r)
         k += 1

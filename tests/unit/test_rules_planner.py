@@ -370,3 +370,53 @@ def test_a_deed_said_as_the_time_of_another_is_done_first(planner, home):
     assert planner.plan("tidy the kitchen once you have brought me the bottle", state).goals == \
         [["delivered", "blue_bottle"], ["tidy", "kitchen"]]
     assert planner.plan("climb onto the table", state).refusal  # no skill climbs
+
+
+HEARD_LIKE_WRITTEN = [  # speech has no punctuation: each is planned as its written form
+    "The remote is on the bed, could you bring it to me?",
+    "The plate is dirty. Put it in the sink.",
+    "I'm in the bathroom, hand me the apple.",
+    "Someone left the cup on the sofa, put it away.",
+    "Go to the bedroom, pick up the ball and put it on the shelf.",
+    "Before you charge, put the apple on the table.",
+    "My mug is on the counter. Please bring it here.",
+    "We are done, go dock.",
+    "Fetch the ball, it is on the bed.",
+    "Tidy the living room, the remote is on the bed.",
+    "Bring the book back. Go to the kitchen.",
+    "Grab the bottle. After that, tidy the bedroom.",
+    "There's a plate on the bed, can I have it?",
+    "Take the apple to the sink, I'm still in the living room.",
+]
+NOT_SPLIT = [  # ... and these stay one sentence
+    ("bring me the book i left on the sofa", [["delivered", "green_book"]]),
+    ("bring me the cup the bottle and the plate",
+     [["delivered", "red_cup"], ["delivered", "blue_bottle"], ["delivered", "white_plate"]]),
+    ("i'd like the cup moved to the bed", [["on", "red_cup", "bed"]]),
+    ("i would like the ball put on the sofa", [["on", "yellow_ball", "sofa"]]),
+    ("i'm thirsty bring me something", [["delivered", "blue_bottle"]]),
+    ("put the apple on the table next to the plate", [["on", "apple", "dining_table"], ["on", "white_plate", "dining_table"]]),
+    ("i'm in the kitchen now go to the bedroom", [["robot_in", "bedroom"]]),
+]
+
+
+def test_a_command_heard_without_punctuation_is_planned_as_written(planner, home):
+    """Sentence starts are found from the words when no punctuation marks them ("the remote is
+    on the bed could you bring it to me"), and a relative clause, a list, a participle after a
+    want or a need said as a state are not split."""
+    from cloud_brain.evaluation import as_heard
+    state = WorldState.initial(home.desc)
+    for written in HEARD_LIKE_WRITTEN:
+        want, got = planner.plan(written, state), planner.plan(as_heard(written), state)
+        assert want.refusal is None and got.refusal is None, (written, want.refusal, got.refusal)
+        assert got.goals == want.goals and got.steps == want.steps, written
+    for heard, goals in NOT_SPLIT:
+        assert planner.plan(heard, state).goals == goals, heard
+
+
+def test_where_the_speaker_is_is_not_a_destination(planner, home):
+    """"..., I'm in the bedroom" tells where the person is; the robot is not sent there."""
+    state = WorldState.initial(home.desc)
+    assert planner.plan("get me the remote, i'm in the bedroom", state).goals == [["delivered", "remote"]]
+    assert planner.plan("put the book on the bed, we are in the kitchen", state).goals == [["on", "green_book", "bed"]]
+    assert planner.plan("i'm in the bedroom, go to the kitchen", state).goals == [["robot_in", "kitchen"]]

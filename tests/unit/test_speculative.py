@@ -212,3 +212,22 @@ def test_prefix_cache_reuse_gives_the_same_plans(torch_one_thread):
         got = list(decode_steps_speculative(model, pr.ids, warm, cache=cache, cached=world_len if i else 0))
         cold = ProgramGrammar(TOK, state, pr.slot_of, mentioned=pr.mentioned)
         assert got == list(decode_steps(model, pr.ids, cold)) and warm.items == cold.items
+
+
+def test_plain_greedy_makes_one_pass_per_token_and_the_same_plan(torch_one_thread):
+    """jump_forward=False is the textbook baseline of `bench mtp`: every token after the first
+    costs a trunk pass, forced ones included, and the plan is the one jump-forward decodes."""
+    torch.manual_seed(3)
+    m = Transformer(ModelArgs.tiny(vocab_size=len(TOK), max_seq_len=512, sliding_window=16)).eval()
+    sharpen_(m, gain=1.0, seed=3)
+    fewer = 0
+    for seed in range(6):
+        state, pr = _case(seed)
+        jf, plain = ProgramGrammar(TOK, state, pr.slot_of), ProgramGrammar(TOK, state, pr.slot_of)
+        jf_stats, plain_stats = speculative.DecodeStats(), speculative.DecodeStats()
+        got = list(decode_steps(m, pr.ids, jf, stats=jf_stats))
+        assert list(decode_steps(m, pr.ids, plain, stats=plain_stats, jump_forward=False)) == got
+        assert plain.items == jf.items
+        assert plain_stats.trunk_passes == plain_stats.tokens - 1 == jf_stats.tokens - 1
+        fewer += jf_stats.trunk_passes < plain_stats.trunk_passes
+    assert fewer >= 3  # forced tokens are common enough for jump-forward to save passes
