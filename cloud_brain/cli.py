@@ -6,7 +6,8 @@
     brainstem certs --out DIR --robot robot-1 [--robot ...] [--host cloud.example]
     brainstem token --dir DIR --robot robot-1 [--ttl-s 3600]
     brainstem plan "bring me the red cup" [--backend moe|rules|openai] [--world-overrides JSON]
-    brainstem eval planner --cases FILE.jsonl [--backend moe|rules|openai] [--json]
+    brainstem eval planner --cases FILE.jsonl [--backend moe|rules|openai] [--unpunctuated] [--json]
+    brainstem eval planner --synthetic N [--seed S] ...  (corpus dev templates: unseen phrasings, random worlds)
         (--backend openai --base-url URL [--model M] [--api-key K]: any OpenAI-compatible server)
     brainstem serve openai --port 8000 [--backend moe|rules]   (OpenAI-compatible HTTP API, /metrics)
     brainstem cloud serve ... --metrics-port 9464              (Prometheus /metrics beside the gRPC port)
@@ -202,11 +203,16 @@ def cmd_plan(a) -> int:
 
 
 def cmd_eval_planner(a) -> int:
-    from cloud_brain.evaluation import evaluate_planner, format_report
+    from cloud_brain.evaluation import evaluate_planner, evaluate_synthetic, format_report
 
     _apply_openai_options(a)
     try:
-        report = evaluate_planner(a.cases, a.backend, a.world, unpunctuated=a.unpunctuated)
+        if a.synthetic is not None:
+            if a.synthetic < 1 or a.world:
+                raise ValueError("--synthetic takes a number of commands >= 1 and draws its own worlds (no --world)")
+            report = evaluate_synthetic(a.synthetic, a.backend, a.seed, unpunctuated=a.unpunctuated)
+        else:
+            report = evaluate_planner(a.cases, a.backend, a.world, unpunctuated=a.unpunctuated)
     except (OSError, ValueError) as e:
         print(f"brainstem eval planner: {e}", file=sys.stderr)
         return 2
@@ -239,9 +245,12 @@ def cmd_bench_mla(a) -> int:
 def cmd_train_planner(a) -> int:
     from cloud_brain.planner.train import planner_args, train
 
+    if a.init and a.copy_head:
+        print("brainstem train planner: --init takes the artifact's shape; --copy-head cannot change it", file=sys.stderr)
+        return 2
     rec = train(a.out, minutes=a.minutes, seed=a.seed, threads=a.threads, max_steps=a.steps or None,
                 batch_size=a.batch_size, lr=a.lr, device=a.device, workers=a.workers, schedule=a.schedule,
-                args=planner_args(copy_head=a.copy_head))
+                args=None if a.init else planner_args(copy_head=a.copy_head), init=a.init)
     print(json.dumps({k: v for k, v in rec.items() if k != "expert_load"}))
     return 0
 
@@ -430,7 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluations")
     esub = e.add_subparsers(dest="eval_cmd", required=True)
     ep = esub.add_parser("planner", help="plan every case, execute symbolically, check the goal")
-    ep.add_argument("--cases", required=True)
+    src = ep.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cases", help="a JSONL case file")
+    src.add_argument("--synthetic", type=int, metavar="N",
+                     help="N commands from the corpus's dev templates (unseen phrasings, random worlds)")
+    ep.add_argument("--seed", type=int, default=0, help="--synthetic: which commands")
     ep.add_argument("--backend", default=DEFAULT_BACKEND, help="moe (the embedded MoE, default), rules or openai")
     ep.add_argument("--world")
     ep.add_argument("--unpunctuated", action="store_true",
@@ -539,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--lr", type=float, default=3e-3)
     tp.add_argument("--device", default="cpu", help="cpu, or cuda where there is a GPU (same recipe)")
     tp.add_argument("--workers", type=int, default=0, help="processes making batches ahead (for --device cuda)")
+    tp.add_argument("--init", help="start from this artifact's weights (fine-tuning; its shape and tokenizer)")
     tp.add_argument("--copy-head", action="store_true",
                     help="add the pointer-copy logits (model/pointer.py; an experiment, off in the recipe)")
     tp.set_defaults(fn=cmd_train_planner)

@@ -65,32 +65,84 @@ def evaluate_planner(cases_path: str | Path, backend: str = DEFAULT_BACKEND,
     desc = world if isinstance(world, WorldDescription) else load_world(world)
     planner = get_planner(backend, desc)
     lines = Path(cases_path).read_text(encoding="utf-8").splitlines()
+
+    def cases():
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                case = parse_case(line)
+            except ValueError as e:
+                yield {"line": lineno, "error": f"malformed case on line {lineno}: {e}"}
+                continue
+            try:
+                state = WorldState.initial(desc, case["world"])
+            except (WorldError, TypeError, AttributeError) as e:
+                yield {"line": lineno, "command": case["command"], "goal": case["goal"],
+                       "error": f"bad world overrides on line {lineno}: {e}"}
+                continue
+            yield {"line": lineno, "command": case["command"], "goal": case["goal"], "state": state}
+
+    report = _run(cases(), lambda _: planner, unpunctuated)
+    return {"backend": backend, "cases_file": str(cases_path), "unpunctuated": unpunctuated,
+            "world": desc.name, **report}
+
+
+def evaluate_synthetic(n: int, backend: str = DEFAULT_BACKEND, seed: int = 0, unpunctuated: bool = False) -> dict:
+    """`n` commands the corpus writes with its *dev* templates (phrasings the MoE never trained
+    on) in the home, the office and random worlds with renamed rooms, furniture and objects, each
+    in a random state; goals from the corpus's own solver. Written as the corpus writes them
+    (typos and odd casing included, never as heard), or `unpunctuated`. A measure of the unseen,
+    not of a hand-written file: the templates are the corpus's, so it cannot tell a phrasing the
+    corpus lacks."""
+    import random
+
+    from cloud_brain.planner import corpus
+    planners: dict[str, object] = {}
+
+    def cases():
+        rng = random.Random(seed)
+        heard_share, corpus.AS_HEARD = corpus.AS_HEARD, 0.0  # written forms; as heard below
+        try:
+            for i in range(n):
+                ex = corpus.sample_example(rng, "dev")
+                yield {"line": i + 1, "command": ex.command, "goal": ex.goals, "state": ex.state}
+        finally:
+            corpus.AS_HEARD = heard_share
+
+    def planner_for(desc: WorldDescription):
+        if desc.name not in planners:
+            planners[desc.name] = get_planner(backend, desc)
+        return planners[desc.name]
+
+    report = _run(cases(), planner_for, unpunctuated)
+    return {"backend": backend, "cases_file": f"synthetic dev templates (n={n}, seed={seed})",
+            "unpunctuated": unpunctuated, "world": "home, office and random worlds", **report}
+
+
+def _run(cases, planner_for, unpunctuated: bool) -> dict:
+    """Plan each case ({"line", "command", "goal", "state"} or one with an "error") with
+    `planner_for(state.desc)`, check its goals; the report's counts, latencies and results."""
     results, latencies, first_steps = [], [], []
     t_start = time.perf_counter()
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        entry = {"line": lineno, "command": None, "goal": None, "ok": False, "plan": [],
-                 "goals_understood": [], "error": None, "latency_ms": None, "first_step_ms": None}
+    for case in cases:
+        entry = {"line": case["line"], "command": case.get("command"), "goal": case.get("goal"), "ok": False,
+                 "plan": [], "goals_understood": [], "error": case.get("error"), "latency_ms": None,
+                 "first_step_ms": None}
         results.append(entry)
-        try:
-            case = parse_case(line)
-        except ValueError as e:
-            entry["error"] = f"malformed case on line {lineno}: {e}"
+        if entry["error"]:
             continue
-        entry["command"], entry["goal"] = as_heard(case["command"]) if unpunctuated else case["command"], case["goal"]
-        try:
-            state = WorldState.initial(desc, case["world"])
-        except (WorldError, TypeError, AttributeError) as e:
-            entry["error"] = f"bad world overrides on line {lineno}: {e}"
-            continue
+        if unpunctuated:
+            entry["command"] = as_heard(entry["command"])
+        state = case["state"]
+        planner = planner_for(state.desc)
         streams = hasattr(planner, "last_first_step_ms")  # it times its own first step
         if streams:
             planner.last_first_step_ms = None
         try:
             result = planner.plan(entry["command"], state)
         except Exception as e:  # a backend bug fails the case, not the run
-            log.exception("planner %s crashed on line %d", backend, lineno)
+            log.exception("planner crashed on line %d", case["line"])
             entry["error"] = f"planner crashed: {type(e).__name__}: {e}"
             continue
         latencies.append(result.latency_ms)
@@ -102,16 +154,12 @@ def evaluate_planner(cases_path: str | Path, backend: str = DEFAULT_BACKEND,
         entry["refused"] = result.refusal is not None
         entry["plan"] = [str(s) for s in result.steps]
         entry["goals_understood"] = result.goals
-        ok, reason = check_goals(case["goal"], state, result.steps)
+        ok, reason = check_goals(entry["goal"], state, result.steps)
         entry["ok"], entry["error"] = ok, reason
     succeeded = sum(1 for r in results if r["ok"])
     refusal_cases = [r for r in results if r["goal"] == [["refused"]]]
     refused = sum(1 for r in refusal_cases if r["ok"])
     return {
-        "backend": backend,
-        "cases_file": str(cases_path),
-        "unpunctuated": unpunctuated,
-        "world": desc.name,
         "cases": len(results),
         "succeeded": succeeded,
         "failed": len(results) - succeeded,

@@ -595,7 +595,17 @@ class _Skip(Exception):
     """This draw gives no usable example (nothing to do, unsolvable); draw again."""
 
 
+# share of commands said as speech recognition gives them (P.as_heard). moe-v7's corpus has
+# none (at 0 no draw is made, so the stream is the one it was trained on); 0.25 was tried for
+# moe-v8 and not shipped (README); `eval planner --synthetic` sets it to 0 for written commands.
+AS_HEARD = 0.0
+
+
 def _noise(text: str, rng: random.Random) -> str:
+    """Typos, odd casing and spacing; or, for AS_HEARD of commands, the text as heard: lower case
+    and no punctuation, so sentence and list boundaries must be read from the words alone."""
+    if AS_HEARD and rng.random() < AS_HEARD:
+        return P.as_heard(text)
     if rng.random() < 0.12:  # a typo in one longer word
         ws = text.split(" ")
         idx = [i for i, w in enumerate(ws) if len(w) >= 4 and w.isalpha()]

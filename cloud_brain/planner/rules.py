@@ -95,7 +95,8 @@ what which who how where why whatever over from off on onto in into at by near i
 next towards toward upon mine sure maybe perhaps actually first finally afterwards later
 alright able think feel am not no dont don't never must have has had got gonna going help
 quick immediately asap one more other another both each every same too really kind own their
-belongs place where it's its thats that's then than""".split())
+belongs place where it's its thats that's then than favour favor ask asking wonder wondering trouble
+mind dear sec""".split())
 SPLIT_WORDS = frozenset("and then also afterwards finally plus".split())
 # Words that make a clause a statement about where something is ("the book is on the sofa",
 # "someone left the cup on the bed"), not a command; and words that say where it *should* be

@@ -158,11 +158,14 @@ def lr_at(frac: float, base: float, warmup: float = 0.03, schedule: str = "cosin
 def train(out: str | Path, minutes: float = 90.0, seed: int = 0, batch_size: int = 16,
           lr: float = 3e-3, threads: int = 2, log_every: int = 25, max_steps: int | None = None,
           args: ModelArgs | None = None, checkpoint_every_s: float = 300.0, quiet: bool = False,
-          dev_eval: int = 200, device: str = "cpu", workers: int = 0, schedule: str = "wsd") -> dict:
+          dev_eval: int = 200, device: str = "cpu", workers: int = 0, schedule: str = "wsd",
+          init: str | Path | None = None) -> dict:
     """Train and write the artifact to `out`; returns the training record. With `max_steps` the
     learning-rate schedule runs over the steps (the same run on any machine), else over
     `minutes`; training stops at whichever comes first. `device` "cuda" trains on a GPU (the
-    same recipe; `workers` processes then make the batches)."""
+    same recipe; `workers` processes then make the batches). `init`: start from that artifact's
+    weights, shape and tokenizer (fine-tuning a shipped model on a changed corpus costs a
+    fraction of a new run and keeps what it learned)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     torch.set_num_threads(threads)
@@ -170,10 +173,22 @@ def train(out: str | Path, minutes: float = 90.0, seed: int = 0, batch_size: int
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tok = corpus.default_tokenizer()
+    start = None
+    if init is not None:
+        from cloud_brain.planner.checkpoint import load_artifact
+        start, init_tok, init_cfg = load_artifact(init)
+        if init_tok.vocab != tok.vocab:
+            raise ValueError(f"{init}: its tokenizer is not the corpus's ({len(init_tok)} vs {len(tok)} tokens)")
+        if args is not None and args.to_dict() != start.args.to_dict():
+            raise ValueError(f"{init}: its model shape differs from the one asked for")
+        args = start.args
     args = args or planner_args()
     if args.pointer_dim and tuple(args.pointer_tokens) != (tok.id("@0"), tok.id(f"@{MAX_SLOTS - 1}") + 1):
         raise ValueError(f"pointer_tokens {args.pointer_tokens} are not this tokenizer's pointer ids")
-    model = Transformer(args).to(device)
+    model = Transformer(args)
+    if start is not None:
+        model.load_state_dict(start.state_dict())
+    model = model.to(device)
     serve_impl = args.attn_impl
     model.set_attn_impl("naive")  # cheaper for full-sequence training at this width; same weights
     opt = make_optimizer(model, lr=lr)
@@ -183,7 +198,8 @@ def train(out: str | Path, minutes: float = 90.0, seed: int = 0, batch_size: int
     record = {"seed": seed, "minutes": minutes, "max_steps": max_steps, "batch_size": batch_size, "lr": lr,
               "threads": threads, "device": device, "schedule": schedule,
               "params": model.num_params(), "active_params": model.num_params(active=True),
-              "vocab": len(tok), "corpus": "cloud_brain.planner.corpus (template split train/dev)"}
+              "vocab": len(tok), "corpus": "cloud_brain.planner.corpus (template split train/dev)",
+              **({"init": str(init)} if init is not None else {})}
     t0 = time.perf_counter()
     last_ckpt = t0
     step, n_tokens, n_plan = 0, 0, 0

@@ -107,3 +107,32 @@ def test_percentile():
     assert percentile([], 50) == 0.0
     assert percentile([1, 2, 3, 4], 50) == 2.5
     assert percentile([5], 95) == 5
+
+
+def test_synthetic_commands_are_unseen_phrasings_in_many_worlds_and_reproducible():
+    """`eval planner --synthetic N`: the corpus's dev templates, drawn by seed; as heard they
+    are the same commands with no punctuation; the corpus's own share of spoken commands is
+    left as it was."""
+    from cloud_brain.evaluation import evaluate_synthetic
+    from cloud_brain.planner import corpus
+    share = corpus.AS_HEARD
+    written = evaluate_synthetic(40, backend="rules", seed=3)
+    again = evaluate_synthetic(40, backend="rules", seed=3)
+    heard = evaluate_synthetic(40, backend="rules", seed=3, unpunctuated=True)
+    assert corpus.AS_HEARD == share
+    assert [r["command"] for r in written["results"]] == [r["command"] for r in again["results"]]
+    assert [as_heard(r["command"]) for r in written["results"]] == [r["command"] for r in heard["results"]]
+    assert any(set(r["command"]) & set(",.?!") for r in written["results"])  # written keeps punctuation
+    assert written["cases"] == 40 and 0 < written["succeeded"] < 40 and written["refusals"]["cases"] > 0
+    assert written["succeeded"] == again["succeeded"]
+    other = evaluate_synthetic(40, backend="rules", seed=4)
+    assert [r["command"] for r in other["results"]] != [r["command"] for r in written["results"]]
+
+
+def test_cli_synthetic_needs_a_positive_count(capsys):
+    from cloud_brain.cli import main as cli
+    assert cli(["eval", "planner", "--synthetic", "0", "--backend", "rules"]) == 2
+    assert "--synthetic" in capsys.readouterr().err
+    assert cli(["eval", "planner", "--synthetic", "5", "--backend", "rules", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["cases"] == 5 and report["cases_file"].startswith("synthetic")

@@ -154,6 +154,28 @@ def test_training_smoke_run(tmp_path, torch_one_thread, copy_head):
         validate(MoEPlanner(HOME, artifact=tmp_path / "art").plan("bring me the red cup", state).steps, state)
 
 
+def test_training_from_an_artifact_starts_from_its_weights(tmp_path, torch_one_thread):
+    """`train planner --init DIR` fine-tunes: the run starts from DIR's weights and shape (zero
+    steps give DIR's weights back), records where it started, and refuses another shape."""
+    import torch
+
+    from cloud_brain.planner.train import planner_args, train
+    args = planner_args().replace(dim=32, n_layers=2, inter_dim=64, moe_inter_dim=16, kv_lora_rank=16,
+                                  qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=8, n_heads=2)
+    train(tmp_path / "a", minutes=1.0, max_steps=2, batch_size=2, args=args, quiet=True, dev_eval=0, threads=1)
+    rec = train(tmp_path / "b", minutes=1.0, max_steps=0, batch_size=2, quiet=True, dev_eval=0, threads=1,
+                init=tmp_path / "a")
+    assert rec["init"] == str(tmp_path / "a") and rec["steps"] == 0
+    a, b = load_artifact(tmp_path / "a")[0].state_dict(), load_artifact(tmp_path / "b")[0].state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rec = train(tmp_path / "c", minutes=1.0, max_steps=1, batch_size=2, quiet=True, dev_eval=0, threads=1,
+                init=tmp_path / "a")
+    c = load_artifact(tmp_path / "c")[0].state_dict()
+    assert rec["steps"] == 1 and any(not torch.equal(a[k], c[k]) for k in a)  # it trains on from there
+    with pytest.raises(ValueError, match="shape"):
+        train(tmp_path / "d", max_steps=0, args=planner_args(), quiet=True, dev_eval=0, init=tmp_path / "a")
+
+
 @pytest.mark.skipif(not (DEFAULT_ARTIFACT / "model.safetensors").exists(), reason="no shipped weights")
 def test_prefix_cache_gives_the_same_plans():
     from cloud_brain.planner.moe import MoEPlanner
