@@ -5,6 +5,8 @@ this implements `brainstem eval planner --cases FILE.jsonl --backend NAME --json
 (ARCHITECTURE.md "Goal predicates and evaluation cases").
 
     python -m cloud_brain.evaluation --cases tests/cases/planner_dev.jsonl [--backend rules] --json
+    brainstem eval planner --synthetic 600 [--seed S] [--unpunctuated]   (evaluate_synthetic: the
+        corpus's dev templates in random worlds, goals from its solver: phrasings no file holds)
 
 A case is one JSON line: {"command": "...", "goal": [[pred, arg...], ...], "world": {...}}
 with optional `world` overrides of the default state ({"objects": {object: furniture},
