@@ -280,7 +280,7 @@ class MissionNode:
 
     def close(self) -> None:
         self.executor.shutdown(timeout_sec=1.0)
+        self.thread.join(2.0)  # out of the wait set before its node is destroyed
         self.node.destroy_node()
         if rclpy.ok():
             rclpy.try_shutdown()
-        self.thread.join(2.0)

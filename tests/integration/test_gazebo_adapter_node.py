@@ -170,7 +170,10 @@ def test_adapter_turns_bridge_topics_into_setpoints_and_object_states(tmp_path, 
         assert m.holding == "" and not m.docked
         assert setpoints["finger_left"] == 0.0
     finally:
+        # the spin thread must be out of the wait set before the node it waits on is destroyed:
+        # destroying it mid-wait once left that thread spinning hot (the run hung at proc.wait)
         executor.shutdown(timeout_sec=1.0)
+        spin.join(5.0)
         node.destroy_node()
         rclpy.shutdown(context=ctx)
         if proc.poll() is None:

@@ -110,6 +110,7 @@ def graph(tmp_path_factory, policy_file):
     time.sleep(0.5)
     yield g
     executor.shutdown(timeout_sec=1.0)
+    spin.join(5.0)  # out of the wait set before its node is destroyed
     node.destroy_node()
     for p in procs.values():
         p.send_signal(2)

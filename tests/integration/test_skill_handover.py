@@ -63,7 +63,8 @@ def runner(tmp_path_factory):
     g.client = ActionClient(node, ExecuteSkill, Topics.EXECUTE_SKILL)
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
     deadline = time.monotonic() + 45
     while not g.client.server_is_ready():
         assert proc.poll() is None, f"skill_runner exited:\n{log.read_text()[-3000:]}"
@@ -71,6 +72,7 @@ def runner(tmp_path_factory):
         time.sleep(0.1)
     yield g
     executor.shutdown(timeout_sec=1.0)
+    spin.join(5.0)  # out of the wait set before its node is destroyed
     node.destroy_node()
     rclpy.shutdown(context=ctx)
     proc.send_signal(2)
