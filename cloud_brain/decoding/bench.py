@@ -1,5 +1,5 @@
-"""`brainstem bench mtp`: MTP speculative decoding against plain greedy decoding, same model,
-same prompts, same run.
+"""`brainstem bench mtp`: MTP speculative decoding against greedy decoding (the planner's, with
+jump-forward, and the textbook one pass per token), same model, same prompts, same run.
 
 Why this shape: the claim is "as fast or faster, never different", so every prompt is decoded
 every way back to back (rotating which goes first, so drift in a shared machine's load hits
