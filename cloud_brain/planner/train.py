@@ -176,7 +176,7 @@ def train(out: str | Path, minutes: float = 90.0, seed: int = 0, batch_size: int
     start = None
     if init is not None:
         from cloud_brain.planner.checkpoint import load_artifact
-        start, init_tok, init_cfg = load_artifact(init)
+        start, init_tok, _ = load_artifact(init)
         if init_tok.vocab != tok.vocab:
             raise ValueError(f"{init}: its tokenizer is not the corpus's ({len(init_tok)} vs {len(tok)} tokens)")
         if args is not None and args.to_dict() != start.args.to_dict():
@@ -185,10 +185,7 @@ def train(out: str | Path, minutes: float = 90.0, seed: int = 0, batch_size: int
     args = args or planner_args()
     if args.pointer_dim and tuple(args.pointer_tokens) != (tok.id("@0"), tok.id(f"@{MAX_SLOTS - 1}") + 1):
         raise ValueError(f"pointer_tokens {args.pointer_tokens} are not this tokenizer's pointer ids")
-    model = Transformer(args)
-    if start is not None:
-        model.load_state_dict(start.state_dict())
-    model = model.to(device)
+    model = (start if start is not None else Transformer(args)).to(device)
     serve_impl = args.attn_impl
     model.set_attn_impl("naive")  # cheaper for full-sequence training at this width; same weights
     opt = make_optimizer(model, lr=lr)

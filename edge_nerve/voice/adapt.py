@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from cloud_brain.domain.description import WorldDescription
-from cloud_brain.evaluation import as_heard
+from cloud_brain.planner.prompt import as_heard
 from edge_nerve.voice import frontend
 from edge_nerve.voice.asr import PronouncingDictionary, VoiceError, as_decoded
 
