@@ -89,8 +89,11 @@ class MoEPlanner:
         # a deed said as the time of another ("go charge once you've tidied up") is read as said
         # in the order of deeds ("tidy up, then go charge"): the model got 4 of 15 the first way
         has_words = any(c.isalpha() for c in command)
-        said = self._rules.said_in_order_of_deeds(command, state.desc) if has_words else None
-        prompt = self._prompt(said or command, state) if has_words else None
+        # what was meant, self-corrections applied ("the cup no wait the plate" -> "the plate"):
+        # the corpus has none, and read word by word the model fetched both
+        meant = (self._rules.as_meant(command, state.desc) or command) if has_words else command
+        said = self._rules.said_in_order_of_deeds(meant, state.desc) if has_words else None
+        prompt = self._prompt(said or meant, state) if has_words else None
         known = prompt is not None and (bool(prompt.mentioned) or any(
             w.isalpha() and w in self.tok.index for w in prompt.words))
         if not known:
@@ -111,9 +114,9 @@ class MoEPlanner:
             # join the linked entities, for the grammar mask only (the prompt stays what the
             # model was trained on), so the model chooses among them; alone it fell back on one
             # favourite object
-            linked = linked + described_objects(command, self._rules.vocabulary(state.desc))
+            linked = linked + described_objects(meant, self._rules.vocabulary(state.desc))
         if not _names_place(prompt.mentioned, state):
-            linked = linked + room_spoken_of(command, state)  # "in here": the user's room
+            linked = linked + room_spoken_of(meant, state)  # "in here": the user's room
         grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=linked,
                                  home_named=names_home(prompt.words), user_named=names_user(prompt.words),
                                  destinations=destinations_said(state.desc, prompt.words),

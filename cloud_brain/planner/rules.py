@@ -1143,8 +1143,8 @@ class RulesPlanner(Planner):
         said without any ("fetch the book then tidy up the kitchen then go dock" -> "fetch the
         book, then tidy up the kitchen, then go dock"); None when it is said that way already.
         The embedded MoE reads the first forms far less reliably than the second."""
-        raw = _tokens(command[:MAX_COMMAND_CHARS])
         vocab = self.vocabulary(desc)
+        raw = _as_meant(_tokens(command[:MAX_COMMAND_CHARS]), vocab)
         timed: list[bool] = []
         clauses = _split_clauses(_repaired(raw, vocab), raw, vocab, timed)
         # three or more deeds said without a comma, as speech arrives ("fetch the book then tidy
@@ -1166,6 +1166,13 @@ class RulesPlanner(Planner):
             said.append(" ".join(words))
         return ", then ".join(w for w in said if w)
 
+    def as_meant(self, command: str, desc: WorldDescription) -> str | None:
+        """`command` with its speech repairs applied (`repairs.py`: "the cup no wait the plate"
+        -> "the plate"), in the parser's words; None when it has none."""
+        raw = _tokens(command[:MAX_COMMAND_CHARS])
+        meant = _as_meant(raw, self.vocabulary(desc))
+        return " ".join(meant) if meant != raw else None
+
     def refusal(self, command: str, state: WorldState) -> Refusal | None:
         """Why the rule parser would refuse `command` (with the reason's kind), or None."""
         return self.reading(command, state)[0]
@@ -1180,10 +1187,11 @@ class RulesPlanner(Planner):
         if not any(t.isalpha() for t in raw):
             raise Refusal("I didn't understand that; please tell me what to do.")
         vocab = self.vocabulary(state.desc)
-        toks = _repaired(raw, vocab)
-        unsafe = _screen(toks, raw)
+        unsafe = _screen(_repaired(raw, vocab), raw)  # as said: a correction never hides an unsafe ask
         if unsafe:
             raise Refusal(unsafe, "safety")
+        raw = _as_meant(raw, vocab)
+        toks = _repaired(raw, vocab)
         clauses = _split_clauses(toks, raw, vocab)
         frames = [_parse_clause(t, r, vocab) for t, r in clauses]
         if frames_out is not None:
@@ -1223,6 +1231,11 @@ class RulesPlanner(Planner):
         if not steps:
             speech.append(Step("say", (ALREADY_DONE,)))
         return PlanResult(speech + steps if speech else steps, final)
+
+
+def _as_meant(raw: list[str], vocab: Vocabulary) -> list[str]:
+    from cloud_brain.planner.repairs import without_repairs  # it reads mentions with this module's parts
+    return without_repairs(raw, vocab)
 
 
 def main(argv: list[str] | None = None) -> int:

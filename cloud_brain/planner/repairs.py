@@ -1,0 +1,245 @@
+"""Speech repairs: what a person meant when they corrected themselves mid-command.
+
+People talk the way they think: "bring me the cup no wait the plate", "go to the bedroom uh
+actually the kitchen", "put the remote on the couch, wait no, leave the remote and put the book
+away", "not the book, the ball", "don't bring the cup, bring the plate", "so I was watching this
+documentary ... anyway, could you fetch me the apple". Read word by word, each of these asks for
+both things, or refuses over the chit-chat. Both planners read the command *after* these
+repairs: the rule parser for its parse, the MoE for its prompt (the corpus it learned from has
+none of them, so the model is shown what was meant).
+
+Every repair needs evidence on both sides of its marker: a thing, a furniture or a room before
+"no wait" and one of the same kind after it (or a new command), so "no rush", "sorry to bother
+you" and "actually, could you ..." pass through untouched.
+
+Works on the rule parser's tokens (lower case, contractions expanded, "," for any punctuation).
+"""
+
+from __future__ import annotations
+
+from cloud_brain.planner.rules import (DEED_WORDS, DETERMINERS, IMPERATIVES, Mention, Refusal, Vocabulary,
+                                       _find_mentions, _repaired)
+
+FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh".split())
+# markers that take back what came just before; the longest is matched first
+_STRONG = [tuple(m.split()) for m in (
+    "sorry i mean", "sorry i meant", "no i mean", "no i meant", "i mean", "i meant", "or rather",
+    "actually make that", "no make that", "make that", "actually no scrap that", "no scrap that",
+    "actually scrap that", "scrap that", "no scratch that", "scratch that", "no wait", "wait no",
+    "no no", "no sorry", "sorry no", "no actually", "actually no", "oops")]
+_WEAK = [("no",), ("wait",), ("sorry",), ("actually",), ("rather",)]  # need a thing or place on both sides
+MARKERS = sorted(_STRONG + _WEAK, key=len, reverse=True)
+_PREPS = frozenset("to on onto in into at".split())
+_TRAILING = frozenset("instead please".split())
+_PREAMBLE_ENDS = frozenset("anyway anyways anyhow whatever".split())  # "... my flatmate came in, anyway ..."
+_ADDS = frozenset("too also well".split())
+_AUX = frozenset("do does did will would can could should is are am was were must".split())
+_DROPPED_NEEDS = ("need to", "have to")  # "you don't need to cook it": nothing asked
+
+
+def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
+    """`raw` (the rule parser's tokens) as meant: fillers dropped, chit-chat before "anyway"
+    dropped, self-corrections applied, things and deeds said with "not" left out."""
+    toks = [t for t in raw if t not in FILLERS] or raw
+    toks = _drop_preamble(toks, vocab)
+    for _ in range(4):  # "the cup no the plate sorry i mean the bottle"
+        fixed = _correct(toks, vocab)
+        if fixed == toks:
+            break
+        toks = fixed
+    toks = _drop_contrasts(toks, vocab)
+    return _drop_negated_deeds(toks, vocab)
+
+
+def _mentions(toks: list[str], vocab: Vocabulary) -> list[Mention]:
+    try:
+        return _find_mentions(_repaired(toks, vocab), toks, vocab)
+    except Refusal:  # a colour this home has no such thing in: the parser will say so
+        return []
+
+
+def _kind(m: Mention, vocab: Vocabulary) -> str:
+    return vocab.kinds.get(m.names[0], "?")
+
+
+def _asks(toks: list[str], vocab: Vocabulary) -> bool:
+    return any(t in DEED_WORDS for t in toks) or bool(_mentions(toks, vocab))
+
+
+def _drop_preamble(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "my sister rang earlier, she's fine btw, anyway could you put the ball on the sofa": the
+    request starts after the last "anyway" (or "whatever", "ignore it") that has one after it."""
+    for k in range(len(toks) - 1, 0, -1):
+        said_aside = toks[k] in _PREAMBLE_ENDS or toks[k - 1] == "ignore" and toks[k] in ("it", "that", "them")
+        if said_aside and _asks(toks[k + 1:], vocab):
+            rest = toks[k + 1:]
+            while rest and rest[0] == ",":
+                rest = rest[1:]
+            return rest
+    return toks
+
+
+def _marker_at(toks: list[str], i: int) -> int:
+    """Length in tokens of the correction marker starting at toks[i], commas inside it included
+    ("sorry, i mean"); 0: none."""
+    for m in MARKERS:
+        j = i
+        for w in m:
+            if j < len(toks) and toks[j] == "," and j > i:
+                j += 1
+            if j >= len(toks) or toks[j] != w:
+                break
+            j += 1
+        else:
+            return j - i
+    return 0
+
+
+def _skip(toks: list[str], j: int, words) -> int:
+    while j < len(toks) and toks[j] in words:
+        j += 1
+    return j
+
+
+def _correct(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """The first self-correction applied: the thing or place said after the marker replaces the
+    last one of its kind said before it; a new command after the marker replaces the clause
+    before it."""
+    ments = _mentions(toks, vocab)
+    for i in range(1, len(toks)):
+        n = _marker_at(toks, i)
+        if not n or _ADDS & set(toks[i + n:]):  # "the ball, actually the book too": both
+            continue
+        if i and toks[i - 1] != "," and _marker_at(toks, i - 1):
+            continue  # inside a longer marker: "sorry, i mean" is one
+        p = i - 1
+        while p >= 0 and toks[p] == ",":
+            p -= 1
+        before = [m for m in ments if m.end <= p + 1]
+        weak = (toks[i],) in _WEAK and n == 1
+        if not before and weak:
+            continue
+        ends_on_thing = any(m.end == p + 1 for m in before)
+        j = _skip(toks, i + n, {","})
+        if j < len(toks) and toks[j] == "not":  # "no not the remote, the book"
+            negated = next((m for m in ments if m.start >= j and m.start - j <= 3), None)
+            if negated is None:
+                continue
+            j = _skip(toks, negated.end, {",", "but"})
+        if j < len(toks) and (toks[j] in IMPERATIVES or toks[j] == "leave") and (ends_on_thing or not weak):
+            return _replace_clause(toks, p + 1, j, before, vocab)
+        j = _skip(toks, j, _PREPS)
+        j = _skip(toks, j, DETERMINERS)
+        said = next((m for m in ments if m.start == j), None)
+        if said is None:
+            continue
+        same = [m for m in before if _kind(m, vocab) == _kind(said, vocab)]
+        if same and (ends_on_thing or not weak):
+            old = same[-1]
+            rest = toks[said.end:]
+            rest = rest[1:] if rest[:1] and rest[0] in _TRAILING else rest
+            return toks[:old.start] + toks[said.start:said.end] + toks[old.end:p + 1] + rest
+        if not same and _kind(said, vocab) == "object" and not weak:
+            # "pass me the phone ... sorry, i mean the remote": a thing this home lacks, said last
+            d = max((k for k in range(max(0, p - 3), p + 1) if toks[k] in DETERMINERS), default=None)
+            if d is not None:
+                return toks[:d + 1] + toks[said.start:said.end] + toks[said.end:]
+    return toks
+
+
+def _clause_start(toks: list[str], end: int) -> int:
+    """Start of the clause that ends at `end` (after the last comma or joiner before it)."""
+    k = end - 1
+    while k >= 0 and toks[k] not in (",", "and", "then", "also"):
+        k -= 1
+    return k + 1
+
+
+def _replace_clause(toks: list[str], said_end: int, new: int, before: list[Mention],
+                    vocab: Vocabulary) -> list[str]:
+    """ "put the remote on the couch wait no leave the remote and put the book away": the
+    clause before the marker is taken back; "leave the X" with nowhere said means leave it be."""
+    start = _clause_start(toks, said_end)
+    cancelled = [m for m in before if m.start >= start and _kind(m, vocab) == "object"]
+    rest = toks[new:]
+    if rest[0] == "leave":
+        k = 1
+        k = _skip(rest, k, DETERMINERS)
+        ms = _mentions(rest, vocab)
+        first = next((m for m in ms if m.start == k), None)
+        if first is not None:
+            k = _skip(rest, first.end, frozenset("alone be there where it is".split()))
+            if k >= len(rest) or rest[k] in (",", "and", "then"):
+                rest = rest[_skip(rest, k, {",", "and", "then"}):]
+    rest = _name_pronoun(rest, cancelled, toks)
+    head = toks[:start]
+    return head + rest if rest else head
+
+
+def _name_pronoun(rest: list[str], objects: list[Mention], toks: list[str]) -> list[str]:
+    """ "don't hand me the ball, just put it on the shelf": the "it" of the deed that stays is
+    the thing of the one left out."""
+    if not objects or not rest:
+        return rest
+    for k, t in enumerate(rest[:4]):
+        if t in ("it", "them") and any(w in DEED_WORDS for w in rest[:k]):
+            names = []
+            for m in objects:
+                names += (["and"] if names else []) + ["the"] + toks[m.start:m.end]
+            return rest[:k] + names + rest[k + 1:]
+    return rest
+
+
+def _drop_contrasts(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "not the book, the ball" -> "the ball"; "the mug not the apple" -> "the mug"."""
+    for k, t in enumerate(toks):
+        if t != "not" or (k and toks[k - 1] in _AUX):
+            continue
+        ments = _mentions(toks, vocab)
+        j = _skip(toks, k + 1, DETERMINERS)
+        negated = next((m for m in ments if m.start == j), None)
+        if negated is None:
+            continue
+        after = _skip(toks, negated.end, {",", "but"})
+        nxt = _skip(toks, after, DETERMINERS)
+        kept = next((m for m in ments if m.start == nxt), None)
+        if kept is not None and _kind(kept, vocab) == _kind(negated, vocab):
+            return _drop_contrasts(toks[:k] + toks[after:], vocab)
+        p = k - 1
+        while p >= 0 and toks[p] == ",":
+            p -= 1
+        prev = next((m for m in ments if m.end == p + 1), None)
+        if prev is not None and _kind(prev, vocab) == _kind(negated, vocab):
+            return _drop_contrasts(toks[:k] + toks[negated.end:], vocab)
+    return toks
+
+
+def _drop_negated_deeds(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "don't bring the cup, bring the plate" -> "bring the plate"; "bring me the apple, you
+    don't need to cook it" -> "bring me the apple": a deed said with "not" is left out when
+    another deed is asked for (alone, "don't go to the kitchen" is the parser's to read)."""
+    for k in range(1, len(toks) - 1):
+        if toks[k] != "not" or toks[k - 1] not in ("do", "does", "did"):
+            continue
+        v = k + 1
+        need = next((len(n.split()) for n in _DROPPED_NEEDS if toks[v:v + len(n.split())] == n.split()), 0)
+        if not need and toks[v] not in IMPERATIVES:
+            continue
+        end = v + 1
+        while end < len(toks) and toks[end] not in (",", "but", "just", "instead", "then", "and") \
+                and not (toks[end] in IMPERATIVES and toks[end - 1] not in ("to", "not")):  # said with no comma
+            end += 1
+        start = k - 1
+        if start and toks[start - 1] in ("you", "please"):
+            start -= 1
+        rest = toks[_skip(toks, end, {",", "but", "just", "instead", "then", "and"}):]
+        kept = toks[:start] + rest
+        if not any(t in IMPERATIVES for t in kept):
+            continue
+        objects = [m for m in _mentions(toks, vocab) if start <= m.start < end and _kind(m, vocab) == "object"]
+        rest = _name_pronoun(rest, objects, toks) if not need else rest
+        head = toks[:start]
+        while head and head[-1] in (",", "and", "no"):
+            head = head[:-1]
+        return _drop_negated_deeds(head + ([","] if head and rest else []) + rest, vocab)
+    return toks

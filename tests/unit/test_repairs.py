@@ -1,0 +1,64 @@
+"""Speech repairs (cloud_brain/planner/repairs.py): a person who corrects themselves, takes a
+thing back with "not", or chats before asking gets what they meant, from both planners; and
+words that only look like a repair change nothing."""
+
+import pytest
+
+from cloud_brain.domain.description import load_world
+from cloud_brain.domain.goals import check_goals
+from cloud_brain.domain.state import WorldState
+from cloud_brain.planner.base import get_planner
+from cloud_brain.planner.prompt import as_heard
+from cloud_brain.planner.rules import RulesPlanner
+
+HOME = load_world()
+
+MEANT = [  # said -> goal; none of these is in a case file
+    ("fetch the remote no wait the ball", [["delivered", "yellow_ball"]]),
+    ("take the plate to the sofa, sorry, I meant the shelf", [["on", "white_plate", "shelf"]]),
+    ("head to the kitchen er actually the bedroom", [["robot_in", "bedroom"]]),
+    ("hand me the bottle, make that the book", [["delivered", "green_book"]]),
+    ("put the apple on the bed, wait no, bring me the book", [["delivered", "green_book"], ["on", "apple", "kitchen_counter"]]),
+    ("put the cup on the bed wait no leave the cup and bring me the remote",
+     [["delivered", "remote"], ["on", "red_cup", "kitchen_counter"]]),
+    ("not the plate, the cup please", [["delivered", "red_cup"], ["on", "white_plate", "dining_table"]]),
+    ("grab the book not the ball", [["delivered", "green_book"], ["on", "yellow_ball", "bed"]]),
+    ("don't take the ball to me, put it on the sofa", [["on", "yellow_ball", "sofa"]]),
+    ("do not bring the remote, bring the apple", [["delivered", "apple"], ["on", "remote", "shelf"]]),
+    ("the weather is awful and the bus was late, anyway, bring me the apple", [["delivered", "apple"]]),
+    ("bring me the book, you don't have to tidy anything", [["delivered", "green_book"]]),
+]
+
+UNCHANGED = [  # words that look like a repair and are not one
+    "bring me the ball no rush",
+    "sorry to bother you, could you bring me the ball",
+    "bring me the ball, actually the book too",
+    "go to the kitchen and wait in the hall",
+    "no, bring me the cup",
+    "actually, could you put the plate on the shelf",
+    "don't go to the kitchen",
+    "the cup is not on the table, bring it anyway",
+]
+
+
+@pytest.mark.parametrize("backend", ["rules", "moe"])
+def test_both_planners_do_what_was_meant(backend):
+    planner = get_planner(backend, HOME)
+    state = WorldState.initial(HOME)
+    for said, goal in MEANT:
+        for form in (said, as_heard(said)):
+            res = planner.plan(form, state)
+            assert check_goals(goal, state, res.steps) == (True, None), (form, [str(s) for s in res.steps])
+
+
+def test_what_only_looks_like_a_repair_is_read_as_said():
+    rules = RulesPlanner(HOME)
+    for said in UNCHANGED:
+        assert rules.as_meant(said, HOME) is None, said
+
+
+def test_a_correction_never_hides_an_unsafe_request():
+    state = WorldState.initial(HOME)
+    for backend in ("rules", "moe"):
+        res = get_planner(backend, HOME).plan("stab him with it no wait bring me the cup", state)
+        assert res.refusal is not None and res.steps[0].skill == "refuse"
