@@ -37,6 +37,7 @@ outside the vocabulary in a *command* are first repaired to a close vocabulary w
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import random
 import re
@@ -86,6 +87,22 @@ def words_of(name: str) -> list[str]:
     return _WORD_RE.findall(name.lower().replace("_", " "))
 
 
+@functools.lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """The words of the English pronouncing dictionary the offline ASR ships (CMUdict, 134k
+    words, in the pinned pocketsphinx wheel); empty where it is not installed, and then every
+    close word is taken for a typo, as before."""
+    try:
+        from pocketsphinx import get_model_path
+    except ImportError:
+        return frozenset()
+    path = Path(get_model_path()) / "en-us" / "cmudict-en-us.dict"
+    if not path.exists():
+        return frozenset()
+    with path.open(encoding="utf-8", errors="replace") as f:
+        return frozenset(w for w in (line.split(" ", 1)[0] for line in f) if w.isalpha())
+
+
 @dataclass
 class Tokenizer:
     """Word-level vocabulary with a lossless spelling fallback; see the module docstring."""
@@ -122,7 +139,9 @@ class Tokenizer:
         for w in normalise(text).split():
             if w not in self.index and repair and w.isalpha() and len(w) >= 4:
                 close = difflib.get_close_matches(w, self._words, n=1, cutoff=0.8)
-                if close:
+                # a real word is no typo ("bother" is not "brother", "mate" not "master"),
+                # unless its letters are the close word's swapped ("bottel")
+                if close and (w not in english_words() or sorted(w) == sorted(close[0])):
                     w = close[0]
             out.append(w)
         return out

@@ -736,3 +736,13 @@ def test_a_place_named_only_as_where_something_is_is_no_destination():
     g.advance(TOK.id(f"@{slot_of['yellow_ball']}"))
     offered = {g.entity_of[t] for t in g.allowed()}
     assert "shelf" in offered and "bed" not in offered and "bedroom" not in offered
+
+
+def test_typo_repair_leaves_real_words_alone():
+    """A word outside the vocabulary that is an English word is no typo ("bother" had become
+    "brother", "mate" "master", "anyway" "away"); misspellings are still repaired, a real word
+    with two letters swapped too ("bottel")."""
+    if not P.english_words():
+        pytest.skip("no pronouncing dictionary (pocketsphinx) installed")
+    words = TOK.words("mate sorry to bother you anyway bottel balll wihte", repair=True)
+    assert words == ["mate", "sorry", "to", "bother", "you", "anyway", "bottle", "ball", "white"]
