@@ -17,8 +17,10 @@ Works on the rule parser's tokens (lower case, contractions expanded, "," for an
 
 from __future__ import annotations
 
-from cloud_brain.planner.rules import (DEED_WORDS, DETERMINERS, IMPERATIVES, Mention, Refusal, Vocabulary,
-                                       _find_mentions, _repaired)
+import re
+
+from cloud_brain.planner.rules import (COLOURS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES, Mention,
+                                       Refusal, Vocabulary, _find_mentions, _repaired)
 
 FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh".split())
 # markers that take back what came just before; the longest is matched first
@@ -37,10 +39,23 @@ _AUX = frozenset("do does did will would can could should is are am was were mus
 _DROPPED_NEEDS = ("need to", "have to")  # "you don't need to cook it": nothing asked
 
 
+# idioms said as meant (on the tokens joined by spaces); the colour of "the ball of yellow
+# colour" is moved before its noun in `_said_plainly`
+IDIOMS = tuple((re.compile(a), b) for a, b in (
+    (r"\b(i|we) could (murder|kill|go for|do with|use)\b", r"\1 want"),  # "i could murder a snack"
+    (r"\b(i|we) (really |kind of |sort of )?fancy\b", r"\1 want"),
+    (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
+    (r"\bi am not (thirsty|hungry|bored|peckish|starving)( at all)?( ,)?", ""),  # "i'm not thirsty, i'm starving"
+    (r"\b(go |come )?(and )?(sit|park|rest|settle) (yourself )?(down )?(on|at|in|onto) (your|the|its)\b",
+     "go to your"),  # "go sit on your charger": checked to be the dock below
+))
+
+
 def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
-    """`raw` (the rule parser's tokens) as meant: fillers dropped, chit-chat before "anyway"
-    dropped, self-corrections applied, things and deeds said with "not" left out."""
-    toks = [t for t in raw if t not in FILLERS] or raw
+    """`raw` (the rule parser's tokens) as meant: idioms said plainly, fillers dropped, chit-chat
+    before "anyway" dropped, self-corrections applied, things and deeds said with "not" left
+    out."""
+    toks = _said_plainly([t for t in raw if t not in FILLERS] or raw, vocab)
     toks = _drop_preamble(toks, vocab)
     for _ in range(4):  # "the cup no the plate sorry i mean the bottle"
         fixed = _correct(toks, vocab)
@@ -49,6 +64,24 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
         toks = fixed
     toks = _drop_contrasts(toks, vocab)
     return _drop_negated_deeds(toks, vocab)
+
+
+def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
+    text = " ".join(toks)
+    for pattern, plain in IDIOMS:
+        for m in list(pattern.finditer(text))[::-1]:
+            if plain == "go to your":  # only onto the dock: "sit on the sofa" is no errand
+                after = text[m.end():].split()[:3]
+                if not any(w in DOCK_WORDS or vocab.dock and vocab.phrases.get((w,)) == {vocab.dock}
+                           for w in after):
+                    continue
+            text = text[:m.start()] + m.expand(plain) + text[m.end():]
+    out = text.split()
+    for k in range(1, len(out) - 2):  # "the ball of yellow colour" -> "the yellow ball"
+        if out[k] == "of" and out[k + 1] in COLOURS and out[k + 2] in ("colour", "color", "coloured", "colored"):
+            out[k - 1:k + 3] = [out[k + 1], out[k - 1]]
+            break
+    return out or toks
 
 
 def _mentions(toks: list[str], vocab: Vocabulary) -> list[Mention]:

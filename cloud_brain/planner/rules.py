@@ -137,7 +137,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\b(knife|knives|blade|blades|razor|scissors|sword|gun|guns|pistol|rifle|weapon|weapons|axe|"
         r"cleaver|machete|dagger|firearm|ammo|ammunition)\b")),
     ("I will never do anything that could hurt someone.", re.compile(
-        r"\b(hurt|harm|kill|murder|attack|hit|punch|stab|poison|injure|kick|shoot|strangle|choke|"
+        r"\b(hurt|harm|kill|(?<!could )(?<!would )murder|attack|hit|punch|stab|poison|injure|kick|shoot|strangle|choke|"
         r"slap|beat up|trip|wound|smother|suffocate)\b|\bthrow\b.{0,30}\bat\b|"
         r"\b(push|shove|pull|grab|bump|ram|run over)\b.{0,25}\b(person|people|man|woman|child|children|kid|kids|"
         r"baby|someone|somebody|anyone|him|her|them|user|grandma|grandpa|guest|visitor)\b")),
@@ -385,6 +385,9 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
     return out
 
 
+_BE = frozenset("am are is was were look looks looked seem seems feel feels get got".split())
+
+
 def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str) -> str | None:
     """'hint' for a statement about where things are ("the book is on the sofa", "this room is a
     disaster"), 'report' for one that tells what was done ("someone left the cup on the bed"),
@@ -412,6 +415,12 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
         said = raw[k]
         past = told and k > 0 and toks[k - 1] != "to" and not SPEAKER_WANTS & set(toks[:k]) and (
             said in PAST_TENSE or len(said) > 4 and said.endswith("ed") and said not in ("wanted", "needed", "liked"))
+        if past and said not in PAST_TENSE and (said in CATEGORY_WORDS or set(toks[:k]) & _BE):
+            # "i'm absolutely parched" (a need), "you look knackered", "i'm glued to this sofa":
+            # a state, not a deed done
+            if said in CATEGORY_WORDS or set(toks[k + 1:]) & (commands | DOCK_WORDS):
+                continue  # "you look knackered mate go charge": the command is what follows
+            return "hint"
         if past:
             return "report"
         if t in STATE_WORDS and k > 0 and toks[k + 1:k + 2] != ["of"]:  # not "left of"
@@ -659,7 +668,8 @@ _NOT_CLAUSE_END = FILLER | DEST_PREPS | SOURCE_PREPS | DETERMINERS | SPLIT_WORDS
 # words that end a clause though they are no thing or place: "before you charge", "we are done",
 # "bring it to me", "tidy the kitchen please", "you are low on battery"
 _CLAUSE_ENDS = frozenset("charge recharge dock done finished me us here it them please now battery batteries power".split())
-_TOLD = DEED_WORDS | STATE_WORDS | PAST_TENSE | NORM_WORDS | frozenset(("am",))  # a clause with one says something
+# a clause with one says something ("you look tired" too)
+_TOLD = DEED_WORDS | STATE_WORDS | PAST_TENSE | NORM_WORDS | frozenset("am look looks seem seems feel feels".split())
 
 
 def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) -> bool:
@@ -865,6 +875,13 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             f.intent = "deliver"
         if f.intent is None and f.places and not f.unknown:
             f.intent = "go"
+    for i, f in enumerate(frames):  # "i'm starving, bring me something": one errand, for the need
+        if f.intent == "deliver" and not (f.objects or f.pronoun or f.unknown) and f.category is None:
+            need = next((g for g in frames[max(0, i - 1):i + 2] if g is not f and g.intent == "deliver"
+                         and (g.verb is None or g.verb in SPEAKER_WANTS) and g.category is not None
+                         and not g.objects), None)
+            if need is not None:
+                f.category, need.intent = need.category, "skip"
     # where the user says things are, for "bring me the mug, it's on the bench"
     hint_locs = [loc for f in frames if f.intent == "hint" and not f.objects for loc in f.locs]
     commanded = [i for i, f in enumerate(frames) if f.intent not in (None, "skip", "hint", "depart")]

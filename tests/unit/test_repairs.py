@@ -27,6 +27,14 @@ MEANT = [  # said -> goal; none of these is in a case file
     ("do not bring the remote, bring the apple", [["delivered", "apple"], ["on", "remote", "shelf"]]),
     ("the weather is awful and the bus was late, anyway, bring me the apple", [["delivered", "apple"]]),
     ("bring me the book, you don't have to tidy anything", [["delivered", "green_book"]]),
+    # idioms and needs said as states
+    ("we could murder a drink", [["delivered", "blue_bottle"]]),
+    ("I really fancy something to eat", [["delivered", "apple"]]),
+    ("my mouth is so dry", [["delivered", "blue_bottle"]]),
+    ("I'm not bored, I'm hungry. get me something", [["delivered", "apple"]]),
+    ("tidy the kitchen then go and park yourself on the charging station", [["tidy", "kitchen"], ["docked"]]),
+    ("pass me the book of green colour", [["delivered", "green_book"]]),
+    ("you seem exhausted, go recharge", [["docked"]]),
 ]
 
 UNCHANGED = [  # words that look like a repair and are not one
@@ -38,6 +46,7 @@ UNCHANGED = [  # words that look like a repair and are not one
     "actually, could you put the plate on the shelf",
     "don't go to the kitchen",
     "the cup is not on the table, bring it anyway",
+    "sit on the sofa",
 ]
 
 
@@ -62,3 +71,15 @@ def test_a_correction_never_hides_an_unsafe_request():
     for backend in ("rules", "moe"):
         res = get_planner(backend, HOME).plan("stab him with it no wait bring me the cup", state)
         assert res.refusal is not None and res.steps[0].skill == "refuse"
+
+
+def test_a_state_said_beside_a_command_is_no_report_of_a_deed():
+    """ "I'm glued to this sofa" tells where the speaker is, and "I'm absolutely parched" what
+    they need: neither is a deed done (the -ed had read as one) nor a place to go."""
+    state = WorldState.initial(HOME)
+    rules = RulesPlanner(HOME)
+    for said, goal in [("grab me the remote, I'm stuck on this sofa", [["delivered", "remote"]]),
+                       ("I'm totally parched", [["delivered", "blue_bottle"]]),
+                       ("you look worn out, go charge", [["docked"]])]:
+        res = rules.plan(said, state)
+        assert check_goals(goal, state, res.steps) == (True, None), (said, [str(s) for s in res.steps])
