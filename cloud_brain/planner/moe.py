@@ -206,10 +206,12 @@ def _guard(ruled: Refusal | None, state: WorldState, mentioned: list[str]) -> st
       in the garage": the model had put it on the bed). Schema linking's other half: `mentions`
       links the nouns this world has; the rule parser finds a noun in an object or place slot
       that links to nothing. The model saw only its corpus's unknown nouns and, given another,
-      fetched some object instead."""
+      fetched some object instead;
+    - a room to put something in that has nowhere to put it down ("put the cup in the
+      bathroom"): the model, with no surface to choose, handed the cup to the person."""
     if ruled is None:
         return None
-    if ruled.kind in ("safety", "product", "unsupported", "report") \
+    if ruled.kind in ("safety", "product", "unsupported", "report", "no_surface") \
             or ruled.kind == "unknown" and not _names_object(mentioned, state) \
             or ruled.kind == "unknown_place" and not _names_place(mentioned, state):
         return str(ruled)

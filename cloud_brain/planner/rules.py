@@ -175,7 +175,8 @@ def _screen(toks: list[str], raw: list[str]) -> str | None:
 class Refusal(Exception):
     """Raised inside parsing to stop with a reason for the user. `kind` says what the reason is
     about: "safety" (a safety rule), "unknown" / "unknown_place" (a thing / a place this home
-    lacks), "product" (something to be made: "a cup of coffee"), "unsupported" (a chore outside
+    lacks), "no_surface" (a room with nowhere to put a thing down), "product" (something to be
+    made: "a cup of coffee"), "unsupported" (a chore outside
     the skills: "vacuum the hall", "do the laundry"), "report" (only a report of what was done:
     "I moved the plate to the counter"), "other" (anything else)."""
 
@@ -272,7 +273,7 @@ def _tokens(text: str) -> list[str]:
     text = _IS.sub(lambda m: (m.group(1) or "") + " is", text)  # "it's on" -> "it is on"
     for a, b in _CONTRACTIONS:
         text = text.replace(a, b)
-    text = re.sub(r"[,;.!?:]+", " , ", text)
+    text = re.sub(r"[,;.!?:]+|\s[-\u2013\u2014]+\s", " , ", text)  # a dash between spaces: a pause
     text = re.sub(r"[^a-z0-9, ]+", " ", text)
     return text.split()
 
@@ -667,7 +668,8 @@ _NOT_CLAUSE_END = FILLER | DEST_PREPS | SOURCE_PREPS | DETERMINERS | SPLIT_WORDS
     | _SPEAKER_VERBS | STATE_WORDS | PAST_TENSE | CATEGORY_WORDS  # "i'm thirsty bring me something": one need
 # words that end a clause though they are no thing or place: "before you charge", "we are done",
 # "bring it to me", "tidy the kitchen please", "you are low on battery"
-_CLAUSE_ENDS = frozenset("charge recharge dock done finished me us here it them please now battery batteries power".split())
+_CLAUSE_ENDS = frozenset("charge recharge dock done finished me us here it them please now battery batteries power "
+                         "out".split())  # "i'm in the hall on my way out bring me ..."
 # a clause with one says something ("you look tired" too)
 _TOLD = DEED_WORDS | STATE_WORDS | PAST_TENSE | NORM_WORDS | frozenset("am look looks seem seems feel feels".split())
 
@@ -678,6 +680,9 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
     "back", "away", "charge", "done"), and toks[k:] opens a command ("put it ...", "could you
     ...", "please bring ..."), a statement of the speaker's ("i am in the bedroom", "someone left
     ...") or one about a thing ("the remote is on the bed"; not "the one that is ...")."""
+    if cur and toks[k:k + 2] in (["i", "am"], ["we", "are"]) and toks[k + 2:k + 3] in (["in"], ["still"], ["now"]) \
+            and cur[-1] not in SUBJECTS | _SPEAKER_VERBS | DEST_PREPS:
+        return True  # "bottle please i'm in the bathroom": where the speaker is, said after
     if not cur or not any(t in _TOLD for t in cur) or not (
             cur[-1] in _CLAUSE_ENDS or (cur[-1].isalpha() and cur[-1] not in _NOT_CLAUSE_END)):
         return False
@@ -833,7 +838,7 @@ def _surface_in_room(obj: str, room: str, state: WorldState) -> str:
     surfaces = [f.name for f in desc.furniture.values() if f.room == room and f.surface]
     if not surfaces:
         raise Refusal(f"There is nowhere in the {room.replace('_', ' ')} to put the "
-                      f"{obj.replace('_', ' ')} down.")
+                      f"{obj.replace('_', ' ')} down.", "no_surface")
     free = [s for s in surfaces if skills.free_slots(state, s) > 0]
     return (free or surfaces)[0]
 

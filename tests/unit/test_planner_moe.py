@@ -522,7 +522,10 @@ def test_moe_refusals_that_do_not_wait_for_the_model():
                            ("make me a cup of coffee", "I can't make coffee"),
                            ("please iron my shirts", "I can't iron"), ("mop the kitchen floor", "I can't mop"),
                            ("I moved the plate to the counter", "That sounds like something already done"),
-                           ("someone carried the cup to the bed", "That sounds like something already done")]:
+                           ("someone carried the cup to the bed", "That sounds like something already done"),
+                           # a room with nowhere to put it down: the model had handed it over
+                           ("leave the apple in the restroom", "There is nowhere in the bathroom"),
+                           ("carry the plate into the washroom and put it down", "There is nowhere in the bathroom")]:
         res = planner.plan(command, state)
         assert res.refusal and res.refusal.startswith(start), (command, res.steps)
         assert [s.skill for s in planner.stream(command, state)] == ["refuse"]

@@ -83,3 +83,13 @@ def test_a_state_said_beside_a_command_is_no_report_of_a_deed():
                        ("you look worn out, go charge", [["docked"]])]:
         res = rules.plan(said, state)
         assert check_goals(goal, state, res.steps) == (True, None), (said, [str(s) for s in res.steps])
+
+
+def test_where_the_speaker_is_said_after_a_request_is_no_destination():
+    """Said with no punctuation, "... i'm in the bathroom" still tells where the person is."""
+    rules = RulesPlanner(HOME)
+    state = WorldState.initial(HOME, {"user": "bedroom"})
+    for said in ["remote please i'm in the bedroom", "i'm in the bedroom on my way out fetch me the remote",
+                 "fetch me the remote - i'm in the bedroom"]:
+        res = rules.plan(said, state)
+        assert check_goals([["delivered", "remote"]], state, res.steps) == (True, None), (said, res.steps)
