@@ -22,7 +22,11 @@ import re
 from cloud_brain.planner.rules import (COLOURS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES, Mention,
                                        Refusal, Vocabulary, _find_mentions, _repaired)
 
-FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh".split())
+FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh mate pal dude bro".split())  # and who is addressed
+# text speak, as the words it stands for
+SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "thx": ["thanks"],
+          "gimme": ["give", "me"], "lemme": ["let", "me"], "wanna": ["want", "to"], "gotta": ["have", "to"],
+          "cuz": ["because"], "coz": ["because"], "im": ["i", "am"], "ya": ["you"]}
 # markers that take back what came just before; the longest is matched first
 _STRONG = [tuple(m.split()) for m in (
     "sorry i mean", "sorry i meant", "no i mean", "no i meant", "i mean", "i meant", "or rather",
@@ -55,7 +59,8 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     """`raw` (the rule parser's tokens) as meant: idioms said plainly, fillers dropped, chit-chat
     before "anyway" dropped, self-corrections applied, things and deeds said with "not" left
     out."""
-    toks = _said_plainly([t for t in raw if t not in FILLERS] or raw, vocab)
+    toks = [w for t in raw if t not in FILLERS for w in SPOKEN.get(t, [t])] or raw
+    toks = _said_plainly(toks, vocab)
     toks = _drop_preamble(toks, vocab)
     for _ in range(4):  # "the cup no the plate sorry i mean the bottle"
         fixed = _correct(toks, vocab)

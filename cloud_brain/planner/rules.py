@@ -473,7 +473,8 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
         for idx, (cwords, _) in enumerate(CATEGORIES):
             if t in cwords and f.category is None:
                 f.category = idx
-        if t.isalpha() and len(t) >= 3 and t not in KNOWN_ENGLISH and t not in vocab.words:
+        thing = t in UNSUPPORTED_VERBS and k > 0 and toks[k - 1] in DETERMINERS - {"that", "this"}  # "my phone"
+        if t.isalpha() and len(t) >= 3 and (t not in KNOWN_ENGLISH or thing) and t not in vocab.words:
             bucket = f.unknown_dest if role_at[k] == "dest" else f.unknown
             if k > 0 and toks[k - 1] in COLOURS and k - 1 not in covered and (
                     not bucket or bucket[-1] != raw[k - 1]):

@@ -35,6 +35,8 @@ MEANT = [  # said -> goal; none of these is in a case file
     ("tidy the kitchen then go and park yourself on the charging station", [["tidy", "kitchen"], ["docked"]]),
     ("pass me the book of green colour", [["delivered", "green_book"]]),
     ("you seem exhausted, go recharge", [["docked"]]),
+    # text speak and who is addressed
+    ("pal could u gimme the clicker pls", [["delivered", "remote"]]),
 ]
 
 UNCHANGED = [  # words that look like a repair and are not one
@@ -93,3 +95,12 @@ def test_where_the_speaker_is_said_after_a_request_is_no_destination():
                  "fetch me the remote - i'm in the bedroom"]:
         res = rules.plan(said, state)
         assert check_goals([["delivered", "remote"]], state, res.steps) == (True, None), (said, res.steps)
+
+
+def test_a_skill_word_said_as_a_thing_is_a_thing_the_home_lacks():
+    """ "fetch my phone": "phone" after "my" is a thing (this home has none), not the skill of
+    phoning; both planners say which word they do not know."""
+    state = WorldState.initial(HOME)
+    for backend in ("rules", "moe"):
+        res = get_planner(backend, HOME).plan("grab my phone, it's somewhere in the bedroom", state)
+        assert res.refusal is not None and "'phone'" in res.refusal, (backend, res.steps)
