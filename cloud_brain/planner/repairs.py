@@ -49,6 +49,7 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(i|we) could (murder|kill|go for|do with|use)\b", r"\1 want"),  # "i could murder a snack"
     (r"\b(i|we) (really |kind of |sort of )?fancy\b", r"\1 want"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
+    (r"\b(just )?look at (the state of )?(this|that) (room|place)\b", r"this \4 is a mess"),
     (r"\bi am not (thirsty|hungry|bored|peckish|starving)( at all)?( ,)?", ""),  # "i'm not thirsty, i'm starving"
     (r"\b(go |come )?(and )?(sit|park|rest|settle) (yourself )?(down )?(on|at|in|onto) (your|the|its)\b",
      "go to your"),  # "go sit on your charger": checked to be the dock below

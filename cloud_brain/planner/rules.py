@@ -452,7 +452,9 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
             after_state = True
         if t in DEST_PREPS:
             # "the cup (that is) on the table", "bring me the apple on the counter": where it is
-            static = t in STATIC_PREPS and (after_state or (k in object_ends and first_verb in TO_USER_VERBS))
+            # ("come give me the soap on the bench", "can i have the book on the sofa back")
+            static = t in STATIC_PREPS and (after_state or (k in object_ends and (
+                first_verb in TO_USER_VERBS or set(toks[:k]) & (TO_USER_VERBS | {"have"}) - {"get", "find"})))
             role = "source" if static else "dest"
             after_state = False
         elif t in SOURCE_PREPS or (t == "of" and k > 0 and toks[k - 1] == "out"):

@@ -104,3 +104,16 @@ def test_a_skill_word_said_as_a_thing_is_a_thing_the_home_lacks():
     for backend in ("rules", "moe"):
         res = get_planner(backend, HOME).plan("grab my phone, it's somewhere in the bedroom", state)
         assert res.refusal is not None and "'phone'" in res.refusal, (backend, res.steps)
+
+
+def test_a_thing_asked_for_where_it_lies_is_handed_over_not_put_there():
+    """ "come give me the X on the F", "can I have the X on the F back": the place is where the
+    thing is (the plan had been "already done"); "I want the X on the F" still puts it there."""
+    rules = RulesPlanner(HOME)
+    state = WorldState.initial(HOME)
+    for said, goal in [("come and hand me the apple on the counter", [["delivered", "apple"]]),
+                       ("could I have the plate on the table back", [["delivered", "white_plate"]]),
+                       ("I want the plate on the counter", [["on", "white_plate", "kitchen_counter"]]),
+                       ("just look at the state of this room, sort it out", [["tidy", "living_room"]])]:
+        res = rules.plan(said, state)
+        assert check_goals(goal, state, res.steps) == (True, None), (said, [str(s) for s in res.steps])
