@@ -26,7 +26,9 @@ FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh mate pal dude bro".sp
 # text speak, as the words it stands for
 SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "thx": ["thanks"],
           "gimme": ["give", "me"], "lemme": ["let", "me"], "wanna": ["want", "to"], "gotta": ["have", "to"],
-          "cuz": ["because"], "coz": ["because"], "im": ["i", "am"], "ya": ["you"]}
+          "cuz": ["because"], "coz": ["because"], "im": ["i", "am"], "ya": ["you"], "em": ["them"],
+          "theres": ["there", "is"], "wheres": ["where", "is"], "whats": ["what", "is"], "youre": ["you", "are"],
+          "ive": ["i", "have"], "cant": ["can", "not"]}
 # markers that take back what came just before; the longest is matched first
 _STRONG = [tuple(m.split()) for m in (
     "sorry i mean", "sorry i meant", "no i mean", "no i meant", "i mean", "i meant", "or rather",
@@ -49,6 +51,8 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(i|we) could (murder|kill|go for|do with|use)\b", r"\1 want"),  # "i could murder a snack"
     (r"\b(i|we) (really |kind of |sort of )?fancy\b", r"\1 want"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
+    (r"\bswap (it|them|both|those|these) (back|round|around)\b", r"put \1 back"),
+    (r"\b(you can|go and|go|time to) (rest|sleep|have a rest|take a rest|get some rest)\b", "go charge"),
     (r"\b(just )?look at (the state of )?(this|that) (room|place)\b", r"this \4 is a mess"),
     (r"\bi am not (thirsty|hungry|bored|peckish|starving)( at all)?( ,)?", ""),  # "i'm not thirsty, i'm starving"
     (r"\b(go |come )?(and )?(sit|park|rest|settle) (yourself )?(down )?(on|at|in|onto) (your|the|its)\b",

@@ -78,7 +78,7 @@ PRONOUNS = frozenset("it them that this those these".split())
 CATEGORIES = (  # need word -> nouns that satisfy it, most fitting first
     (frozenset("thirsty drink drinks beverage beverages sip parched".split()),
      ("water", "drink", "juice", "bottle", "glass", "cup", "mug", "can", "soda")),
-    (frozenset("hungry food snack snacks eat starving peckish".split()),
+    (frozenset("hungry food snack snacks eat starving peckish munch nibble".split()),
      ("snack", "food", "fruit", "apple", "banana", "orange", "sandwich", "cookie")),
     (frozenset("read reading".split()), ("book", "novel", "magazine", "newspaper")),
     (frozenset("play playing bored".split()), ("toy", "ball", "game")),
@@ -96,7 +96,8 @@ next towards toward upon mine sure maybe perhaps actually first finally afterwar
 alright able think feel am not no dont don't never must have has had got gonna going help
 quick immediately asap one more other another both each every same too really kind own their
 belongs place where it's its thats that's then than favour favor ask asking wonder wondering trouble
-mind dear sec""".split())
+mind dear sec great lovely perfect brilliant awesome wonderful fantastic amazing appreciated handy
+helpful cool""".split())
 SPLIT_WORDS = frozenset("and then also afterwards finally plus".split())
 # Words that make a clause a statement about where something is ("the book is on the sofa",
 # "someone left the cup on the bed"), not a command; and words that say where it *should* be
@@ -118,13 +119,14 @@ DEPART_VERBS = frozenset("leave exit depart quit vacate".split())
 UNSUPPORTED_VERBS = frozenset("""make cook bake brew prepare wash iron fold vacuum hoover mop sweep dust
 scrub wipe polish feed mow paint fix repair sew order call phone text email sing dance write heat
 microwave boil fry toast chop slice peel blend pour cut answer shop buy dress bathe shower massage
-knit climb jump sit kneel crawl ride swim""".split())
+knit climb jump sit kneel crawl ride swim ring""".split())
 CAN_DO = "I can fetch, carry, tidy and go places"
 COMMON_WORDS = frozenset("""open close shut turn switch light lights lamp window windows door outside
 inside floor wall person people man woman guy cat dog kid kids child baby today tonight tomorrow
 minute minutes hour second seconds make made keep stay done ready
 start begin look see check watch listen hear leave went gone came coming bringing taking
-hold holding drink eat""".split()) | UNSUPPORTED_VERBS
+hold holding drink eat mum mom mummy mommy dad daddy mother father sister brother wife husband son
+daughter friend friends neighbour neighbor grandma grandpa granny nan boss""".split()) | UNSUPPORTED_VERBS
 
 SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
     ("I won't ignore or change my instructions; I only run safe household tasks.", re.compile(
@@ -672,7 +674,7 @@ _NOT_CLAUSE_END = FILLER | DEST_PREPS | SOURCE_PREPS | DETERMINERS | SPLIT_WORDS
 # words that end a clause though they are no thing or place: "before you charge", "we are done",
 # "bring it to me", "tidy the kitchen please", "you are low on battery"
 _CLAUSE_ENDS = frozenset("charge recharge dock done finished me us here it them please now battery batteries power "
-                         "out".split())  # "i'm in the hall on my way out bring me ..."
+                         "out everything all".split())  # "i'm in the hall on my way out bring me ..."
 # a clause with one says something ("you look tired" too)
 _TOLD = DEED_WORDS | STATE_WORDS | PAST_TENSE | NORM_WORDS | frozenset("am look looks seem seems feel feels".split())
 
@@ -683,6 +685,9 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
     "back", "away", "charge", "done"), and toks[k:] opens a command ("put it ...", "could you
     ...", "please bring ..."), a statement of the speaker's ("i am in the bedroom", "someone left
     ...") or one about a thing ("the remote is on the bed"; not "the one that is ...")."""
+    if any(w not in FILLER and w != "but" for w in cur) and toks[k] in ("first", "now") \
+            and toks[k + 1:k + 2] and toks[k + 1] in IMPERATIVES:
+        return True  # "i'll call my brother in a sec first pass me the remote"
     if cur and toks[k:k + 2] in (["i", "am"], ["we", "are"]) and toks[k + 2:k + 3] in (["in"], ["still"], ["now"]) \
             and cur[-1] not in SUBJECTS | _SPEAKER_VERBS | DEST_PREPS:
         return True  # "bottle please i'm in the bathroom": where the speaker is, said after
@@ -982,7 +987,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                               f"'{f.text}'.")
             if f.unknown_dest and not f.dest_explicit and f.dest != USER:
                 raise Refusal(_unknown(f.unknown_dest), "unknown_place")
-            last_objects = objects
+            # "grab the ball and the book and put them ...": "them" is both
+            joined = f.verbless and i > 0 and frames[i - 1].intent == f.intent and not from_pronoun
+            last_objects = [o for o in last_objects if o not in objects] + objects if joined else objects
         goals: list[list] = []
         if f.intent == "deliver":
             goals = [["delivered", o] for o in objects]

@@ -117,3 +117,21 @@ def test_a_thing_asked_for_where_it_lies_is_handed_over_not_put_there():
                        ("just look at the state of this room, sort it out", [["tidy", "living_room"]])]:
         res = rules.plan(said, state)
         assert check_goals(goal, state, res.steps) == (True, None), (said, [str(s) for s in res.steps])
+
+
+def test_them_after_a_list_is_every_thing_in_it_and_a_call_is_no_errand():
+    rules = RulesPlanner(HOME)
+    state = WorldState.initial(HOME)
+    for said, goal in [("something to nibble on would be lovely", [["delivered", "apple"]]),
+                       ("ok that's all you can go and rest now", [["docked"]]),
+                       ("theres a book on my bed take it back to the shelf", [["on", "green_book", "shelf"]])]:
+        res = rules.plan(said, state)
+        assert check_goals(goal, state, res.steps) == (True, None), (said, res.steps)
+    res = rules.plan("pick up the plate and the apple and pop 'em on the sofa", state)
+    goal = [["on", "white_plate", "sofa"], ["on", "apple", "sofa"]]
+    assert check_goals(goal, state, res.steps) == (True, None), res.steps
+    for said in ["ring my dad and tell him dinner is ready", "phone my sister"]:
+        assert rules.plan(said, state).refusal is not None, said
+    # the speaker's own call beside a request is the speaker's plan, not a refusal
+    res = rules.plan("i'll ring my nan later now bring me the book", state)
+    assert check_goals([["delivered", "green_book"]], state, res.steps) == (True, None), res.steps
