@@ -233,8 +233,26 @@ def _name_pronoun(rest: list[str], objects: list[Mention], toks: list[str]) -> l
     return rest
 
 
+_EXCEPT = [tuple(w.split()) for w in ("that is not", "which is not", "but not", "other than", "except",
+                                       "except for", "apart from", "not")]
+
+
 def _drop_contrasts(toks: list[str], vocab: Vocabulary) -> list[str]:
-    """ "not the book, the ball" -> "the ball"; "the mug not the apple" -> "the mug"."""
+    """ "not the book, the ball" -> "the ball"; "the mug not the apple" -> "the mug"; "the red
+    thing that isn't the mug" -> "the apple" (when one red thing is left)."""
+    ments = _mentions(toks, vocab)
+    for said in ments:
+        if len(said.names) < 2:
+            continue
+        for words in sorted(_EXCEPT, key=len, reverse=True):
+            if tuple(toks[said.end:said.end + len(words)]) != words:
+                continue
+            j = _skip(toks, said.end + len(words), DETERMINERS)
+            other = next((m for m in ments if m.start == j), None)
+            left = sorted(set(said.names) - set(other.names)) if other else []
+            if len(left) == 1:
+                return toks[:said.start] + left[0].split("_") + toks[other.end:]
+            break
     for k, t in enumerate(toks):
         if t != "not" or (k and toks[k - 1] in _AUX):
             continue

@@ -674,7 +674,7 @@ _NOT_CLAUSE_END = FILLER | DEST_PREPS | SOURCE_PREPS | DETERMINERS | SPLIT_WORDS
 # words that end a clause though they are no thing or place: "before you charge", "we are done",
 # "bring it to me", "tidy the kitchen please", "you are low on battery"
 _CLAUSE_ENDS = frozenset("charge recharge dock done finished me us here it them please now battery batteries power "
-                         "out everything all".split())  # "i'm in the hall on my way out bring me ..."
+                         "out everything all again".split())  # "i'm in the hall on my way out bring me ..."
 # a clause with one says something ("you look tired" too)
 _TOLD = DEED_WORDS | STATE_WORDS | PAST_TENSE | NORM_WORDS | frozenset("am look looks seem seems feel feels".split())
 
@@ -691,7 +691,7 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
     if cur and toks[k:k + 2] in (["i", "am"], ["we", "are"]) and toks[k + 2:k + 3] in (["in"], ["still"], ["now"]) \
             and cur[-1] not in SUBJECTS | _SPEAKER_VERBS | DEST_PREPS:
         return True  # "bottle please i'm in the bathroom": where the speaker is, said after
-    if not cur or not any(t in _TOLD for t in cur) or not (
+    if not cur or not any(t in _TOLD or len(t) > 4 and t.endswith("ed") for t in cur) or not (
             cur[-1] in _CLAUSE_ENDS or (cur[-1].isalpha() and cur[-1] not in _NOT_CLAUSE_END)):
         return False
     t, nxt = toks[k], toks[k + 1] if k + 1 < len(toks) else ""

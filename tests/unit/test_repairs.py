@@ -37,6 +37,7 @@ MEANT = [  # said -> goal; none of these is in a case file
     ("you seem exhausted, go recharge", [["docked"]]),
     # text speak and who is addressed
     ("pal could u gimme the clicker pls", [["delivered", "remote"]]),
+    ("hand me the red one other than the apple", [["delivered", "red_cup"], ["on", "apple", "kitchen_counter"]]),
 ]
 
 UNCHANGED = [  # words that look like a repair and are not one
@@ -127,6 +128,11 @@ def test_them_after_a_list_is_every_thing_in_it_and_a_call_is_no_errand():
                        ("theres a book on my bed take it back to the shelf", [["on", "green_book", "shelf"]])]:
         res = rules.plan(said, state)
         assert check_goals(goal, state, res.steps) == (True, None), (said, res.steps)
+    moved = WorldState.initial(HOME, {"objects": {"yellow_ball": "dining_table", "white_plate": "bed"}})
+    for said, goal in [("the kids left the ball on the dinner table again put it away", ["on", "yellow_ball", "shelf"]),
+                       ("i just noticed the plate on the bed put it back on the table", ["on", "white_plate", "dining_table"])]:
+        res = rules.plan(said, moved)
+        assert check_goals([goal], moved, res.steps) == (True, None), (said, res.steps)
     res = rules.plan("pick up the plate and the apple and pop 'em on the sofa", state)
     goal = [["on", "white_plate", "sofa"], ["on", "apple", "sofa"]]
     assert check_goals(goal, state, res.steps) == (True, None), res.steps
