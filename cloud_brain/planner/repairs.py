@@ -73,7 +73,8 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
             break
         toks = fixed
     toks = _drop_contrasts(toks, vocab)
-    return _drop_negated_deeds(toks, vocab)
+    toks = _drop_negated_deeds(toks, vocab)
+    return _drop_where_the_person_is(toks, vocab)
 
 
 def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
@@ -303,4 +304,17 @@ def _drop_negated_deeds(toks: list[str], vocab: Vocabulary) -> list[str]:
         while head and head[-1] in (",", "and", "no"):
             head = head[:-1]
         return _drop_negated_deeds(head + ([","] if head and rest else []) + rest, vocab)
+    return toks
+
+
+def _drop_where_the_person_is(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "bring the ball to me in the kitchen", "come find me in the lounge": the room is where
+    the person is (the world state knows), not where the robot should go instead of them."""
+    for m in _mentions(toks, vocab):
+        j = m.start - 1
+        while j >= 0 and toks[j] in DETERMINERS:
+            j -= 1
+        if _kind(m, vocab) == "room" and j >= 2 and toks[j] in ("in", "at") and toks[j - 1] == "me" \
+                and toks[j - 2] in ("to", "find", "see", "join"):  # not "wait for me in the hall"
+            return _drop_where_the_person_is(toks[:j] + toks[m.end:], vocab)
     return toks

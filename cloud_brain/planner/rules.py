@@ -74,7 +74,7 @@ DEST_PREPS = frozenset("""to on onto in into at by near inside beside next over 
 around""".split())
 SOURCE_PREPS = frozenset("from off".split())
 INDEFINITE = frozenset("a an any some another one".split())
-PRONOUNS = frozenset("it them that this those these".split())
+PRONOUNS = frozenset("it them that this those these both".split())
 CATEGORIES = (  # need word -> nouns that satisfy it, most fitting first
     (frozenset("thirsty drink drinks beverage beverages sip parched".split()),
      ("water", "drink", "juice", "bottle", "glass", "cup", "mug", "can", "soda")),

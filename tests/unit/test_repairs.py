@@ -141,3 +141,16 @@ def test_them_after_a_list_is_every_thing_in_it_and_a_call_is_no_errand():
     # the speaker's own call beside a request is the speaker's plan, not a refusal
     res = rules.plan("i'll ring my nan later now bring me the book", state)
     assert check_goals([["delivered", "green_book"]], state, res.steps) == (True, None), res.steps
+
+
+def test_the_room_a_person_says_they_are_in_is_not_where_to_go_instead():
+    """ "bring the cup to me in the bedroom", "come and see me in the kitchen": the person is
+    there; "wait for me in the hall" still sends the robot to the hall."""
+    rules = RulesPlanner(HOME)
+    state = WorldState.initial(HOME, {"user": "bedroom"})
+    for said, goal in [("bring the cup to me in the bedroom", [["delivered", "red_cup"]]),
+                       ("come and see me in the bedroom", [["robot_at", "user"]]),
+                       ("fetch the cup and the plate and bring both over", [["delivered", "red_cup"], ["delivered", "white_plate"]]),
+                       ("wait for me in the hall", [["robot_in", "hallway"]])]:
+        res = rules.plan(said, state)
+        assert check_goals(goal, state, res.steps) == (True, None), (said, res.steps)
