@@ -28,7 +28,7 @@ SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "t
           "gimme": ["give", "me"], "lemme": ["let", "me"], "wanna": ["want", "to"], "gotta": ["have", "to"],
           "cuz": ["because"], "coz": ["because"], "im": ["i", "am"], "ya": ["you"], "em": ["them"],
           "theres": ["there", "is"], "wheres": ["where", "is"], "whats": ["what", "is"], "youre": ["you", "are"],
-          "ive": ["i", "have"], "cant": ["can", "not"]}
+          "ive": ["i", "have"], "cant": ["can", "not"], "thats": ["that", "is"]}
 # markers that take back what came just before; the longest is matched first
 _STRONG = [tuple(m.split()) for m in (
     "sorry i mean", "sorry i meant", "no i mean", "no i meant", "i mean", "i meant", "or rather",
@@ -52,6 +52,9 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(i|we) (really |kind of |sort of )?fancy\b", r"\1 want"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
     (r"\bswap (it|them|both|those|these) (back|round|around)\b", r"put \1 back"),
+    (r"\b(you are|your battery is|the battery is|battery is|battery|you have) (running |getting |almost |nearly "
+     r"|pretty |very |so |really )*(low|out of (battery|power|charge|juice)|dead|flat|empty|drained|no battery)\b",
+     "go charge"),
     (r"\b(you can|go and|go|time to) (rest|sleep|have a rest|take a rest|get some rest)\b", "go charge"),
     (r"\b(just )?look at (the state of )?(this|that) (room|place)\b", r"this \4 is a mess"),
     (r"\bi am not (thirsty|hungry|bored|peckish|starving)( at all)?( ,)?", ""),  # "i'm not thirsty, i'm starving"
@@ -87,6 +90,9 @@ def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
                            for w in after):
                     continue
             text = text[:m.start()] + m.expand(plain) + text[m.end():]
+    bedroom = next((n for n in ("bedroom", "master_bedroom") if vocab.kinds.get(n) == "room"), None)
+    if bedroom and vocab.kinds.get("room") is None:  # "tidy my room": the person's bedroom
+        text = re.sub(r"\bmy room\b", "my " + bedroom.replace("_", " "), text)
     out = text.split()
     for k in range(1, len(out) - 2):  # "the ball of yellow colour" -> "the yellow ball"
         if out[k] == "of" and out[k + 1] in COLOURS and out[k + 2] in ("colour", "color", "coloured", "colored"):
@@ -258,7 +264,7 @@ def _drop_contrasts(toks: list[str], vocab: Vocabulary) -> list[str]:
         if t != "not" or (k and toks[k - 1] in _AUX):
             continue
         ments = _mentions(toks, vocab)
-        j = _skip(toks, k + 1, DETERMINERS)
+        j = _skip(toks, _skip(toks, k + 1, _PREPS), DETERMINERS)  # "on the shelf, not on the bed"
         negated = next((m for m in ments if m.start == j), None)
         if negated is None:
             continue

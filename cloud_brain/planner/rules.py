@@ -96,7 +96,7 @@ next towards toward upon mine sure maybe perhaps actually first finally afterwar
 alright able think feel am not no dont don't never must have has had got gonna going help
 quick immediately asap one more other another both each every same too really kind own their
 belongs place where it's its thats that's then than favour favor ask asking wonder wondering trouble
-mind dear sec great lovely perfect brilliant awesome wonderful fantastic amazing appreciated handy
+mind dear sec yourself way great lovely perfect brilliant awesome wonderful fantastic amazing appreciated handy
 helpful cool""".split())
 SPLIT_WORDS = frozenset("and then also afterwards finally plus".split())
 # Words that make a clause a statement about where something is ("the book is on the sofa",
@@ -119,7 +119,7 @@ DEPART_VERBS = frozenset("leave exit depart quit vacate".split())
 UNSUPPORTED_VERBS = frozenset("""make cook bake brew prepare wash iron fold vacuum hoover mop sweep dust
 scrub wipe polish feed mow paint fix repair sew order call phone text email sing dance write heat
 microwave boil fry toast chop slice peel blend pour cut answer shop buy dress bathe shower massage
-knit climb jump sit kneel crawl ride swim ring""".split())
+knit climb jump sit kneel crawl ride swim ring open close shut""".split())
 CAN_DO = "I can fetch, carry, tidy and go places"
 COMMON_WORDS = frozenset("""open close shut turn switch light lights lamp window windows door outside
 inside floor wall person people man woman guy cat dog kid kids child baby today tonight tomorrow
@@ -153,7 +153,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
         r"matches|candle|candles|ignite|arson|fireplace|heater|explosive|explode|bomb|gasoline|petrol|kerosene|fuel|flammable|smoke)\b")),
     ("I can't open doors or let anyone in; please handle visitors yourself.", re.compile(
-        r"\bfront door\b|\bback door\b|\b(open|unlock)\b.{0,20}\b(door|doors|gate|window|windows)\b|"
+        r"\b(open|unlock|answer|unbolt)\b.{0,20}\b(door|doors|gate|window|windows)\b|"
         r"\bunlock\b|\blet\b.{0,20}\bin\b|\bstrangers?\b|\bintruders?\b|\bburglars?\b|"
         r"\b(alarm|security)\b.{0,15}\b(off|disable)\b|\bdisable\b.{0,15}\b(alarm|security)\b")),
     ("I can't handle medicine or chemicals; please ask a person.", re.compile(
@@ -426,7 +426,8 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
             return "hint"
         if past:
             return "report"
-        if t in STATE_WORDS and k > 0 and toks[k + 1:k + 2] != ["of"]:  # not "left of"
+        # not "left of", nor a relative clause: "i'd like the remote that's on the sofa moved to ..."
+        if t in STATE_WORDS and k > 0 and toks[k + 1:k + 2] != ["of"] and toks[k - 1] not in ("that", "which"):
             return "hint"
         noun = k > 0 and toks[k - 1] in DETERMINERS  # "this place is a pigsty"
         if (t in commands - {"like", "want", "need", "have"} or t in DOCK_WORDS) and not noun:
@@ -462,6 +463,15 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
         elif t in SOURCE_PREPS or (t == "of" and k > 0 and toks[k - 1] == "out"):
             role = "source"
         role_at[k] = role
+    # "the book on the couch goes back on the shelf": a place right after a thing, with another
+    # destination said later, is where the thing is
+    dest_at = [k for k, t in enumerate(toks) if t in DEST_PREPS and role_at.get(k) == "dest"]
+    later_place = len(dest_at) >= 2 and any(dest_at[1] < m.start <= dest_at[1] + 3 and vocab.kinds.get(m.names[0])
+                                            in ("furniture", "room") for m in mentions)
+    if later_place and dest_at[0] in object_ends and toks[dest_at[0]] in STATIC_PREPS \
+            and "not" not in toks[dest_at[0]:dest_at[1]]:
+        for k in range(dest_at[0], dest_at[1]):
+            role_at[k] = "source"
     for k, t in enumerate(toks):
         if k in covered:
             continue
@@ -577,8 +587,10 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
         else:
             f.intent = "deliver"
             f.verbless = f.verb is None and f.dest is None and kind is None
-    elif f.verb in (DELIVER_VERBS | PLACE_VERBS) - NAV_VERBS and f.unknown:
-        f.intent = "deliver"  # "fetch the purple elephant from the bedroom": refused below
+    elif (f.verb in (DELIVER_VERBS | PLACE_VERBS) - NAV_VERBS or words & TO_USER_VERBS - {"get", "find"}) \
+            and any(toks[k - 1] in DETERMINERS for k, t in enumerate(toks) if k and raw[k] in f.unknown):
+        # "fetch the purple elephant from the bedroom", "come give me that towel": refused below
+        f.intent = "deliver"
     elif (f.verb in (DELIVER_VERBS | PLACE_VERBS) - NAV_VERBS
           and any(role_at.get(m.start) is None for m in f.places)):
         f.intent = "deliver"  # "bring me the sofa": refused below, furniture can't be carried
@@ -586,7 +598,8 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
           or ({"come", "follow"} & words)):
         f.intent = "go"
     elif f.places and not f.unknown_dest and len(f.unknown) <= 1 and len(f.places) == 1 \
-            and any(role_at.get(m.start) == "dest" for m in f.places):
+            and any(role_at.get(m.start) == "dest" for m in f.places) \
+            and not any(toks[k - 1] in DETERMINERS for k in range(1, len(toks)) if raw[k] in f.unknown):
         f.intent = "go"  # an unfamiliar motion verb: "pop into the bathroom"
     elif f.verb:
         f.intent = "deliver" if f.verb in DELIVER_VERBS else "place" if f.verb in PLACE_VERBS else \
@@ -674,7 +687,7 @@ _NOT_CLAUSE_END = FILLER | DEST_PREPS | SOURCE_PREPS | DETERMINERS | SPLIT_WORDS
 # words that end a clause though they are no thing or place: "before you charge", "we are done",
 # "bring it to me", "tidy the kitchen please", "you are low on battery"
 _CLAUSE_ENDS = frozenset("charge recharge dock done finished me us here it them please now battery batteries power "
-                         "out everything all again".split())  # "i'm in the hall on my way out bring me ..."
+                         "out everything all again around about somewhere there anywhere everywhere".split())  # "i'm in the hall on my way out bring me ..."
 # a clause with one says something ("you look tired" too)
 _TOLD = DEED_WORDS | STATE_WORDS | PAST_TENSE | NORM_WORDS | frozenset("am look looks seem seems feel feels".split())
 
@@ -691,6 +704,9 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
     if cur and toks[k:k + 2] in (["i", "am"], ["we", "are"]) and toks[k + 2:k + 3] in (["in"], ["still"], ["now"]) \
             and cur[-1] not in SUBJECTS | _SPEAKER_VERBS | DEST_PREPS:
         return True  # "bottle please i'm in the bathroom": where the speaker is, said after
+    ends_said = bool(cur) and (cur[-1] in _CLAUSE_ENDS or (cur[-1].isalpha() and cur[-1] not in _NOT_CLAUSE_END))
+    if ends_said and toks[k] in _ASKS and toks[k + 1:k + 2] in (["you"], ["i"]) and len(cur) >= 2:
+        return True  # "... an apple in my bed can you take them back": a question starts anew
     if not cur or not any(t in _TOLD or len(t) > 4 and t.endswith("ed") for t in cur) or not (
             cur[-1] in _CLAUSE_ENDS or (cur[-1].isalpha() and cur[-1] not in _NOT_CLAUSE_END)):
         return False
@@ -884,6 +900,10 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 f.intent = prev.intent if (f.objects or f.unknown or prev.intent in ("go", "tidy")) else None
                 if f.intent == "place" and f.dest is None:
                     f.dest = prev.dest
+        if f.intent in (None, "place", "deliver") and i > 0 and frames[i - 1].intent == "hint" and f.objects \
+                and f.verb is None and not f.to_user and "please" not in f.text.split() \
+                and f.text.split()[0] in DETERMINERS | INDEFINITE:
+            f.intent = "hint"  # "there's a cup and an apple in my bed": the statement goes on
         if f.intent is None and (f.objects or f.category is not None):
             f.intent = "deliver"
         if f.intent is None and f.places and not f.unknown:
@@ -904,6 +924,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
     speech: list[Step] = []
     stages: list[list] = []
     last_objects: list[str] = []
+    hint_list: list[str] = []  # the things of consecutive statements ("the cup is ..., the plate ...")
     last_unknown: list[str] = []
     last_rooms: list[str] = []
     last_place: str | None = None
@@ -924,6 +945,10 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 except Refusal:
                     pass
             if found:
+                # "the kids left the apple and the plate lying around, put them back": a list
+                # said across statements is one, for "them"
+                listed = i > 0 and frames[i - 1].intent == "hint" and f.text.split()[0] in DETERMINERS | INDEFINITE
+                hint_list = [o for o in hint_list if o not in found] + found if listed else found
                 last_objects, last_unknown = found, []
             elif f.unknown and not f.pronoun:
                 last_objects, last_unknown = [], f.unknown
@@ -955,6 +980,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
         if f.intent == "where":
             if not objects:
                 raise Refusal(_unknown(f.unknown), "unknown")
+            last_objects, last_unknown = objects, []
+            if any(g.intent in actions and g.pronoun and not g.objects for g in frames[i + 1:]):
+                continue  # "where is my plate? bring it to me": brought, not told
             for o in objects:
                 where = state.location_of(o)
                 place = "with you" if where == USER else "in my gripper" if where == "robot" else \
@@ -972,7 +1000,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             if not last_objects and last_unknown:
                 raise Refusal(_unknown(last_unknown), "unknown")
             held = state.holding
-            objects = list(last_objects) or ([held] if held and not f.unknown else [])
+            plural = bool(set(f.text.split()) & {"them", "both", "they", "those", "these"})
+            listed = plural and last_objects and set(last_objects) <= set(hint_list)
+            objects = list(hint_list if listed else last_objects) or ([held] if held and not f.unknown else [])
         if from_pronoun and f.intent in ("deliver", "place") and f.dest is None and not f.to_user \
                 and (f.verb in PLACE_VERBS or f.there) and objects and all(o in last_dest for o in objects):
             f.intent, f.dest = "place", last_dest[objects[0]]  # "it goes on the shelf, move it"

@@ -154,3 +154,28 @@ def test_the_room_a_person_says_they_are_in_is_not_where_to_go_instead():
                        ("wait for me in the hall", [["robot_in", "hallway"]])]:
         res = rules.plan(said, state)
         assert check_goals(goal, state, res.steps) == (True, None), (said, res.steps)
+
+
+def test_statements_and_questions_said_before_a_request():
+    """Where things are said in a statement (or asked), then a request about "it" / "them"."""
+    rules = RulesPlanner(HOME)
+    cases = [
+        ("where's my plate? bring it over", None, [["delivered", "white_plate"]]),
+        ("there's a plate and a book on my bed can you put them back where they go",
+         {"objects": {"white_plate": "bed", "green_book": "bed"}},
+         [["on", "white_plate", "dining_table"], ["on", "green_book", "shelf"]]),
+        ("the ball on the bed goes on the shelf", None, [["on", "yellow_ball", "shelf"]]),
+        ("put the apple on the table, not on the sofa", None, [["on", "apple", "dining_table"]]),
+        ("I'm by the front door, could you bring me the book", {"user": "hallway"}, [["delivered", "green_book"]]),
+        ("get me the apple thats on the counter", None, [["delivered", "apple"]]),
+        ("sort out my room", {"objects": {"white_plate": "bed"}}, [["tidy", "bedroom"]]),
+        ("you're getting low on battery", None, [["docked"]]),
+        ("take yourself off to the kitchen", None, [["robot_in", "kitchen"]]),
+    ]
+    for said, world, goal in cases:
+        state = WorldState.initial(HOME, world)
+        res = rules.plan(said, state)
+        assert check_goals(goal, state, res.steps) == (True, None), (said, res.steps)
+    state = WorldState.initial(HOME)
+    for said in ["come give me that towel from the table", "hand me the trophy on the shelf please", "open the book"]:
+        assert rules.plan(said, state).refusal is not None, said
