@@ -28,7 +28,9 @@ SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "t
           "gimme": ["give", "me"], "lemme": ["let", "me"], "wanna": ["want", "to"], "gotta": ["have", "to"],
           "cuz": ["because"], "coz": ["because"], "im": ["i", "am"], "ya": ["you"], "em": ["them"],
           "theres": ["there", "is"], "wheres": ["where", "is"], "whats": ["what", "is"], "youre": ["you", "are"],
-          "ive": ["i", "have"], "cant": ["can", "not"], "thats": ["that", "is"]}
+          "ive": ["i", "have"], "cant": ["can", "not"], "thats": ["that", "is"],
+          # words of one side of the Atlantic the world descriptions may not list
+          "loo": ["toilet"], "lavatory": ["toilet"], "wc": ["toilet"], "telly": ["tv"]}
 # markers that take back what came just before; the longest is matched first
 _STRONG = [tuple(m.split()) for m in (
     "sorry i mean", "sorry i meant", "no i mean", "no i meant", "i mean", "i meant", "or rather",
@@ -51,6 +53,7 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(i|we) could (murder|kill|go for|do with|use)\b", r"\1 want"),  # "i could murder a snack"
     (r"\b(i|we) (really |kind of |sort of )?fancy\b", r"\1 want"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
+    (r"\bi (really )?mean it\b( ,)?", ""),
     (r"\bswap (it|them|both|those|these) (back|round|around)\b", r"put \1 back"),
     (r"\b(you are|your battery is|the battery is|battery is|battery|you have) (running |getting |almost |nearly "
      r"|pretty |very |so |really )*(low|out of (battery|power|charge|juice)|dead|flat|empty|drained|no battery)\b",
@@ -154,8 +157,19 @@ def _skip(toks: list[str], j: int, words) -> int:
 def _correct(toks: list[str], vocab: Vocabulary) -> list[str]:
     """The first self-correction applied: the thing or place said after the marker replaces the
     last one of its kind said before it; a new command after the marker replaces the clause
-    before it."""
+    before it; one said just before a closing "i mean" replaces the one of its kind before it
+    ("go to the hall, the hallway i mean")."""
     ments = _mentions(toks, vocab)
+    for i in range(2, len(toks) - 1):
+        if tuple(toks[i:i + 2]) in (("i", "mean"), ("i", "meant")) and (i + 2 == len(toks) or toks[i + 2] == ","):
+            said = next((m for m in ments if m.end == i), None)
+            same = [m for m in ments if said and m.end <= said.start and _kind(m, vocab) == _kind(said, vocab)]
+            if same:
+                d = said.start
+                while d > same[-1].end and (toks[d - 1] in DETERMINERS or toks[d - 1] == ","):
+                    d -= 1
+                old = same[-1]
+                return toks[:old.start] + toks[said.start:said.end] + toks[old.end:d] + toks[i + 2:]
     for i in range(1, len(toks)):
         n = _marker_at(toks, i)
         if not n or _ADDS & set(toks[i + n:]):  # "the ball, actually the book too": both

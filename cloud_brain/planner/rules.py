@@ -96,7 +96,7 @@ next towards toward upon mine sure maybe perhaps actually first finally afterwar
 alright able think feel am not no dont don't never must have has had got gonna going help
 quick immediately asap one more other another both each every same too really kind own their
 belongs place where it's its thats that's then than favour favor ask asking wonder wondering trouble
-mind dear sec yourself way great lovely perfect brilliant awesome wonderful fantastic amazing appreciated handy
+mind dear sec yourself way mean meant great lovely perfect brilliant awesome wonderful fantastic amazing appreciated handy
 helpful cool""".split())
 SPLIT_WORDS = frozenset("and then also afterwards finally plus".split())
 # Words that make a clause a statement about where something is ("the book is on the sofa",

@@ -38,6 +38,8 @@ MEANT = [  # said -> goal; none of these is in a case file
     # text speak and who is addressed
     ("pal could u gimme the clicker pls", [["delivered", "remote"]]),
     ("hand me the red one other than the apple", [["delivered", "red_cup"], ["on", "apple", "kitchen_counter"]]),
+    ("uh go to the kitchen, the bedroom I mean", [["robot_in", "bedroom"]]),
+    ("head to the loo", [["robot_in", "bathroom"]]),
 ]
 
 UNCHANGED = [  # words that look like a repair and are not one
