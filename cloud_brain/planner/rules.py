@@ -1214,10 +1214,11 @@ class RulesPlanner(Planner):
         # (it had docked straight after the fetch)
         unmarked = len(clauses) >= 3 and "," not in raw \
             and all(any(t in DEED_WORDS for t in toks[:3]) for toks, _ in clauses)
-        if not timed[0] and not unmarked:
+        borrowed = _verbs_restated(clauses, vocab)
+        if not timed[0] and not unmarked and borrowed == clauses:
             return None
         said = []
-        for toks, words in clauses:
+        for toks, words in borrowed:
             words = [w.lower() for w in words]
             if words and toks[0] in DEED_WORDS and (toks[0] != words[0] or words[0].endswith("ing")):  # "tidied"
                 words[0] = _base_verb(words[0]) or toks[0]
@@ -1293,6 +1294,49 @@ class RulesPlanner(Planner):
         if not steps:
             speech.append(Step("say", (ALREADY_DONE,)))
         return PlanResult(speech + steps if speech else steps, final)
+
+
+_JOINERS = frozenset("then and also after that finally next".split())
+_RESTATED = NAV_VERBS | TIDY_WORDS | frozenset(("put",))  # "go to the kitchen then the bedroom"
+
+
+def _verbs_restated(clauses: list[tuple[list[str], list[str]]], vocab: Vocabulary) -> list:
+    """Clauses with a room deed or a put-away said once restated in the clauses that borrow it
+    ("go to the kitchen, then the bedroom, then the bathroom" -> "..., then go to the
+    bedroom, then go to the bathroom"; "put away the remote, then the book"): the MoE dropped
+    or misplaced the borrowing ones. Other clauses are returned as they are."""
+    out = []
+    verb: list[str] | None = None  # the verb phrase of the last clause that says one
+    for toks, words in clauses:
+        k = 0
+        while k < len(toks) and toks[k] in _JOINERS:
+            k += 1
+        body, said = toks[k:], words[k:]
+        ments = _find_mentions(body, said, vocab) if body else []
+        if body and body[0] in _RESTATED:
+            first = next((m for m in ments), None)
+            rest = body[first.end:] if first else []
+            simple = first is not None and all(t in ("first", "please", "now", ",") for t in rest)
+            kinds = {vocab.kinds.get(n) for n in first.names} if first else set()
+            room_deed = body[0] in NAV_VERBS | TIDY_WORDS and kinds <= {"room"}
+            put_away = body[0] == "put" and ("away" in body[:first.start] or "back" in body[:first.start]) \
+                if first else False
+            d = first.start if first else 0
+            while d > 0 and body[d - 1] in DETERMINERS:
+                d -= 1
+            verb = list(said[:d]) if simple and (room_deed or put_away) else None
+            out.append((toks, words))
+            continue
+        lead = 1 if body[:1] and body[0] in DEST_PREPS else 0
+        verbless = ments and body and not set(body) & DEED_WORDS and len(ments) == 1 \
+            and (body[lead:lead + 1] and body[lead] in DETERMINERS or ments[0].start == lead)
+        if verb and verbless:
+            phrase = [w for w in verb if not (lead and w in DEST_PREPS)]
+            out.append((toks[:k] + [t.lower() for t in phrase] + body, words[:k] + phrase + said))
+            continue
+        verb = None
+        out.append((toks, words))
+    return out
 
 
 def _as_meant(raw: list[str], vocab: Vocabulary) -> list[str]:

@@ -181,3 +181,22 @@ def test_statements_and_questions_said_before_a_request():
     state = WorldState.initial(HOME)
     for said in ["come give me that towel from the table", "hand me the trophy on the shelf please", "open the book"]:
         assert rules.plan(said, state).refusal is not None, said
+
+
+def test_a_room_deed_or_put_away_said_once_is_restated_for_the_model():
+    """The MoE reads "go to the kitchen, then go to the bedroom" far better than "go to the
+    kitchen then the bedroom"; a list of things to bring is left as said."""
+    rules = RulesPlanner(HOME)
+    assert rules.said_in_order_of_deeds("head to the hall then the bedroom then the kitchen", HOME) == \
+        "head to the hall, then head to the bedroom, then head to the kitchen"
+    assert rules.said_in_order_of_deeds("put away the ball and then the book", HOME) == \
+        "put away the ball, then put away the book"
+    assert rules.said_in_order_of_deeds("clean the bathroom and the kitchen", HOME) == \
+        "clean the bathroom, then clean the kitchen"
+    for said in ["bring me the cup and the plate", "put the cup on the table and the plate too", "go to the kitchen"]:
+        assert rules.said_in_order_of_deeds(said, HOME) is None, said
+    moe = get_planner("moe", HOME)
+    state = WorldState.initial(HOME)
+    res = moe.plan("put away the remote then the book and then go dock", state)
+    assert check_goals([["on", "remote", "sofa"], ["on", "green_book", "shelf"], ["docked"]], state, res.steps) \
+        == (True, None), res.steps
