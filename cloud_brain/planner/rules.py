@@ -1214,7 +1214,7 @@ class RulesPlanner(Planner):
         # (it had docked straight after the fetch)
         unmarked = len(clauses) >= 3 and "," not in raw \
             and all(any(t in DEED_WORDS for t in toks[:3]) for toks, _ in clauses)
-        borrowed = _verbs_restated(clauses, vocab)
+        borrowed = _fetched_and_put(_verbs_restated(clauses, vocab), vocab)
         if not timed[0] and not unmarked and borrowed == clauses:
             return None
         said = []
@@ -1336,6 +1336,34 @@ def _verbs_restated(clauses: list[tuple[list[str], list[str]]], vocab: Vocabular
             continue
         verb = None
         out.append((toks, words))
+    return out
+
+
+_PUT_VERBS = frozenset("put place set stick pop leave drop lay move".split())
+
+
+def _fetched_and_put(clauses: list, vocab: Vocabulary) -> list:
+    """ "fetch the bottle and put it on the bed" -> "put the bottle on the bed": a thing fetched
+    only to be put somewhere, said as the put (the MoE, reading "fetch", handed it over)."""
+    out = list(clauses)
+    for i in range(len(out) - 1):
+        (ta, wa), (tb, wb) = out[i], out[i + 1]
+        ka = next((k for k, t in enumerate(ta) if t not in _JOINERS), len(ta))
+        kb = next((k for k, t in enumerate(tb) if t not in _JOINERS), len(tb))
+        if ka >= len(ta) or ta[ka] not in DELIVER_VERBS - _PUT_VERBS | {"take"} or set(ta) & USER_WORDS:
+            continue
+        ments = _find_mentions(ta[ka:], wa[ka:], vocab)
+        things = [m for m in ments if all(vocab.kinds.get(n) == "object" for n in m.names)]
+        if len(things) != 1 or tb[kb:kb + 1] == [] or tb[kb] not in _PUT_VERBS \
+                or tb[kb + 1:kb + 2] not in (["it"], ["them"]) or not set(tb[kb + 2:]) & DEST_PREPS:
+            continue
+        m = things[0]
+        d = m.start
+        while d > 0 and ta[ka + d - 1] in DETERMINERS:
+            d -= 1
+        thing_t, thing_w = ta[ka + d:ka + m.end], wa[ka + d:ka + m.end]
+        merged = (ta[:ka] + [tb[kb]] + thing_t + tb[kb + 2:], wa[:ka] + [wb[kb]] + thing_w + wb[kb + 2:])
+        return out[:i] + [merged] + _fetched_and_put(out[i + 2:], vocab)
     return out
 
 

@@ -200,3 +200,13 @@ def test_a_room_deed_or_put_away_said_once_is_restated_for_the_model():
     res = moe.plan("put away the remote then the book and then go dock", state)
     assert check_goals([["on", "remote", "sofa"], ["on", "green_book", "shelf"], ["docked"]], state, res.steps) \
         == (True, None), res.steps
+
+
+def test_a_thing_fetched_to_be_put_somewhere_is_said_as_the_put():
+    rules = RulesPlanner(HOME)
+    assert rules.said_in_order_of_deeds("grab the apple and pop it on the shelf", HOME) == "pop the apple on the shelf"
+    assert rules.said_in_order_of_deeds("fetch me the apple and put it on the shelf", HOME) is None  # "me": both
+    moe = get_planner("moe", HOME)
+    state = WorldState.initial(HOME)
+    res = moe.plan("go get the plate and set it on the sofa", state)
+    assert check_goals([["on", "white_plate", "sofa"]], state, res.steps) == (True, None), res.steps
