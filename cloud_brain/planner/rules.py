@@ -208,6 +208,7 @@ class Vocabulary:
     words: frozenset[str]
     max_len: int
     dock: str | None
+    repairs: dict[str, str] = field(default_factory=dict)  # typo -> word, memoised (`_repair`)
 
     @classmethod
     def build(cls, desc: WorldDescription) -> "Vocabulary":
@@ -312,6 +313,16 @@ def _repair(tok: str, vocab: Vocabulary) -> str:
     if (tok in vocab.words or tok in KNOWN_ENGLISH or tok in COMMON_WORDS or len(tok) < 3
             or not tok.isalpha()):
         return tok
+    if tok not in vocab.repairs:
+        if len(vocab.repairs) > 20_000:  # words from users are unbounded; the memo is not
+            vocab.repairs.clear()
+        vocab.repairs[tok] = _closest(tok, vocab)
+    return vocab.repairs[tok]
+
+
+def _closest(tok: str, vocab: Vocabulary) -> str:
+    """The one vocabulary word (or repair target) within the edit limit, preferring one with the
+    same first letter; the token itself when none or a tie."""
     limit = 1 if len(tok) <= 5 else 2
     best, best_d, tie = tok, limit + 1, False
     for cand in vocab.words | (REPAIR_TARGETS if len(tok) >= 4 else frozenset()):
