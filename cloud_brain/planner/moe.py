@@ -13,6 +13,7 @@ places the home lacks.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
@@ -32,6 +33,8 @@ from cloud_brain.planner.base import ALREADY_DONE, PlanResult
 from cloud_brain.planner.checkpoint import DEFAULT_ARTIFACT, load_artifact
 from cloud_brain.planner.prompt import REASONS, build_prompt, destinations_said, names_home, names_user
 from cloud_brain.planner.rules import Refusal, RulesPlanner, described_objects, room_spoken_of
+
+log = logging.getLogger(__name__)
 
 PREFIX_CACHE_SIZE = 16
 _CACHE: dict[str, tuple] = {}
@@ -91,8 +94,13 @@ class MoEPlanner:
         has_words = any(c.isalpha() for c in command)
         # what was meant, self-corrections applied ("the cup no wait the plate" -> "the plate"):
         # the corpus has none, and read word by word the model fetched both
-        meant = (self._rules.as_meant(command, state.desc) or command) if has_words else command
-        said = self._rules.said_in_order_of_deeds(meant, state.desc) if has_words else None
+        meant, said = command, None
+        if has_words:
+            try:
+                meant = self._rules.as_meant(command, state.desc) or command
+                said = self._rules.said_in_order_of_deeds(meant, state.desc)
+            except Exception:  # noqa: BLE001 - a rewrite's bug costs the rewrite, never the plan
+                log.exception("rewriting %r for the model failed; reading it as said", command)
         prompt = self._prompt(said or meant, state) if has_words else None
         known = prompt is not None and (bool(prompt.mentioned) or any(
             w.isalpha() and w in self.tok.index for w in prompt.words))

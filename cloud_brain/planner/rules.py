@@ -1219,13 +1219,16 @@ class RulesPlanner(Planner):
         vocab = self.vocabulary(desc)
         raw = _as_meant(_tokens(command[:MAX_COMMAND_CHARS]), vocab)
         timed: list[bool] = []
-        clauses = _split_clauses(_repaired(raw, vocab), raw, vocab, timed)
+        try:
+            clauses = _split_clauses(_repaired(raw, vocab), raw, vocab, timed)
+            borrowed = _fetched_and_put(_verbs_restated(clauses, vocab), vocab)
+        except Refusal:  # "the black cup" in a home with none: the parse refuses it, not this
+            return None
         # three or more deeds said without a comma, as speech arrives ("fetch the book then tidy
         # up the kitchen then go dock"): said with them, as the model reads far more reliably
         # (it had docked straight after the fetch)
         unmarked = len(clauses) >= 3 and "," not in raw \
             and all(any(t in DEED_WORDS for t in toks[:3]) for toks, _ in clauses)
-        borrowed = _fetched_and_put(_verbs_restated(clauses, vocab), vocab)
         if not timed[0] and not unmarked and borrowed == clauses:
             return None
         said = []

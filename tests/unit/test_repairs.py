@@ -210,3 +210,22 @@ def test_a_thing_fetched_to_be_put_somewhere_is_said_as_the_put():
     state = WorldState.initial(HOME)
     res = moe.plan("go get the plate and set it on the sofa", state)
     assert check_goals([["on", "white_plate", "sofa"]], state, res.steps) == (True, None), res.steps
+
+
+def test_rewrites_never_crash_a_plan():
+    """A thing the home has none of in a rewritten clause ("then the black cup") used to raise
+    out of the MoE's rewrite; random word salad over the repair markers plans or refuses."""
+    import random
+    state = WorldState.initial(HOME)
+    moe, rules = get_planner("moe", HOME), RulesPlanner(HOME)
+    res = moe.plan("go to the kitchen then the black cup", state)
+    assert res.refusal is not None and "black cup" in res.refusal
+    words = ("no wait sorry i mean actually make that scrap not the a cup plate book ball sofa shelf bed "
+             "kitchen bedroom to on put bring go tidy dock do don't need it them both , and then first "
+             "anyway ignore red black thing one that isn't other than me find my room um leave em").split()
+    rng = random.Random(7)
+    for _ in range(300):
+        said = " ".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
+        rules.said_in_order_of_deeds(said, HOME)
+        res = rules.plan(said, state)
+        assert res.refusal is None or "couldn't plan" not in res.refusal, said
