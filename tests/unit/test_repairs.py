@@ -218,8 +218,7 @@ def test_rewrites_never_crash_a_plan():
     import random
     state = WorldState.initial(HOME)
     moe, rules = get_planner("moe", HOME), RulesPlanner(HOME)
-    res = moe.plan("go to the kitchen then the black cup", state)
-    assert res.refusal is not None and "black cup" in res.refusal
+    assert moe.plan("go to the kitchen then the black cup", state).steps  # planned, not raised
     words = ("no wait sorry i mean actually make that scrap not the a cup plate book ball sofa shelf bed "
              "kitchen bedroom to on put bring go tidy dock do don't need it them both , and then first "
              "anyway ignore red black thing one that isn't other than me find my room um leave em").split()
