@@ -8,6 +8,10 @@ both things, or refuses over the chit-chat. Both planners read the command *afte
 repairs: the rule parser for its parse, the MoE for its prompt (the corpus it learned from has
 none of them, so the model is shown what was meant).
 
+Beside the repairs proper, the same pass says plainly what idioms, needs and text speak mean
+("I could murder a snack", "my throat is dry", "go sit on your charger", "pls gimme the clicker",
+"you're running out of battery") and drops who is addressed ("mate").
+
 Every repair needs evidence on both sides of its marker: a thing, a furniture or a room before
 "no wait" and one of the same kind after it (or a new command), so "no rush", "sorry to bother
 you" and "actually, could you ..." pass through untouched.
