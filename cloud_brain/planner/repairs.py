@@ -26,7 +26,7 @@ import re
 from cloud_brain.planner.rules import (COLOURS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES, Mention,
                                        Refusal, Vocabulary, _find_mentions, _repaired)
 
-FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh mate pal dude bro".split())  # and who is addressed
+FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh oh mate pal dude bro".split())  # and who is addressed
 # text speak, as the words it stands for
 SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "thx": ["thanks"],
           "gimme": ["give", "me"], "lemme": ["let", "me"], "wanna": ["want", "to"], "gotta": ["have", "to"],
@@ -58,6 +58,9 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(i|we) (really |kind of |sort of )?fancy\b", r"\1 want"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
     (r"\bi (really )?mean it\b( ,)?", ""),
+    (r"\b(let me (think|see)|for some reason|if you (would|could|can|do not mind)|when you get a (chance|minute|sec))\b( ,)?", ""),
+    (r"\b(go|get|head) back to (charging|recharging)\b", "go charge"),
+    (r"\bmeet me (in|at|by) the\b", "go to the"),
     (r"\bswap (it|them|both|those|these) (back|round|around)\b", r"put \1 back"),
     (r"\b(you are|your battery is|the battery is|battery is|battery|you have) (running |getting |almost |nearly "
      r"|pretty |very |so |really )*(low|out of (battery|power|charge|juice)|dead|flat|empty|drained|no battery)\b",

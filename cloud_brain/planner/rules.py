@@ -1240,8 +1240,13 @@ class RulesPlanner(Planner):
                 words = words[1:]
             if len(words) > 1 and words[-1] == "first":
                 words = words[:-1]
-            said.append(" ".join(words))
-        return ", then ".join(w for w in said if w)
+            said.append((" ".join(words), any(t in DEED_WORDS for t in toks[:4])))
+        # "then" between deeds only: "the green thing, leave it on the bed", not "..., then leave"
+        out, after_deed = "", False
+        for k, (text, deed) in enumerate(w for w in said if w[0]):
+            out += text if not k else (", then " if deed and after_deed else ", ") + text
+            after_deed = deed
+        return out
 
     def as_meant(self, command: str, desc: WorldDescription) -> str | None:
         """`command` with its speech repairs applied (`repairs.py`: "the cup no wait the plate"
@@ -1364,6 +1369,11 @@ def _fetched_and_put(clauses: list, vocab: Vocabulary) -> list:
         (ta, wa), (tb, wb) = out[i], out[i + 1]
         ka = next((k for k, t in enumerate(ta) if t not in _JOINERS), len(ta))
         kb = next((k for k, t in enumerate(tb) if t not in _JOINERS), len(tb))
+        if ta[ka:ka + 1] in (["take"], ["bring"], ["carry"]) and ta[ka + 1:ka + 2] in (["it"], ["them"]) \
+                and tb[kb:kb + 1] and tb[kb] in _PUT_VERBS and tb[kb + 1:kb + 2] == ta[ka + 1:ka + 2] \
+                and all(vocab.kinds.get(n) == "room" for m in _find_mentions(ta[ka:], wa[ka:], vocab) for n in m.names):
+            # "take it to the kitchen and put it on the table": the put says where it ends
+            return out[:i] + [(ta[:ka] + tb[kb:], wa[:ka] + wb[kb:])] + _fetched_and_put(out[i + 2:], vocab)
         if ka >= len(ta) or ta[ka] not in DELIVER_VERBS - _PUT_VERBS | {"take"} or set(ta) & USER_WORDS:
             continue
         ments = _find_mentions(ta[ka:], wa[ka:], vocab)

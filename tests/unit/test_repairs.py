@@ -228,3 +228,15 @@ def test_rewrites_never_crash_a_plan():
         rules.said_in_order_of_deeds(said, HOME)
         res = rules.plan(said, state)
         assert res.refusal is None or "couldn't plan" not in res.refusal, said
+
+
+def test_a_room_on_the_way_to_a_put_and_asides_are_left_out_for_the_model():
+    rules = RulesPlanner(HOME)
+    assert rules.said_in_order_of_deeds("the cup is on the bed, take it to the kitchen and put it on the sink", HOME) \
+        == "the cup is on the bed, put it on the sink"  # no "then" after a statement
+    assert rules.as_meant("hmm let me think, put the plate away, oh and meet me in the kitchen", HOME) \
+        == "put the plate away , and go to the kitchen"
+    moe = get_planner("moe", HOME)
+    state = WorldState.initial(HOME, {"objects": {"red_cup": "bed"}})
+    res = moe.plan("the cup is on the bed, take it to the kitchen and put it on the sink", state)
+    assert check_goals([["on", "red_cup", "sink"]], state, res.steps) == (True, None), res.steps
