@@ -98,7 +98,7 @@ class MoEPlanner:
         if has_words:
             try:
                 meant = self._rules.as_meant(command, state.desc) or command
-                said = self._rules.said_in_order_of_deeds(meant, state.desc)
+                said = self._rules.said_in_order_of_deeds(command, state.desc)  # repairs it itself
             except Exception:  # noqa: BLE001 - a rewrite's bug costs the rewrite, never the plan
                 log.exception("rewriting %r for the model failed; reading it as said", command)
         prompt = self._prompt(said or meant, state) if has_words else None

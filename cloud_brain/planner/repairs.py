@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 
 from cloud_brain.planner.rules import (COLOURS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES, Mention,
-                                       Refusal, Vocabulary, _find_mentions, _repaired)
+                                       Refusal, Vocabulary, _find_mentions, _phrase_start, _repaired)
 
 FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh oh mate pal dude bro".split())  # and who is addressed
 # text speak, as the words it stands for
@@ -338,9 +338,7 @@ def _drop_where_the_person_is(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "bring the ball to me in the kitchen", "come find me in the lounge": the room is where
     the person is (the world state knows), not where the robot should go instead of them."""
     for m in _mentions(toks, vocab):
-        j = m.start - 1
-        while j >= 0 and toks[j] in DETERMINERS:
-            j -= 1
+        j = _phrase_start(toks, m.start) - 1
         if _kind(m, vocab) == "room" and j >= 2 and toks[j] in ("in", "at") and toks[j - 1] == "me" \
                 and toks[j - 2] in ("to", "find", "see", "join"):  # not "wait for me in the hall"
             return _drop_where_the_person_is(toks[:j] + toks[m.end:], vocab)

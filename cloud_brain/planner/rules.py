@@ -566,6 +566,8 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
                                         and (f.verb is None or f.verb in TO_USER_VERBS | SPEAKER_WANTS)
                                         and not words & (PLACE_VERBS - TO_USER_VERBS))
     returning = f.verb == "return" and (f.objects or f.pronoun)  # "return the toy": to its place
+    # an unknown word after a determiner is a thing ("that towel", "the trophy"), not a verb
+    unknown_thing = any(toks[k - 1] in DETERMINERS for k in range(1, len(toks)) if raw[k] in f.unknown)
     if first in SAY_VERBS and "where" not in words:
         f.intent = "say"
     elif (first == "where" or (first in SAY_VERBS and "where" in words)) and (f.objects or f.unknown):
@@ -599,7 +601,7 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
             f.intent = "deliver"
             f.verbless = f.verb is None and f.dest is None and kind is None
     elif (f.verb in (DELIVER_VERBS | PLACE_VERBS) - NAV_VERBS or words & TO_USER_VERBS - {"get", "find"}) \
-            and any(toks[k - 1] in DETERMINERS for k, t in enumerate(toks) if k and raw[k] in f.unknown):
+            and unknown_thing:
         # "fetch the purple elephant from the bedroom", "come give me that towel": refused below
         f.intent = "deliver"
     elif (f.verb in (DELIVER_VERBS | PLACE_VERBS) - NAV_VERBS
@@ -609,8 +611,7 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
           or ({"come", "follow"} & words)):
         f.intent = "go"
     elif f.places and not f.unknown_dest and len(f.unknown) <= 1 and len(f.places) == 1 \
-            and any(role_at.get(m.start) == "dest" for m in f.places) \
-            and not any(toks[k - 1] in DETERMINERS for k in range(1, len(toks)) if raw[k] in f.unknown):
+            and any(role_at.get(m.start) == "dest" for m in f.places) and not unknown_thing:
         f.intent = "go"  # an unfamiliar motion verb: "pop into the bathroom"
     elif f.verb:
         f.intent = "deliver" if f.verb in DELIVER_VERBS else "place" if f.verb in PLACE_VERBS else \
@@ -1340,10 +1341,7 @@ def _verbs_restated(clauses: list[tuple[list[str], list[str]]], vocab: Vocabular
             room_deed = body[0] in NAV_VERBS | TIDY_WORDS and kinds <= {"room"}
             put_away = body[0] == "put" and ("away" in body[:first.start] or "back" in body[:first.start]) \
                 if first else False
-            d = first.start if first else 0
-            while d > 0 and body[d - 1] in DETERMINERS:
-                d -= 1
-            verb = list(said[:d]) if simple and (room_deed or put_away) else None
+            verb = list(said[:_phrase_start(body, first.start)]) if simple and (room_deed or put_away) else None
             out.append((toks, words))
             continue
         lead = 1 if body[:1] and body[0] in DEST_PREPS else 0
@@ -1359,6 +1357,13 @@ def _verbs_restated(clauses: list[tuple[list[str], list[str]]], vocab: Vocabular
 
 
 _PUT_VERBS = frozenset("put place set stick pop leave drop lay move".split())
+
+
+def _phrase_start(toks: list[str], start: int) -> int:
+    """Where the noun phrase of a mention starting at `start` begins: its determiners too."""
+    while start > 0 and toks[start - 1] in DETERMINERS:
+        start -= 1
+    return start
 
 
 def _fetched_and_put(clauses: list, vocab: Vocabulary) -> list:
@@ -1382,10 +1387,8 @@ def _fetched_and_put(clauses: list, vocab: Vocabulary) -> list:
                 or tb[kb + 1:kb + 2] not in (["it"], ["them"]) or not set(tb[kb + 2:]) & DEST_PREPS:
             continue
         m = things[0]
-        d = m.start
-        while d > 0 and ta[ka + d - 1] in DETERMINERS:
-            d -= 1
-        thing_t, thing_w = ta[ka + d:ka + m.end], wa[ka + d:ka + m.end]
+        d = ka + _phrase_start(ta[ka:], m.start)
+        thing_t, thing_w = ta[d:ka + m.end], wa[d:ka + m.end]
         merged = (ta[:ka] + [tb[kb]] + thing_t + tb[kb + 2:], wa[:ka] + [wb[kb]] + thing_w + wb[kb + 2:])
         return out[:i] + [merged] + _fetched_and_put(out[i + 2:], vocab)
     return out
