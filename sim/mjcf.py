@@ -67,6 +67,22 @@ class RobotSpec:
 
 ROBOT = RobotSpec()
 
+GRIP_MARGIN = 0.003  # the pick teacher's margin inside the open fingers [m]
+
+
+def resting_yaw(desc: WorldDescription, name: str, robot: RobotSpec = ROBOT) -> float:
+    """The yaw an object rests at where the world puts it [rad]: 0, unless the gripper (which
+    closes across the robot's heading, the robot facing the furniture from its approach side)
+    could not span it that way but could turned a quarter: then pi/2, as a person leaves a
+    hammer or a tray pointing at whoever will pick it up. Why: the arm has no wrist to turn."""
+    o = desc.objects[name]
+    if o.shape != "box":
+        return 0.0
+    across_y = desc.furniture[o.on].approach in ("+x", "-x")  # the fingers close along world y
+    across, along = (o.size[1], o.size[0]) if across_y else (o.size[0], o.size[1])
+    fits = lambda width: width / 2 <= robot.finger_inner_open - GRIP_MARGIN
+    return math.pi / 2 if not fits(across) and fits(along) else 0.0
+
 FURNITURE_RGBA = {
     "counter": "0.75 0.70 0.62 1", "sink": "0.70 0.75 0.80 1", "table": "0.55 0.38 0.22 1",
     "sofa": "0.35 0.40 0.55 1", "shelf": "0.50 0.33 0.20 1", "bed": "0.80 0.78 0.90 1",
@@ -180,7 +196,9 @@ def build_mjcf(desc: WorldDescription, robot: RobotSpec = ROBOT) -> str:
     slots = desc.object_slots()
     for o in desc.objects.values():
         sx, sy, top = slots[o.name]
-        w(f'    <body name="{o.name}" pos="{_f(sx, sy, top + o.half_height + 0.0005)}">')
+        yaw = resting_yaw(desc, o.name, r)
+        quat = f' quat="{_f(math.cos(yaw / 2), 0, 0, math.sin(yaw / 2))}"' if yaw else ""
+        w(f'    <body name="{o.name}" pos="{_f(sx, sy, top + o.half_height + 0.0005)}"{quat}>')
         w(f'      <freejoint name="{o.name}_free"/>')
         w(f'      <geom name="{o.name}" {_object_geom(o)}/>')
         w('    </body>')

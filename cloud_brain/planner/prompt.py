@@ -50,6 +50,9 @@ from cloud_brain.domain.state import ROBOT, USER, WorldState
 
 MAX_SLOTS = 64  # pointer tokens @0 … @63: the most entities (rooms + furniture + objects) a prompt may hold
 MAX_ALIASES = 4
+# the longest world part (tokens) of the worlds the model trained on: the home's 219, the corpus's
+# random worlds up to ~210. A bigger world is shown with fewer aliases (`build_prompt`).
+WORLD_BUDGET = 224
 # goal-program heads (see cloud_brain/planner/program.py)
 GOAL_TOKENS = {"deliver": "<deliver>", "put": "<put>", "go": "<go>", "dock": "<dock>", "tidy": "<tidy>",
                "refuse": "<refuse>"}
@@ -192,11 +195,15 @@ class Prompt:
     words: list[str] = field(default_factory=list)  # the command's words, typos repaired (`Tokenizer.words`)
 
 
-def _entity_words(name: str, aliases: tuple[str, ...]) -> list[str]:
+def _entity_words(name: str, aliases: tuple[str, ...], keep: frozenset[str] | None = None) -> list[str]:
+    """The entity's name and its first aliases, each after "~"; with `keep`, only the aliases
+    that share a word with it."""
     out: list[str] = list(words_of(name))
     seen = {" ".join(out)}
     for a in aliases[:MAX_ALIASES]:
         w = words_of(a)
+        if keep is not None and not keep.intersection(w):
+            continue
         if " ".join(w) not in seen and w:
             seen.add(" ".join(w))
             out += ["~", *w]
@@ -214,23 +221,24 @@ def assign_slots(desc: WorldDescription, rng: random.Random | None = None) -> di
     return {n: nums[i] for i, n in enumerate(names)}
 
 
-def prompt_tokens(state: WorldState, slot_of: dict[str, int]) -> list[str]:
-    """The world-state part of the prompt as symbols and words (before `<cmd>`)."""
+def prompt_tokens(state: WorldState, slot_of: dict[str, int], keep: frozenset[str] | None = None) -> list[str]:
+    """The world-state part of the prompt as symbols and words (before `<cmd>`); with `keep`,
+    only the aliases that share a word with it (`_entity_words`)."""
     d = state.desc
     p = lambda n: f"@{slot_of[n]}"  # noqa: E731
     toks = ["<bos>", "<rooms>"]
     for i, r in enumerate(d.rooms.values()):
-        toks += (["|"] if i else []) + [p(r.name), *_entity_words(r.name, r.aliases)]
+        toks += (["|"] if i else []) + [p(r.name), *_entity_words(r.name, r.aliases, keep)]
     toks.append("<furn>")
     for i, f in enumerate(d.furniture.values()):
-        toks += (["|"] if i else []) + [p(f.name), *_entity_words(f.name, f.aliases)]
+        toks += (["|"] if i else []) + [p(f.name), *_entity_words(f.name, f.aliases, keep)]
         toks += ([] if f.surface else ["nosurf"]) + ["in", p(f.room)]
     toks.append("<objs>")
     where = state.object_map
     for i, o in enumerate(d.objects.values()):
         at = where[o.name]
         loc = "<held>" if at == ROBOT else "<given>" if at == USER else p(at)
-        words = _entity_words(o.name, o.aliases)
+        words = _entity_words(o.name, o.aliases, keep)
         if o.color and o.color not in words:
             words += ["~", *words_of(o.color)]
         toks += (["|"] if i else []) + [p(o.name), *words, "on", loc, "home", p(o.home)]
@@ -245,24 +253,94 @@ def prompt_tokens(state: WorldState, slot_of: dict[str, int]) -> list[str]:
     return toks
 
 
+# words people use for the same household thing; a world's own names and aliases win (a word
+# that names one entity there is never taken for another through this table)
+SYNONYMS = tuple(tuple(tuple(w.split()) for w in group.split("|")) for group in (
+    "sofa|couch|settee", "tv|telly|television", "glasses|specs|spectacles",
+    "toilet|loo|lavatory|wc", "chest of drawers|dresser|drawers", "mudroom|mud room|boot room",
+    "counter|worktop|countertop", "cupboard|cabinet", "wardrobe|closet",
+    "nightstand|bedside table|night table|bedside cabinet", "hall|hallway|corridor|passage",
+    "lounge|living room|sitting room|front room|family room", "remote|clicker|zapper|remote control",
+    "phone|mobile|cellphone|mobile phone|cell phone", "jumper|sweater|pullover", "trainers|sneakers",
+    "bin|trash can|rubbish bin|garbage can|waste bin", "sweets|candy", "biscuits|cookies",
+    "biscuit|cookie", "torch|flashlight", "washing machine|washer", "duvet|comforter", "pram|stroller",
+    "nappy|diaper", "dummy|pacifier", "teddy|teddy bear", "study|office", "porch|veranda",
+    "bookshelf|bookcase|shelves", "mug|cup", "bathroom|washroom|restroom", "garden|yard",
+    "storybook|picture book|story book", "crayons|colouring pencils|coloring pencils",
+))
+_EXEMPT_HEADS = frozenset("room area space unit station top".split())  # no head noun alone: "guest room"
+
+
+def extra_names(desc: WorldDescription) -> dict[str, list[tuple[str, ...]]]:
+    """Entity -> names its description does not list but people use: a household synonym of a name
+    or alias ("settee" for the sofa, "dresser" for the chest of drawers), an alias's singular
+    ("biscuit" for "biscuits"), a furniture name's head noun ("bench" for the potting bench). Only
+    those no other entity is named by, so the world's own words always win."""
+    own: dict[tuple[str, ...], set[str]] = {}
+    entities = [*desc.rooms.values(), *desc.furniture.values(), *desc.objects.values()]
+    for x in entities:
+        for w in [words_of(x.name), *(words_of(a) for a in x.aliases)]:
+            own.setdefault(tuple(w), set()).add(x.name)
+    cand: dict[tuple[str, ...], dict[str, None]] = {}  # ordered: prompts must not depend on hashing
+    for x in entities:
+        names = [tuple(words_of(x.name)), *(tuple(words_of(a)) for a in x.aliases)]
+        for w in names:
+            if not w:
+                continue
+            for group in SYNONYMS:
+                for member in group:
+                    n = len(member)
+                    for k in range(len(w) - n + 1):
+                        if w[k:k + n] == member:
+                            for other in group:
+                                if not (set(member) & set(other)):  # not "remote" -> "remote control"
+                                    cand.setdefault(w[:k] + other + w[k + n:], {})[x.name] = None
+            last = w[-1]
+            if last.endswith("s") and not last.endswith(("ss", "us", "ves")) and len(last) > 3:
+                cand.setdefault(w[:-1] + (last[:-3] + "y" if last.endswith("ies") else last[:-1],), {})[x.name] = None
+        if x.name in desc.furniture and len(names[0]) > 1 and names[0][-1] not in _EXEMPT_HEADS:
+            cand.setdefault(names[0][-1:], {})[x.name] = None
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for w, xs in cand.items():
+        if w not in own:
+            for x in xs:
+                out.setdefault(x, []).append(w)
+    return out
+
+
 def _phrases(desc: WorldDescription) -> dict[tuple[str, ...], list[str]]:
     """Every way the world description names an entity (name, aliases, colour + noun, plurals)
     -> the entities it names."""
     out: dict[tuple[str, ...], list[str]] = {}
 
     def add(words: list[str], name: str) -> None:
-        for w in (tuple(words), (*words[:-1], words[-1] + "s") if words else ()):
+        for w in (tuple(words), *((*words[:-1], p) for p in _plurals(words[-1] if words else ""))):
             if w and name not in out.setdefault(w, []):
                 out[w].append(name)
 
+    more = extra_names(desc)
     for x in [*desc.rooms.values(), *desc.furniture.values(), *desc.objects.values()]:
-        names = [words_of(x.name), *(words_of(a) for a in x.aliases)]
+        names = [words_of(x.name), *(words_of(a) for a in x.aliases), *(list(w) for w in more.get(x.name, ()))]
         colour = words_of(getattr(x, "color", "") or "")
         for w in names:
             if w:
                 add(w, x.name)
                 if colour and w[0] != colour[0]:
                     add([*colour, w[-1]], x.name)
+    return out
+
+
+def _plurals(word: str) -> list[str]:
+    """A noun's plural spellings: "mugs", "glasses", "shelves", "cherries"."""
+    if not word:
+        return []
+    out = [word + "s"]
+    if word.endswith(("s", "x", "ch", "sh")):
+        out.append(word + "es")
+    elif word.endswith("f"):
+        out.append(word[:-1] + "ves")
+    elif word.endswith("y") and len(word) > 2 and word[-2] not in "aeiou":
+        out.append(word[:-1] + "ies")
     return out
 
 
@@ -283,9 +361,42 @@ def mentions(desc: WorldDescription, words: list[str]) -> list[str]:
     still decides what each mention is for, and finds what is only described ("something to
     drink") in the world part of the prompt."""
     out: list[str] = []
-    for _, hit in _linked(desc, words):
+    linked = _linked(desc, words)
+    for j, (_, hit) in enumerate(linked):
+        hit = _in_the_room_said(desc, words, linked, j)
         out += [e for e in hit if e not in out]
     return out[:MAX_MENTIONS]
+
+
+_ROOM_LINK = frozenset("in of inside the".split())
+
+
+def _in_the_room_said(desc: WorldDescription, words: list[str], linked, j: int) -> list[str]:
+    """The entities of linked[j]; of several furniture, those in the room said just before it
+    ("the playroom table") or just after ("the table in the conservatory"), and none when that
+    room has none ("the hall table" where the hall has no table: a thing this home lacks)."""
+    i, hit = linked[j]
+    if len(hit) < 2 or not all(e in desc.furniture for e in hit):
+        return hit
+    before = linked[j - 1] if j > 0 and linked[j - 1][0] >= i - 2 else None
+    after = linked[j + 1] if j + 1 < len(linked) and set(words[i + 1:linked[j + 1][0]]) <= _ROOM_LINK \
+        and "in" in words[i + 1:linked[j + 1][0]] else None
+    for near, strict in ((before, True), (after, False)):
+        if near is not None and len(near[1]) == 1 and near[1][0] in desc.rooms:
+            inside = [e for e in hit if desc.furniture[e].room == near[1][0]]
+            if inside or strict:
+                return inside
+    return hit
+
+
+_MODALS = frozenset("can will may might must".split())
+_SUBJECTS = frozenset("you u ya i we he she they it not t".split())
+
+
+def _a_modal_verb(words: list[str], i: int) -> bool:
+    """Whether words[i] is a modal verb here ("can you", "i can", "can't"), not a thing."""
+    return words[i] in _MODALS and (i + 1 < len(words) and words[i + 1] in _SUBJECTS
+                                    or i > 0 and words[i - 1] in _SUBJECTS)
 
 
 def _linked(desc: WorldDescription, words: list[str]) -> list[tuple[int, list[str]]]:
@@ -297,6 +408,8 @@ def _linked(desc: WorldDescription, words: list[str]) -> list[tuple[int, list[st
     while i < len(words):
         for n in range(min(longest, len(words) - i), 0, -1):
             hit = index.get(tuple(words[i:i + n]))
+            if hit and n == 1 and _a_modal_verb(words, i):
+                hit = None  # "can you get me ...", where a watering can is called "can"
             if hit:
                 out.append((i, hit))
                 i += n
@@ -413,15 +526,35 @@ def build_prompt(tok: Tokenizer, state: WorldState, command: str,
     slot_of = assign_slots(state.desc, rng)
     ids = world_ids(tok, state, slot_of)
     words = command_words(tok, state.desc, command)
+    if len(ids) > WORLD_BUDGET:
+        ids = _within_budget(tok, state, slot_of, words)
     cmd, named = command_ids(tok, state, slot_of, words, max_command_tokens)
     ids += cmd
     return Prompt(ids, slot_of, {v: k for k, v in slot_of.items()}, named, words)
 
 
-def world_ids(tok: Tokenizer, state: WorldState, slot_of: dict[str, int]) -> list[int]:
-    """The world-state part of the prompt as token ids (ends with `<cmd>`)."""
+def _within_budget(tok: Tokenizer, state: WorldState, slot_of: dict[str, int], words: list[str]) -> list[int]:
+    """The world part of a world bigger than any the model trained on (many rooms and things, long
+    aliases: 450-650 tokens against at most 219), cut to WORLD_BUDGET tokens or as near as it
+    goes: first to the aliases that share a word with the command or with a need's nouns ("water"
+    for "i'm thirsty"), then to those sharing one with the command. Past the budget the model
+    reads positions it never trained on, and past its context it cannot read the world at all.
+    The command's mentions are linked over every alias (`mentions`) whatever the prompt shows."""
+    from cloud_brain.planner.corpus import CATEGORIES  # the needs the model learned
+    said = frozenset(words)
+    for keep in (said | {n for c in CATEGORIES for n in c[3]}, said):
+        ids = world_ids(tok, state, slot_of, keep)
+        if len(ids) <= WORLD_BUDGET:
+            return ids
+    return world_ids(tok, state, slot_of, frozenset())  # names alone, the shortest it gets
+
+
+def world_ids(tok: Tokenizer, state: WorldState, slot_of: dict[str, int],
+              keep: frozenset[str] | None = None) -> list[int]:
+    """The world-state part of the prompt as token ids (ends with `<cmd>`); `keep`: see
+    `prompt_tokens`."""
     ids: list[int] = []
-    for t in prompt_tokens(state, slot_of):
+    for t in prompt_tokens(state, slot_of, keep):
         if t in tok.index:
             ids.append(tok.index[t])
         else:  # a world word outside the vocabulary: spell it

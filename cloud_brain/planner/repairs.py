@@ -55,7 +55,16 @@ _DROPPED_NEEDS = ("need to", "have to")  # "you don't need to cook it": nothing 
 # colour" is moved before its noun in `_said_plainly`
 IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(i|we) could (murder|kill|go for|do with|use)\b", r"\1 want"),  # "i could murder a snack"
-    (r"\b(i|we) (really |kind of |sort of )?fancy\b", r"\1 want"),
+    (r"\b(i|we) (do |really |kind of |sort of |quite )?fancy\b", r"\1 want"),
+    (r"\b(i|we) would (love|adore)\b", r"\1 would like"),  # "i'd love my book"
+    (r"\bwhere (they|it|each one|everything|things) (live|lives)\b", r"where \1 belong"),
+    # who is addressed, and endearments: "be a love and hand me ...", "..., there's a good lad",
+    # "could you bring me the paper, love?"
+    (r"\bbe an? (love|dear|darling|sweetheart|angel|star|gem|treasure|good (lad|boy|girl|robot)) and\b", ""),
+    (r"(, )?\b(there|that) (is|s) an? (love|dear|darling|sweetheart|angel|star|good (lad|boy|girl|robot))\b", ""),
+    (r"(^|, )(my )?(love|dear|darling|sweetheart|sweetie|honey|hun|pet|petal|duck|ducks|lovey|chum)(?= ,|$)", r"\1"),
+    (r"\b(it )?(looks|look|is) like a bomb (has |s |is )?(hit|gone off in) (it|this place|this room|here)\b",
+     "it is a mess"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
     (r"\bi (really )?mean it\b( ,)?", ""),
     (r"\b(let me (think|see)|for some reason|if you (would|could|can|do not mind)|when you get a (chance|minute|sec))\b( ,)?", ""),

@@ -43,6 +43,7 @@ from cloud_brain.domain.plan import PlanError, Step, execute
 from cloud_brain.domain.solver import SolveError, solve
 from cloud_brain.domain.state import USER, WorldState
 from cloud_brain.planner.base import ALREADY_DONE, Planner, PlanResult
+from cloud_brain.planner.prompt import english_words, extra_names
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ move run goto wander pop nip swing hop dash hurry rush scoot zip step dart strol
 cruise venture sneak""".split())
 DOCK_WORDS = frozenset("""charge recharge charging recharging battery batteries dock docking plug
 power sleep rest nap base break""".split())
-TIDY_WORDS = frozenset("""tidy tidying tidier clean cleaning cleanup declutter organize organise organizing
+TIDY_WORDS = frozenset("""tidy tidying tidier clean cleaning clear clearing cleanup declutter organize organise organizing
 organising straighten neaten neat sort mess messy clutter cluttered orderly""".split())
 PUTAWAY_WORDS = frozenset("away back belongs belong goes lives".split())
 ALL_ROOM_WORDS = frozenset("house home everywhere everything apartment flat all whole entire".split())
@@ -77,12 +78,15 @@ INDEFINITE = frozenset("a an any some another one".split())
 PRONOUNS = frozenset("it them that this those these both".split())
 CATEGORIES = (  # need word -> nouns that satisfy it, most fitting first
     (frozenset("thirsty drink drinks beverage beverages sip parched".split()),
-     ("water", "drink", "juice", "bottle", "glass", "cup", "mug", "can", "soda")),
+     ("water", "drink", "juice", "bottle", "soda", "lemonade", "cola", "milk", "glass", "cup", "mug")),
     (frozenset("hungry food snack snacks eat starving peckish munch nibble".split()),
-     ("snack", "food", "fruit", "apple", "banana", "orange", "sandwich", "cookie")),
+     ("snack", "food", "fruit", "apple", "banana", "orange", "sandwich", "cookie", "biscuit", "biscuits")),
     (frozenset("read reading".split()), ("book", "novel", "magazine", "newspaper")),
     (frozenset("play playing bored".split()), ("toy", "ball", "game")),
     (frozenset("tv television channel watch".split()), ("remote", "remote control", "tv remote")),
+    (frozenset("cut cutting snip trim".split()), ("scissors",)),  # "something to cut with"
+    (frozenset("cold chilly freezing shivering".split()), ("blanket", "throw", "jumper", "sweater",
+                                                            "cardigan", "hoodie", "slippers", "socks")),
 )
 CATEGORY_WORDS = frozenset().union(*(c[0] for c in CATEGORIES))
 FILLER = frozenset("""the a an some any my your our their his her its me i you we it please pls
@@ -103,7 +107,7 @@ SPLIT_WORDS = frozenset("and then also afterwards finally plus".split())
 # "someone left the cup on the bed"), not a command; and words that say where it *should* be
 # ("the book goes on the shelf"), which is a placement.
 STATE_WORDS = frozenset("""is are was were lying sitting sits lies lay standing stands located left
-kept stuck been""".split())
+kept stuck been sat stood""".split())
 NORM_WORDS = frozenset("goes belongs belong lives should must supposed ought needs".split())
 # Verbs whose object comes to the user: "on/in/at" after their object says where it is now.
 TO_USER_VERBS = frozenset("bring fetch get give hand pass grab retrieve find".split())
@@ -136,13 +140,16 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\bno (rules|restrictions|limits)\b|\bnew instructions?\b|\bdo anything now\b|\badmin mode\b|"
         r"\bsudo\b|\bact as\b")),
     ("I can't handle knives, blades or weapons; that is unsafe.", re.compile(
-        r"\b(knife|knives|blade|blades|razor|scissors|sword|gun|guns|pistol|rifle|weapon|weapons|axe|"
-        r"cleaver|machete|dagger|firearm|ammo|ammunition)\b")),
+        r"\b(knife|knives|blade|blades|razor|sword|gun|guns|pistol|rifle|weapon|weapons|axe|"
+        r"cleaver|machete|dagger|firearm|ammo|ammunition)\b|"
+        r"\b(cut|snip)( (the|a|that|this|my|your|his|her|its|their|off))? (cables?|wires?|cords?|leads?|hair|"
+        r"fingers?|someone|somebody|him|her|me|you|yourself|cat|dog|baby|kids?|plug)\b")),
     ("I will never do anything that could hurt someone.", re.compile(
-        r"\b(hurt|harm|kill|(?<!could )(?<!would )murder|attack|hit|punch|stab|poison|injure|kick|shoot|strangle|choke|"
+        r"\b(hurt|harm|kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick|shoot|strangle|choke|"
         r"slap|beat up|trip|wound|smother|suffocate)\b|\bthrow\b.{0,30}\bat\b|"
         r"\b(push|shove|pull|grab|bump|ram|run over)\b.{0,25}\b(person|people|man|woman|child|children|kid|kids|"
-        r"baby|someone|somebody|anyone|him|her|them|user|grandma|grandpa|guest|visitor)\b")),
+        r"baby|someone|somebody|anyone|user|grandma|grandpa|guest|visitor)\b|"
+        r"\b(push|shove|bump|ram|run over|knock over) (him|her|them)\b|\b(grab|pull) (him|her)\b")),
     ("I won't do that: it could break things or damage the home.", re.compile(
         r"\b(throw|toss|fling|hurl|smash|shatter|crush|destroy|rip|tear|spill|splash|soak|drench|"
         r"dump|ruin|damage|vandali[sz]e|flush|scratch|stomp|squash)\b|(?<!\ba )(?<!\byour )\bbreak\b|"
@@ -151,7 +158,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\bdrop\b.{0,30}\b(floor|ground)\b")),
     ("I can't do anything with fire, gas or the stove; that is unsafe.", re.compile(
         r"\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
-        r"matches|candle|candles|ignite|arson|fireplace|heater|explosive|explode|bomb|gasoline|petrol|kerosene|fuel|flammable|smoke)\b")),
+        r"matches|candle|candles|ignite|arson|fireplace|heater|explosive|explode|(?<!like a )bomb|gasoline|petrol|kerosene|fuel|flammable|smoke)\b")),
     ("I can't open doors or let anyone in; please handle visitors yourself.", re.compile(
         r"\b(open|unlock|answer|unbolt)\b.{0,20}\b(door|doors|gate|window|windows)\b|"
         r"\bunlock\b|\blet\b.{0,20}\bin\b|\bstrangers?\b|\bintruders?\b|\bburglars?\b|"
@@ -208,6 +215,7 @@ class Vocabulary:
     words: frozenset[str]
     max_len: int
     dock: str | None
+    rooms_of: dict[str, str] = field(default_factory=dict)  # furniture -> its room
     repairs: dict[str, str] = field(default_factory=dict)  # typo -> word, memoised (`_repair`)
 
     @classmethod
@@ -224,12 +232,13 @@ class Vocabulary:
             for variant in {toks, _plural(toks), ("".join(toks),)}:
                 phrases.setdefault(variant, set()).add(name)
 
+        more = extra_names(desc)  # "settee" for the sofa, "bench" for the potting bench
         for kind, table in (("room", desc.rooms), ("furniture", desc.furniture), ("object", desc.objects)):
             for name, ent in table.items():
                 kinds[name] = kind
                 words = name.split("_")
                 add(" ".join(words), name)
-                for a in ent.aliases:
+                for a in (*ent.aliases, *(" ".join(w) for w in more.get(name, ()))):
                     add(a, name)
                 if kind == "object":
                     colour = (ent.color or "").lower()
@@ -246,8 +255,9 @@ class Vocabulary:
                         if colour:
                             add(f"{colour} {h}", name)
         words = frozenset(t for p in phrases for t in p)
+        rooms_of = {f.name: f.room for f in desc.furniture.values()}
         return cls(phrases, kinds, colours, nouns, words, max(len(p) for p in phrases),
-                   skills.dock_furniture(desc))
+                   skills.dock_furniture(desc), rooms_of)
 
 
 def _plural(toks: tuple[str, ...]) -> tuple[str, ...]:
@@ -301,7 +311,7 @@ KNOWN_ENGLISH = (FILLER | COLOURS | GENERIC_NOUNS | DELIVER_VERBS | PLACE_VERBS 
                  | TIDY_WORDS | PUTAWAY_WORDS | ALL_ROOM_WORDS | SAY_VERBS | STOP_WORDS | GREETINGS
                  | USER_WORDS | DEST_PREPS | SOURCE_PREPS | PRONOUNS | CATEGORY_WORDS | SPLIT_WORDS
                  | STATE_WORDS | NORM_WORDS | COLLECTIVE | DEPART_VERBS | UNSUPPORTED_VERBS | SUBJECTS
-                 | PAST_TENSE | HOME_NOUNS)
+                 | PAST_TENSE | HOME_NOUNS | frozenset("room rooms area".split()))  # "this room is a mess"
 # Words a typo may be repaired to, besides the world's vocabulary (short verbs are left alone).
 REPAIR_TARGETS = frozenset(w for w in (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | DOCK_WORDS | TIDY_WORDS
                                        | SAY_VERBS | CATEGORY_WORDS | ALL_ROOM_WORDS | COLOURS)
@@ -316,7 +326,10 @@ def _repair(tok: str, vocab: Vocabulary) -> str:
     if tok not in vocab.repairs:
         if len(vocab.repairs) > 20_000:  # words from users are unbounded; the memo is not
             vocab.repairs.clear()
-        vocab.repairs[tok] = _closest(tok, vocab)
+        close = _closest(tok, vocab)
+        # a real word is no typo ("breath" is not "break", "telly" not "tell", "peace" not
+        # "place"), unless its letters are the close word's swapped ("form" for "from")
+        vocab.repairs[tok] = close if tok not in english_words() or sorted(tok) == sorted(close) else tok
     return vocab.repairs[tok]
 
 
@@ -328,6 +341,8 @@ def _closest(tok: str, vocab: Vocabulary) -> str:
     for cand in vocab.words | (REPAIR_TARGETS if len(tok) >= 4 else frozenset()):
         if not cand.isalpha() or abs(len(cand) - len(tok)) > limit:
             continue
+        if cand[0] != tok[0] and cand not in vocab.words:
+            continue  # a general word is no typo of another first letter: "wibble" is not "nibble"
         d = _edit_distance(tok, cand, limit)
         if d < best_d or (d == best_d and cand[0] == tok[0] and best[0] != tok[0]):
             tie = d == best_d and cand[0] != tok[0]
@@ -394,6 +409,14 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
         if "?" in names:
             raise Refusal(f"I don't know any '{' '.join(raw[start:i + n])}' in this home.", "unknown")
         indefinite = start > 0 and toks[start - 1] in INDEFINITE
+        room = out[-1] if out and out[-1].end == start and len(out[-1].names) == 1 \
+            and vocab.kinds.get(out[-1].names[0]) == "room" else None
+        inside = room and {x for x in names if vocab.rooms_of.get(x) == room.names[0]}
+        if len(names) > 1 and room and all(vocab.kinds.get(x) == "furniture" for x in names):
+            if not inside:  # "the hall table", and the hall has none
+                raise Refusal(_unknown(raw[room.start:i + n]), "unknown_place")
+            start, names, indefinite = room.start, inside, room.indefinite  # "the playroom table"
+            out.pop()
         out.append(Mention(start, i + n, tuple(sorted(names)), " ".join(raw[start:i + n]), indefinite))
         i += n
     return out
@@ -421,6 +444,16 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
     if toks[:1] in (["i"], ["we"]) and toks[1:2] in (["am"], ["are"]) and set(toks[2:4]) & STATIC_PREPS \
             and not words & (commands | DOCK_WORDS):
         return "hint"  # "i'm (still) in the bedroom": where the speaker is, not where to go
+    if toks[:1] in (["i"], ["we"]) and toks[1:2] in (["am"], ["are"], ["was"], ["were"]) \
+            and next((t for t in raw[2:] if t not in FILLER), "").endswith("ing") \
+            and not words & (commands | DOCK_WORDS | CATEGORY_WORDS) - {"going", "heading", "popping", "running",
+                                                                         "coming"}:
+        return "hint"  # "i'm heading out in a minute", "i'm running late": what the speaker is doing
+    if len(toks) > 2 and toks[0] in DETERMINERS and not covered & {1, 2} and toks[1].isalpha() \
+            and toks[1] not in KNOWN_ENGLISH | COMMON_WORDS and toks[2] not in commands \
+            and len(raw[2]) > 3 and raw[2] not in _BE | {"does", "goes", "belongs", "lives"} \
+            and (raw[2].endswith("s") and not raw[2].endswith("ss") or raw[2].endswith("ed")):
+        return "hint"  # "the paperboy leaves it on the porch": what someone else does
     told = bool(toks) and toks[0] in SUBJECTS  # "I dropped the apple on the couch"
     for k, t in enumerate(toks):
         if k in covered:
@@ -545,7 +578,13 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
     chore = (first == "do" and bool(after_do) and after_do[0] not in PRONOUNS | {"you", "u", "ya", "me", "us"}
              and not words & {"favour", "favor"})
     # "do the laundry" is a chore; "do it", "do you think you could..", "do me a favour" are not
-    if chore or (first in UNSUPPORTED_VERBS and not words & TIDY_WORDS and not words & {"sure", "way"}):
+    # "i need something to cut this string with": a thing for the deed is wanted, not the deed
+    wanted = f.category is not None and at >= 2 and toks[at - 1] == "to" and toks[at - 2] in ("something", "anything")
+    if wanted:  # what the deed is done to is no thing to fetch ("this string")
+        f.unknown = [w for w in f.unknown if w not in raw[at:]]
+        f.unknown_dest = [w for w in f.unknown_dest if w not in raw[at:]]
+    if chore or (first in UNSUPPORTED_VERBS and not words & TIDY_WORDS and not words & {"sure", "way"}
+                 and not wanted):
         what = " ".join(t for t in raw[at:] if t not in ("me", "us", "please", "for", ","))
         if {"i", "we"} & set(toks[:at]) and not {"you", "u"} & set(toks[:at]):
             # the speaker's own plan ("grab the bottle, I want to make a smoothie"), not a

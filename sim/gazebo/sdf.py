@@ -39,7 +39,7 @@ import numpy as np
 import yaml
 
 from cloud_brain.domain.description import WorldDescription, load_world
-from sim.mjcf import ROBOT, TIMESTEP, RobotSpec, _rgba_for, build_mjcf, object_mass
+from sim.mjcf import ROBOT, TIMESTEP, RobotSpec, _rgba_for, build_mjcf, object_mass, resting_yaw
 from sim.world_model import USER_BODY_RADIUS, user_base_height, user_hand_position, user_seat
 
 log = logging.getLogger(__name__)
@@ -295,7 +295,7 @@ def build_world_sdf(desc: WorldDescription) -> str:
     for o in desc.objects.values():
         sx, sy, top = slots[o.name]
         m = _el(world, "model", name=o.name)
-        _pose(m, (sx, sy, top + o.half_height + 0.0005))
+        _pose(m, (sx, sy, top + o.half_height + 0.0005), (0.0, 0.0, resting_yaw(desc, o.name)))
         link = _el(m, "link", name=o.name)
         mass = float(f"{object_mass(o.shape, o.size):.4g}")  # as rounded in the MJCF
         _inertial(link, mass, _solid_inertia(o.shape, o.size, mass))

@@ -131,7 +131,9 @@ def test_another_world_uses_its_own_vocabulary():
         assert result.goals == goals, (command, result)
         assert check_goals(goals, state, result.steps) == (True, None)
     assert "Which mug" in planner.plan("bring me the mug", state).refusal  # two mugs
-    assert planner.plan("bring me the red cup", state).refusal  # the home's cup is not here
+    assert planner.plan("bring me the green book", state).refusal  # the home's book is not here
+    # ... but a word people use for one of its things is that thing ("cup" for a mug)
+    assert planner.plan("bring me the red cup", state).goals == [["delivered", "red_mug"]]
     assert "'kitchen'" in planner.plan("go to the kitchen", state).refusal
     assert any(str(s) == "navigate(power_dock)" for s in planner.plan("dock", state).steps)
 
@@ -420,3 +422,47 @@ def test_where_the_speaker_is_is_not_a_destination(planner, home):
     assert planner.plan("get me the remote, i'm in the bedroom", state).goals == [["delivered", "remote"]]
     assert planner.plan("put the book on the bed, we are in the kitchen", state).goals == [["on", "green_book", "bed"]]
     assert planner.plan("i'm in the bedroom, go to the kitchen", state).goals == [["robot_in", "kitchen"]]
+
+
+# ---- homes the code was not written around (tests/cases/worlds/: blind, with their own words) ----
+WORLDS = Path(__file__).resolve().parents[1] / "cases" / "worlds"
+OTHER_HOMES = [
+    # a word people use for a thing the world names otherwise ("settee", "dresser", "mud room")
+    ("flat_a", "pop the towel on the settee", [["on", "green_towel", "sofa"]], None),
+    ("cottage_b", "go wait in the mud room", [["robot_in", "boot_room"]], None),
+    ("bungalow_c", "leave my glasses on the dresser", [["on", "reading_glasses", "chest_of_drawers"]], None),
+    # a furniture's head noun, and a room before it picking one of several
+    ("cottage_b", "put the crayons on the bench", [["on", "crayon_box", "potting_bench"]], None),
+    ("cottage_b", "move the car to the playroom table", [["on", "toy_car", "kids_table"]], None),
+    ("cottage_b", "put the toy car on the table", [["refused"]], None),  # four tables: which?
+    # an alias's singular
+    ("bungalow_c", "could I have a biscuit", [["delivered", "biscuit_tin"]], None),
+    # what the speaker or someone else is doing is no request
+    ("flat_a", "hand me my keys, I'm running out of the door", [["delivered", "house_keys"]], None),
+    ("bungalow_c", "the postman leaves the paper on the porch bench, fetch it would you",
+     [["delivered", "newspaper"]], None),
+    # endearments and who is addressed
+    ("bungalow_c", "bring me my stick, love", [["delivered", "walking_stick"]], None),
+    ("bungalow_c", "be a dear and put the wool away", [["on", "ball_of_wool", "chest_of_drawers"]], None),
+    ("bungalow_c", "take the slippers to the porch, there's a good lad", [["on", "slippers", "porch_bench"]], None),
+    # scissors are a household thing; cutting is not a skill, and cutting a cable is unsafe
+    ("flat_a", "pass me the scissors", [["delivered", "scissors"]], None),
+    ("flat_a", "I need something to cut this string with", [["delivered", "scissors"]], None),
+    ("flat_a", "take the scissors and cut the cable", [["refused"]], None),
+    # a list of things, then "grab them": no person is grabbed
+    ("flat_a", "the banana and the keys, grab them and put them on the desk",
+     [["on", "banana", "desk"], ["on", "house_keys", "desk"]], None),
+    # a word for a need that is another thing's name part: a watering can is no drink
+    ("cottage_b", "i'm thirsty", [["delivered", "juice_box"]], None),
+    ("bungalow_c", "the den looks like a bomb's hit it, sort it out", [["tidy", "den"]], None),
+    ("bungalow_c", "put everything in the laundry back where it lives", [["tidy", "laundry"]], None),
+]
+
+
+@pytest.mark.parametrize("name,command,goals,world", OTHER_HOMES)
+def test_homes_the_code_was_not_written_around(name, command, goals, world):
+    desc = load_world(WORLDS / f"{name}.yaml")
+    state = WorldState.initial(desc, world)
+    result = RulesPlanner(desc).plan(command, state)
+    validate(result.steps, state)
+    assert check_goals(goals, state, result.steps) == (True, None), (command, result.text)

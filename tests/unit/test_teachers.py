@@ -144,3 +144,19 @@ def test_place_on_a_full_table_carries_the_object_over_the_others():
     assert _state(sim, start).location_of("green_book") == "dining_table"
     for o in ("blue_bottle", "white_plate"):  # untouched, still standing
         assert after[o][:3] == pytest.approx(before[o][:3], abs=0.01)
+
+
+def test_a_long_thing_rests_where_the_gripper_can_span_it():
+    # the office's hammer (0.30 m long) would lie across the fingers, which close along the
+    # robot's sideways axis and have no wrist to turn: it rests pointing at the robot instead
+    from math import pi
+
+    from sim.mjcf import resting_yaw
+    office = load_world(Path(__file__).parent / "office_world.yaml")
+    assert resting_yaw(office, "hammer") == pi / 2 and resting_yaw(office, "stapler") == 0.0
+    assert all(resting_yaw(load_world(), o) == 0.0 for o in load_world().objects)  # the home as it was
+    assert resting_yaw(load_world(FLAT), "laptop") == 0.0  # too wide either way: the pick says so
+    sim = HomeSim(office)
+    _run(sim, office, [("navigate", ["filing_cabinet"]), ("pick", ["hammer"]), ("navigate", ["workbench"]),
+                       ("place", ["hammer", "workbench"])])
+    assert _state(sim, office).location_of("hammer") == "workbench"
