@@ -65,7 +65,8 @@ class ProgramGrammar:
     def __init__(self, tok: Tokenizer, state: WorldState, slot_of: dict[str, int],
                  max_items: int = MAX_ITEMS, banned: set[tuple[int, tuple]] | None = None,
                  mentioned: list[str] | None = None, home_named: bool = True, user_named: bool = True,
-                 destinations: set[str] | None = None, where_is: set[str] | None = None):
+                 destinations: set[str] | None = None, where_is: set[str] | None = None,
+                 hand_over: bool = True):
         self.tok = tok
         self.state = state
         self.slot_of = slot_of
@@ -77,6 +78,7 @@ class ProgramGrammar:
         self.mentioned = set(mentioned or ())
         self.home_named = home_named  # False: the command never says "where it belongs" (prompt.names_home)
         self.user_named = user_named  # False: nothing said sends the robot to the person (prompt.names_user)
+        self.hand_over = hand_over  # False: only puts are asked, nothing is handed over (prompt.hands_over)
         # places the command says something should go to (prompt.destinations_said): putting an
         # object there stays a choice when it already is there ("... and the clicker on the
         # shelf", where it is), unlike a place the model could only have copied from the state
@@ -217,7 +219,8 @@ class ProgramGrammar:
             if self.reason is not None or len(self.items) >= self.max_items:
                 return [self.eos]
             out = [tid(GOAL_TOKENS[h]) for h in ("deliver", "put", "go", "dock", "tidy")
-                   if (self._expansion((h,)) is not None if prog.ARITY[h] == 0
+                   if (h != "deliver" or self.hand_over)
+                   and (self._expansion((h,)) is not None if prog.ARITY[h] == 0
                        else self._completions(h, [], first_only=True))]
             if not self.items:
                 out.append(tid(GOAL_TOKENS["refuse"]))

@@ -31,7 +31,8 @@ from cloud_brain.domain.plan import PlanError, Step, validate
 from cloud_brain.domain.state import WorldState
 from cloud_brain.planner.base import ALREADY_DONE, PlanResult
 from cloud_brain.planner.checkpoint import DEFAULT_ARTIFACT, load_artifact
-from cloud_brain.planner.prompt import REASONS, build_prompt, destinations_said, names_home, names_user
+from cloud_brain.planner.prompt import (REASONS, build_prompt, destinations_said, hands_over, names_home,
+                                        names_user)
 from cloud_brain.planner.rules import Refusal, RulesPlanner, described_objects, room_spoken_of
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class MoEPlanner:
         grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=linked,
                                  home_named=names_home(prompt.words), user_named=names_user(prompt.words),
                                  destinations=destinations_said(state.desc, prompt.words),
-                                 where_is=where_is)
+                                 where_is=where_is, hand_over=hands_over(state.desc, prompt.words))
         if grammar_out is not None:
             grammar_out.append(grammar)
         first = True
@@ -216,10 +217,12 @@ def _guard(ruled: Refusal | None, state: WorldState, mentioned: list[str]) -> st
       that links to nothing. The model saw only its corpus's unknown nouns and, given another,
       fetched some object instead;
     - a room to put something in that has nowhere to put it down ("put the cup in the
-      bathroom"): the model, with no surface to choose, handed the cup to the person."""
+      bathroom"): the model, with no surface to choose, handed the cup to the person;
+    - a word that names several things with nothing to say which ("bring me the mug" beside a
+      blue and a white mug): the model picked one; the person is asked which."""
     if ruled is None:
         return None
-    if ruled.kind in ("safety", "product", "unsupported", "report", "no_surface") \
+    if ruled.kind in ("safety", "product", "unsupported", "report", "no_surface", "ambiguous") \
             or ruled.kind == "unknown" and not _names_object(mentioned, state) \
             or ruled.kind == "unknown_place" and not _names_place(mentioned, state):
         return str(ruled)

@@ -362,10 +362,19 @@ def mentions(desc: WorldDescription, words: list[str]) -> list[str]:
     drink") in the world part of the prompt."""
     out: list[str] = []
     linked = _linked(desc, words)
-    for j, (_, hit) in enumerate(linked):
+    for j, (i, hit) in enumerate(linked):
+        if j + 1 < len(linked) and _qualifies(desc, words, linked, j):
+            continue  # "the playroom table": the room only says which table
         hit = _in_the_room_said(desc, words, linked, j)
         out += [e for e in hit if e not in out]
     return out[:MAX_MENTIONS]
+
+
+def _qualifies(desc: WorldDescription, words: list[str], linked, j: int) -> bool:
+    """Whether linked[j] is a room said just before a furniture word it picks one of."""
+    (i, hit), (nxt, furn) = linked[j], linked[j + 1]
+    return len(hit) == 1 and hit[0] in desc.rooms and nxt <= i + 2 and len(furn) > 1 \
+        and 0 < len(_in_the_room_said(desc, words, linked, j + 1)) < len(furn)
 
 
 _ROOM_LINK = frozenset("in of inside the".split())
@@ -481,6 +490,24 @@ def names_user(words: list[str]) -> bool:
             if not rest or rest[0] not in _PLACE_PREPS:
                 return True
     return False
+
+
+# words by which a command asks for a thing to be handed over, or wanted by the speaker
+_HAND_OVER = frozenset("""bring fetch get give hand pass retrieve grab me us here back need want
+like love fancy thirsty hungry starving peckish parched bored""".split())
+_PUT_VERBS = frozenset("put place leave set stick pop move take carry drop stand lay return".split())
+
+
+def hands_over(desc: WorldDescription, words: list[str]) -> bool:
+    """Could the command ask for a thing to be handed to the person? Not when it puts something
+    on a furniture it names with a putting verb and says nothing of handing over or of wanting
+    ("put my slippers on the bench in the porch", "leave it on the worktop for me"): the model,
+    on homes bigger than it trained on, had handed the slippers over."""
+    said = [w for i, w in enumerate(words) if not (w in ("me", "us") and i > 0 and words[i - 1] == "for")]
+    asks = any(w == "have" and {"i", "we"} & set(words[max(0, i - 2):i]) for i, w in enumerate(words))
+    if asks or set(said) & _HAND_OVER or not set(words) & _PUT_VERBS:  # "can i have ..."
+        return True
+    return not any(e in desc.furniture for e in destinations_said(desc, words))
 
 
 _COMPOUNDS: dict[int, tuple[WorldDescription, dict]] = {}

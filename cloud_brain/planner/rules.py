@@ -187,7 +187,8 @@ class Refusal(Exception):
     lacks), "no_surface" (a room with nowhere to put a thing down), "product" (something to be
     made: "a cup of coffee"), "unsupported" (a chore outside
     the skills: "vacuum the hall", "do the laundry"), "report" (only a report of what was done:
-    "I moved the plate to the counter"), "other" (anything else)."""
+    "I moved the plate to the counter"), "ambiguous" (a name several things share and nothing
+    says which: "the mug" beside two mugs), "other" (anything else)."""
 
     def __init__(self, reason: str, kind: str = "other"):
         super().__init__(reason)
@@ -454,13 +455,18 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
             and len(raw[2]) > 3 and raw[2] not in _BE | {"does", "goes", "belongs", "lives"} \
             and (raw[2].endswith("s") and not raw[2].endswith("ss") or raw[2].endswith("ed")):
         return "hint"  # "the paperboy leaves it on the porch": what someone else does
+    if toks[:2] in (["i", "will"], ["we", "will"]) and not words & commands - {"have"} \
+            and not (toks[2:3] == ["have"] and covered & {3, 4}):
+        return "hint"  # "i'll have a read of it after my nap": what the speaker will do ("i'll have the apple" asks)
     told = bool(toks) and toks[0] in SUBJECTS  # "I dropped the apple on the couch"
     for k, t in enumerate(toks):
         if k in covered:
             continue
         # not "I need you to put ...", "I want the cup put back": what is wanted done, not what was done
         said = raw[k]
-        past = told and k > 0 and toks[k - 1] != "to" and not SPEAKER_WANTS & set(toks[:k]) and (
+        # "have" just before is the perfect's ("you've earned it", "i've finished with it"), not a want
+        wants = SPEAKER_WANTS & set(toks[:k]) - ({"have"} if toks[k - 1:k] in (["have"], ["has"], ["had"]) else set())
+        past = told and k > 0 and toks[k - 1] != "to" and not wants and (
             said in PAST_TENSE or len(said) > 4 and said.endswith("ed") and said not in ("wanted", "needed", "liked"))
         if past and said not in PAST_TENSE and (said in CATEGORY_WORDS or set(toks[:k]) & _BE):
             # "i'm absolutely parched" (a need), "you look knackered", "i'm glued to this sofa":
@@ -564,7 +570,7 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
     pick = (furn or rooms or [None])[0]
     if pick is not None:
         if len(pick.names) > 1:
-            raise Refusal(_which(pick, vocab))
+            raise _ambiguous(pick, vocab)
         f.dest, f.dest_explicit = pick.names[0], True
     elif any(t in USER_WORDS for t in toks):
         f.dest = USER
@@ -611,8 +617,11 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
         f.intent = "say"
     elif (first == "where" or (first in SAY_VERBS and "where" in words)) and (f.objects or f.unknown):
         f.intent = "where"
-    elif (first in STOP_WORDS or {"never", "mind"} <= words) and not f.places:
+    elif (first in STOP_WORDS or {"never", "mind"} <= words) and not f.places \
+            and not (first == "wait" and (f.unknown_dest or words & {"in", "at"})):  # "wait in the loo": go there
         f.intent = "stop"
+    elif first == "wait" and f.unknown_dest and not f.places:
+        f.intent, f.dest = "go", None  # "wait for me in the loo", a place this home lacks: refused below
     elif collective and (words & PUTAWAY_WORDS or own_place) and kind != "norm" \
             and not (f.dest_explicit and vocab.kinds[f.dest] == "furniture") \
             or collective and words & TIDY_WORDS:
@@ -658,6 +667,13 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
     elif words & GREETINGS and not f.unknown:
         f.intent = "greet"
     return f
+
+
+def _ambiguous(m: Mention, vocab: Vocabulary) -> Refusal:
+    """"Which mug do you mean: ...?" Of kind "ambiguous" when a name the things share says it
+    ("the mug" beside two mugs); a description ("the red thing") is read with more of the
+    command by the MoE, so its refusal is the parser's own ("other")."""
+    return Refusal(_which(m, vocab), "other" if set(m.text.split()) & GENERIC_NOUNS else "ambiguous")
 
 
 def _which(m: Mention, vocab: Vocabulary) -> str:
@@ -864,7 +880,7 @@ def _resolve_object(m: Mention, state: WorldState, vocab: Vocabulary, locs: list
             return here[0]
     if m.indefinite:
         return _nearest(list(m.names), state)
-    raise Refusal(_which(m, vocab))
+    raise _ambiguous(m, vocab)
 
 
 def _category_hits(idx: int, vocab: Vocabulary) -> list[str]:
@@ -1115,7 +1131,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             if f.dest is None and f.places:
                 m = f.places[0]
                 if len(m.names) > 1:
-                    raise Refusal(_which(m, vocab))
+                    raise _ambiguous(m, vocab)
                 f.dest = m.names[0]
             if f.dest is None:
                 if f.unknown or f.unknown_dest:

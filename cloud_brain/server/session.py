@@ -120,6 +120,7 @@ class _Plan:
     closed: bool = False  # refused, failed for good, or every step committed
     from_index: int = 0  # where the current revision's planning started ...
     from_state: WorldState | None = None  # ... and from which state (store: finish after a crash)
+    last_failure: tuple | None = None  # (skill, args, reason, state) of the last failed step
 
 
 def step_id_of(plan_id: str, index: int, revision: int) -> str:
@@ -623,7 +624,11 @@ class PlanSession:
         plan.replans += 1
         # a failed step is assumed to have left the world as it found it unless the edge says
         state = observed or failed.state or self.world
-        give_up = not plan.closed and plan.replans > self.config.max_replans
+        # the same step failing the same way from the same state again ("the hammer is too wide
+        # for the gripper"): another replan would send it a third time
+        failure = (failed.msg.skill.name, tuple(failed.msg.skill.args), reason, state)
+        again, plan.last_failure = failure == plan.last_failure, failure
+        give_up = not plan.closed and (plan.replans > self.config.max_replans or again)
         plan.closed = plan.closed or give_up
         plan.num_steps = None if not plan.closed else plan.num_steps
         plan.from_index, plan.from_state = index, state
@@ -633,9 +638,10 @@ class PlanSession:
         if plan.closed and not give_up:
             return  # superseded by a newer command: withdraw, do not replan
         if give_up:
+            why = (f"{failed.msg.skill.name}({', '.join(failed.msg.skill.args)}) failed twice the same way"
+                   if again else f"gave up after {self.config.max_replans} replans")
             yield pb.CloudMessage(refusal=pb.Refusal(
-                command_id=plan.command_id, plan_id=plan.plan_id,
-                reason=f"gave up after {self.config.max_replans} replans; last failure: {reason}"))
+                command_id=plan.command_id, plan_id=plan.plan_id, reason=f"{why}; last failure: {reason}"))
             return
         yield from self._plan_from(plan, state, start_index=index)
 

@@ -456,6 +456,13 @@ OTHER_HOMES = [
     ("cottage_b", "i'm thirsty", [["delivered", "juice_box"]], None),
     ("bungalow_c", "the den looks like a bomb's hit it, sort it out", [["tidy", "den"]], None),
     ("bungalow_c", "put everything in the laundry back where it lives", [["tidy", "laundry"]], None),
+    # what was done ("you've earned it") and what the speaker will do ("I'll have a look at it")
+    ("bungalow_c", "put the wool on the bureau, I'll have a look at it tonight", [["on", "ball_of_wool", "bureau"]], None),
+    ("bungalow_c", "take my stick to the porch bench, I've finished with it", [["on", "walking_stick", "porch_bench"]], None),
+    ("bungalow_c", "I'll have the biscuits, please", [["delivered", "biscuit_tin"]], None),
+    # waiting somewhere is going there; waiting alone is stopping
+    ("bungalow_c", "wait for me in the porch", [["robot_in", "porch"]], None),
+    ("bungalow_c", "wait for me in the conservatory", [["refused"]], None),
 ]
 
 

@@ -275,3 +275,25 @@ def test_streamed_steps_leave_as_soon_as_they_are_produced(planner, world):
     assert first.WhichOneof("kind") == "step" and streaming.produced == 1
     rest = list(replies)
     assert kinds(rest)[-1] == "done" and streaming.produced == len(rest)
+
+
+def test_a_step_failing_the_same_way_twice_is_not_sent_a_third_time(planner, world):
+    """"the hammer is too wide for the gripper" will not change by asking again: the second
+    identical failure from the same state ends the plan and says why, well before max_replans."""
+    s = PlanSession(planner, {world.name: world}, config=SessionConfig(max_replans=3))
+    greeted(s)
+    steps, _ = planned(s)
+    out = run(s, outcome(steps[0], success=False, message="too wide for the gripper"))
+    assert kinds(out)[0] == "rollback" and kinds(out)[-1] == "done"
+    again = out[1].step
+    assert (again.skill.name, list(again.skill.args)) == (steps[0].skill.name, list(steps[0].skill.args))
+    out = run(s, outcome(again, success=False, message="too wide for the gripper"))
+    assert kinds(out) == ["rollback", "refusal"]
+    assert "failed twice the same way" in out[1].refusal.reason and "too wide" in out[1].refusal.reason
+    # a different failure is replanned as before
+    s2 = PlanSession(planner, {world.name: world}, config=SessionConfig(max_replans=3))
+    greeted(s2)
+    steps, _ = planned(s2)
+    out = run(s2, outcome(steps[0], success=False, message="blocked"))
+    out = run(s2, outcome(out[1].step, success=False, message="wheel slipped"))
+    assert kinds(out)[0] == "rollback" and kinds(out)[-1] == "done"
