@@ -258,7 +258,7 @@ def prompt_tokens(state: WorldState, slot_of: dict[str, int], keep: frozenset[st
 SYNONYMS = tuple(tuple(tuple(w.split()) for w in group.split("|")) for group in (
     "sofa|couch|settee", "tv|telly|television", "glasses|specs|spectacles",
     "toilet|loo|lavatory|wc", "chest of drawers|dresser|drawers", "mudroom|mud room|boot room",
-    "counter|worktop|countertop", "cupboard|cabinet", "wardrobe|closet",
+    "counter|worktop|countertop", "cupboard|cabinet", "wardrobe|closet", "sideboard|dresser|buffet|credenza",
     "nightstand|bedside table|night table|bedside cabinet", "hall|hallway|corridor|passage",
     "lounge|living room|sitting room|front room|family room", "remote|clicker|zapper|remote control",
     "phone|mobile|cellphone|mobile phone|cell phone", "jumper|sweater|pullover", "trainers|sneakers",

@@ -58,6 +58,7 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(i|we) (do |really |kind of |sort of |quite )?fancy\b", r"\1 want"),
     (r"\b(i|we) would (love|adore)\b", r"\1 would like"),  # "i'd love my book"
     (r"\bwhere (they|it|each one|everything|things) (live|lives)\b", r"where \1 belong"),
+    (r"( ,)? (and )?(stay|wait|remain) (there|put)\b", ""),  # "go in the mud room and stay there"
     # who is addressed, and endearments: "be a love and hand me ...", "..., there's a good lad",
     # "could you bring me the paper, love?"
     (r"\bbe an? (love|dear|darling|sweetheart|angel|star|gem|treasure|good (lad|boy|girl|robot)) and\b", ""),

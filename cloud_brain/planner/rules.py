@@ -31,6 +31,7 @@ Clauses are read in context, by their grammar rather than by example sentences:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -267,6 +268,8 @@ def _plural(toks: tuple[str, ...]) -> tuple[str, ...]:
         pl = last + "es"
     elif last.endswith("y") and len(last) > 2 and last[-2] not in "aeiou":
         pl = last[:-1] + "ies"
+    elif last.endswith("f") and len(last) > 3:
+        pl = last[:-1] + "ves"  # "bookshelves"
     else:
         pl = last + "s"
     return toks[:-1] + (pl,)
@@ -420,6 +423,13 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
             out.pop()
         out.append(Mention(start, i + n, tuple(sorted(names)), " ".join(raw[start:i + n]), indefinite))
         i += n
+    for j, (m, nxt) in enumerate(zip(out, out[1:])):  # "the table in the conservatory": the one there
+        between = toks[m.end:nxt.start]
+        if len(m.names) > 1 and all(vocab.kinds.get(x) == "furniture" for x in m.names) \
+                and "in" in between and set(between) <= {"in", "the", "inside"} and len(nxt.names) == 1:
+            inside = tuple(x for x in m.names if vocab.rooms_of.get(x) == nxt.names[0])
+            if inside:
+                out[j] = dataclasses.replace(m, names=inside)
     return out
 
 
@@ -447,8 +457,7 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
         return "hint"  # "i'm (still) in the bedroom": where the speaker is, not where to go
     if toks[:1] in (["i"], ["we"]) and toks[1:2] in (["am"], ["are"], ["was"], ["were"]) \
             and next((t for t in raw[2:] if t not in FILLER), "").endswith("ing") \
-            and not words & (commands | DOCK_WORDS | CATEGORY_WORDS) - {"going", "heading", "popping", "running",
-                                                                         "coming"}:
+            and not words & ({"you", "u"} | SPEAKER_WANTS | CATEGORY_WORDS):
         return "hint"  # "i'm heading out in a minute", "i'm running late": what the speaker is doing
     if len(toks) > 2 and toks[0] in DETERMINERS and not covered & {1, 2} and toks[1].isalpha() \
             and toks[1] not in KNOWN_ENGLISH | COMMON_WORDS and toks[2] not in commands \
@@ -518,8 +527,13 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
     dest_at = [k for k, t in enumerate(toks) if t in DEST_PREPS and role_at.get(k) == "dest"]
     later_place = len(dest_at) >= 2 and any(dest_at[1] < m.start <= dest_at[1] + 3 and vocab.kinds.get(m.names[0])
                                             in ("furniture", "room") for m in mentions)
+    first_at = next((m for m in mentions if dest_at and dest_at[0] < m.start <= dest_at[0] + 3), None)
+    then_at = next((m for m in mentions if len(dest_at) >= 2 and dest_at[1] < m.start <= dest_at[1] + 3), None)
+    # "put the book on the bench in the conservatory": the room says which bench, not where else
+    in_its_room = first_at is not None and then_at is not None and len(then_at.names) == 1 \
+        and any(vocab.rooms_of.get(n) == then_at.names[0] for n in first_at.names)
     if later_place and dest_at[0] in object_ends and toks[dest_at[0]] in STATIC_PREPS \
-            and "not" not in toks[dest_at[0]:dest_at[1]]:
+            and "not" not in toks[dest_at[0]:dest_at[1]] and not in_its_room:
         for k in range(dest_at[0], dest_at[1]):
             role_at[k] = "source"
     for k, t in enumerate(toks):
@@ -768,9 +782,11 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
     if any(w not in FILLER and w != "but" for w in cur) and toks[k] in ("first", "now") \
             and toks[k + 1:k + 2] and toks[k + 1] in IMPERATIVES:
         return True  # "i'll call my brother in a sec first pass me the remote"
-    if cur and toks[k:k + 2] in (["i", "am"], ["we", "are"]) and toks[k + 2:k + 3] in (["in"], ["still"], ["now"]) \
+    if cur and toks[k:k + 2] in (["i", "am"], ["we", "are"]) and (
+            toks[k + 2:k + 3] in (["in"], ["still"], ["now"])
+            or k + 2 < len(raw) and len(raw[k + 2]) > 4 and raw[k + 2].endswith("ing")) \
             and cur[-1] not in SUBJECTS | _SPEAKER_VERBS | DEST_PREPS:
-        return True  # "bottle please i'm in the bathroom": where the speaker is, said after
+        return True  # "bottle please i'm in the bathroom", "... keys i'm running late": the speaker, said after
     ends_said = bool(cur) and (cur[-1] in _CLAUSE_ENDS or (cur[-1].isalpha() and cur[-1] not in _NOT_CLAUSE_END))
     if ends_said and toks[k] in _ASKS and toks[k + 1:k + 2] in (["you"], ["i"]) and len(cur) >= 2:
         return True  # "... an apple in my bed can you take them back": a question starts anew
@@ -886,7 +902,10 @@ def _resolve_object(m: Mention, state: WorldState, vocab: Vocabulary, locs: list
 def _category_hits(idx: int, vocab: Vocabulary) -> list[str]:
     """The objects named by the most fitting noun of category idx that this world has any of."""
     for noun in CATEGORIES[idx][1]:
-        hits = [o for o, ns in vocab.nouns.items() if noun in ns or any(noun in n.split() for n in ns)]
+        # the noun is a name's head ("water bottle"), not a word that says what it is made of
+        # or holds ("apple juice" is no food); a "toy car" is a toy
+        hits = [o for o, ns in vocab.nouns.items()
+                if noun in ns or any(n.split()[-1] == noun or noun == "toy" == n.split()[0] for n in ns)]
         if hits:
             return hits
     return []

@@ -463,6 +463,14 @@ OTHER_HOMES = [
     # waiting somewhere is going there; waiting alone is stopping
     ("bungalow_c", "wait for me in the porch", [["robot_in", "porch"]], None),
     ("bungalow_c", "wait for me in the conservatory", [["refused"]], None),
+    # a furniture said with its room: the room says which, it is not a second destination
+    ("cottage_b", "leave the crayons on the bench in the conservatory", [["on", "crayon_box", "potting_bench"]], None),
+    ("cottage_b", "put the toy car on the table in the snug", [["on", "toy_car", "coffee_table"]], None),
+    ("cottage_b", "pop the juice on the shelves", [["on", "juice_box", "bookcase"]], None),  # a plural in -ves
+    ("cottage_b", "go to the mud room and stay there", [["robot_in", "boot_room"]], None),
+    # a need's noun is a name's head: "apple juice" is no food; a "toy car" is a toy
+    ("cottage_b", "i'm starving", [["refused"]], None),
+    ("cottage_b", "grab me the keys im running late", [["delivered", "car_keys"]], None),
 ]
 
 
