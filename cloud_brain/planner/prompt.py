@@ -257,7 +257,7 @@ def prompt_tokens(state: WorldState, slot_of: dict[str, int], keep: frozenset[st
 # that names one entity there is never taken for another through this table)
 SYNONYMS = tuple(tuple(tuple(w.split()) for w in group.split("|")) for group in (
     "sofa|couch|settee", "tv|telly|television", "glasses|specs|spectacles",
-    "toilet|loo|lavatory|wc", "chest of drawers|dresser|drawers", "mudroom|mud room|boot room",
+    "bathroom|washroom|restroom|toilet|loo|lavatory|wc", "chest of drawers|dresser|drawers", "mudroom|mud room|boot room",
     "counter|worktop|countertop", "cupboard|cabinet", "wardrobe|closet", "sideboard|dresser|buffet|credenza",
     "nightstand|bedside table|night table|bedside cabinet", "hall|hallway|corridor|passage",
     "lounge|living room|sitting room|front room|family room", "remote|clicker|zapper|remote control",
@@ -265,7 +265,7 @@ SYNONYMS = tuple(tuple(tuple(w.split()) for w in group.split("|")) for group in 
     "bin|trash can|rubbish bin|garbage can|waste bin", "sweets|candy", "biscuits|cookies",
     "biscuit|cookie", "torch|flashlight", "washing machine|washer", "duvet|comforter", "pram|stroller",
     "nappy|diaper", "dummy|pacifier", "teddy|teddy bear", "study|office", "porch|veranda",
-    "bookshelf|bookcase|shelves", "mug|cup", "bathroom|washroom|restroom", "garden|yard",
+    "bookshelf|bookcase|shelves", "mug|cup", "garden|yard",
     "storybook|picture book|story book", "crayons|colouring pencils|coloring pencils",
 ))
 _EXEMPT_HEADS = frozenset("room area space unit station top".split())  # no head noun alone: "guest room"

@@ -26,19 +26,19 @@ import re
 from cloud_brain.planner.rules import (COLOURS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES, Mention,
                                        Refusal, Vocabulary, _find_mentions, _phrase_start, _repaired)
 
-FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh oh mate pal dude bro".split())  # and who is addressed
+FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh oh mate pal dude bro robo bot".split())  # and who is addressed
 # text speak, as the words it stands for
 SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "thx": ["thanks"],
           "gimme": ["give", "me"], "lemme": ["let", "me"], "wanna": ["want", "to"], "gotta": ["have", "to"],
           "cuz": ["because"], "coz": ["because"], "im": ["i", "am"], "ya": ["you"], "em": ["them"],
-          "theres": ["there", "is"], "wheres": ["where", "is"], "whats": ["what", "is"], "youre": ["you", "are"],
+          "theres": ["there", "is"], "cmere": ["come", "here"], "comere": ["come", "here"], "wheres": ["where", "is"], "whats": ["what", "is"], "youre": ["you", "are"],
           "ive": ["i", "have"], "cant": ["can", "not"], "thats": ["that", "is"],
           # words of one side of the Atlantic the world descriptions may not list
           "loo": ["toilet"], "lavatory": ["toilet"], "wc": ["toilet"], "telly": ["tv"]}
 # markers that take back what came just before; the longest is matched first
 _STRONG = [tuple(m.split()) for m in (
     "sorry i mean", "sorry i meant", "no i mean", "no i meant", "i mean", "i meant", "or rather",
-    "actually make that", "no make that", "make that", "actually no scrap that", "no scrap that",
+    "actually no make it", "no make it", "actually make it", "actually make that", "no make that", "make that", "actually no scrap that", "no scrap that",
     "actually scrap that", "scrap that", "no scratch that", "scratch that", "no wait", "wait no",
     "no no", "no sorry", "sorry no", "no actually", "actually no", "oops")]
 _WEAK = [("no",), ("wait",), ("sorry",), ("actually",), ("rather",)]  # need a thing or place on both sides
@@ -58,6 +58,7 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(i|we) (do |really |kind of |sort of |quite )?fancy\b", r"\1 want"),
     (r"\b(i|we) would (love|adore)\b", r"\1 would like"),  # "i'd love my book"
     (r"\bwhere (they|it|each one|everything|things) (live|lives)\b", r"where \1 belong"),
+    (r"\b(run|draw|fill) (me |us |him |her )?a bath\b", "bathe me"),  # not a run to the person
     (r"( ,)? (and )?(stay|wait|remain) (there|put)\b", ""),  # "go in the mud room and stay there"
     # who is addressed, and endearments: "be a love and hand me ...", "..., there's a good lad",
     # "could you bring me the paper, love?"
@@ -68,7 +69,8 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
      "it is a mess"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
     (r"\bi (really )?mean it\b( ,)?", ""),
-    (r"\b(let me (think|see)|for some reason|if you (would|could|can|do not mind)|when you get a (chance|minute|sec))\b( ,)?", ""),
+    (r"\b(let me (think|see)|if you (would|could|can|do not mind)|when you get a (chance|minute|sec))\b( ,)?", ""),
+    (r"\bfor (some|no( good)?) reason\b", ""),  # a comma after it still ends the clause
     (r"\b(go|get|head) back to (charging|recharging)\b", "go charge"),
     (r"\bmeet me (in|at|by) the\b", "go to the"),
     (r"\bswap (it|them|both|those|these) (back|round|around)\b", r"put \1 back"),
@@ -97,7 +99,27 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
         toks = fixed
     toks = _drop_contrasts(toks, vocab)
     toks = _drop_negated_deeds(toks, vocab)
-    return _drop_where_the_person_is(toks, vocab)
+    toks = _drop_where_the_person_is(toks, vocab)
+    return _name_the_owner(toks, vocab)
+
+
+_POSSESSIVES = frozenset("his her their".split())
+
+
+def _name_the_owner(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "take sams textbook to his room and put it on his desk": "his desk" is the desk of the
+    owner said before ("sams desk"), where the world names things by whose they are."""
+    out = list(toks)
+    for k, t in enumerate(out):
+        if t not in _POSSESSIVES or k + 1 >= len(out):
+            continue
+        for n in (2, 1):
+            rest = tuple(out[k + 1:k + 1 + n])
+            owners = [p for p in out[:k][::-1] if p.isalpha() and (p, *rest) in vocab.phrases]
+            if len(rest) == n and owners:
+                out[k] = owners[0]
+                break
+    return out
 
 
 def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:

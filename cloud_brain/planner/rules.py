@@ -58,7 +58,7 @@ GENERIC_NOUNS = frozenset("thing one item object stuff things items objects".spl
 DELIVER_VERBS = frozenset("""bring fetch get give hand pass grab deliver retrieve take carry pick
 fetching bringing getting grabbing need want like have find""".split())
 PLACE_VERBS = frozenset("""put place set leave move drop store stash relocate transfer shift stick
-lay putting placing moving lift""".split())
+lay putting placing moving lift dump plonk""".split())
 NAV_VERBS = frozenset("""go head drive navigate walk come return visit enter proceed roll travel
 move run goto wander pop nip swing hop dash hurry rush scoot zip step dart stroll zoom trundle
 cruise venture sneak""".split())
@@ -79,7 +79,7 @@ INDEFINITE = frozenset("a an any some another one".split())
 PRONOUNS = frozenset("it them that this those these both".split())
 CATEGORIES = (  # need word -> nouns that satisfy it, most fitting first
     (frozenset("thirsty drink drinks beverage beverages sip parched".split()),
-     ("water", "drink", "juice", "bottle", "soda", "lemonade", "cola", "milk", "glass", "cup", "mug")),
+     ("water", "drink", "juice", "bottle", "soda", "lemonade", "cola", "coke", "pop", "milk", "glass", "cup", "mug")),
     (frozenset("hungry food snack snacks eat starving peckish munch nibble".split()),
      ("snack", "food", "fruit", "apple", "banana", "orange", "sandwich", "cookie", "biscuit", "biscuits")),
     (frozenset("read reading".split()), ("book", "novel", "magazine", "newspaper")),
@@ -90,6 +90,10 @@ CATEGORIES = (  # need word -> nouns that satisfy it, most fitting first
                                                             "cardigan", "hoodie", "slippers", "socks")),
 )
 CATEGORY_WORDS = frozenset().union(*(c[0] for c in CATEGORIES))
+LIQUIDS = frozenset("water juice soda lemonade cola coke milk".split())
+# how the speaker is, said beside a request ("get me my keys, i'm late"): no request itself
+SPEAKER_STATES = frozenset("""late busy tired off back home ready done sick ill knackered exhausted
+shattered sleepy leaving away out""".split())
 FILLER = frozenset("""the a an some any my your our their his her its me i you we it please pls
 could can would will shall should may might kindly just now quickly fast right away soon then
 and also to for of with up down out there here this that these those is are am be been was
@@ -153,7 +157,8 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\b(push|shove|bump|ram|run over|knock over) (him|her|them)\b|\b(grab|pull) (him|her)\b")),
     ("I won't do that: it could break things or damage the home.", re.compile(
         r"\b(throw|toss|fling|hurl|smash|shatter|crush|destroy|rip|tear|spill|splash|soak|drench|"
-        r"dump|ruin|damage|vandali[sz]e|flush|scratch|stomp|squash)\b|(?<!\ba )(?<!\byour )\bbreak\b|"
+        r"ruin|damage|vandali[sz]e|flush|scratch|stomp|squash)\b|(?<!\ba )(?<!\byour )\bbreak\b|"
+        r"\bdump\b.{0,30}\b(floor|ground|bin|trash|rubbish|garbage|everywhere|out|over|toilet)\b|"
         r"(?<!\ba )(?<!\bthe )(?<!\btotal )(?<!\bcomplete )\b(wreck|trash)\b|"
         r"\bknock\b.{0,30}\b(over|off|down)\b|\bpour\b.{0,40}\b(over|on|onto|into|all)\b|"
         r"\bdrop\b.{0,30}\b(floor|ground)\b")),
@@ -229,8 +234,8 @@ class Vocabulary:
 
         def add(text: str, name: str) -> None:
             toks = tuple(_tokens(text))
-            if not toks or all(t in FILLER or t in COLOURS for t in toks):
-                return
+            if not toks or all(t in FILLER or t in COLOURS for t in toks) and toks != ("can",):
+                return  # ("can": a watering can, a coke can; linked only after a determiner)
             for variant in {toks, _plural(toks), ("".join(toks),)}:
                 phrases.setdefault(variant, set()).add(name)
 
@@ -282,7 +287,7 @@ _CONTRACTIONS = (("won't", "will not"), ("can't", "can not"), ("cannot", "can no
 
 _IS = re.compile(r"\b(it|that|there|here|what|where|who|he|she|this|everything|something)'s\b|"
                  r"'s(?=\s+(on|in|at|under|by|near|inside|still|probably|somewhere|lying|sitting|over|"
-                 r"a|an|the|not|all|done|gone|missing|supposed)\b)")
+                 r"a|an|the|not|all|done|gone|missing|supposed|up|down|back|out|been|left|sat|stood|always|usually)\b)")
 
 
 def _tokens(text: str) -> list[str]:
@@ -393,6 +398,8 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
         hit = None
         for n in range(min(vocab.max_len, len(toks) - i), 0, -1):
             names = vocab.phrases.get(tuple(toks[i:i + n]))
+            if names and n == 1 and toks[i] in FILLER and not (i > 0 and toks[i - 1] in DETERMINERS | COLOURS):
+                names = None  # "can you ...", not "that can"
             if names:
                 hit = (n, names)
                 break
@@ -453,20 +460,27 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
         return None
     commands = DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | SAY_VERBS | DEPART_VERBS | UNSUPPORTED_VERBS
     if toks[:1] in (["i"], ["we"]) and toks[1:2] in (["am"], ["are"]) and set(toks[2:4]) & STATIC_PREPS \
-            and not words & (commands | DOCK_WORDS):
+            and not {t for k, t in enumerate(toks) if not (k and toks[k - 1] == "to")} & (commands | DOCK_WORDS):
         return "hint"  # "i'm (still) in the bedroom": where the speaker is, not where to go
     if toks[:1] in (["i"], ["we"]) and toks[1:2] in (["am"], ["are"], ["was"], ["were"]) \
             and next((t for t in raw[2:] if t not in FILLER), "").endswith("ing") \
             and not words & ({"you", "u"} | SPEAKER_WANTS | CATEGORY_WORDS):
         return "hint"  # "i'm heading out in a minute", "i'm running late": what the speaker is doing
+    if toks[:1] in (["i"], ["we"]) and toks[1:2] in (["am"], ["are"]) and toks[2:3] and toks[2] in SPEAKER_STATES \
+            and not words & ({"you", "u"} | SPEAKER_WANTS | CATEGORY_WORDS) and len(toks) <= 6:
+        return "hint"  # "i'm late", "we're off to the park"
     if len(toks) > 2 and toks[0] in DETERMINERS and not covered & {1, 2} and toks[1].isalpha() \
             and toks[1] not in KNOWN_ENGLISH | COMMON_WORDS and toks[2] not in commands \
             and len(raw[2]) > 3 and raw[2] not in _BE | {"does", "goes", "belongs", "lives"} \
             and (raw[2].endswith("s") and not raw[2].endswith("ss") or raw[2].endswith("ed")):
         return "hint"  # "the paperboy leaves it on the porch": what someone else does
-    if toks[:2] in (["i", "will"], ["we", "will"]) and not words & commands - {"have"} \
+    if toks[:2] in (["i", "will"], ["we", "will"]) and not words & {"you", "u"} \
             and not (toks[2:3] == ["have"] and covered & {3, 4}):
-        return "hint"  # "i'll have a read of it after my nap": what the speaker will do ("i'll have the apple" asks)
+        return "hint"  # "i'll grab it on my way out": what the speaker will do ("i'll have the apple" asks)
+    if toks[:1] == ["for"] and not words & (commands | DOCK_WORDS):
+        return "hint"  # "put the torch in the pantry, for emergencies": what for
+    if toks[:1] and toks[0] in DETERMINERS and "one" in toks[1:4] and not words & (commands | DOCK_WORDS):
+        return "hint"  # "get me the dog bowl, the silver one on the counter": which, and where it is
     told = bool(toks) and toks[0] in SUBJECTS  # "I dropped the apple on the couch"
     for k, t in enumerate(toks):
         if k in covered:
@@ -552,7 +566,9 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
             if t in cwords and f.category is None:
                 f.category = idx
         thing = t in UNSUPPORTED_VERBS and k > 0 and toks[k - 1] in DETERMINERS - {"that", "this"}  # "my phone"
-        if t.isalpha() and len(t) >= 3 and (t not in KNOWN_ENGLISH or thing) and t not in vocab.words:
+        purpose = object_ends and "for" in toks[min(object_ends):k]  # "put the torch in the pantry for emergencies"
+        if t.isalpha() and len(t) >= 3 and (t not in KNOWN_ENGLISH or thing) and t not in vocab.words \
+                and not purpose:
             bucket = f.unknown_dest if role_at[k] == "dest" else f.unknown
             if k > 0 and toks[k - 1] in COLOURS and k - 1 not in covered and (
                     not bucket or bucket[-1] != raw[k - 1]):
@@ -784,7 +800,8 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
         return True  # "i'll call my brother in a sec first pass me the remote"
     if cur and toks[k:k + 2] in (["i", "am"], ["we", "are"]) and (
             toks[k + 2:k + 3] in (["in"], ["still"], ["now"])
-            or k + 2 < len(raw) and len(raw[k + 2]) > 4 and raw[k + 2].endswith("ing")) \
+            or k + 2 < len(raw) and len(raw[k + 2]) > 4 and raw[k + 2].endswith("ing")
+            or toks[k + 2:k + 3] and toks[k + 2] in SPEAKER_STATES | CATEGORY_WORDS) \
             and cur[-1] not in SUBJECTS | _SPEAKER_VERBS | DEST_PREPS:
         return True  # "bottle please i'm in the bathroom", "... keys i'm running late": the speaker, said after
     ends_said = bool(cur) and (cur[-1] in _CLAUSE_ENDS or (cur[-1].isalpha() and cur[-1] not in _NOT_CLAUSE_END))
@@ -903,9 +920,11 @@ def _category_hits(idx: int, vocab: Vocabulary) -> list[str]:
     """The objects named by the most fitting noun of category idx that this world has any of."""
     for noun in CATEGORIES[idx][1]:
         # the noun is a name's head ("water bottle"), not a word that says what it is made of
-        # or holds ("apple juice" is no food); a "toy car" is a toy
+        # or holds ("apple juice" is no food); but a drink is what a thing holds ("coke can"),
+        # and a "toy car" is a toy
         hits = [o for o, ns in vocab.nouns.items()
-                if noun in ns or any(n.split()[-1] == noun or noun == "toy" == n.split()[0] for n in ns)]
+                if noun in ns or any(n.split()[-1] == noun or noun == "toy" == n.split()[0]
+                                     or noun in LIQUIDS and noun in n.split() for n in ns)]
         if hits:
             return hits
     return []
@@ -1001,6 +1020,12 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                          and not g.objects), None)
             if need is not None:
                 f.category, need.intent = need.category, "skip"
+    # "bring me a mug, the green one": the one said after says which
+    for prev, f in zip(frames, frames[1:]):
+        if f.intent == "hint" and "one" in f.text.split() and f.objects and prev.objects:
+            said = {n for m in f.objects for n in m.names}
+            prev.objects = [dataclasses.replace(m, names=tuple(n for n in m.names if n in said), indefinite=False)
+                            if len(m.names) > 1 and said < set(m.names) else m for m in prev.objects]
     # where the user says things are, for "bring me the mug, it's on the bench"
     hint_locs = [loc for f in frames if f.intent == "hint" and not f.objects for loc in f.locs]
     commanded = [i for i, f in enumerate(frames) if f.intent not in (None, "skip", "hint", "depart")]

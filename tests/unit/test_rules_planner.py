@@ -471,6 +471,23 @@ OTHER_HOMES = [
     # a need's noun is a name's head: "apple juice" is no food; a "toy car" is a toy
     ("cottage_b", "i'm starving", [["refused"]], None),
     ("cottage_b", "grab me the keys im running late", [["delivered", "car_keys"]], None),
+    # whose a thing is, said once ("sams ... his desk"); "that can" is a thing, "can you" is not
+    ("houseshare_d", "grab sams book and put it on his bed", [["on", "textbook", "sams_bed"]], None),
+    ("houseshare_d", "can you bring me that can", [["delivered", "cola_can"]], None),
+    ("houseshare_d", "im parched", [["delivered", "cola_can"]], None),  # a coke can holds a drink
+    ("houseshare_d", "get my keys im late", [["delivered", "house_keys"]], None),
+    ("houseshare_d", "dump the towel on sams bed", [["on", "towel", "sams_bed"]], None),
+    ("houseshare_d", "dump the towel on the floor", [["refused"]], None),
+    ("houseshare_d", "cmere", [["robot_at", "user"]], None),
+    # the loo is the bathroom where the home has one (the bungalow has none: refused above)
+    ("houseshare_d", "go to the loo", [["robot_in", "bathroom"]], None),
+    # what the speaker will do, where the speaker is, what for, which one
+    ("ranch_e", "put the flashlight on the bench, I'll take it with me later", [["on", "flashlight", "mudroom_bench"]], None),
+    ("ranch_e", "I'm by the back door about to leave, bring me my cell phone", [["delivered", "cell_phone"]], None),
+    ("ranch_e", "put the cookies in the pantry, for the kids", [["on", "cookies", "pantry_shelf"]], None),
+    ("loft_f", "robo bring me a mug, the green one", [["delivered", "green_mug"]], None),
+    ("loft_f", "robo get me the blue mug, actually no, make it the green one", [["delivered", "green_mug"]], None),
+    ("loft_f", "robo run me a bath", [["refused"]], None),
 ]
 
 
