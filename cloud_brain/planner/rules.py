@@ -566,7 +566,9 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
             if t in cwords and f.category is None:
                 f.category = idx
         thing = t in UNSUPPORTED_VERBS and k > 0 and toks[k - 1] in DETERMINERS - {"that", "this"}  # "my phone"
-        purpose = object_ends and "for" in toks[min(object_ends):k]  # "put the torch in the pantry for emergencies"
+        # "put the torch in the pantry for emergencies": what for (not "for me from the garage")
+        fr = max((j for j in range(min(object_ends, default=k), k) if toks[j] == "for"), default=None)
+        purpose = fr is not None and k - fr <= 3 and not set(toks[fr + 1:k]) & (DEST_PREPS | SOURCE_PREPS)
         if t.isalpha() and len(t) >= 3 and (t not in KNOWN_ENGLISH or thing) and t not in vocab.words \
                 and not purpose:
             bucket = f.unknown_dest if role_at[k] == "dest" else f.unknown
