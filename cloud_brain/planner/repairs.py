@@ -100,7 +100,10 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     toks = _drop_contrasts(toks, vocab)
     toks = _drop_negated_deeds(toks, vocab)
     toks = _drop_where_the_person_is(toks, vocab)
-    return _name_the_owner(toks, vocab)
+    toks = _name_the_owner(toks, vocab)
+    while toks != raw and len(toks) > 1 and toks[-1] == ",":  # "... head to the bedroom and wait there."
+        toks = toks[:-1]  # said plainly ends there, not on the full stop's comma
+    return toks
 
 
 _POSSESSIVES = frozenset("his her their".split())
