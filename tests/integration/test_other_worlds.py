@@ -24,6 +24,10 @@ def test_fetch_with_the_user_and_the_cup_elsewhere(tmp_path):
         assert res.steps[0].text == "navigate(bed)"
         state = m.node.world_state()
         assert state.location_of("red_cup") == USER and state.robot_room == "kitchen"
+        # nothing to do (the apple is on the counter): the mission says so instead of failing
+        again = m.run("leave the apple on the counter", timeout_s=60)
+        assert again.ok and "already" in again.reason, again.reason
+        assert [s.text for s in again.steps] == ['say("That\'s already done.")']
 
 
 def test_tidy_and_dock_in_an_office_world(tmp_path):
