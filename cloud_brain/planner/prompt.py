@@ -266,7 +266,8 @@ SYNONYMS = tuple(tuple(tuple(w.split()) for w in group.split("|")) for group in 
     "biscuit|cookie", "torch|flashlight", "washing machine|washer", "duvet|comforter", "pram|stroller",
     "nappy|diaper", "dummy|pacifier", "teddy|teddy bear", "study|office", "porch|veranda",
     "bookshelf|bookcase|shelves", "mug|cup", "garden|yard",
-    "storybook|picture book|story book", "crayons|colouring pencils|coloring pencils",
+    "storybook|picture book|story book", "crayons|colouring pencils|coloring pencils", "bunny|rabbit",
+    "sun cream|sun lotion|sunscreen|suncream", "sunglasses|sunnies|shades", "flip flops|thongs",
 ))
 _EXEMPT_HEADS = frozenset("room area space unit station top".split())  # no head noun alone: "guest room"
 
@@ -276,11 +277,15 @@ def extra_names(desc: WorldDescription) -> dict[str, list[tuple[str, ...]]]:
     or alias ("settee" for the sofa, "dresser" for the chest of drawers), an alias's singular
     ("biscuit" for "biscuits"), a furniture name's head noun ("bench" for the potting bench). Only
     those no other entity is named by, so the world's own words always win."""
-    own: dict[tuple[str, ...], set[str]] = {}
+    own: dict[tuple[str, ...], set[str]] = {}  # what the world itself names each entity
+    claimed: dict[tuple[str, ...], set[str]] = {}  # ... and a thing's head noun ("cup" of "sippy cup")
     entities = [*desc.rooms.values(), *desc.furniture.values(), *desc.objects.values()]
     for x in entities:
         for w in [words_of(x.name), *(words_of(a) for a in x.aliases)]:
             own.setdefault(tuple(w), set()).add(x.name)
+            claimed.setdefault(tuple(w), set()).add(x.name)
+            if x.name in desc.objects and w:
+                claimed.setdefault(tuple(w[-1:]), set()).add(x.name)
     cand: dict[tuple[str, ...], dict[str, None]] = {}  # ordered: prompts must not depend on hashing
     for x in entities:
         names = [tuple(words_of(x.name)), *(tuple(words_of(a)) for a in x.aliases)]
@@ -296,14 +301,14 @@ def extra_names(desc: WorldDescription) -> dict[str, list[tuple[str, ...]]]:
                                 if not (set(member) & set(other)):  # not "remote" -> "remote control"
                                     cand.setdefault(w[:k] + other + w[k + n:], {})[x.name] = None
             last = w[-1]
-            if last.endswith("s") and not last.endswith(("ss", "us", "ves")) and len(last) > 3:
+            if last.endswith("s") and not last.endswith(("ss", "sses", "us", "ves")) and len(last) > 3:
                 cand.setdefault(w[:-1] + (last[:-3] + "y" if last.endswith("ies") else last[:-1],), {})[x.name] = None
         if x.name in desc.furniture and len(names[0]) > 1 and names[0][-1] not in _EXEMPT_HEADS:
             cand.setdefault(names[0][-1:], {})[x.name] = None
     out: dict[str, list[tuple[str, ...]]] = {}
     for w, xs in cand.items():
-        if w not in own:
-            for x in xs:
+        for x in xs:
+            if not claimed.get(w, set()) - {x} and x not in own.get(w, set()):  # nobody else's, not yet its own
                 out.setdefault(x, []).append(w)
     return out
 

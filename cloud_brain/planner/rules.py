@@ -151,12 +151,12 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"fingers?|someone|somebody|him|her|me|you|yourself|cat|dog|baby|kids?|plug)\b")),
     ("I will never do anything that could hurt someone.", re.compile(
         r"\b(hurt|harm|kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick|shoot|strangle|choke|"
-        r"slap|beat up|trip|wound|smother|suffocate)\b|\bthrow\b.{0,30}\bat\b|"
+        r"slap|beat up|trip|wound|smother|suffocate)\b|\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!blue )throw\b.{0,30}\bat\b|"
         r"\b(push|shove|pull|grab|bump|ram|run over)\b.{0,25}\b(person|people|man|woman|child|children|kid|kids|"
         r"baby|someone|somebody|anyone|user|grandma|grandpa|guest|visitor)\b|"
         r"\b(push|shove|bump|ram|run over|knock over) (him|her|them)\b|\b(grab|pull) (him|her)\b")),
     ("I won't do that: it could break things or damage the home.", re.compile(
-        r"\b(throw|toss|fling|hurl|smash|shatter|crush|destroy|rip|tear|spill|splash|soak|drench|"
+        r"\b(?<!the )(?<!a )(?<!my )(?<!your )(throw|toss|fling|hurl|smash|shatter|crush|destroy|rip|tear|spill|splash|soak|drench|"
         r"ruin|damage|vandali[sz]e|flush|scratch|stomp|squash)\b|(?<!\ba )(?<!\byour )\bbreak\b|"
         r"\bdump\b.{0,30}\b(floor|ground|bin|trash|rubbish|garbage|everywhere|out|over|toilet)\b|"
         r"(?<!\ba )(?<!\bthe )(?<!\btotal )(?<!\bcomplete )\b(wreck|trash)\b|"
@@ -320,7 +320,8 @@ KNOWN_ENGLISH = (FILLER | COLOURS | GENERIC_NOUNS | DELIVER_VERBS | PLACE_VERBS 
                  | TIDY_WORDS | PUTAWAY_WORDS | ALL_ROOM_WORDS | SAY_VERBS | STOP_WORDS | GREETINGS
                  | USER_WORDS | DEST_PREPS | SOURCE_PREPS | PRONOUNS | CATEGORY_WORDS | SPLIT_WORDS
                  | STATE_WORDS | NORM_WORDS | COLLECTIVE | DEPART_VERBS | UNSUPPORTED_VERBS | SUBJECTS
-                 | PAST_TENSE | HOME_NOUNS | frozenset("room rooms area".split()))  # "this room is a mess"
+                 | PAST_TENSE | HOME_NOUNS | frozenset("""room rooms area through door doors window windows wall
+                 walls floor corner stairs""".split()))  # "this room is a mess", "the bench by the door"
 # Words a typo may be repaired to, besides the world's vocabulary (short verbs are left alone).
 REPAIR_TARGETS = frozenset(w for w in (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | DOCK_WORDS | TIDY_WORDS
                                        | SAY_VERBS | CATEGORY_WORDS | ALL_ROOM_WORDS | COLOURS)
@@ -479,8 +480,9 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
         return "hint"  # "i'll grab it on my way out": what the speaker will do ("i'll have the apple" asks)
     if toks[:1] == ["for"] and not words & (commands | DOCK_WORDS):
         return "hint"  # "put the torch in the pantry, for emergencies": what for
-    if toks[:1] and toks[0] in DETERMINERS and "one" in toks[1:4] and not words & (commands | DOCK_WORDS):
-        return "hint"  # "get me the dog bowl, the silver one on the counter": which, and where it is
+    if toks[:3] in (["i", "have", "got"], ["we", "have", "got"]) \
+            and not words & ({"you", "u"} | commands - {"get", "got", "have"}):
+        return "hint"  # "we've got two minutes before the bus"
     told = bool(toks) and toks[0] in SUBJECTS  # "I dropped the apple on the couch"
     for k, t in enumerate(toks):
         if k in covered:
@@ -1022,12 +1024,16 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                          and not g.objects), None)
             if need is not None:
                 f.category, need.intent = need.category, "skip"
-    # "bring me a mug, the green one": the one said after says which
+    # "bring me a mug, the green one", "get me the dog bowl, the silver one on the counter": the
+    # one said after (no verb of its own) says which, and is no second errand
     for prev, f in zip(frames, frames[1:]):
-        if f.intent == "hint" and "one" in f.text.split() and f.objects and prev.objects:
-            said = {n for m in f.objects for n in m.names}
-            prev.objects = [dataclasses.replace(m, names=tuple(n for n in m.names if n in said), indefinite=False)
-                            if len(m.names) > 1 and said < set(m.names) else m for m in prev.objects]
+        if "one" in f.text.split() and f.objects and prev.objects and f.verb is None and f.intent in (
+                "hint", "deliver", "place") and prev.intent in ("deliver", "place", "putaway"):
+            said = {n for m in f.objects for n in m.names} & {n for m in prev.objects for n in m.names}
+            if said:
+                prev.objects = [dataclasses.replace(m, names=tuple(n for n in m.names if n in said), indefinite=False)
+                                if len(m.names) > 1 and said < set(m.names) else m for m in prev.objects]
+                f.intent = "hint"
     # where the user says things are, for "bring me the mug, it's on the bench"
     hint_locs = [loc for f in frames if f.intent == "hint" and not f.objects for loc in f.locs]
     commanded = [i for i, f in enumerate(frames) if f.intent not in (None, "skip", "hint", "depart")]
@@ -1089,7 +1095,10 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             text = re.sub(r"^(to )?(me|the user|us|them|him|her)\b\s*(that\s+)?", "", text).strip()
             speech.append(Step("say", (text or "Hello!",)))
             continue
-        objects = [_resolve_object(m, state, vocab, f.locs or hint_locs) for m in f.objects]
+        every = bool(set(f.text.split()) & {"both", "all"})  # "bring me both teddies": each of them
+        objects = [n for m in f.objects for n in (
+            m.names if every and len(m.names) > 1 and m.text.endswith("s")
+            else [_resolve_object(m, state, vocab, f.locs or hint_locs)])]
         if f.intent == "where":
             if not objects:
                 raise Refusal(_unknown(f.unknown), "unknown")

@@ -488,6 +488,20 @@ OTHER_HOMES = [
     ("loft_f", "robo bring me a mug, the green one", [["delivered", "green_mug"]], None),
     ("loft_f", "robo get me the blue mug, actually no, make it the green one", [["delivered", "green_mug"]], None),
     ("loft_f", "robo run me a bath", [["refused"]], None),
+    ("loft_f", "robo get me the bowl, the silver one", [["delivered", "food_bowl"]], None),
+    # a blanket called "the throw" is a thing, not a throw; throwing is still refused
+    ("access_h", "put the throw on the bed", [["on", "throw_blanket", "bed"]], None),
+    ("access_h", "throw the remote", [["refused"]], None),
+    # both of a plural name, and one of a pair said after its twin
+    ("twins_i", "bring me both lunchboxes", [["delivered", "blue_lunchbox"], ["delivered", "pink_lunchbox"]], None),
+    ("twins_i", "put the pink lunchbox on Leo's desk and the blue one on Mia's desk",
+     [["on", "pink_lunchbox", "leos_desk"], ["on", "blue_lunchbox", "mias_desk"]], None),
+    ("twins_i", "grab the football off the bench by the front door", [["delivered", "football"]],
+     {"objects": {"football": "hallway_bench"}}),
+    ("twins_i", "get me the football, we've got five minutes", [["delivered", "football"]], None),
+    # household words for things the world names otherwise ("rabbit", "sunnies", "sun lotion")
+    ("seaside_g", "get me the rabbit", [["delivered", "toy_bunny"]], None),
+    ("seaside_g", "grab the sunnies and the sun lotion", [["delivered", "sunglasses"], ["delivered", "sun_cream"]], None),
 ]
 
 
