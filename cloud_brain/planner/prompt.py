@@ -332,6 +332,8 @@ def _phrases(desc: WorldDescription) -> dict[tuple[str, ...], list[str]]:
                 add(w, x.name)
                 if colour and w[0] != colour[0]:
                     add([*colour, w[-1]], x.name)
+                    if len(w) > 1:
+                        add([*colour, *w], x.name)  # "the pink lunch box"
     return out
 
 

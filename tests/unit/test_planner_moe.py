@@ -826,3 +826,13 @@ def test_a_put_said_with_no_word_of_handing_over_is_never_a_delivery():
         "Could you take the white mug through to the kitchen and leave it on the worktop for me? "
         "I'll wash it up later when my hands have warmed up.", WorldState.initial(bungalow))
     assert res.goals == [["on", "white_mug", "kitchen_counter"]], res.text
+
+
+def test_a_colour_before_a_name_of_several_words_picks_that_thing():
+    """"the pink lunchbox" is said "pink lunch box" once split into the words the model knows: the
+    colour must still pick the pink one of two lunchboxes (the model had moved the blue one)."""
+    twins = load_world(ROOT / "tests" / "cases" / "worlds" / "twins_i.yaml")
+    words = P.command_words(TOK, twins, "put the pink lunchbox on the kitchen counter")
+    assert P.mentions(twins, words) == ["pink_lunchbox", "kitchen_counter"]
+    assert set(P.mentions(twins, P.command_words(TOK, twins, "bring me a lunchbox"))) == {
+        "blue_lunchbox", "pink_lunchbox"}
