@@ -59,6 +59,8 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(i|we) would (love|adore)\b", r"\1 would like"),  # "i'd love my book"
     (r"\bwhere (they|it|each one|everything|things) (live|lives)\b", r"where \1 belong"),
     (r"\b(run|draw|fill) (me |us |him |her )?a bath\b", "bathe me"),  # not a run to the person
+    (r"\bcome (on )?(over|through|round|around|along)( here)?(?= ,|$)", "come here"),  # "i'm in the den, come through"
+    (r"\b(no wait|wait no|no sorry|sorry no|no|wait|sorry)( ,)? not (there|that one|that)\b", r"\1"),  # "... no wait, not there, on the table"
     (r"( ,)? (and )?(stay|wait|remain) (there|put)\b", ""),  # "go in the mud room and stay there"
     # who is addressed, and endearments: "be a love and hand me ...", "..., there's a good lad",
     # "could you bring me the paper, love?"

@@ -502,6 +502,10 @@ OTHER_HOMES = [
     # household words for things the world names otherwise ("rabbit", "sunnies", "sun lotion")
     ("seaside_g", "get me the rabbit", [["delivered", "toy_bunny"]], None),
     ("seaside_g", "grab the sunnies and the sun lotion", [["delivered", "sunglasses"], ["delivered", "sun_cream"]], None),
+    # "come through" is come here; "no wait, not there, on ..." corrects the place
+    ("seaside_g", "I'm in the nursery, come through", [["robot_at", "user"]], None),
+    ("seaside_g", "put the bunny on the cot, no wait, not there, on the changing table",
+     [["on", "toy_bunny", "changing_table"]], {"objects": {"toy_bunny": "cot"}}),
 ]
 
 
