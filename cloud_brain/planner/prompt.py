@@ -319,7 +319,7 @@ def _phrases(desc: WorldDescription) -> dict[tuple[str, ...], list[str]]:
     out: dict[tuple[str, ...], list[str]] = {}
 
     def add(words: list[str], name: str) -> None:
-        for w in (tuple(words), *((*words[:-1], p) for p in _plurals(words[-1] if words else ""))):
+        for w in (tuple(words), *((*words[:-1], p) for p in plurals(words[-1] if words else ""))):
             if w and name not in out.setdefault(w, []):
                 out[w].append(name)
 
@@ -337,7 +337,7 @@ def _phrases(desc: WorldDescription) -> dict[tuple[str, ...], list[str]]:
     return out
 
 
-def _plurals(word: str) -> list[str]:
+def plurals(word: str) -> list[str]:
     """A noun's plural spellings: "mugs", "glasses", "shelves", "cherries"."""
     if not word:
         return []

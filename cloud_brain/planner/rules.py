@@ -44,7 +44,7 @@ from cloud_brain.domain.plan import PlanError, Step, execute
 from cloud_brain.domain.solver import SolveError, solve
 from cloud_brain.domain.state import USER, WorldState
 from cloud_brain.planner.base import ALREADY_DONE, Planner, PlanResult
-from cloud_brain.planner.prompt import english_words, extra_names
+from cloud_brain.planner.prompt import english_words, extra_names, plurals
 
 log = logging.getLogger(__name__)
 
@@ -268,16 +268,7 @@ class Vocabulary:
 
 
 def _plural(toks: tuple[str, ...]) -> tuple[str, ...]:
-    last = toks[-1]
-    if last.endswith(("s", "x", "ch", "sh")):
-        pl = last + "es"
-    elif last.endswith("y") and len(last) > 2 and last[-2] not in "aeiou":
-        pl = last[:-1] + "ies"
-    elif last.endswith("f") and len(last) > 3:
-        pl = last[:-1] + "ves"  # "bookshelves"
-    else:
-        pl = last + "s"
-    return toks[:-1] + (pl,)
+    return toks[:-1] + (plurals(toks[-1])[-1],)  # "cups", "boxes", "shelves", "berries"
 
 
 _CONTRACTIONS = (("won't", "will not"), ("can't", "can not"), ("cannot", "can not"),
