@@ -64,10 +64,14 @@ class RobotSpec:
         """Half the opening between the finger faces when fully open."""
         return self.finger_open_y - self.finger_half_thickness
 
+    def spans(self, half_width: float) -> bool:
+        """Whether the open fingers close around something this wide across them (half width,
+        metres), with the pick's margin inside the fingers."""
+        return half_width <= self.finger_inner_open - GRIP_MARGIN
 
+
+GRIP_MARGIN = 0.003  # the pick's margin inside the open fingers [m]
 ROBOT = RobotSpec()
-
-GRIP_MARGIN = 0.003  # the pick teacher's margin inside the open fingers [m]
 
 
 def resting_yaw(desc: WorldDescription, name: str, robot: RobotSpec = ROBOT) -> float:
@@ -80,8 +84,8 @@ def resting_yaw(desc: WorldDescription, name: str, robot: RobotSpec = ROBOT) -> 
         return 0.0
     across_y = desc.furniture[o.on].approach in ("+x", "-x")  # the fingers close along world y
     across, along = (o.size[1], o.size[0]) if across_y else (o.size[0], o.size[1])
-    fits = lambda width: width / 2 <= robot.finger_inner_open - GRIP_MARGIN
-    return math.pi / 2 if not fits(across) and fits(along) else 0.0
+    return math.pi / 2 if not robot.spans(across / 2) and robot.spans(along / 2) else 0.0
+
 
 FURNITURE_RGBA = {
     "counter": "0.75 0.70 0.62 1", "sink": "0.70 0.75 0.80 1", "table": "0.55 0.38 0.22 1",

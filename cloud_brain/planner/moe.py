@@ -126,10 +126,11 @@ class MoEPlanner:
             linked = linked + described_objects(meant, self._rules.vocabulary(state.desc))
         if not _names_place(prompt.mentioned, state):
             linked = linked + room_spoken_of(meant, state)  # "in here": the user's room
+        destinations = destinations_said(state.desc, prompt.words)
         grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=linked,
                                  home_named=names_home(prompt.words), user_named=names_user(prompt.words),
-                                 destinations=destinations_said(state.desc, prompt.words),
-                                 where_is=where_is, hand_over=hands_over(state.desc, prompt.words))
+                                 destinations=destinations, where_is=where_is,
+                                 hand_over=hands_over(state.desc, prompt.words, destinations))
         if grammar_out is not None:
             grammar_out.append(grammar)
         first = True

@@ -505,16 +505,17 @@ like love fancy thirsty hungry starving peckish parched bored""".split())
 _PUT_VERBS = frozenset("put place leave set stick pop move take carry drop stand lay return".split())
 
 
-def hands_over(desc: WorldDescription, words: list[str]) -> bool:
+def hands_over(desc: WorldDescription, words: list[str], destinations: set[str]) -> bool:
     """Could the command ask for a thing to be handed to the person? Not when it puts something
     on a furniture it names with a putting verb and says nothing of handing over or of wanting
     ("put my slippers on the bench in the porch", "leave it on the worktop for me"): the model,
-    on homes bigger than it trained on, had handed the slippers over."""
+    on homes bigger than it trained on, had handed the slippers over. `destinations`: those
+    `destinations_said` finds in `words`."""
     said = [w for i, w in enumerate(words) if not (w in ("me", "us") and i > 0 and words[i - 1] == "for")]
     asks = any(w == "have" and {"i", "we"} & set(words[max(0, i - 2):i]) for i, w in enumerate(words))
     if asks or set(said) & _HAND_OVER or not set(words) & _PUT_VERBS:  # "can i have ..."
         return True
-    return not any(e in desc.furniture for e in destinations_said(desc, words))
+    return not any(e in desc.furniture for e in destinations)
 
 
 _COMPOUNDS: dict[int, tuple[WorldDescription, dict]] = {}

@@ -543,6 +543,14 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
             and "not" not in toks[dest_at[0]:dest_at[1]] and not in_its_room:
         for k in range(dest_at[0], dest_at[1]):
             role_at[k] = "source"
+    # "put the torch in the pantry for emergencies": up to three words after a "for" that follows a
+    # thing say what for, not things to fetch (not past a preposition: "for me from the garage")
+    purpose: set[int] = set()
+    for j in range(min(object_ends, default=len(toks)), len(toks)):
+        for k in range(j + 1, min(j + 4, len(toks))) if toks[j] == "for" else ():
+            if toks[k] in DEST_PREPS | SOURCE_PREPS:
+                break
+            purpose.add(k)
     for k, t in enumerate(toks):
         if k in covered:
             continue
@@ -559,11 +567,8 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
             if t in cwords and f.category is None:
                 f.category = idx
         thing = t in UNSUPPORTED_VERBS and k > 0 and toks[k - 1] in DETERMINERS - {"that", "this"}  # "my phone"
-        # "put the torch in the pantry for emergencies": what for (not "for me from the garage")
-        fr = max((j for j in range(min(object_ends, default=k), k) if toks[j] == "for"), default=None)
-        purpose = fr is not None and k - fr <= 3 and not set(toks[fr + 1:k]) & (DEST_PREPS | SOURCE_PREPS)
         if t.isalpha() and len(t) >= 3 and (t not in KNOWN_ENGLISH or thing) and t not in vocab.words \
-                and not purpose:
+                and k not in purpose:
             bucket = f.unknown_dest if role_at[k] == "dest" else f.unknown
             if k > 0 and toks[k - 1] in COLOURS and k - 1 not in covered and (
                     not bucket or bucket[-1] != raw[k - 1]):

@@ -21,7 +21,7 @@ from cloud_brain.domain.description import SIDES, Furniture, WorldDescription, l
 from cloud_brain.domain.state import USER
 from edge_nerve.skills.navigation import (OccupancyGrid, PathFollower, goal_pose, path_length,
                                           pose_controller)
-from sim.mjcf import GRIP_MARGIN, ROBOT, RobotSpec
+from sim.mjcf import ROBOT, RobotSpec
 from sim.world_model import (SURFACE_TOL, USER_BODY_RADIUS, approach_edge_distance, dock_name,
                              half_extent_along, object_location, user_seat, wrap)
 
@@ -388,7 +388,7 @@ class Pick(_Manipulate):
             return failed(f"cannot pick {o} from the {fname}: {base}")
         yaw = base[2]
         width = half_extent_along(self.desc.objects[o], pose[3:7], (-math.sin(yaw), math.cos(yaw), 0.0))
-        if width > self.robot.finger_inner_open - GRIP_MARGIN:
+        if not self.robot.spans(width):
             return failed(f"{o} is too wide for the gripper ({2 * width:.2f} m)")
         self.furniture = f
         self.base_goal = base

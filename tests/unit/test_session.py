@@ -222,10 +222,16 @@ def test_failure_rolls_back_and_replans_from_the_observed_world(session, world):
     assert run(session, outcome(new[0]))[0].commit.revision == 1
 
 
-def test_replanning_gives_up_after_max_replans(planner, world):
-    s = PlanSession(planner, {world.name: world}, config=SessionConfig(max_replans=1))
+def _planning(planner, world, max_replans: int):
+    """A greeted session with max_replans, and the steps of its first plan."""
+    s = PlanSession(planner, {world.name: world}, config=SessionConfig(max_replans=max_replans))
     greeted(s)
     steps, _ = planned(s)
+    return s, steps
+
+
+def test_replanning_gives_up_after_max_replans(planner, world):
+    s, steps = _planning(planner, world, max_replans=1)
     out = run(s, outcome(steps[0], success=False, message="blocked"))
     assert kinds(out)[0] == "rollback" and kinds(out)[-1] == "done"
     again = out[1].step
@@ -280,9 +286,7 @@ def test_streamed_steps_leave_as_soon_as_they_are_produced(planner, world):
 def test_a_step_failing_the_same_way_twice_is_not_sent_a_third_time(planner, world):
     """"the hammer is too wide for the gripper" will not change by asking again: the second
     identical failure from the same state ends the plan and says why, well before max_replans."""
-    s = PlanSession(planner, {world.name: world}, config=SessionConfig(max_replans=3))
-    greeted(s)
-    steps, _ = planned(s)
+    s, steps = _planning(planner, world, max_replans=3)
     out = run(s, outcome(steps[0], success=False, message="too wide for the gripper"))
     assert kinds(out)[0] == "rollback" and kinds(out)[-1] == "done"
     again = out[1].step
@@ -291,9 +295,7 @@ def test_a_step_failing_the_same_way_twice_is_not_sent_a_third_time(planner, wor
     assert kinds(out) == ["rollback", "refusal"]
     assert "failed twice the same way" in out[1].refusal.reason and "too wide" in out[1].refusal.reason
     # a different failure is replanned as before
-    s2 = PlanSession(planner, {world.name: world}, config=SessionConfig(max_replans=3))
-    greeted(s2)
-    steps, _ = planned(s2)
+    s2, steps = _planning(planner, world, max_replans=3)
     out = run(s2, outcome(steps[0], success=False, message="blocked"))
     out = run(s2, outcome(out[1].step, success=False, message="wheel slipped"))
     assert kinds(out)[0] == "rollback" and kinds(out)[-1] == "done"
