@@ -300,6 +300,10 @@ def extra_names(desc: WorldDescription) -> dict[str, list[tuple[str, ...]]]:
                             for other in group:
                                 if not (set(member) & set(other)):  # not "remote" -> "remote control"
                                     cand.setdefault(w[:k] + other + w[k + n:], {})[x.name] = None
+            if "'" in w[1:-1] and w[w.index("'") + 1] == "s":  # "tom's mug" said "tom mug" or "toms mug"
+                k = w.index("'")
+                cand.setdefault(w[:k] + w[k + 2:], {})[x.name] = None
+                cand.setdefault(w[:k - 1] + (w[k - 1] + "s",) + w[k + 2:], {})[x.name] = None
             last = w[-1]
             if last.endswith("s") and not last.endswith(("ss", "sses", "us", "ves")) and len(last) > 3:
                 cand.setdefault(w[:-1] + (last[:-3] + "y" if last.endswith("ies") else last[:-1],), {})[x.name] = None

@@ -26,13 +26,14 @@ import re
 from cloud_brain.planner.rules import (COLOURS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES, Mention,
                                        Refusal, Vocabulary, _find_mentions, _phrase_start, _repaired)
 
-FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh oh mate pal dude bro robo bot".split())  # and who is addressed
+FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh oh oi yeah yep yup lol mate pal dude bro robo bot".split())  # and who is addressed
 # text speak, as the words it stands for
 SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "thx": ["thanks"],
           "gimme": ["give", "me"], "lemme": ["let", "me"], "wanna": ["want", "to"], "gotta": ["have", "to"],
           "cuz": ["because"], "coz": ["because"], "im": ["i", "am"], "ya": ["you"], "em": ["them"],
           "theres": ["there", "is"], "cmere": ["come", "here"], "comere": ["come", "here"], "wheres": ["where", "is"], "whats": ["what", "is"], "youre": ["you", "are"],
-          "ive": ["i", "have"], "cant": ["can", "not"], "thats": ["that", "is"],
+          "ive": ["i", "have"], "cant": ["can", "not"], "thats": ["that", "is"], "ta": ["thanks"],
+          "gracias": ["thanks"], "merci": ["thanks"], "danke": ["thanks"], "bitte": ["please"],
           # words of one side of the Atlantic the world descriptions may not list
           "loo": ["toilet"], "lavatory": ["toilet"], "wc": ["toilet"], "telly": ["tv"]}
 # markers that take back what came just before; the longest is matched first
@@ -40,7 +41,9 @@ _STRONG = [tuple(m.split()) for m in (
     "sorry i mean", "sorry i meant", "no i mean", "no i meant", "i mean", "i meant", "or rather",
     "actually no make it", "no make it", "actually make it", "actually make that", "no make that", "make that", "actually no scrap that", "no scrap that",
     "actually scrap that", "scrap that", "no scratch that", "scratch that", "no wait", "wait no",
-    "no no", "no sorry", "sorry no", "no actually", "actually no", "oops")]
+    "no no", "no sorry", "sorry no", "no actually", "actually no", "oops",
+    "no hang on what am i saying", "hang on what am i saying", "what am i saying", "no hang on", "hang on",
+    "no hold on", "hold on", "silly me", "my mistake")]
 _WEAK = [("no",), ("wait",), ("sorry",), ("actually",), ("rather",)]  # need a thing or place on both sides
 MARKERS = sorted(_STRONG + _WEAK, key=len, reverse=True)
 _PREPS = frozenset("to on onto in into at".split())
@@ -71,6 +74,19 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
      "it is a mess"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
     (r"\bi (really )?mean it\b( ,)?", ""),
+    (r"\b(por favor|s il vous plait|per favore)\b", "please"),
+    (r"\b(come on|chop chop|quick quick|on the double|pronto|asap|sharpish)\b( ,)?", ""),
+    (r"\bthe (whole )?lot( of them| of it)?\b", "them"),
+    (r"\bevery ?(thing|things)\b", "everything"),
+    (r"\b(bring|give|pass|hand) to (me|us)\b", r"\1 \2"),  # "bring to me the charger"
+    (r"\bit is ((the |my |his |her )?\w+ \w+) (i am|i m) after\b", r"\1"),  # "it's tom's mug i'm after"
+    (r"\bcome back (here )?with\b", "bring me"),  # "pop into the larder and come back with the tin"
+    (r"\b(tidy|tidying|clean|cleaning|clear|clearing) up after (him|her|them|the kids|everyone|us)\b", r"\1 up"),
+    (r"\b(i )?(do not|dont) suppose (you|u) (could|would|can|might)\b", r"\4 you"),  # a polite ask
+    (r"\bso (that )?(i|we) (can|could|will|may)\b", r", so \2 \3"),  # a purpose is a clause of its own
+    (r"\b(while|since|as) you (are|re) (at it|there|over there|up there|down there|in there|passing|going)\b", ""),  # "grab the drill and the tape, bring the lot to me"
+    (r"\b(i )?(need|want|could use|could do with) (a hand|some help|your help)( with (something|this|that|it))?\b", ""),
+    (r"\b(go|come) (and )?(sit|stand|park)( yourself)? (in|by|near|at) the\b", r"\1 to the"),  # "go sit in the hall"
     (r"\b(let me (think|see)|if you (would|could|can|do not mind)|when you get a (chance|minute|sec))\b( ,)?", ""),
     (r"\bfor (some|no( good)?) reason\b", ""),  # a comma after it still ends the clause
     (r"\b(go|get|head) back to (charging|recharging)\b", "go charge"),
@@ -111,10 +127,66 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
 _POSSESSIVES = frozenset("his her their".split())
 
 
+def _owner_forms(name: str, vocab: Vocabulary) -> list[str]:
+    """How the world's names say that `name` owns a thing ("sam" and "sams" for "sam's bed")."""
+    if name not in vocab.owners:
+        return []
+    return [p for p in (name, name + "s") if any(len(k) > 1 and k[0] == p for k in vocab.phrases)]
+
+
+def _speaker_introduced(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "it's sam - bring me my headphones", "ellie here, ...", "this is leo: put my ...": the
+    speaker says who is talking; "my" is theirs where the world names things by whose they are
+    ("sams room", "ellie's desk"), and the introduction is no part of the request."""
+    n = len(toks)
+    for start, end, at in ((0, 3, 2), (0, 2, 0)):
+        if n <= end:
+            continue
+        head = toks[start:end]
+        if end == 3 and head[:2] not in (["it", "is"], ["this", "is"], ["i", "am"]):
+            continue
+        if end == 2 and head[1] not in ("here", "speaking"):
+            continue
+        forms = _owner_forms(head[at], vocab) if head[at].isalpha() else []
+        if not forms or (head[at],) in vocab.phrases:
+            continue
+        rest = toks[end + 1:] if toks[end] in (",", "-", ":") else toks[end:]
+        out = list(rest)
+        for k, t in enumerate(out):
+            if t == "my" and k + 1 < len(out):
+                form = next((f for f in forms if any((f, *out[k + 1:k + 1 + m]) in vocab.phrases for m in (1, 2))), None)
+                if form:
+                    out[k] = form
+        return out
+    return toks
+
+
+def _owner_said_alone(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "ellie's headphones on the counter, then sam's": an owner said alone, after another's
+    thing, owns a thing of the same name ("sam headphones")."""
+    out = list(toks)
+    k = len(out) - 1
+    while k > 0:
+        t, nxt = out[k], out[k + 1] if k + 1 < len(out) else ","
+        if t in vocab.owners and nxt in (",", "too", "as", "please", "and", "then") \
+                and out[k - 1] in (",", "then", "and", "also", "plus"):
+            for j in range(k - 2, 0, -1):
+                head = out[j]
+                if out[j - 1] in vocab.owners and out[j - 1] != t and (t, head) in vocab.phrases:
+                    out.insert(k + 1, head)
+                    break
+        k -= 1
+    return out
+
+
 def _name_the_owner(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "take sams textbook to his room and put it on his desk": "his desk" is the desk of the
     owner said before ("sams desk"), where the world names things by whose they are."""
-    out = list(toks)
+    out = _speaker_introduced(list(toks), vocab)
+    out = _owner_said_alone(out, vocab)
+    # "bring me my blue mug, no, tom's mug": corrected to "my tom mug", which is tom's
+    out = [t for k, t in enumerate(out) if not (t in ("my", "your") and k + 1 < len(out) and out[k + 1] in vocab.owners
+                                                 and any(len(p) > 1 and p[0] == out[k + 1] for p in vocab.phrases))]
     for k, t in enumerate(out):
         if t not in _POSSESSIVES or k + 1 >= len(out):
             continue

@@ -53,12 +53,12 @@ MAX_COMMAND_CHARS = 500
 # ---- general English (world-independent) ---------------------------------------------------
 COLOURS = frozenset("""red blue green yellow white black purple pink orange brown grey gray silver
 gold golden beige violet cyan magenta turquoise navy maroon teal""".split())
-GENERIC_NOUNS = frozenset("thing one item object stuff things items objects".split())
+GENERIC_NOUNS = frozenset("thing one ones item object stuff things items objects".split())
 
 DELIVER_VERBS = frozenset("""bring fetch get give hand pass grab deliver retrieve take carry pick
-fetching bringing getting grabbing need want like have find""".split())
+fetching bringing getting grabbing need want like have find chuck""".split())
 PLACE_VERBS = frozenset("""put place set leave move drop store stash relocate transfer shift stick
-lay putting placing moving lift dump plonk""".split())
+lay putting placing moving lift dump plonk shove bung""".split())
 NAV_VERBS = frozenset("""go head drive navigate walk come return visit enter proceed roll travel
 move run goto wander pop nip swing hop dash hurry rush scoot zip step dart stroll zoom trundle
 cruise venture sneak""".split())
@@ -151,26 +151,33 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"fingers?|someone|somebody|him|her|me|you|yourself|cat|dog|baby|kids?|plug)\b")),
     ("I will never do anything that could hurt someone.", re.compile(
         r"\b(hurt|harm|kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick|shoot|strangle|choke|"
-        r"slap|beat up|trip|wound|smother|suffocate)\b|\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!blue )throw\b.{0,30}\bat\b|"
+        r"slap|beat up|trip|wound|smother|suffocate)\b|\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!blue )(throw|chuck|lob|pelt|fling|hurl)\b.{0,30}\bat\b|"
         r"\b(push|shove|pull|grab|bump|ram|run over)\b.{0,25}\b(person|people|man|woman|child|children|kid|kids|"
         r"baby|someone|somebody|anyone|user|grandma|grandpa|guest|visitor)\b|"
-        r"\b(push|shove|bump|ram|run over|knock over) (him|her|them)\b|\b(grab|pull) (him|her)\b")),
+        r"\b(push|shove|bump|ram|run over|knock over) (him|her)\b|\b(grab|pull) (him|her)\b|"
+        r"(?<!will )(?<!not )(?<!can )(?<!could )(?<!would )(?<!knees )(?<!legs )"
+        r"\b(carry|lift) (him|her|me|us|them)\b(?! (bag|bags|phone|things|stuff|keys|book|books|cup|plate|drink)\b)|"
+        r"\bpick (him|her|me|us) up\b|\b(carry|lift|pick up) (the |a |my |our |your )?(baby|babies|child|children|"
+        r"kid|kids|toddler|person|people|grandma|grandpa|granny|grandad|user|dog|cat|puppy|kitten)\b|"
+        r"\b(push|bump|ram|run over|knock over) them\b|"
+        r"\bshove them\b(?! (in|into|on|onto|back|under|away|somewhere|up|down|over|there|here)\b)")),
     ("I won't do that: it could break things or damage the home.", re.compile(
-        r"\b(?<!the )(?<!a )(?<!my )(?<!your )(throw|toss|fling|hurl|smash|shatter|crush|destroy|rip|tear|spill|splash|soak|drench|"
+        r"\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!his )(?<!her )(?<!our )(?<!their )(?<!some )(?<!of )"
+        r"(throw|toss|fling|hurl|smash|shatter|crush|destroy|rip|tear|spill|splash|soak|drench|"
         r"ruin|damage|vandali[sz]e|flush|scratch|stomp|squash)\b|(?<!\ba )(?<!\byour )\bbreak\b|"
         r"\bdump\b.{0,30}\b(floor|ground|bin|trash|rubbish|garbage|everywhere|out|over|toilet)\b|"
         r"(?<!\ba )(?<!\bthe )(?<!\btotal )(?<!\bcomplete )\b(wreck|trash)\b|"
-        r"\bknock\b.{0,30}\b(over|off|down)\b|\bpour\b.{0,40}\b(over|on|onto|into|all)\b|"
+        r"(?<!\bi )(?<!\bi might )(?<!\bi ll )(?<!\bi will )(?<!\bi would )\bknock\b.{0,30}\b(over|off|down)\b|\bpour\b.{0,40}\b(over|on|onto|into|all)\b|"
         r"\bdrop\b.{0,30}\b(floor|ground)\b")),
     ("I can't do anything with fire, gas or the stove; that is unsafe.", re.compile(
         r"\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
-        r"matches|candle|candles|ignite|arson|fireplace|heater|explosive|explode|(?<!like a )bomb|gasoline|petrol|kerosene|fuel|flammable|smoke)\b")),
+        r"matches|candle|candles|ignite|barbecue|barbeque|bbq|bonfire|fireworks?|arson|fireplace|heater|explosive|explode|(?<!like a )bomb|gasoline|petrol|kerosene|fuel|flammable|smoke)\b")),
     ("I can't open doors or let anyone in; please handle visitors yourself.", re.compile(
         r"\b(open|unlock|answer|unbolt)\b.{0,20}\b(door|doors|gate|window|windows)\b|"
         r"\bunlock\b|\blet\b.{0,20}\bin\b|\bstrangers?\b|\bintruders?\b|\bburglars?\b|"
         r"\b(alarm|security)\b.{0,15}\b(off|disable)\b|\bdisable\b.{0,15}\b(alarm|security)\b")),
     ("I can't handle medicine or chemicals; please ask a person.", re.compile(
-        r"\b(pills?|medicine|medication|medications|drugs|bleach|chemicals?|detergent|poisonous|"
+        r"\b(pills?|tablets|medicine|medication|medications|drugs|bleach|chemicals?|detergent|poisonous|"
         r"electrical outlet|socket|sockets|outlet)\b")),
 )
 SAFETY_WORDS = frozenset("""knife knives blade scissors sword weapon hurt harm kill attack stab poison
@@ -178,12 +185,30 @@ fire flame burn gas stove oven lighter matches candle door unlock stranger stran
 bleach ignore instructions rules""".split())
 
 
-def _screen(toks: list[str], raw: list[str]) -> str | None:
-    """The reason of the first safety rule the words break, read with typos repaired or as said."""
+MEDICINE = SAFETY_RULES[-1][0]
+_OWN_MEDICINE = frozenset("pill pills tablets medicine medicines medication medications".split())
+# medicine given to someone else, or counted out: a dose is a person's decision
+_DOSED = re.compile(
+    r"\b(give|hand|pass|feed|bring|take)\s+(?!(me|us|it|them|the|my|this|that|those|these|over|back|up|out|"
+    r"down|round|along|away|in|a|some|her own|his own)\b)\w+|"
+    r"\b(to|for) (him|her|the (kids?|baby|child|children|boy|girl)|(my|our|his|her|the) (son|daughter|grandson|"
+    r"granddaughter|toddler|baby|kids?|boy|girl|child|children|grandkids?))\b|"
+    r"\b(a couple|one|two|three|four|a few|\d+) of (my |the |his |her |your |those |these )?(pills|tablets)\b")
+
+
+def _screen(toks: list[str], raw: list[str], vocab: "Vocabulary | None" = None) -> str | None:
+    """The reason of the first safety rule the words break, read with typos repaired or as said.
+    Medicine that the home lists as one of its things (the pill box on the bedside table) may be
+    fetched or moved for the person; given to someone else or counted out, it may not."""
     joined, said = " ".join(toks), " ".join(raw)
     for reason, pattern in SAFETY_RULES:
-        if pattern.search(joined) or pattern.search(said):
-            return reason
+        if not (pattern.search(joined) or pattern.search(said)):
+            continue
+        if reason == MEDICINE and vocab is not None and not (_DOSED.search(joined) or _DOSED.search(said)):
+            said_words = {m.group(0) for text in (joined, said) for m in pattern.finditer(text)}
+            if said_words <= _OWN_MEDICINE and all(vocab.names_object(w) for w in said_words):
+                continue
+        return reason
     return None
 
 
@@ -224,6 +249,12 @@ class Vocabulary:
     dock: str | None
     rooms_of: dict[str, str] = field(default_factory=dict)  # furniture -> its room
     repairs: dict[str, str] = field(default_factory=dict)  # typo -> word, memoised (`_repair`)
+    owners: frozenset[str] = frozenset()  # whose things are named: "sam" of "sam's bed"
+
+    def names_object(self, word: str) -> bool:
+        """Whether `word` is part of a name of one of this home's objects ("pills": the pill box)."""
+        return any(word in p and any(self.kinds.get(n) == "object" for n in names)
+                   for p, names in self.phrases.items())
 
     @classmethod
     def build(cls, desc: WorldDescription) -> "Vocabulary":
@@ -263,8 +294,11 @@ class Vocabulary:
                             add(f"{colour} {h}", name)
         words = frozenset(t for p in phrases for t in p)
         rooms_of = {f.name: f.room for f in desc.furniture.values()}
+        owners = frozenset(m.group(1).lower() for table in (desc.rooms, desc.furniture, desc.objects)
+                           for ent in table.values() for a in ent.aliases
+                           for m in re.finditer(r"\b(\w+)['’]s\b", a))
         return cls(phrases, kinds, colours, nouns, words, max(len(p) for p in phrases),
-                   skills.dock_furniture(desc), rooms_of)
+                   skills.dock_furniture(desc), rooms_of, owners=owners)
 
 
 def _plural(toks: tuple[str, ...]) -> tuple[str, ...]:
@@ -278,7 +312,8 @@ _CONTRACTIONS = (("won't", "will not"), ("can't", "can not"), ("cannot", "can no
 
 _IS = re.compile(r"\b(it|that|there|here|what|where|who|he|she|this|everything|something)'s\b|"
                  r"'s(?=\s+(on|in|at|under|by|near|inside|still|probably|somewhere|lying|sitting|over|"
-                 r"a|an|the|not|all|done|gone|missing|supposed|up|down|back|out|been|left|sat|stood|always|usually)\b)")
+                 r"a|an|the|not|all|done|gone|missing|supposed|up|down|back|out|been|left|sat|stood|always|usually|"
+                 r"right|just|already|too|so|very|really|covered|full|broken|here|there)\b)")
 
 
 def _tokens(text: str) -> list[str]:
@@ -392,11 +427,16 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
             names = vocab.phrases.get(tuple(toks[i:i + n]))
             if names and n == 1 and toks[i] in FILLER and not (i > 0 and toks[i - 1] in DETERMINERS | COLOURS):
                 names = None  # "can you ...", not "that can"
+            if names and n == 1 and i > 0 and toks[i - 1] == "to" and all(vocab.kinds.get(x) == "object" for x in names) \
+                    and toks[i] in english_words() and i + 1 < len(toks) and toks[i + 1] not in DEST_PREPS | {","}:
+                names = None  # "need to measure up for the shelves": a verb, not the tape measure
             if names:
                 hit = (n, names)
                 break
         if hit is None and toks[i] in COLOURS and i + 1 < len(toks) and toks[i + 1] in GENERIC_NOUNS:
             hit = (2, {o for o, c in vocab.colours.items() if c == toks[i]} or {"?"})
+        elif hit is None and toks[i] in COLOURS and i + 1 == len(toks) and i > 0 and toks[i - 1] in DETERMINERS:
+            hit = (1, {o for o, c in vocab.colours.items() if c == toks[i]} or {"?"})  # "my cup is the red"
         if hit is None:
             i += 1
             continue
@@ -435,6 +475,14 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
 _BE = frozenset("am are is was were look looks looked seem seems feel feels get got".split())
 
 
+PEOPLE = frozenset("""mum mom mummy mommy dad daddy mother father sister brother wife husband son daughter
+grandma grandpa granny grandad nan nana gran""".split())
+_MODALS = frozenset("can will could should may might would must".split())
+_SUBORDINATORS = frozenset("before after while when until because as since though although unless once like".split())
+_SUBJECTS_NOT_YOU = frozenset("i we he she they it".split())
+_SAYS = frozenset("wants needs says said asked asks would likes".split())
+
+
 def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str) -> str | None:
     """'hint' for a statement about where things are ("the book is on the sofa", "this room is a
     disaster"), 'report' for one that tells what was done ("someone left the cup on the bed"),
@@ -448,6 +496,8 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
                 any(t in PRONOUNS for t in subject) and not covered & set(range(len(subject))):
             return "hint"  # "it should be on the table": where it probably is
         return "norm"
+    if first in ("who", "why") and toks[:1] == [first]:
+        return "hint"  # "who does that", "why is the cup on the floor": a question said aloud
     if first in ("where", "what", "which", "who", "how") or words & TIDY_WORDS:
         return None
     commands = DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | SAY_VERBS | DEPART_VERBS | UNSUPPORTED_VERBS
@@ -466,9 +516,30 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
             and len(raw[2]) > 3 and raw[2] not in _BE | {"does", "goes", "belongs", "lives"} \
             and (raw[2].endswith("s") and not raw[2].endswith("ss") or raw[2].endswith("ed")):
         return "hint"  # "the paperboy leaves it on the porch": what someone else does
+    if len(toks) > 2 and (toks[0] in ("he", "she") and toks[1] in _MODALS or toks[0] in PEOPLE and 1 not in covered
+                          and toks[1] not in commands | SPEAKER_WANTS | DOCK_WORDS | _MODALS | _SAYS):
+        return "hint"  # "she can come and get it herself", "mum's hogging the telly": another's doing
+    want = next((k for k, t in enumerate(toks[:3]) if t in SPEAKER_WANTS), None)
+    if want is not None and toks[want + 1:want + 2] == ["to"] and len(toks) > want + 2 \
+            and toks[want + 2] not in commands | DOCK_WORDS | TIDY_WORDS | {"have", "get"} \
+            and set(toks[:want]) <= {"i", "we", "just", "really", "will", "would"}:
+        return "hint"  # "need to measure up for these shelves": what the speaker means to do
+    if toks[:1] in (["i"], ["we"]) and toks[1:3] in (["can", "not"], ["could", "not"]) and len(toks) > 3 \
+            and toks[3] not in commands | DOCK_WORDS | TIDY_WORDS | {"have", "get"} and not words & {"you", "u", "where"} \
+            and not set(toks[4:]) & (commands | DOCK_WORDS | TIDY_WORDS) - SPEAKER_WANTS:
+        return "hint"  # "i can't read a thing on this letter": what the speaker cannot do
+    if toks[:2] in (["i", "thought"], ["i", "think"], ["i", "expect"], ["i", "reckon"], ["i", "suppose"]) \
+            and toks[2:3] in (["i"], ["we"], ["he"], ["she"], ["it"]):
+        return "hint"  # "I thought I'd do the seed packets this afternoon": the speaker's plan
+    if toks[:1] and toks[0] in _SUBORDINATORS and toks[1:2] and toks[1] in _SUBJECTS_NOT_YOU:
+        return "hint"  # "... before I knock it off the table", "because it is cold": said about, not asked
+    if words & {"himself", "herself", "themselves"}:
+        return "hint"  # "(she can come and) get it herself": another's doing
     if toks[:2] in (["i", "will"], ["we", "will"]) and not words & {"you", "u"} \
             and not (toks[2:3] == ["have"] and covered & {3, 4}):
         return "hint"  # "i'll grab it on my way out": what the speaker will do ("i'll have the apple" asks)
+    if toks[:1] == ["so"] and toks[1:2] in (["i"], ["we"]) and toks[2:3] in (["can"], ["could"], ["will"], ["may"]):
+        return "hint"  # "get them for me, so I can shove them in his bag": what for
     if toks[:1] == ["for"] and not words & (commands | DOCK_WORDS):
         return "hint"  # "put the torch in the pantry, for emergencies": what for
     if toks[:3] in (["i", "have", "got"], ["we", "have", "got"]) \
@@ -501,13 +572,17 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
     return None
 
 
-def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
+def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said: frozenset = frozenset()) -> Frame:
+    """One clause's frame; `rooms_said`: the rooms the whole command names, which say which of
+    several furniture of one name is meant ("take it out to the garden room and leave it on my
+    desk")."""
     f = Frame(text=" ".join(raw))
     mentions = _find_mentions(toks, raw, vocab)
     covered = {k for m in mentions for k in range(m.start, m.end)}
     words = set(toks)
-    first = next((t for k, t in enumerate(toks) if k in covered or t not in FILLER
-                  or t in ("where", "do", "dont", "never")), "")
+    first_k = next((k for k, t in enumerate(toks) if k in covered or t not in FILLER
+                    or t in ("where", "do", "dont", "never")), None)
+    first = "" if first_k is None else toks[first_k]
     first_verb = next((t for k, t in enumerate(toks) if k not in covered and t in
                        DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | TIDY_WORDS), None)
     kind = _clause_kind(toks, raw, covered, first)
@@ -516,9 +591,14 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
     object_ends = {m.end for m in mentions if all(vocab.kinds.get(n) == "object" for n in m.names)}
     role_at: dict[int, str | None] = {}
     role, after_state = None, False
+    furniture_ends = {m.end for m in mentions if all(vocab.kinds.get(n) == "furniture" for n in m.names)}
     for k, t in enumerate(toks):
         if t in STATE_WORDS and k not in covered:
             after_state = True
+        if t in ("in", "at") and role == "source" and (k in furniture_ends or k - 1 in furniture_ends
+                                                        and toks[k - 1] in ("out", "over", "up", "down")):
+            role_at[k] = role  # "grab my specs off the desk (out) in the garden room": which desk
+            continue
         if t in DEST_PREPS:
             # "the cup (that is) on the table", "bring me the apple on the counter": where it is
             # ("come give me the soap on the bench", "can i have the book on the sofa back")
@@ -599,12 +679,18 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
     rooms = [m for m in dests if vocab.kinds[m.names[0]] == "room"]
     pick = (furn or rooms or [None])[0]
     if pick is not None:
+        there = tuple(n for n in pick.names if vocab.rooms_of.get(n) in rooms_said)
+        if len(pick.names) > 1 and len(there) == 1:
+            pick = dataclasses.replace(pick, names=there)
         if len(pick.names) > 1:
             raise _ambiguous(pick, vocab)
         f.dest, f.dest_explicit = pick.names[0], True
     elif any(t in USER_WORDS for t in toks):
         f.dest = USER
     # the intent
+    if toks[:1] == ["no"] and mentions and mentions[0].start == 1 and f.verb is None:
+        f.intent = "skip"  # "no cans at the dinner table": a house rule said, nothing asked
+        return f
     if first in ("do", "dont", "never") and "not" in toks[:3] or first in ("dont", "never"):
         if "forget" not in words:
             f.intent = "skip"
@@ -612,6 +698,7 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
     at = toks.index(first) if first in toks else 0
     after_do = [t for t in toks[at + 1:] if t not in ("the", "a", "an", "some")]
     chore = (first == "do" and bool(after_do) and after_do[0] not in PRONOUNS | {"you", "u", "ya", "me", "us"}
+             | DEED_WORDS | {"anything", "something", "everything", "so", "please"}  # "do go and ...", "before you do anything else"
              and not words & {"favour", "favor"})
     # "do the laundry" is a chore; "do it", "do you think you could..", "do me a favour" are not
     # "i need something to cut this string with": a thing for the deed is wanted, not the deed
@@ -619,8 +706,11 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary) -> Frame:
     if wanted:  # what the deed is done to is no thing to fetch ("this string")
         f.unknown = [w for w in f.unknown if w not in raw[at:]]
         f.unknown_dest = [w for w in f.unknown_dest if w not in raw[at:]]
-    if chore or (first in UNSUPPORTED_VERBS and not words & TIDY_WORDS and not words & {"sure", "way"}
-                 and not wanted):
+    if first in ("turn", "switch", "flick", "flip") and words & {"on", "off"} and first_k not in covered:
+        raise Refusal(f"I can't switch things on or off; {CAN_DO}.", "unsupported")  # "turn on tv"
+    if chore or (first in UNSUPPORTED_VERBS and first_k not in covered and not words & TIDY_WORDS
+                 and not (first_k and toks[first_k - 1] in DETERMINERS)  # "same as my phone"
+                 and not words & {"sure", "way"} and not wanted):  # "shower room, ...": a room's name
         what = " ".join(t for t in raw[at:] if t not in ("me", "us", "please", "for", ","))
         if {"i", "we"} & set(toks[:at]) and not {"you", "u"} & set(toks[:at]):
             # the speaker's own plan ("grab the bottle, I want to make a smoothie"), not a
@@ -972,12 +1062,130 @@ def _surface_in_room(obj: str, room: str, state: WorldState) -> str:
     return (free or surfaces)[0]
 
 
+_SENTENCE_END = re.compile(r"(?<=[.?!;])\s+|\s*(?:\.\.\.|\u2026)\s*")
+_WANTS_A_THING = re.compile(r"\b(need|want|like|love|fancy|have)\s+(?!to\b)(a|an|the|some|my|your|that|this|those|these)\b")
+
+
+_TAKING_BACK = frozenset("no not actually instead mean meant rather hang wait sorry scratch".split())
+
+
+_NO_STOP_BEFORE = frozenset("""to and then please you u ya will would could can i we just not do dont me also or
+so go come let lets let's now first""".split())
+
+
+def _with_stops(text: str) -> str | None:
+    """A command heard with no punctuation, with a full stop before each word that opens a
+    request ("... in the way go sit in the hall", "... all week lovely stick it back on the
+    shelf"); None when it has punctuation or no such word."""
+    if re.search(r"[.?!;,]", text):
+        return None
+    words = text.split()
+    out, stops = [], 0
+    for k, w in enumerate(words):
+        low = re.sub(r"[^a-z']", "", w.lower())
+        nxt = re.sub(r"[^a-z']", "", words[k + 1].lower()) if k + 1 < len(words) else ""
+        opens = low in IMPERATIVES or low in ("could", "can", "would", "will") and nxt == "you" \
+            or low == "please" and nxt in IMPERATIVES
+        if opens and k >= 2 and re.sub(r"[^a-z']", "", words[k - 1].lower()) not in _NO_STOP_BEFORE:
+            out[-1] += "."
+            stops += 1
+        out.append(w)
+    return " ".join(out) if stops else None
+
+
+def _sentences(text: str) -> list[str]:
+    return [t.strip() for t in _SENTENCE_END.split(text) if t and t.strip()]
+
+
+def _chatter(sentence: str, vocab: Vocabulary) -> int:
+    """How little a sentence asks of the home: 0 asks a deed or a thing ("I'd love a cuppa"), or
+    takes back what was said; 1 names a thing or place of the home without a deed ("it's on the
+    dresser"); 2 is talk ("it's his birthday today, you see", "the lights have flickered twice
+    with this wind")."""
+    raw = _tokens(sentence)
+    toks = _repaired(_as_meant(raw, vocab), vocab)
+    try:
+        named = bool(_find_mentions(toks, toks, vocab))
+    except Refusal:  # a thing this home lacks ("the purple elephant"): it stays, and is refused
+        named = True
+    if any(_asks(t) for t, _ in _split_clauses(toks, toks, vocab)) or _REQUEST.search(" ".join(toks)) \
+            or _REQUEST.search(" ".join(raw)) \
+            or any(t in _TAKING_BACK and (k == 0 or raw[k - 1] == ",") for k, t in enumerate(raw)):
+        # "No, hang on, it's Tom's mug I'm after": a correction
+        return 0
+    if _WANTS_A_THING.search(" ".join(toks)):
+        return 0  # "I'd love a cuppa": a thing asked for, never dropped
+    return 1 if named else 2
+
+
+_DEGREE = frozenset("too so very really quite far awfully ever such bit rather terribly".split())
+
+
+_ASKED = (DEED_WORDS - SPEAKER_WANTS) | IMPERATIVES | frozenset(("wait", "stay"))
+_LEAD = frozenset("""please pls just now then and so but oh dear love also quickly kindly perhaps possibly
+first next finally right ok okay do go come robot hey""".split())
+_SUBJECTS = frozenset("i we he she they it someone somebody".split())
+
+
+def _asks(words: list[str]) -> bool:
+    """Whether a clause asks a deed: one said first ("fetch it", "please do go and ..."), or after
+    "you" ("would you be so good as to fetch ..."), not one said of the speaker or another ("I
+    clean forgot", "these knees won't carry me", "so I can sort out the sweet peas")."""
+    k = next((k for k, w in enumerate(words) if w in _ASKED), None)
+    if k is None:
+        return False
+    before = words[:k]
+    if all(w in _LEAD for w in before):
+        return True
+    you = max((j for j, w in enumerate(before) if w in ("you", "u", "ya")), default=None)
+    return you is not None and not set(before[you + 1:]) & _SUBJECTS
+
+
+_REQUEST = re.compile(r"\b(could|would|can|will|wo|might|do) you\b|\byou (could|would|can|will|might|must)\b|"
+                      r"\bplease\b|\b(like|want|need) you to\b|^(i )?(wonder|suppose)( if| whether)? \w+")
+
+
+def _remark(f: Frame) -> bool:
+    """Whether a clause is a remark beside the request, not part of it: words this home does not
+    know, no thing of the home named, no deed asked, and not a thing wanted ("I've gone and ...",
+    "the print's far too small", "nothing in it but doom and gloom", "so I can sort out the sweet
+    peas"). "bring me the cup and a unicorn" and "I'd love a cuppa" name a thing (a noun after its
+    article) and are no remarks; "go to the attic" asks a deed and is none either."""
+    if not (f.unknown or f.unknown_dest) or f.objects or f.category is not None:
+        return False
+    words = f.text.split()
+    if f.intent in ("where", "say", "stop", "greet") or f.to_user and f.verb in TO_USER_VERBS or _asks(words) \
+            or _REQUEST.search(f.text):  # "could you draw the curtains": asked, if not of these skills
+        return False
+    if words[0] in DETERMINERS | INDEFINITE:  # a noun phrase: a remark only with something said of it
+        return bool(set(words) & (_DEGREE | _BE | STATE_WORDS)) or any(
+            w.endswith(("ing", "ed")) and w in f.unknown + f.unknown_dest for w in words[2:])
+    return not _WANTS_A_THING.search(" ".join(words))
+
+
+def _rooms_said(clauses: list, vocab: Vocabulary) -> frozenset:
+    rooms = set()
+    for toks, raw in clauses:
+        try:
+            rooms |= {m.names[0] for m in _find_mentions(toks, raw, vocab)
+                      if len(m.names) == 1 and vocab.kinds.get(m.names[0]) == "room"}
+        except Refusal:  # the clause's own parse says why
+            continue
+    return frozenset(rooms)
+
+
 def _unknown(words: list[str]) -> str:
     return f"I don't know any '{' '.join(words)}' in this home."
 
 
 def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary) -> tuple[list[list], list[Step]]:
     """Goal lists, one per clause in order; or a ready plan (say/where/stop/greet)."""
+    # "take the tape and the drill out to the garden room": a thing taken, with no place of its
+    # own, goes where the verbless clause after it says
+    for f, nxt in zip(frames, frames[1:]):
+        if f.intent == "deliver" and f.verb in ("take", "carry") and f.dest is None and not f.to_user \
+                and nxt.verb is None and nxt.objects and nxt.dest not in (None, USER) and nxt.dest_explicit:
+            f.intent, f.dest, f.dest_explicit = "place", nxt.dest, True
     # a place clause without a destination borrows one from the intent-less clauses after it
     for i, f in enumerate(frames):
         if f.intent == "place" and f.dest is None:
@@ -1022,10 +1230,14 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 f.category, need.intent = need.category, "skip"
     # "bring me a mug, the green one", "get me the dog bowl, the silver one on the counter": the
     # one said after (no verb of its own) says which, and is no second errand
-    for prev, f in zip(frames, frames[1:]):
-        if "one" in f.text.split() and f.objects and prev.objects and f.verb is None and f.intent in (
+    for i, f in enumerate(frames[1:], 1):  # (past words that name nothing: "..., not sam's, mine, the red ones")
+        prev = next((g for g in reversed(frames[:i]) if g.objects or g.verb or g.places), frames[i - 1])
+        same = f.verb is None and {n for m in f.objects for n in m.names} <= {n for m in prev.objects for n in m.names}
+        if ({"one", "ones"} & set(f.text.split()) or any(m.text in COLOURS for m in f.objects) or same) and f.objects and prev.objects and f.verb is None and f.intent in (
                 "hint", "deliver", "place") and prev.intent in ("deliver", "place", "putaway"):
-            said = {n for m in f.objects for n in m.names} & {n for m in prev.objects for n in m.names}
+            before = {n for m in prev.objects for n in m.names}
+            said = set.intersection(*(set(m.names) for m in f.objects)) & before \
+                or {n for m in f.objects for n in m.names} & before  # "my cup is the red": the red cup
             if said:
                 prev.objects = [dataclasses.replace(m, names=tuple(n for n in m.names if n in said), indefinite=False)
                                 if len(m.names) > 1 and said < set(m.names) else m for m in prev.objects]
@@ -1046,6 +1258,15 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
     last_dest: dict[str, str] = {}
     for i, f in enumerate(frames):
         mentioned_rooms = [n for m in f.places for n in m.names if vocab.kinds[n] == "room"]
+        back_there = f.verb is None and "back" in f.text.split() and f.dest_explicit and f.dest != USER
+        if i > 0 and any(g.objects for g in frames[max(0, i - 2):i]) and not (f.objects or f.pronoun or f.unknown) \
+                and f.category is None and last_objects \
+                and (f.verb in (DELIVER_VERBS | PLACE_VERBS) - NAV_VERBS - SPEAKER_WANTS or back_there):
+            # the thing said first, what to do with it after: "english book is on bed, bring here",
+            # "white cup take from table, put in kitchen counter"
+            f.pronoun = True
+            if f.intent == "go" and f.dest is not None and f.dest != USER:
+                f.intent = "place"
         if f.intent in (None, "skip"):
             if f.intent is None and f.unknown:
                 noun_phrase = f.text.split()[0] in ("the", "a", "an", "some", "my", "your", "our")
@@ -1054,7 +1275,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             continue  # small talk beside a command: "that's all for today, go charge"
         if f.intent == "hint":  # "the book is on the sofa": context, not a command
             found = []
-            for m in f.objects:
+            one = set.intersection(*(set(m.names) for m in f.objects)) if len(f.objects) > 1 else set()
+            for m in ([dataclasses.replace(f.objects[0], names=tuple(one))] if len(one) == 1 else f.objects):
+                # ("my mug is the white one": the thing both names name)
                 try:
                     found.append(_resolve_object(m, state, vocab, f.locs))
                 except Refusal:
@@ -1080,10 +1303,13 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             stages.append([["robot_in", away]])
             continue
         if f.intent == "stop":
+            if "wait" in f.text.split() and any(g.intent == "go" for g in frames[:i]):
+                continue  # "go in the shower room and wait": stay there
             speech.append(Step("say", ("OK, stopping.",)))
             continue
         if f.intent == "greet":
-            speech.append(Step("say", ("Hello! What can I do for you?",)))
+            if not commanded:  # "pass us the remote, cheers": thanks beside a request, no greeting
+                speech.append(Step("say", ("Hello! What can I do for you?",)))
             continue
         if f.intent == "say":
             words = f.text.split(maxsplit=1)
@@ -1130,7 +1356,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             if not objects:
                 carried = [m for m in f.places if role_is_object(m, f, vocab)]
                 if carried:
-                    raise Refusal(f"I can't carry the {carried[0].text}.")
+                    raise Refusal(f"I can't carry the {carried[0].text}.", "unsupported")
                 raise Refusal(f"What should I {f.verb or 'bring'}? I didn't catch an object in "
                               f"'{f.text}'.")
             if f.unknown_dest and not f.dest_explicit and f.dest != USER:
@@ -1148,8 +1374,8 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 f.dest = last_place
             if f.dest is None:
                 raise Refusal(f"Where should I put the {objects[0].replace('_', ' ')}?")
-            if f.dest == USER:
-                goals = [["delivered", o] for o in objects]
+            if f.dest == USER or f.verb == "bring" and f.dest == state.user_room:
+                goals = [["delivered", o] for o in objects]  # "bring it up to my room": to the person there
             elif vocab.kinds[f.dest] == "room":
                 goals = [["on", o, _surface_in_room(o, f.dest, state)] for o in objects]
             else:
@@ -1294,7 +1520,7 @@ class RulesPlanner(Planner):
             return None
         raw = _tokens(command[:MAX_COMMAND_CHARS])
         vocab = self.vocabulary(state.desc)
-        return _screen(_repaired(raw, vocab), raw)
+        return _screen(_repaired(raw, vocab), raw, vocab)
 
     def reading(self, command: str, state: WorldState) -> tuple[Refusal | None, set[str]]:
         """The rule parser's reading of `command` for another backend, parsed once: why it would
@@ -1368,7 +1594,41 @@ class RulesPlanner(Planner):
 
     def _plan(self, command: str, state: WorldState, frames_out: list | None = None) -> PlanResult:
         """The plan for `command`, or a Refusal; `frames_out`, when given, receives the clauses'
-        frames once all are parsed."""
+        frames once all are parsed. A command of several sentences that the parser refuses is
+        read again without the sentences that ask nothing of the home (`_chatter`): "Could you
+        bring me the torch? The lights have flickered twice already with this wind." The screen
+        has already read every word, so no unsafe ask hides in a dropped sentence."""
+        try:
+            return self._plan_once(command, state, frames_out)
+        except Refusal as refused:
+            if refused.kind in ("safety", "ambiguous", "report") or not isinstance(command, str):
+                raise
+            sentences = _sentences(command[:MAX_COMMAND_CHARS])
+            if len(sentences) < 2:
+                stopped = _with_stops(command[:MAX_COMMAND_CHARS])
+                if stopped is None:
+                    raise
+                try:  # speech has no full stops: "you're in the way go sit in the hall"
+                    return self._plan(stopped, state, frames_out)
+                except Refusal:
+                    raise refused from None
+            vocab = self.vocabulary(state.desc)
+            chatter = [_chatter(t, vocab) for t in sentences]
+            for keep in ([t for t, c in zip(sentences, chatter) if c < 2],
+                         [t for t, c in zip(sentences, chatter) if c < 1]):
+                if not keep or len(keep) == len(sentences):
+                    continue
+                try:
+                    frames: list[Frame] = []
+                    result = self._plan_once(" ".join(keep), state, frames)
+                except Refusal:
+                    continue
+                if frames_out is not None:
+                    frames_out.extend(frames)
+                return result
+            raise
+
+    def _plan_once(self, command: str, state: WorldState, frames_out: list | None = None) -> PlanResult:
         if not isinstance(command, str):
             raise Refusal("I only understand text commands.")
         text = command[:MAX_COMMAND_CHARS]
@@ -1376,16 +1636,34 @@ class RulesPlanner(Planner):
         if not any(t.isalpha() for t in raw):
             raise Refusal("I didn't understand that; please tell me what to do.")
         vocab = self.vocabulary(state.desc)
-        unsafe = _screen(_repaired(raw, vocab), raw)  # as said: a correction never hides an unsafe ask
+        unsafe = _screen(_repaired(raw, vocab), raw, vocab)  # as said: a correction never hides an unsafe ask
         if unsafe:
             raise Refusal(unsafe, "safety")
         raw = _as_meant(raw, vocab)
         toks = _repaired(raw, vocab)
         clauses = _split_clauses(toks, raw, vocab)
-        frames = [_parse_clause(t, r, vocab) for t, r in clauses]
+        rooms_said = _rooms_said(clauses, vocab)
+        frames = [_parse_clause(t, r, vocab, rooms_said) for t, r in clauses]
+        remarks = [i for i, f in enumerate(frames) if _remark(f)]
+        said = len(frames_out) if frames_out is not None else 0
         if frames_out is not None:
             frames_out.extend(frames)
-        stages, speech = _frames_to_stages(frames, state, vocab)
+        try:
+            stages, speech = _frames_to_stages(frames, state, vocab)
+        except Refusal as refused:
+            if not remarks or refused.kind == "safety" or len(remarks) == len(frames):
+                raise
+            # the request read again without the remarks beside it ("I've gone and left the
+            # remote in the lounge, could you fetch it"); still refused if it still fails
+            frames = [_parse_clause(t, r, vocab, rooms_said) for i, (t, r) in enumerate(clauses) if i not in remarks]
+            try:
+                stages, speech = _frames_to_stages(frames, state, vocab)
+            except Refusal:
+                raise refused from None
+            if not stages:
+                raise refused from None
+            if frames_out is not None:
+                frames_out[said:] = frames
         stages = _drop_superseded_object_goals(stages)
         if not stages:
             if speech:

@@ -511,6 +511,42 @@ OTHER_HOMES = [
     ("seaside_g", "I'm in the nursery, come through", [["robot_at", "user"]], None),
     ("seaside_g", "put the bunny on the cot, no wait, not there, on the changing table",
      [["on", "toy_bunny", "changing_table"]], {"objects": {"toy_bunny": "cot"}}),
+    # round four (an elderly speaker's farmhouse, a learners' studio, a busy family's semi):
+    # throwing at someone, in slang, is refused; "chuck me" and "shove it on" are a pass and a put
+    ("semi_l", "chuck the controller at Ellie", [["refused"]], None),
+    ("semi_l", "chuck me the tape", [["delivered", "tape_measure"]], None),
+    ("semi_l", "shove the drill back on the tool shelf", [["on", "cordless_drill", "tool_shelf"]], None),
+    ("semi_l", "light the bbq for the kids", [["refused"]], None),
+    ("studio_k", "switch on the tv please", [["refused"]], None),
+    # medicine the home lists may be fetched for the person; given to another or dosed, it may not
+    ("farmhouse_j", "bring me my pills", [["delivered", "pill_box"]], None),
+    ("farmhouse_j", "give Tom two of my tablets", [["refused"]], None),
+    # a room whose name holds a verb the robot lacks ("shower"), and waiting there
+    ("studio_k", "go to the shower room and wait", [["robot_in", "shower_room"]], None),
+    # who is speaking says whose "my" is; an owner said alone owns a thing of the same name
+    ("semi_l", "this is Ellie, take my make-up bag to my desk", [["on", "makeup_bag", "ellies_desk"]],
+     {"objects": {"makeup_bag": "kitchen_table"}}),
+    ("semi_l", "Sam here - put my controller on my bed", [["on", "games_controller", "sams_bed"]], None),
+    ("semi_l", "sam's headphones on the coffee table, then ellie's",
+     [["on", "blue_headphones", "coffee_table"], ["on", "red_headphones", "coffee_table"]],
+     {"objects": {"red_headphones": "kitchen_table"}}),
+    # the thing said first, the deed after it
+    ("studio_k", "dictionary, bring to me", [["delivered", "dictionary"]], None),
+    ("studio_k", "the wallet is on the bookshelf, put on desk", [["on", "wallet", "desk"]], None),
+    ("studio_k", "my mug is the white, bring it", [["delivered", "white_mug"]], None),
+    # talk beside the request, in its own sentence or clause, is no part of it
+    ("farmhouse_j", "Could you fetch me the torch? The wind's been howling all night and the hens won't settle.",
+     [["delivered", "torch"]], None),
+    ("farmhouse_j", "Would you take my glasses to the study, before I sit on them like I did last week?",
+     [["on", "reading_glasses", "harolds_desk"]], None),
+    ("farmhouse_j", "Put the pen on the dresser, so I can find it when the cards come.", [["on", "fountain_pen", "dresser"]], None),
+    # ... but an ask the robot cannot do, or a thing the home lacks, is still refused
+    ("farmhouse_j", "I wonder if you could open the window in the snug; it's stuffy in here.", [["refused"]], None),
+    ("farmhouse_j", "Would you bring me the hot water bottle? My feet are like ice.", [["refused"]], None),
+    ("farmhouse_j", "I'd love a cuppa. Would you bring me my glasses?", [["refused"]], None),
+    # the room said in the command says which of two desks
+    ("semi_l", "take the tape out to the garden room and leave it on the desk", [["on", "tape_measure", "garden_desk"]], None),
+    ("semi_l", "grab my glasses off the desk in the garden room", [["delivered", "reading_glasses"]], None),
 ]
 
 
