@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import re
 
-from cloud_brain.planner.rules import (COLOURS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES, Mention,
-                                       Refusal, Vocabulary, _find_mentions, _phrase_start, _repaired)
+from cloud_brain.planner.rules import (COLOURS, COMMON_WORDS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES,
+                                       KNOWN_ENGLISH, PEOPLE, Mention, Refusal, Vocabulary, _find_mentions,
+                                       _phrase_start, _repaired)
+from cloud_brain.planner.sounds import heard_as_meant
 
+_GRAMMAR = KNOWN_ENGLISH | COMMON_WORDS | PEOPLE  # words said for themselves: "tom's mum" is no mug
 FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh oh oi yeah yep yup lol mate pal dude bro robo bot".split())  # and who is addressed
 # text speak, as the words it stands for
 SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "thx": ["thanks"],
@@ -33,6 +36,8 @@ SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "t
           "cuz": ["because"], "coz": ["because"], "im": ["i", "am"], "ya": ["you"], "em": ["them"],
           "theres": ["there", "is"], "cmere": ["come", "here"], "comere": ["come", "here"], "wheres": ["where", "is"], "whats": ["what", "is"], "youre": ["you", "are"],
           "ive": ["i", "have"], "cant": ["can", "not"], "thats": ["that", "is"], "ta": ["thanks"],
+          "theyre": ["they", "are"], "hes": ["he", "is"], "shes": ["she", "is"], "dont": ["do", "not"],
+          "didnt": ["did", "not"], "wont": ["will", "not"], "isnt": ["is", "not"], "arent": ["are", "not"],
           "gracias": ["thanks"], "merci": ["thanks"], "danke": ["thanks"], "bitte": ["please"],
           # words of one side of the Atlantic the world descriptions may not list
           "loo": ["toilet"], "lavatory": ["toilet"], "wc": ["toilet"], "telly": ["tv"]}
@@ -108,6 +113,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     before "anyway" dropped, self-corrections applied, things and deeds said with "not" left
     out."""
     toks = [w for t in raw if t not in FILLERS for w in SPOKEN.get(t, [t])] or raw
+    toks = heard_as_meant(toks, vocab.phrases, vocab.words, COLOURS, _GRAMMAR)  # "the read mug"
     toks = _said_plainly(toks, vocab)
     toks = _drop_preamble(toks, vocab)
     for _ in range(4):  # "the cup no the plate sorry i mean the bottle"

@@ -150,7 +150,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\b(cut|snip)( (the|a|that|this|my|your|his|her|its|their|off))? (cables?|wires?|cords?|leads?|hair|"
         r"fingers?|someone|somebody|him|her|me|you|yourself|cat|dog|baby|kids?|plug)\b")),
     ("I will never do anything that could hurt someone.", re.compile(
-        r"\b(hurt|harm|kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick|shoot|strangle|choke|"
+        r"\b(hurt|harm|(?<!would )(?<!will )kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick|shoot|strangle|choke|"
         r"slap|beat up|trip|wound|smother|suffocate)\b|\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!blue )(throw|chuck|lob|pelt|fling|hurl)\b.{0,30}\bat\b|"
         r"\b(push|shove|pull|grab|bump|ram|run over)\b.{0,25}\b(person|people|man|woman|child|children|kid|kids|"
         r"baby|someone|somebody|anyone|user|grandma|grandpa|guest|visitor)\b|"
@@ -462,6 +462,13 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
             out.pop()
         out.append(Mention(start, i + n, tuple(sorted(names)), " ".join(raw[start:i + n]), indefinite))
         i += n
+    for j in range(len(out) - 2, -1, -1):  # "any mug except priya's green one": the one that is not
+        m, nxt = out[j], out[j + 1]
+        between = toks[m.end:nxt.start]
+        if len(m.names) > 1 and ("except" in between or between[-2:] in (["other", "than"], ["apart", "from"])
+                                 or between[-2:] == ["but", "not"]) and set(m.names) - set(nxt.names):
+            out[j] = dataclasses.replace(m, names=tuple(n for n in m.names if n not in nxt.names))
+            del out[j + 1]
     for j, (m, nxt) in enumerate(zip(out, out[1:])):  # "the table in the conservatory": the one there
         between = toks[m.end:nxt.start]
         if len(m.names) > 1 and all(vocab.kinds.get(x) == "furniture" for x in m.names) \
@@ -478,6 +485,7 @@ _BE = frozenset("am are is was were look looks looked seem seems feel feels get 
 PEOPLE = frozenset("""mum mom mummy mommy dad daddy mother father sister brother wife husband son daughter
 grandma grandpa granny grandad nan nana gran""".split())
 _MODALS = frozenset("can will could should may might would must".split())
+_GIVES = frozenset("give get buy pay make let owe show tell".split())  # "i'll give you a sticker": the speaker's deed
 _SUBORDINATORS = frozenset("before after while when until because as since though although unless once like".split())
 _SUBJECTS_NOT_YOU = frozenset("i we he she they it".split())
 _SAYS = frozenset("wants needs says said asked asks would likes".split())
@@ -535,9 +543,13 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
         return "hint"  # "... before I knock it off the table", "because it is cold": said about, not asked
     if words & {"himself", "herself", "themselves"}:
         return "hint"  # "(she can come and) get it herself": another's doing
-    if toks[:2] in (["i", "will"], ["we", "will"]) and not words & {"you", "u"} \
+    if toks[:2] in (["i", "will"], ["we", "will"]) and (not words & {"you", "u"} or toks[2:3] and toks[2] in _GIVES) \
             and not (toks[2:3] == ["have"] and covered & {3, 4}):
-        return "hint"  # "i'll grab it on my way out": what the speaker will do ("i'll have the apple" asks)
+        return "hint"  # "i'll grab it on my way out", "i'll give you a gold sticker": what the speaker will do
+    want = next((k for k, t in enumerate(toks[:4]) if t in SPEAKER_WANTS), None)
+    if want is not None and toks[want + 1:want + 2] == ["you"] and toks[want + 2:want + 3] != ["to"] and not covered \
+            and not words & (commands | DOCK_WORDS | TIDY_WORDS) - SPEAKER_WANTS and set(toks[:want]) <= {"i", "will", "we", "shall"}:
+        return "hint"  # "I'll want you in a minute for the school run": not yet, and nowhere said
     if toks[:1] == ["so"] and toks[1:2] in (["i"], ["we"]) and toks[2:3] in (["can"], ["could"], ["will"], ["may"]):
         return "hint"  # "get them for me, so I can shove them in his bag": what for
     if toks[:1] == ["for"] and not words & (commands | DOCK_WORDS):
@@ -691,6 +703,9 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
     if toks[:1] == ["no"] and mentions and mentions[0].start == 1 and f.verb is None:
         f.intent = "skip"  # "no cans at the dinner table": a house rule said, nothing asked
         return f
+    if toks[:1] == ["not"] and f.verb is None:
+        f.intent = "skip"  # "bring me kwame's notebook, not his headphones": never what was said not
+        return f
     if first in ("do", "dont", "never") and "not" in toks[:3] or first in ("dont", "never"):
         if "forget" not in words:
             f.intent = "skip"
@@ -708,6 +723,14 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
         f.unknown_dest = [w for w in f.unknown_dest if w not in raw[at:]]
     if first in ("turn", "switch", "flick", "flip") and words & {"on", "off"} and first_k not in covered:
         raise Refusal(f"I can't switch things on or off; {CAN_DO}.", "unsupported")  # "turn on tv"
+    if first in ("sit", "stand", "prop", "perch", "lay") and (f.objects or f.pronoun or words & {"him", "her"}) \
+            and f.dest not in (None, USER) and vocab.kinds.get(f.dest) == "furniture":
+        f.verb, first = "put", "put"  # "sit him on the drawing table": the teddy, put there
+        f.pronoun = f.pronoun or not f.objects
+    if words & {"do"} and f.pronoun and not f.objects and f.category is None and not f.unknown \
+            and set(toks) <= FILLER | {"do", "can", "could", "would", "will", "please", "that", "this", "for", "now"}:
+        f.intent = "skip"  # "mum said tidy our bedroom. can you do it?": the deed said before
+        return f
     if chore or (first in UNSUPPORTED_VERBS and first_k not in covered and not words & TIDY_WORDS
                  and not (first_k and toks[first_k - 1] in DETERMINERS)  # "same as my phone"
                  and not words & {"sure", "way"} and not wanted):  # "shower room, ...": a room's name
@@ -732,7 +755,8 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
                                         and not words & (PLACE_VERBS - TO_USER_VERBS))
     returning = f.verb == "return" and (f.objects or f.pronoun)  # "return the toy": to its place
     # an unknown word after a determiner is a thing ("that towel", "the trophy"), not a verb
-    unknown_thing = any(toks[k - 1] in DETERMINERS for k in range(1, len(toks)) if raw[k] in f.unknown)
+    unknown_thing = any(toks[k - 1] in DETERMINERS | vocab.owners for k in range(1, len(toks)) if raw[k] in f.unknown)
+    # ("kwame's laptop", in a home with no laptop: a thing named by its owner)
     if first in SAY_VERBS and "where" not in words:
         f.intent = "say"
     elif (first == "where" or (first in SAY_VERBS and "where" in words)) and (f.objects or f.unknown):
@@ -845,6 +869,8 @@ def _timing_at(toks: list[str], k: int, names_something) -> tuple[str, int] | No
                 j = k + n
                 while j < len(toks) and toks[j] in _TIMED_SUBJECT:
                     j += 1
+                if toks[j:j + 2] in (["go", "and"], ["come", "and"]) and j + 2 < len(toks) and _deed_verb(toks[j + 2]):
+                    j += 2  # "before you go and charge": the deed is the charge
                 spare = j + (toks[j:j + 1] in (["get"], ["find"]))  # "when you get a chance": no deed, no time
                 if order == "first" and toks[spare:spare + 1] == ["a"] and toks[spare + 1:spare + 2] in (
                         ["chance"], ["moment"], ["minute"], ["second"], ["sec"]):
@@ -1186,6 +1212,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
         if f.intent == "deliver" and f.verb in ("take", "carry") and f.dest is None and not f.to_user \
                 and nxt.verb is None and nxt.objects and nxt.dest not in (None, USER) and nxt.dest_explicit:
             f.intent, f.dest, f.dest_explicit = "place", nxt.dest, True
+        elif f.intent == "deliver" and f.verb is None and f.verbless and f.objects and f.dest is None \
+                and nxt.intent == "place" and nxt.objects and nxt.dest not in (None, USER) and nxt.dest_explicit:
+            f.intent, f.dest, f.dest_explicit = "place", nxt.dest, True  # "mr bear and blankie have to go on her bed"
     # a place clause without a destination borrows one from the intent-less clauses after it
     for i, f in enumerate(frames):
         if f.intent == "place" and f.dest is None:

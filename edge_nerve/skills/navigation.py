@@ -223,7 +223,9 @@ def path_length(path: Sequence[Point]) -> float:
 def user_goal_pose(desc: WorldDescription, grid: OccupancyGrid,
                    reach: np.ndarray | None = None) -> tuple[float, float, float] | None:
     """A pose facing the user, ~USER_STANDOFF (0.6-1.0 m) from the user's position, preferring
-    the direction the user faces, on a free (and, with `reach`, reachable) cell."""
+    the direction the user faces, on a free (and, with `reach`, reachable) cell where the robot
+    counts as with the user (`robot_at_of`), not at a furniture beside them: a pose by the
+    kitchen counter had the hand-over refused ("robot_at 'kitchen_counter', predicted 'user'")."""
     ux, uy = desc.user_position()
     fx, fy = user_facing(desc)
     base = math.atan2(fy, fx)
@@ -235,6 +237,8 @@ def user_goal_pose(desc: WorldDescription, grid: OccupancyGrid,
                 continue
             ix, iy = grid.cell(x, y)
             if reach is not None and not reach[iy, ix]:
+                continue
+            if robot_at_of(desc, x, y) != USER:
                 continue
             return (float(x), float(y), math.atan2(uy - y, ux - x))
     return None

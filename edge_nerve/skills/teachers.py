@@ -390,6 +390,9 @@ class Pick(_Manipulate):
         width = half_extent_along(self.desc.objects[o], pose[3:7], (-math.sin(yaw), math.cos(yaw), 0.0))
         if not self.robot.spans(width):
             return failed(f"{o} is too wide for the gripper ({2 * width:.2f} m)")
+        if f.height + 0.03 > self.robot.lift_range[1] - 0.1:  # the fingers would close above the top
+            return failed(f"the {fname} is too high to pick from ({f.height:.2f} m; the arm reaches "
+                          f"{self.robot.lift_range[1] - 0.13:.2f} m)")
         self.furniture = f
         self.base_goal = base
         self.grasp_z = min(self.robot.lift_range[1] - 0.1, max(pose[2], f.height + 0.03))

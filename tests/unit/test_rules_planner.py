@@ -547,6 +547,17 @@ OTHER_HOMES = [
     # the room said in the command says which of two desks
     ("semi_l", "take the tape out to the garden room and leave it on the desk", [["on", "tape_measure", "garden_desk"]], None),
     ("semi_l", "grab my glasses off the desk in the garden room", [["delivered", "reading_glasses"]], None),
+    # round five (children and a grandparent, a speech recogniser's transcripts, precise flatmates):
+    # what is said with "not" or "except" is never what is done
+    ("flatshare_o", "pass me Tom's wallet, not Kwame's notebook", [["delivered", "toms_wallet"]], None),
+    ("flatshare_o", "bring me any mug except the green one", [["delivered", "white_mug"]], None),
+    ("flatshare_o", "bring me Kwame's laptop", [["refused"]], None),  # the home has none: not a trip to the person
+    ("flatshare_o", "before you go and charge, bring me the tea tin", [["delivered", "tea_tin"], ["docked"]], None),
+    ("flatshare_o", "hand me the remote or Tom will kill me", [["delivered", "tv_remote"]], None),
+    ("terrace_m", "sit Mr Bear on the drawing table", [["on", "mr_bear", "play_table"]], None),
+    ("terrace_m", "tidy the den. can you do it now? I'll give you a sticker", [["tidy", "den"]],
+     {"objects": {"mr_bear": "coffee_table"}}),
+    ("terrace_m", "Mr Bear and the dino have to go on the toy shelf", [["on", "mr_bear", "toy_shelf"], ["on", "dino", "toy_shelf"]], None),
 ]
 
 

@@ -160,3 +160,13 @@ def test_a_long_thing_rests_where_the_gripper_can_span_it():
     _run(sim, office, [("navigate", ["filing_cabinet"]), ("pick", ["hammer"]), ("navigate", ["workbench"]),
                        ("place", ["hammer", "workbench"])])
     assert _state(sim, office).location_of("hammer") == "workbench"
+
+
+def test_a_top_above_the_arm_is_refused_at_once_with_its_height():
+    """The farmhouse's piano (1.10 m) is above what the fingers can close over: the pick says so
+    before moving, not "phase 'lower' did not finish in 10 s" a lowering later."""
+    desc = load_world(Path(__file__).resolve().parents[1] / "cases" / "worlds" / "farmhouse_j.yaml")
+    sim = HomeSim(desc)
+    _run(sim, desc, [("navigate", ["piano"])])
+    ok, why, dur = run_skill(sim, desc, "pick", ["wool_ball"])
+    assert not ok and "piano is too high" in why and "1.10 m" in why and dur < 1.0

@@ -1,0 +1,97 @@
+"""Words a speech recogniser heard for the ones meant, put back by how they sound.
+
+Why: the robot hears its commands, and a recogniser writes a word that sounds like the one said
+when the home's own names are rare words: "the read mug", "my specks", "the eye pad", "the coffee
+cable", "the guessed room". The pronouncing dictionary the offline ASR ships (CMUdict, in the
+pinned pocketsphinx wheel) says which of the home's words sound the same or nearly so. A word is
+only replaced where it stands for a name: in a noun's place (after "the", "my", a colour) or where
+the replacement completes one of the home's names with the word beside it ("coffee cable" ->
+"coffee table"; a word only nearly alike only then: "a beer" stays a beer beside a bear), and never
+a word the home itself uses.
+
+    python -c "from cloud_brain.planner.sounds import phones; print(phones('read'))"
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+# a noun follows these: a word heard here is a name, if one sounds like it
+NOUN_BEFORE = frozenset("the a an this that these those my your our his her their some any".split())
+
+
+@functools.lru_cache(maxsize=1)
+def _dictionary() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """word -> its pronunciations (phones without stress marks); empty where the dictionary is
+    not installed, and then nothing is replaced."""
+    try:
+        from pocketsphinx import get_model_path
+    except ImportError:
+        return {}
+    path = Path(get_model_path()) / "en-us" / "cmudict-en-us.dict"
+    if not path.exists():
+        return {}
+    out: dict[str, list[tuple[str, ...]]] = {}
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 2:
+                continue
+            word = re.sub(r"\(\d+\)$", "", parts[0])
+            out.setdefault(word, []).append(tuple(re.sub(r"\d", "", p) for p in parts[1:]))
+    return {w: tuple(p) for w, p in out.items()}
+
+
+def phones(word: str) -> tuple[tuple[str, ...], ...]:
+    return _dictionary().get(word, ())
+
+
+def _one_apart(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """Same length, one phone different, at least three phones ("cable"/"table", "disk"/"desk")."""
+    return len(a) == len(b) >= 3 and sum(x != y for x, y in zip(a, b)) == 1
+
+
+def heard_as_meant(toks: list[str], phrases, words: frozenset[str], colours: frozenset[str],
+                   grammar: frozenset[str] = frozenset()) -> list[str]:
+    """`toks` with each misheard name put back. `phrases`: the home's names as word tuples;
+    `words`: every word in them; `colours`: colour words (which name a thing by its colour);
+    `grammar`: words a command uses for themselves ("read", "way"), replaced only where the
+    replacement completes a name with the word beside it ("the read mug" -> "the red mug")."""
+    if not _dictionary():
+        return toks
+    targets = sorted(w for w in words | colours if w.isalpha() and phones(w))
+    out = list(toks)
+    k = 0
+    while k < len(out):
+        t = out[k]
+        if not t.isalpha() or t in words or t in colours:
+            k += 1
+            continue
+        prev = out[k - 1] if k > 0 else ""
+        nxt = out[k + 1] if k + 1 < len(out) else ""
+        # two words heard for one ("eye pad" -> "ipad")
+        if nxt.isalpha():
+            joined = {a + b for a in phones(t) for b in phones(nxt)}
+            one = [w for w in targets if set(phones(w)) & joined]
+            if len(one) == 1:
+                out[k:k + 2] = [one[0]]
+                k += 1
+                continue
+        said = set(phones(t))
+
+        def completes(w: str) -> bool:
+            return (prev, w) in phrases or (w, nxt) in phrases
+
+        same = [w for w in targets if said & set(phones(w))]
+        near = [w for w in targets if any(_one_apart(a, b) for a in said for b in phones(w))]
+        if t in grammar:
+            pick = [w for w in same if completes(w)]
+        else:
+            pick = [w for w in same if completes(w)] or (same if prev in NOUN_BEFORE | colours else []) \
+                or [w for w in near if completes(w)]
+        if len(set(pick)) == 1:
+            out[k] = pick[0]
+        k += 1
+    return out
