@@ -66,7 +66,7 @@ class ProgramGrammar:
                  max_items: int = MAX_ITEMS, banned: set[tuple[int, tuple]] | None = None,
                  mentioned: list[str] | None = None, home_named: bool = True, user_named: bool = True,
                  destinations: set[str] | None = None, where_is: set[str] | None = None,
-                 hand_over: bool = True):
+                 hand_over: bool = True, refusable: bool = True):
         self.tok = tok
         self.state = state
         self.slot_of = slot_of
@@ -79,6 +79,7 @@ class ProgramGrammar:
         self.home_named = home_named  # False: the command never says "where it belongs" (prompt.names_home)
         self.user_named = user_named  # False: nothing said sends the robot to the person (prompt.names_user)
         self.hand_over = hand_over  # False: only puts are asked, nothing is handed over (prompt.hands_over)
+        self.refusable = refusable  # False: the rule parser read a request it can plan; no refusal
         # places the command says something should go to (prompt.destinations_said): putting an
         # object there stays a choice when it already is there ("... and the clicker on the
         # shelf", where it is), unlike a place the model could only have copied from the state
@@ -222,7 +223,7 @@ class ProgramGrammar:
                    if (h != "deliver" or self.hand_over)
                    and (self._expansion((h,)) is not None if prog.ARITY[h] == 0
                        else self._completions(h, [], first_only=True))]
-            if not self.items:
+            if not self.items and (self.refusable or not out):
                 out.append(tid(GOAL_TOKENS["refuse"]))
             if self.items or not out:
                 out.append(self.eos)

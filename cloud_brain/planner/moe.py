@@ -6,7 +6,9 @@ symbolic solver can reach, and each item's skill steps stream out the moment its
 decoded. The validator is still run on the result (the contract); a plan that fails it is
 refused with the reason. Some refusals come before the model (`_guard`): the rule baseline's safety
 screen, things to be made, chores outside the skills, reports of what was done, and things or
-places the home lacks.
+places the home lacks. The other way round, where the rule parser reads a request it can plan,
+the mask offers the model no refusal: its corpus taught it "tea" and "charger" as things to make
+and its own dock, and it refused to fetch a tea tin or a phone charger.
 
     .venv/bin/python -m cloud_brain.planner.moe "bring me the mug" [--world-overrides JSON]
 """
@@ -112,7 +114,7 @@ class MoEPlanner:
             yield Step("refuse", (REASONS["<r:unclear>"],))
             return
         linked = prompt.mentioned
-        ruled, where_is = self._rules.reading(command, state)  # the rule parser's, once per command
+        ruled, where_is, acts = self._rules.reading(command, state)  # the rule parser's, once per command
         guard = _guard(ruled, state, prompt.mentioned)
         if guard:
             self.last_first_step_ms = (time.perf_counter() - t0) * 1000
@@ -130,7 +132,8 @@ class MoEPlanner:
         grammar = ProgramGrammar(self.tok, state, prompt.slot_of, mentioned=linked,
                                  home_named=names_home(prompt.words), user_named=names_user(prompt.words),
                                  destinations=destinations, where_is=where_is,
-                                 hand_over=hands_over(state.desc, prompt.words, destinations))
+                                 hand_over=hands_over(state.desc, prompt.words, destinations),
+                                 refusable=not acts)
         if grammar_out is not None:
             grammar_out.append(grammar)
         first = True

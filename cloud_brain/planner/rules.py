@@ -427,6 +427,9 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
             names = vocab.phrases.get(tuple(toks[i:i + n]))
             if names and n == 1 and toks[i] in FILLER and not (i > 0 and toks[i - 1] in DETERMINERS | COLOURS):
                 names = None  # "can you ...", not "that can"
+            if names and n == 1 and i == 0 and len(toks) > 2 and toks[1] in DETERMINERS - {"that", "this"} \
+                    and toks[2] not in COLOURS | GENERIC_NOUNS:
+                names = None  # "water the plants": a deed said first, not the water bottle
             if names and n == 1 and i > 0 and toks[i - 1] == "to" and all(vocab.kinds.get(x) == "object" for x in names) \
                     and toks[i] in english_words() and i + 1 < len(toks) and toks[i + 1] not in DEST_PREPS | {","}:
                 names = None  # "need to measure up for the shelves": a verb, not the tape measure
@@ -1551,7 +1554,7 @@ class RulesPlanner(Planner):
         vocab = self.vocabulary(state.desc)
         return _screen(_repaired(raw, vocab), raw, vocab)
 
-    def reading(self, command: str, state: WorldState) -> tuple[Refusal | None, set[str]]:
+    def reading(self, command: str, state: WorldState) -> tuple[Refusal | None, set[str], bool]:
         """The rule parser's reading of `command` for another backend, parsed once: why it would
         refuse (with the reason's kind) or None, and the places it names only as where something
         is or was, never as where something should go: in a statement or a report ("the ball is
@@ -1561,15 +1564,16 @@ class RulesPlanner(Planner):
         put the ball back on the bed) and, offered the room it is in, "went" to the room it was
         told to leave."""
         frames: list[Frame] = []
+        acts = False
         try:
-            self._plan(command, state, frames)
+            acts = any(s.skill not in ("say", "refuse") for s in self._plan(command, state, frames).steps)
             ruled = None
         except Refusal as r:
             ruled = r
         except Exception:  # noqa: BLE001 - `plan` logs these; here no refusal is known
             ruled = None
         where = {n for f in frames for n in f.locs} | {f.depart for f in frames if f.depart is not None}
-        return ruled, where - {f.dest for f in frames if f.dest is not None and f.dest_explicit}
+        return ruled, where - {f.dest for f in frames if f.dest is not None and f.dest_explicit}, acts
 
     def said_in_order_of_deeds(self, command: str, desc: WorldDescription) -> str | None:
         """`command` said with its deeds in the order they happen, when one was said as the

@@ -53,6 +53,16 @@ def _one_apart(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return len(a) == len(b) >= 3 and sum(x != y for x, y in zip(a, b)) == 1
 
 
+@functools.lru_cache(maxsize=32)
+def _by_sound(targets: frozenset[str]) -> dict[tuple[str, ...], frozenset[str]]:
+    """pronunciation -> the words of `targets` said that way."""
+    out: dict[tuple[str, ...], set[str]] = {}
+    for w in targets:
+        for p in phones(w):
+            out.setdefault(p, set()).add(w)
+    return {p: frozenset(ws) for p, ws in out.items()}
+
+
 def heard_as_meant(toks: list[str], phrases, words: frozenset[str], colours: frozenset[str],
                    grammar: frozenset[str] = frozenset()) -> list[str]:
     """`toks` with each misheard name put back. `phrases`: the home's names as word tuples;
@@ -61,7 +71,7 @@ def heard_as_meant(toks: list[str], phrases, words: frozenset[str], colours: fro
     replacement completes a name with the word beside it ("the read mug" -> "the red mug")."""
     if not _dictionary():
         return toks
-    targets = sorted(w for w in words | colours if w.isalpha() and phones(w))
+    by_sound = _by_sound(frozenset(w for w in words | colours if w.isalpha()))
     out = list(toks)
     k = 0
     while k < len(out):
@@ -73,25 +83,22 @@ def heard_as_meant(toks: list[str], phrases, words: frozenset[str], colours: fro
         nxt = out[k + 1] if k + 1 < len(out) else ""
         # two words heard for one ("eye pad" -> "ipad")
         if nxt.isalpha():
-            joined = {a + b for a in phones(t) for b in phones(nxt)}
-            one = [w for w in targets if set(phones(w)) & joined]
+            one = {w for a in phones(t) for b in phones(nxt) for w in by_sound.get(a + b, ())}
             if len(one) == 1:
-                out[k:k + 2] = [one[0]]
+                out[k:k + 2] = [one.pop()]
                 k += 1
                 continue
-        said = set(phones(t))
-
-        def completes(w: str) -> bool:
-            return (prev, w) in phrases or (w, nxt) in phrases
-
-        same = [w for w in targets if said & set(phones(w))]
-        near = [w for w in targets if any(_one_apart(a, b) for a in said for b in phones(w))]
+        said = phones(t)
+        # the words that would complete a name with the word before or after this one
+        beside = {p[1] for p in phrases if len(p) == 2 and p[0] == prev} | \
+                 {p[0] for p in phrases if len(p) == 2 and p[1] == nxt}
+        same = {w for p in said for w in by_sound.get(p, ())}
+        near = {w for w in beside if any(_one_apart(a, b) for a in said for b in phones(w))}
         if t in grammar:
-            pick = [w for w in same if completes(w)]
+            pick = same & beside
         else:
-            pick = [w for w in same if completes(w)] or (same if prev in NOUN_BEFORE | colours else []) \
-                or [w for w in near if completes(w)]
-        if len(set(pick)) == 1:
-            out[k] = pick[0]
+            pick = same & beside or (same if prev in NOUN_BEFORE | colours else set()) or near
+        if len(pick) == 1:
+            out[k] = pick.pop()
         k += 1
     return out

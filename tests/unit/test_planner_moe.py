@@ -837,3 +837,28 @@ def test_a_colour_before_a_name_of_several_words_picks_that_thing():
     assert P.mentions(twins, words) == ["pink_lunchbox", "kitchen_counter"]
     assert set(P.mentions(twins, P.command_words(TOK, twins, "bring me a lunchbox"))) == {
         "blue_lunchbox", "pink_lunchbox"}
+
+
+def test_a_request_the_rule_parser_plans_is_never_refused_by_the_model():
+    """moe-v7 learned "tea" and "charger" from its corpus as things to make and the robot's own
+    dock, so in homes with a tea tin or a phone charger it refused to fetch them ("I can't do that
+    with the skills I have"). Where the rule parser reads a request it can plan, the mask leaves
+    the model no refusal; where the parser refuses, or reads nothing to do, the model may."""
+    from cloud_brain.domain.goals import check_goals
+    from cloud_brain.planner.moe import MoEPlanner
+
+    for name, command, goals in [
+        ("flatshare_o", "bring me the tea tin", [["delivered", "tea_tin"]]),
+        ("flatshare_o", "before you go and charge, bring me the tea tin", [["delivered", "tea_tin"], ["docked"]]),
+        ("studio_k", "bring to me the charger", [["delivered", "phone_charger"]]),
+        ("studio_k", "carry sofa to balcony, we have party", [["refused"]]),  # the parser refuses: so may the model
+        ("flatshare_o", "make me a cup of tea", [["refused"]]),
+    ]:
+        world = load_world(ROOT / "tests" / "cases" / "worlds" / f"{name}.yaml")
+        state = WorldState.initial(world)
+        res = MoEPlanner(world).plan(command, state)
+        assert check_goals(goals, state, res.steps) == (True, None), (name, command, res.text)
+    state = WorldState.initial(HOME)
+    g = ProgramGrammar(TOK, state, P.assign_slots(HOME), refusable=False)
+    assert TOK.index[P.GOAL_TOKENS["refuse"]] not in g.allowed()
+    assert TOK.index[P.GOAL_TOKENS["refuse"]] in ProgramGrammar(TOK, state, P.assign_slots(HOME)).allowed()

@@ -564,3 +564,11 @@ OTHER_HOMES = [
 @pytest.mark.parametrize("name,command,goals,world", OTHER_HOMES)
 def test_homes_the_code_was_not_written_around(name, command, goals, world):
     _assert_plans(WORLDS / f"{name}.yaml", command, goals, world)
+
+
+def test_a_deed_said_first_is_no_thing_of_the_same_name(planner):
+    """In the home "water" names the blue bottle; "water the plants" is a chore (refused), not a
+    delivery of the bottle."""
+    state = WorldState.initial(load_world())
+    assert planner.plan("water the plants in the lounge", state).steps[0].skill == "refuse"
+    assert planner.plan("water please", state).goals == [["delivered", "blue_bottle"]]
