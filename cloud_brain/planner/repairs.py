@@ -89,7 +89,7 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(tidy|tidying|clean|cleaning|clear|clearing) up after (him|her|them|the kids|everyone|us)\b", r"\1 up"),
     (r"\b(i )?(do not|dont) suppose (you|u) (could|would|can|might)\b", r"\4 you"),  # a polite ask
     (r"\bso (that )?(i|we) (can|could|will|may)\b", r", so \2 \3"),  # a purpose is a clause of its own
-    (r"\b(while|since|as) you (are|re) (at it|there|over there|up there|down there|in there|passing|going)\b", ""),  # "grab the drill and the tape, bring the lot to me"
+    (r"\b(while|since|as) you (are|re) (at it|there|over there|up there|down there|in there|passing|going)\b", ""),  # "..., and the remote while you're over there"
     (r"\b(i )?(need|want|could use|could do with) (a hand|some help|your help)( with (something|this|that|it))?\b", ""),
     (r"\b(go|come) (and )?(sit|stand|park)( yourself)? (in|by|near|at) the\b", r"\1 to the"),  # "go sit in the hall"
     (r"\b(let me (think|see)|if you (would|could|can|do not mind)|when you get a (chance|minute|sec))\b( ,)?", ""),
@@ -144,11 +144,10 @@ def _speaker_introduced(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "it's sam - bring me my headphones", "ellie here, ...", "this is leo: put my ...": the
     speaker says who is talking; "my" is theirs where the world names things by whose they are
     ("sams room", "ellie's desk"), and the introduction is no part of the request."""
-    n = len(toks)
-    for start, end, at in ((0, 3, 2), (0, 2, 0)):
-        if n <= end:
+    for end, at in ((3, 2), (2, 0)):  # "it is sam", "this is sam", "i am sam"; "sam here", "sam speaking"
+        if len(toks) <= end:
             continue
-        head = toks[start:end]
+        head = toks[:end]
         if end == 3 and head[:2] not in (["it", "is"], ["this", "is"], ["i", "am"]):
             continue
         if end == 2 and head[1] not in ("here", "speaking"):
