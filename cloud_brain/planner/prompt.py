@@ -47,6 +47,7 @@ from pathlib import Path
 from cloud_brain.domain.description import WorldDescription
 from cloud_brain.domain.plan import Step
 from cloud_brain.domain.state import ROBOT, USER, WorldState
+from cloud_brain.planner.sounds import pronunciations
 
 MAX_SLOTS = 64  # pointer tokens @0 … @63: the most entities (rooms + furniture + objects) a prompt may hold
 MAX_ALIASES = 4
@@ -93,17 +94,9 @@ def words_of(name: str) -> list[str]:
 @functools.lru_cache(maxsize=1)
 def english_words() -> frozenset[str]:
     """The words of the English pronouncing dictionary the offline ASR ships (CMUdict, 134k
-    words, in the pinned pocketsphinx wheel); empty where it is not installed, and then every
-    close word is taken for a typo, as before."""
-    try:
-        from pocketsphinx import get_model_path
-    except ImportError:
-        return frozenset()
-    path = Path(get_model_path()) / "en-us" / "cmudict-en-us.dict"
-    if not path.exists():
-        return frozenset()
-    with path.open(encoding="utf-8", errors="replace") as f:
-        return frozenset(w for w in (line.split(" ", 1)[0] for line in f) if w.isalpha())
+    words, in the pinned pocketsphinx wheel; read once, by `sounds.pronunciations`); empty where
+    it is not installed, and then every close word is taken for a typo, as before."""
+    return frozenset(w for w in pronunciations() if w.isalpha())
 
 
 @dataclass

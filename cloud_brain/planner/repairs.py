@@ -190,8 +190,8 @@ def _name_the_owner(toks: list[str], vocab: Vocabulary) -> list[str]:
     out = _speaker_introduced(list(toks), vocab)
     out = _owner_said_alone(out, vocab)
     # "bring me my blue mug, no, tom's mug": corrected to "my tom mug", which is tom's
-    out = [t for k, t in enumerate(out) if not (t in ("my", "your") and k + 1 < len(out) and out[k + 1] in vocab.owners
-                                                 and any(len(p) > 1 and p[0] == out[k + 1] for p in vocab.phrases))]
+    out = [t for k, t in enumerate(out)
+           if not (t in ("my", "your") and k + 1 < len(out) and out[k + 1] in _owner_forms(out[k + 1], vocab))]
     for k, t in enumerate(out):
         if t not in _POSSESSIVES or k + 1 >= len(out):
             continue

@@ -1153,7 +1153,7 @@ _DEGREE = frozenset("too so very really quite far awfully ever such bit rather t
 _ASKED = (DEED_WORDS - SPEAKER_WANTS) | IMPERATIVES | frozenset(("wait", "stay"))
 _LEAD = frozenset("""please pls just now then and so but oh dear love also quickly kindly perhaps possibly
 first next finally right ok okay do go come robot hey""".split())
-_SUBJECTS = frozenset("i we he she they it someone somebody".split())
+_SUBJECTS = _SUBJECTS_NOT_YOU | {"someone", "somebody"}
 
 
 def _asks(words: list[str]) -> bool:

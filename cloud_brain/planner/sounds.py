@@ -23,7 +23,7 @@ NOUN_BEFORE = frozenset("the a an this that these those my your our his her thei
 
 
 @functools.lru_cache(maxsize=1)
-def _dictionary() -> dict[str, tuple[tuple[str, ...], ...]]:
+def pronunciations() -> dict[str, tuple[tuple[str, ...], ...]]:
     """word -> its pronunciations (phones without stress marks); empty where the dictionary is
     not installed, and then nothing is replaced."""
     try:
@@ -45,7 +45,7 @@ def _dictionary() -> dict[str, tuple[tuple[str, ...], ...]]:
 
 
 def phones(word: str) -> tuple[tuple[str, ...], ...]:
-    return _dictionary().get(word, ())
+    return pronunciations().get(word, ())
 
 
 def _one_apart(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -69,7 +69,7 @@ def heard_as_meant(toks: list[str], phrases, words: frozenset[str], colours: fro
     `words`: every word in them; `colours`: colour words (which name a thing by its colour);
     `grammar`: words a command uses for themselves ("read", "way"), replaced only where the
     replacement completes a name with the word beside it ("the read mug" -> "the red mug")."""
-    if not _dictionary():
+    if not pronunciations():
         return toks
     by_sound = _by_sound(frozenset(w for w in words | colours if w.isalpha()))
     out = list(toks)
@@ -89,10 +89,13 @@ def heard_as_meant(toks: list[str], phrases, words: frozenset[str], colours: fro
                 k += 1
                 continue
         said = phones(t)
+        same = {w for p in said for w in by_sound.get(p, ())}
+        if t in grammar and not same:  # "bring", "me": a word said for itself, like no name
+            k += 1
+            continue
         # the words that would complete a name with the word before or after this one
         beside = {p[1] for p in phrases if len(p) == 2 and p[0] == prev} | \
                  {p[0] for p in phrases if len(p) == 2 and p[1] == nxt}
-        same = {w for p in said for w in by_sound.get(p, ())}
         near = {w for w in beside if any(_one_apart(a, b) for a in said for b in phones(w))}
         if t in grammar:
             pick = same & beside

@@ -390,12 +390,13 @@ class Pick(_Manipulate):
         width = half_extent_along(self.desc.objects[o], pose[3:7], (-math.sin(yaw), math.cos(yaw), 0.0))
         if not self.robot.spans(width):
             return failed(f"{o} is too wide for the gripper ({2 * width:.2f} m)")
-        if f.height + 0.03 > self.robot.lift_range[1] - 0.1:  # the fingers would close above the top
+        grasp_top = self.robot.lift_range[1] - 0.1  # highest grasp centre
+        if f.height + 0.03 > grasp_top:  # the fingers would close above the top
             return failed(f"the {fname} is too high to pick from ({f.height:.2f} m; the arm reaches "
-                          f"{self.robot.lift_range[1] - 0.13:.2f} m)")
+                          f"{grasp_top - 0.03:.2f} m)")
         self.furniture = f
         self.base_goal = base
-        self.grasp_z = min(self.robot.lift_range[1] - 0.1, max(pose[2], f.height + 0.03))
+        self.grasp_z = min(grasp_top, max(pose[2], f.height + 0.03))
         self.arm = [min(self.robot.lift_range[1], self.grasp_z + 0.06), 0.0, 0.0]
         self._goto("align", obs)
         return RUNNING
