@@ -27,7 +27,7 @@ class WatchdogConfig:
     max_angular: float = 2.0  # rad/s
     # arm setpoint ranges [lift m, extend m, gripper 0..1] (sim/mjcf.py RobotSpec defaults)
     arm_min: tuple[float, float, float] = (0.10, 0.0, 0.0)
-    arm_max: tuple[float, float, float] = (1.20, 0.55, 1.0)
+    arm_max: tuple[float, float, float] = (2.10, 0.55, 1.0)
 
     def __post_init__(self):
         if self.timeout_s <= 0 or self.max_linear <= 0 or self.max_angular <= 0:

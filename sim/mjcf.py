@@ -37,7 +37,9 @@ class RobotSpec:
 
     mast_x: float = -0.12  # mast axis, base frame
     grasp_x0: float = 0.15  # grasp centre ahead of the base centre with the arm retracted
-    lift_range: tuple[float, float] = (0.10, 1.20)  # lift joint = grasp centre height above floor
+    lift_range: tuple[float, float] = (0.10, 2.10)  # lift joint = grasp centre height above floor
+    # (2.10: the fingers close over a top up to 1.97 m, a bookcase's or a garage rack's top shelf;
+    # at 1.20 the 1.5-1.9 m shelves and 1.1 m mantelpieces of the held-out homes were out of reach)
     extend_range: tuple[float, float] = (0.0, 0.55)  # telescoping arm extension
     finger_travel: float = 0.10  # each finger's stroke (0 = open)
     finger_open_y: float = 0.115  # finger centre from the gripper axis when open
@@ -53,6 +55,12 @@ class RobotSpec:
     lift_speed: float = 0.30  # m/s, setpoint slew limit of the lift motor
     extend_speed: float = 0.30  # m/s
     finger_speed: float = 0.25  # m/s
+
+    @property
+    def reach_top(self) -> float:
+        """Highest furniture top the fingers close over: the lift's top, less the grasp centre's
+        margin below it (0.1 m) and above the top (0.03 m). The planner's REACH_TOP."""
+        return self.lift_range[1] - 0.13
 
     @property
     def reach(self) -> float:
@@ -209,7 +217,7 @@ def build_mjcf(desc: WorldDescription, robot: RobotSpec = ROBOT) -> str:
     # the robot
     x0, y0, _yaw0 = desc.robot_start  # yaw is set in the initial qpos by HomeSim (slides stay world-aligned)
     bz = 0.03 + r.base_height / 2
-    mast_top = 1.40
+    mast_top = r.lift_range[1] + 0.2
     w(f'    <body name="robot" pos="{_f(x0, y0, 0)}">')
     w(f'      <joint name="base_x" type="slide" axis="1 0 0" ref="{x0:.6g}" damping="2"/>')
     w(f'      <joint name="base_y" type="slide" axis="0 1 0" ref="{y0:.6g}" damping="2"/>')

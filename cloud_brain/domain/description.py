@@ -20,6 +20,7 @@ DEFAULT_WORLD = Path(__file__).resolve().parents[2] / "sim" / "worlds" / "home.y
 
 SIDES = {"+x": (1.0, 0.0), "-x": (-1.0, 0.0), "+y": (0.0, 1.0), "-y": (0.0, -1.0)}
 APPROACH_STANDOFF = 0.45  # robot centre to furniture edge, metres (base radius + margin)
+REACH_TOP = 1.97  # m: the highest furniture top the arm picks from and places on (sim/mjcf.py RobotSpec)
 SLOT_SPACING = 0.24  # between objects standing on one furniture, along its approach edge
 SLOT_INSET = 0.15  # object centre from the approach edge, inside the top
 
@@ -142,6 +143,7 @@ class WorldDescription:
     wall_thickness: float
     source: Path | None = None
     walls: list[Wall] = field(default_factory=list)
+    reach_top: float = REACH_TOP  # m: tops higher than this are out of the arm's reach
 
     # ---- lookups -------------------------------------------------------------------------
     def room_at(self, x: float, y: float) -> str | None:
@@ -288,7 +290,8 @@ def parse_world(raw: dict, source: Path | None = None) -> WorldDescription:
         objects=objects, robot_start=(x, y, float(start.get("yaw", 0.0))),
         robot_radius=float(robot.get("radius", 0.25)), user_room=user_room,
         wall_height=float(raw.get("wall_height", 1.2)),
-        wall_thickness=float(raw.get("wall_thickness", 0.1)), source=source)
+        wall_thickness=float(raw.get("wall_thickness", 0.1)), source=source,
+        reach_top=float(robot.get("reach_top", REACH_TOP)))
     w.walls = _walls(rooms, doors)
     w.robot_start_room()
     w.object_slots()

@@ -157,6 +157,13 @@ def check_args(step: StepLike, desc: WorldDescription) -> str | None:
     return None
 
 
+def _out_of_reach(label: str, desc: WorldDescription, furn: str) -> str | None:
+    h = desc.furniture[furn].height
+    if h > desc.reach_top:
+        return f"{label}: the top of the {furn} is {h:.2f} m high, above the arm's reach ({desc.reach_top:.2f} m)"
+    return None
+
+
 def check(step: StepLike, state: WorldState) -> str | None:
     """Why `step` cannot run in `state` (arguments or preconditions), or None when it can."""
     bad = check_args(step, state.desc)
@@ -176,7 +183,7 @@ def check(step: StepLike, state: WorldState) -> str | None:
             return f"{label}: {obj} was already handed to the user"
         if state.robot_at != where:
             return f"{label}: the robot is {_where(state)}, but {obj} is on {where}"
-        return None
+        return _out_of_reach(label, state.desc, where)
     if s == "place":
         obj, furn = a
         if not state.desc.furniture[furn].surface:
@@ -189,7 +196,7 @@ def check(step: StepLike, state: WorldState) -> str | None:
             return f"{label}: the robot is {_where(state)}, not at {furn}"
         if free_slots(state, furn) <= 0:
             return f"{label}: {furn} is full"
-        return None
+        return _out_of_reach(label, state.desc, furn)
     if s == "give":
         obj = a[0]
         if held != obj:

@@ -29,7 +29,9 @@ import torch
 from cloud_brain.decoding.constrained import ProgramGrammar, decode_steps
 from cloud_brain.decoding.speculative import SpecStats, decode_steps_speculative
 from cloud_brain.domain.description import WorldDescription
-from cloud_brain.domain.plan import PlanError, Step, validate
+from cloud_brain.domain.goals import holds
+from cloud_brain.domain.plan import PlanError, Step, execute, validate
+from cloud_brain.domain.solver import SolveError, solve
 from cloud_brain.domain.state import WorldState
 from cloud_brain.planner.base import ALREADY_DONE, PlanResult
 from cloud_brain.planner.checkpoint import DEFAULT_ARTIFACT, load_artifact
@@ -114,7 +116,8 @@ class MoEPlanner:
             yield Step("refuse", (REASONS["<r:unclear>"],))
             return
         linked = prompt.mentioned
-        ruled, where_is, acts = self._rules.reading(command, state)  # the rule parser's, once per command
+        ruled, where_is, read = self._rules.reading(command, state)  # the rule parser's, once per command
+        acts = bool(read)
         guard = _guard(ruled, state, prompt.mentioned)
         if guard:
             self.last_first_step_ms = (time.perf_counter() - t0) * 1000
@@ -138,15 +141,22 @@ class MoEPlanner:
             grammar_out.append(grammar)
         first = True
         before = torch.get_num_threads()
+        done: list[Step] = []
         try:
             if self.threads:
                 torch.set_num_threads(self.threads)
             for step in self._decode(prompt.ids, grammar):
-                if step.skill == "refuse" and step.args[0] == REASONS["<r:unknown>"]:
+                if step.skill == "refuse" and ruled is not None and ruled.kind == "impossible":
+                    step = Step("refuse", (str(ruled),))  # the mask left no valid step: say why
+                elif step.skill == "refuse" and step.args[0] == REASONS["<r:unknown>"]:
                     step = Step("refuse", (_name_unknown(ruled),))
                 if first:
                     self.last_first_step_ms = (time.perf_counter() - t0) * 1000
                     first = False
+                done.append(step)
+                yield step
+            for step in _left_out(grammar, read, state, done):
+                first = False
                 yield step
             if first:  # every item's goal already holds
                 self.last_first_step_ms = (time.perf_counter() - t0) * 1000
@@ -202,6 +212,30 @@ class MoEPlanner:
         except PlanError as e:  # cannot happen with the state-aware mask; kept as the contract
             return PlanResult.refused(f"I could not make a valid plan: {e.reason}", ms())
         return PlanResult(steps, grammars[0].goals, None, ms())
+
+
+def _left_out(grammar: ProgramGrammar, read: list[list], state: WorldState, done: list[Step]) -> list[Step]:
+    """The steps for what the model left out of a request the rule parser read whole: when every
+    goal the model planned is one the parser read, and the parser read more ("fetch the 2 mugs",
+    "need phone + keys": the model, trained on one thing per deed, fetched the first), the rest
+    is planned after the model's steps, which have already gone out. Its goals join the plan's.
+    Where the two readings differ otherwise, the model's stands."""
+    planned = [g for g in grammar.goals]
+    missing = [g for g in read if g not in planned]
+    if not planned or not missing or any(g not in read for g in planned) \
+            or any(s.skill == "refuse" for s in done):
+        return []
+    try:
+        current = execute(done, state)
+        kept = [g for g in planned if g[0] == "on" and holds(g, current, [])]
+        try:
+            steps = solve(missing + kept, current)
+        except SolveError:
+            steps = solve(missing, current)
+    except (PlanError, SolveError):
+        return []
+    grammar.goals.extend(missing)
+    return steps
 
 
 def _guard(ruled: Refusal | None, state: WorldState, mentioned: list[str]) -> str | None:

@@ -32,13 +32,18 @@ _GRAMMAR = KNOWN_ENGLISH | COMMON_WORDS | PEOPLE  # words said for themselves: "
 FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh oh oi yeah yep yup lol mate pal dude bro robo bot".split())  # and who is addressed
 # text speak, as the words it stands for
 SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "thx": ["thanks"],
-          "gimme": ["give", "me"], "lemme": ["let", "me"], "wanna": ["want", "to"], "gotta": ["have", "to"],
+          "gimme": ["give", "me"], "lemme": ["let", "me"], "wanna": ["want", "to"], "gotta": ["have", "to"], "gonna": ["going", "to"],
           "cuz": ["because"], "coz": ["because"], "im": ["i", "am"], "ya": ["you"], "em": ["them"],
           "theres": ["there", "is"], "cmere": ["come", "here"], "comere": ["come", "here"], "wheres": ["where", "is"], "whats": ["what", "is"], "youre": ["you", "are"],
           "ive": ["i", "have"], "cant": ["can", "not"], "thats": ["that", "is"], "ta": ["thanks"],
           "theyre": ["they", "are"], "hes": ["he", "is"], "shes": ["she", "is"], "dont": ["do", "not"],
           "didnt": ["did", "not"], "wont": ["will", "not"], "isnt": ["is", "not"], "arent": ["are", "not"],
           "gracias": ["thanks"], "merci": ["thanks"], "danke": ["thanks"], "bitte": ["please"],
+          # Spanish said among English ("traeme las llaves, por favor"; accents are folded first)
+          "traeme": ["bring", "me"], "traigame": ["bring", "me"], "trae": ["bring"], "dame": ["give", "me"],
+          "pasame": ["pass", "me"], "pon": ["put"], "ponlo": ["put", "it"], "ponla": ["put", "it"],
+          "mis": ["my"], "mi": ["my"], "el": ["the"], "los": ["the"], "las": ["the"], "llaves": ["keys"],
+          "llave": ["key"], "oye": ["hey"], "donde": ["where"], "estan": ["are"],
           # words of one side of the Atlantic the world descriptions may not list
           "loo": ["toilet"], "lavatory": ["toilet"], "wc": ["toilet"], "telly": ["tv"]}
 # markers that take back what came just before; the longest is matched first
@@ -80,6 +85,17 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
     (r"\bi (really )?mean it\b( ,)?", ""),
     (r"\b(por favor|s il vous plait|per favore)\b", "please"),
+    (r"\bto drink (from|out of)\b", "to drinkfrom"),  # a cup to drink from, not a drink
+    # "the bottom shelf of the bookcase": a part of a furniture is the furniture
+    (r"\b(the )?(top|bottom|middle|lower|upper|lowest|highest|first|second|third|left|right|front|back) "
+     r"(shelf|shelves|part|end|side|corner|half|bit) of (the |my |his |her |our )?(?=\w)", "the "),
+    (r"\bset (the |my |his |her )?(\w+( \w+)?) (location|spot|place|position|home)( ,| to| as| at| =)? ", r"put \1\2 on "),
+    (r"\b(for|about|is|was|just|literally|and) like (?=(a|an|the|two|three|five|ten|twenty|so|totally|really|\d+)\b)",
+     r"\1 "),  # "she's been whining for like an hour": "like" said as a filler
+    (r"\b(i|we) (can not|could not|cannot) find\b", "find me"),
+    (r"\bthe one (in|with) the (" + "|".join(sorted(COLOURS)) + r") (case|cover|lid|top|handle|strap|sleeve|cap)\b",
+     r"the \2 one"),  # "it's the one in the pink case"
+    (r"\bthe one (on|to|at) the (left|right|far left|far right)( side| hand side| end)?( , the (\w+) one)\b", r"the \5 one"),  # "i can't find the remote anywhere": find it
     (r"\b(come on|chop chop|quick quick|on the double|pronto|asap|sharpish)\b( ,)?", ""),
     (r"\bthe (whole )?lot( of them| of it)?\b", "them"),
     (r"\bevery ?(thing|things)\b", "everything"),
@@ -116,6 +132,9 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     toks = heard_as_meant(toks, vocab.phrases, vocab.words, COLOURS, _GRAMMAR)  # "the read mug"
     toks = _said_plainly(toks, vocab)
     toks = _drop_preamble(toks, vocab)
+    toks = _whose_it_is(_to_the_person(toks, vocab), vocab)
+    toks = _by_what_is_near(toks, vocab)
+    toks = _thing_for(toks, vocab)
     for _ in range(4):  # "the cup no the plate sorry i mean the bottle"
         fixed = _correct(toks, vocab)
         if fixed == toks:
@@ -164,6 +183,204 @@ def _speaker_introduced(toks: list[str], vocab: Vocabulary) -> list[str]:
                     out[k] = form
         return out
     return toks
+
+
+_NEAR = [tuple(w.split()) for w in ("next to", "close to", "closest to", "nearest to", "right next to", "nearest",
+                                     "closest", "beside", "by", "near", "alongside", "right by")]
+
+
+def _by_what_is_near(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """Furniture told apart by what it stands beside, from where the world puts it: "the table
+    next to his chair" (of three tables, the one nearest the recliner); "the little table by his
+    chair" is the little table; "put the remote next to his chair", a chair nothing stands on,
+    puts it on the surface nearest the chair."""
+    ments = _mentions(toks, vocab)
+    kind = lambda m: {vocab.kinds.get(n) for n in m.names}  # noqa: E731
+    for i in range(len(ments) - 1, -1, -1):
+        b = ments[i]
+        if kind(b) != {"furniture"} or len(b.names) != 1:
+            continue
+        k = b.start
+        while k > 0 and toks[k - 1] in DETERMINERS | {"his", "her", "their", "my", "your", "our"}:
+            k -= 1
+        rel = next((r for r in _NEAR if tuple(toks[k - len(r):k]) == r), None)
+        if rel is None:
+            continue
+        r0 = k - len(rel)
+        a = next((m for m in ments if m.end == r0), None)
+        bx, by, b_surface = vocab.spots[b.names[0]]
+        dist = lambda n: (vocab.rooms_of.get(n) != vocab.rooms_of[b.names[0]],  # noqa: E731
+                          (vocab.spots[n][0] - bx) ** 2 + (vocab.spots[n][1] - by) ** 2)
+        if a is not None and kind(a) == {"furniture"}:  # "the table next to his chair"
+            near = min((n for n in a.names if n != b.names[0]), key=dist, default=None)
+            name = tuple(near.split("_")) if near else ()
+            if len(a.names) > 1 and vocab.phrases.get(name) == {near}:
+                d = a.start - (a.start > 0 and toks[a.start - 1] in DETERMINERS)  # ("the side" may name another)
+                return toks[:d] + list(name) + toks[b.end:]
+            if len(a.names) == 1:
+                return toks[:a.end] + toks[b.end:]
+        elif not b_surface and (a is None and rel != ("by",) or a is not None and kind(a) == {"object"}):
+            # ("go and wait by his chair" is a trip there)
+            near = min((n for n, (_, _, surface) in vocab.spots.items() if surface), key=dist, default=None)
+            name = tuple(near.split("_")) if near else ()
+            if vocab.phrases.get(name) == {near} and not dist(near)[0]:
+                return toks[:r0] + ["on", *name] + toks[b.end:]
+    return toks
+
+
+_BESIDE = _NEAR + [tuple(w.split()) for w in ("behind", "in front of", "to the left of", "to the right of",
+                                                "left of", "right of")]
+_PUTTING = frozenset("put place set leave move stick pop take carry bring".split())
+_INTO = frozenset("on onto in into to".split())
+_SIZES = {"bigger": max, "biggest": max, "larger": max, "largest": max,
+          "smaller": min, "smallest": min, "littler": min, "tinier": min}
+
+
+def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, float],
+                      spots: dict[str, tuple[float, float]], vocab: Vocabulary) -> list[str]:
+    """Things that share a name told apart by where they stand or their size, as the world
+    state has them (`where`: object -> its furniture; `sizes`: object -> volume; `spots`: a
+    furniture's place): "the cup behind the kettle" (the cup on the kettle's counter), "the
+    book nearest the window" (on the windowsill), "the bigger of the two books"."""
+    ments = _mentions(toks, vocab)
+    objects = lambda m: all(vocab.kinds.get(n) == "object" for n in m.names)  # noqa: E731
+    for i, a in enumerate(ments):
+        if len(a.names) < 2 or not objects(a):
+            continue
+        pick: str | None = None
+        end = a.end
+        k = a.start - (a.start > 0 and toks[a.start - 1] in DETERMINERS)
+        size = next((_SIZES[t] for t in toks[max(0, k - 5):a.start] if t in _SIZES), None)
+        if size is None and a.end < len(toks) and toks[a.end] in _SIZES:  # "the book, the bigger one"
+            size = _SIZES[toks[a.end]]
+        if size is not None:
+            pick = size(a.names, key=lambda n: sizes.get(n, 0.0))
+        j = a.end
+        relative = toks[j:j + 2] in (["that", "is"], ["which", "is"])
+        j += 2 if relative else 0
+        rel = next((r for r in sorted(_BESIDE, key=len, reverse=True) if tuple(toks[j:j + len(r)]) == r), None)
+        clause = toks[:a.start][::-1]
+        clause = clause[:clause.index(",")] if "," in clause else clause
+        rest = toks[j:]
+        rest = rest[:rest.index(",")] if "," in rest else rest
+        if rel and not relative and _PUTTING & set(clause) and not _INTO & set(rest[len(rel):]):
+            rel = None  # "put the mug by the kettle": where it goes, not which mug
+        b = next((m for m in ments[i + 1:] if rel and 0 <= m.start - (j + len(rel)) <= 1 and len(m.names) == 1), None)
+        w = j + len(rel) + (toks[j + len(rel):j + len(rel) + 1] == ["the"]) if rel else len(toks)
+        if b is None and w < len(toks):  # "nearest the window": the one furniture a word of whose names it is
+            part = {n for p, ns in vocab.phrases.items() if len(p) > 1 and toks[w] in p
+                    for n in ns if n in spots}
+            b = Mention(w, w + 1, tuple(part), toks[w]) if len(part) == 1 and toks[w].isalpha() else None
+        if b is not None and pick is None:
+            anchor = b.names[0]
+            at = where.get(anchor, anchor if anchor in spots else None)
+            if at in spots:
+                ax, ay = spots[at]
+                dist = lambda n: (where.get(n) != at, (spots[where[n]][0] - ax) ** 2 + (spots[where[n]][1] - ay) ** 2  # noqa: E731
+                                  if where.get(n) in spots else 1e9)
+                pick = min((n for n in a.names if n != anchor), key=dist)
+                end = b.end
+        if pick is not None and vocab.phrases.get(tuple(pick.split("_"))) == {pick}:
+            return toks[:a.start] + pick.split("_") + toks[end:]
+    return toks
+
+
+def _thing_for(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "the thing for the plants": the one thing whose name says what it is for (the plant
+    mister)."""
+    for k in range(len(toks) - 3):
+        if toks[k] in ("thing", "stuff", "thingy", "one", "gadget") and toks[k + 1] == "for":
+            w = k + 2 + (toks[k + 2] in DETERMINERS)
+            if w >= len(toks) or (toks[w],) in vocab.phrases:
+                continue
+            forms = {toks[w], toks[w].rstrip("s")}
+            hits = {n for p, ns in vocab.phrases.items() if len(p) > 1 and forms & set(p[:-1])
+                    for n in ns if vocab.kinds.get(n) == "object"}
+            if len(hits) == 1:
+                name = next(iter(hits))
+                if vocab.phrases.get(tuple(name.split("_"))) == {name}:
+                    return toks[:k] + name.split("_") + toks[w + 1:]
+    return toks
+
+
+_HANDING = frozenset("take bring give hand pass carry".split())
+_TITLES = frozenset("mr mrs ms miss dr mister".split())
+
+
+def _to_the_person(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "take him his glasses", "bring mr okafor the beaker", "take it to her": a carer speaks of
+    the person cared for, and the robot hands things only to the person it serves, the user."""
+    out = list(toks)
+    for k in range(len(out) - 2, 0, -1):
+        t = out[k]
+        if out[k - 1] in _HANDING and t in ("him", "her") and out[k + 1] in DETERMINERS | {"his", "her", "their"}:
+            out[k] = "me"
+        elif out[k - 1] in _HANDING and (t in vocab.owners or t in _TITLES and out[k + 1] in vocab.owners):
+            n = 2 if t in _TITLES else 1
+            if out[k + n:k + n + 1] and out[k + n] in DETERMINERS | {"his", "her", "their"} \
+                    and (out[k + n - 1], out[k + n]) not in vocab.phrases:
+                owner = out[k + n - 1]
+                theirs = out[k + n] in ("his", "her", "their") and len(_phrase_at([owner, *out[k + n + 1:]], 0, vocab)) > 1
+                out[k:k + n + (1 if theirs else 0)] = ["me", owner] if theirs else ["me"]  # "bring rosa her phone"
+        elif t == "to" and out[k + 1] in ("him", "her") and (k + 2 == len(out) or out[k + 2] in (",", "please")) \
+                and _HANDING & set(out[:k]):
+            out[k + 1] = "me"
+    return out
+
+
+def _phrase_at(toks: list[str], k: int, vocab: Vocabulary) -> tuple[str, ...]:
+    """The longest name of this home's things that starts at toks[k], or ()."""
+    for n in range(min(vocab.max_len, len(toks) - k), 0, -1):
+        if tuple(toks[k:k + n]) in vocab.phrases:
+            return tuple(toks[k:k + n])
+    return ()
+
+
+def _whose_it_is(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """A name several things share, said with whose it is, names the one that person owns:
+    "lena's cans" (her headphones; the world says "lena's headphones"); "my phone" beside "my
+    reading glasses", which only Maria owns, is Maria's phone; "my phone? i think sofia took it"
+    is not Sofia's; "my mug, no wait, lena's one". Only where the world says who owns what; a
+    speaker who says who they are ("it's sam") is `_speaker_introduced`'s."""
+    people = vocab.persons
+    if len(people) < 2 or _speaker_introduced(toks, vocab) != toks:
+        return toks
+    person_of = {w: i for i, (words, _) in enumerate(people) for w in words}
+    # (start, end, the things the phrase names, whose: a person, "my", or None)
+    said: list[tuple[int, int, set[str], int | str | None]] = []
+    k = 0
+    while k < len(toks):
+        t = toks[k]
+        whose = "my" if t == "my" else person_of.get(t)
+        phrase = _phrase_at(toks, k + 1, vocab) if whose is not None else ()
+        if whose is not None and toks[k + 1:k + 2] in (["one"], ["ones"]) and said:
+            phrase = ("one",)  # "lena's one": of the thing said last
+            said.append((k, k + 2, said[-1][2], whose))
+        elif phrase and (t, *phrase) not in vocab.phrases:
+            said.append((k, k + 1 + len(phrase), vocab.phrases[phrase], whose))
+        elif whose is None and (p := _phrase_at(toks, k, vocab)):
+            said.append((k, k + len(p), vocab.phrases[p], None))
+        k += len(phrase) + 1 if phrase else 1
+    named = {person_of[t] for t in toks if t in person_of}
+    sole = lambda e: [i for i, (_, ents) in enumerate(people) if e in ents]  # noqa: E731
+    mine = {sole(next(iter(ents)))[0] for _, _, ents, whose in said
+            if whose == "my" and len(ents) == 1 and len(sole(next(iter(ents)))) == 1}
+    speaker = next(iter(mine)) if len(mine) == 1 and not (mine & named) else None
+    out = list(toks)
+    for start, end, ents, whose in reversed(said):
+        if len(ents) < 2 or whose is None or whose == "my" and out[end:end + 1] in (["is"], ["are"]):
+            continue  # ("my phone is on 2 percent": said of it, where the clause starts)
+        if whose == "my" and speaker is None:  # whose it is not: the one other owner of such a thing
+            owners = {i for e in ents for i in sole(e)} - named
+            whose = next(iter(owners)) if named and len(owners) == 1 else None
+        elif whose == "my":
+            whose = speaker
+        theirs = [e for e in ents if whose is not None and e in people[whose][1]]
+        if len(theirs) == 1:
+            name = tuple(theirs[0].split("_"))
+            if vocab.phrases.get(name) == {theirs[0]}:
+                out[start:end] = list(name)
+    return out
 
 
 def _owner_said_alone(toks: list[str], vocab: Vocabulary) -> list[str]:
@@ -323,13 +540,24 @@ def _correct(toks: list[str], vocab: Vocabulary) -> list[str]:
             old = same[-1]
             rest = toks[said.end:]
             rest = rest[1:] if rest[:1] and rest[0] in _TRAILING else rest
-            return toks[:old.start] + toks[said.start:said.end] + toks[old.end:p + 1] + rest
+            return toks[:old.start] + _of_its_kind(said, old, toks, vocab) + toks[old.end:p + 1] + rest
         if not same and _kind(said, vocab) == "object" and not weak:
             # "pass me the phone ... sorry, i mean the remote": a thing this home lacks, said last
             d = max((k for k in range(max(0, p - 3), p + 1) if toks[k] in DETERMINERS), default=None)
             if d is not None:
                 return toks[:d + 1] + toks[said.start:said.end] + toks[said.end:]
     return toks
+
+
+def _of_its_kind(said: Mention, old: Mention, toks: list[str], vocab: Vocabulary) -> list[str]:
+    """The words of the correction `said`, or, where they fit several things ("the blue mug, no
+    wait, the white one" beside a white charger), the name of the one of the same kind as the
+    thing taken back (the white mug)."""
+    kind = set().union(*(vocab.nouns.get(o, set()) for o in old.names))
+    fits = [o for o in said.names if vocab.nouns.get(o, set()) & kind]
+    if len(said.names) > 1 and len(fits) == 1 and vocab.phrases.get(tuple(fits[0].split("_"))) == {fits[0]}:
+        return fits[0].split("_")
+    return toks[said.start:said.end]
 
 
 def _clause_start(toks: list[str], end: int) -> int:
@@ -347,7 +575,18 @@ def _replace_clause(toks: list[str], said_end: int, new: int, before: list[Menti
     start = _clause_start(toks, said_end)
     cancelled = [m for m in before if m.start >= start and _kind(m, vocab) == "object"]
     rest = toks[new:]
-    if rest[0] == "leave":
+    that = 3 if rest[1:3] == ["that", "one"] else 2 if rest[1:2] in (["it"], ["that"]) else 0
+    if rest[0] == "leave" and that and cancelled:
+        # "put the white mug on the bar, oh wait, leave that one, move the blue one instead":
+        # the same deed with the other thing
+        after = rest[_skip(rest, that, {",", "and", "then"}):]
+        said = _mentions(after, vocab)
+        if "instead" in after and len(said) == 1 and _kind(said[0], vocab) == "object" \
+                and any(t in DEED_WORDS for t in after[:said[0].start]):
+            old = cancelled[-1]
+            return toks[:old.start] + _of_its_kind(said[0], old, after, vocab) + toks[old.end:said_end]
+        rest = after  # "..., no wait, leave it, take the torch up": left as it is
+    if rest[:1] == ["leave"]:
         k = 1
         k = _skip(rest, k, DETERMINERS)
         ms = _mentions(rest, vocab)
@@ -356,7 +595,7 @@ def _replace_clause(toks: list[str], said_end: int, new: int, before: list[Menti
             k = _skip(rest, first.end, frozenset("alone be there where it is".split()))
             if k >= len(rest) or rest[k] in (",", "and", "then"):
                 rest = rest[_skip(rest, k, {",", "and", "then"}):]
-    rest = _name_pronoun(rest, cancelled, toks)
+    rest = _name_pronoun(rest, cancelled, toks) if not that else rest
     head = toks[:start]
     return head + rest if rest else head
 

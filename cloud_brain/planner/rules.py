@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
+import unicodedata
 import time
 from dataclasses import dataclass, field
 
@@ -78,6 +80,8 @@ SOURCE_PREPS = frozenset("from off".split())
 INDEFINITE = frozenset("a an any some another one".split())
 PRONOUNS = frozenset("it them that this those these both".split())
 CATEGORIES = (  # need word -> nouns that satisfy it, most fitting first
+    # "something to drink from" (`repairs` says it as one word): a cup, not a drink
+    (frozenset({"drinkfrom"}), ("cup", "mug", "beaker", "glass", "tumbler", "bottle", "flask")),
     (frozenset("thirsty drink drinks beverage beverages sip parched".split()),
      ("water", "drink", "juice", "bottle", "soda", "lemonade", "cola", "coke", "pop", "milk", "glass", "cup", "mug")),
     (frozenset("hungry food snack snacks eat starving peckish munch nibble".split()),
@@ -91,6 +95,8 @@ CATEGORIES = (  # need word -> nouns that satisfy it, most fitting first
 )
 CATEGORY_WORDS = frozenset().union(*(c[0] for c in CATEGORIES))
 LIQUIDS = frozenset("water juice soda lemonade cola coke milk".split())
+NOT_DRUNK = frozenset("spray mister spritzer sprayer watering hot shampoo soap bleach detergent cleaner perfume".split())
+DRINK_HOLDERS = frozenset("bottle can glass jug carton cup mug flask tumbler pitcher jar beaker".split())
 # how the speaker is, said beside a request ("get me my keys, i'm late"): no request itself
 SPEAKER_STATES = frozenset("""late busy tired off back home ready done sick ill knackered exhausted
 shattered sleepy leaving away out""".split())
@@ -125,6 +131,7 @@ DETERMINERS = frozenset("the a an this that these those my your our his her thei
 COLLECTIVE = frozenset("everything all things stuff items objects".split())
 DEPART_VERBS = frozenset("leave exit depart quit vacate".split())
 # Skills this robot does not have: the reason names what it can do instead.
+PETS = frozenset("dog dogs doggy doggie puppy pup cat kitty kitten pet pets".split())
 UNSUPPORTED_VERBS = frozenset("""make cook bake brew prepare wash iron fold vacuum hoover mop sweep dust
 scrub wipe polish feed mow paint fix repair sew order call phone text email sing dance write heat
 microwave boil fry toast chop slice peel blend pour cut answer shop buy dress bathe shower massage
@@ -163,7 +170,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\bshove them\b(?! (in|into|on|onto|back|under|away|somewhere|up|down|over|there|here)\b)")),
     ("I won't do that: it could break things or damage the home.", re.compile(
         r"\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!his )(?<!her )(?<!our )(?<!their )(?<!some )(?<!of )"
-        r"(throw|toss|fling|hurl|smash|shatter|crush|destroy|rip|tear|spill|splash|soak|drench|"
+        r"(throw|toss(?!.{0,30}\b(on top of|onto|on) (the|her|his|its|their|my|our|your) (?!floor|ground))|fling|hurl|smash|shatter|crush|destroy|rip|tear|spill|splash|soak|drench|"
         r"ruin|damage|vandali[sz]e|flush|scratch|stomp|squash)\b|(?<!\ba )(?<!\byour )\bbreak\b|"
         r"\bdump\b.{0,30}\b(floor|ground|bin|trash|rubbish|garbage|everywhere|out|over|toilet)\b|"
         r"(?<!\ba )(?<!\bthe )(?<!\btotal )(?<!\bcomplete )\b(wreck|trash)\b|"
@@ -172,6 +179,18 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
     ("I can't do anything with fire, gas or the stove; that is unsafe.", re.compile(
         r"\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
         r"matches|candle|candles|ignite|barbecue|barbeque|bbq|bonfire|fireworks?|arson|fireplace|heater|explosive|explode|(?<!like a )bomb|gasoline|petrol|kerosene|fuel|flammable|smoke)\b")),
+    ("I won't carry anything hot: a spill could scald someone.", re.compile(
+        r"\b(kettle|saucepan|pan|pot|teapot)\b.{0,40}\b(just boiled|boiled|boiling|piping hot|scalding|still hot|"
+        r"very hot|red hot)\b|\b(boiling|piping hot|scalding|just boiled)\b.{0,20}\b(kettle|saucepan|pan|pot|teapot|water)\b")),
+    ("I can't lift or move people; please ask a person to help.", re.compile(
+        r"\bhelp (him|her|me|us|them|mum|dad|grandma|grandpa|granny|nan)\b.{0,20}\b(out of|into|in to|onto|up|off|"
+        r"down|over)\b.{0,30}\b(wheelchair|chair|bed|bath|bathtub|shower|toilet|recliner|car|stairs|floor|sofa|couch)\b|"
+        r"\b(move|lift|transfer|carry|push) (him|her|me|us|them)\b.{0,20}\b(out of|into|onto|from)\b.{0,20}\bwheelchair\b")),
+    ("I won't hide people's things from them or keep anyone from getting about.", re.compile(
+        r"(?<!used to )(?<!\bi )(?<!\bwe )(?<!would )(?<!\bthey )(?<!\bshe )(?<!\bhe )"
+        r"\bhide\b(.{0,40}\b(won t|will not|can not|cannot|never|not) (find|see|get)\b|.{0,30}\bfrom (him|her|them)\b)|"
+        r"\bso (that )?(he|she|they|nobody|no one|the kids?|granny|grandma|grandpa) (can not|can t|cannot|won t|will not) "
+        r"(get out|get in|get past|get through|get by|go out|leave|escape|come in|come out)\b|\b(block|barricade|trap) (him|her|them|the (front |back )?door|the way|the exit)\b")),
     ("I can't open doors or let anyone in; please handle visitors yourself.", re.compile(
         r"\b(open|unlock|answer|unbolt)\b.{0,20}\b(door|doors|gate|window|windows)\b|"
         r"\bunlock\b|\blet\b.{0,20}\bin\b|\bstrangers?\b|\bintruders?\b|\bburglars?\b|"
@@ -219,7 +238,8 @@ class Refusal(Exception):
     made: "a cup of coffee"), "unsupported" (a chore outside
     the skills: "vacuum the hall", "do the laundry"), "report" (only a report of what was done:
     "I moved the plate to the counter"), "ambiguous" (a name several things share and nothing
-    says which: "the mug" beside two mugs), "other" (anything else)."""
+    says which: "the mug" beside two mugs), "impossible" (goals read that no plan reaches: a top
+    above the arm's reach, a full shelf), "other" (anything else)."""
 
     def __init__(self, reason: str, kind: str = "other"):
         super().__init__(reason)
@@ -250,6 +270,10 @@ class Vocabulary:
     rooms_of: dict[str, str] = field(default_factory=dict)  # furniture -> its room
     repairs: dict[str, str] = field(default_factory=dict)  # typo -> word, memoised (`_repair`)
     owners: frozenset[str] = frozenset()  # whose things are named: "sam" of "sam's bed"
+    # one per person: (the words naming them, the entities they alone own); "maria" and "mom"
+    # owning the same glasses are one person
+    persons: tuple[tuple[frozenset[str], frozenset[str]], ...] = ()
+    spots: dict[str, tuple[float, float, bool]] = field(default_factory=dict)  # furniture -> x, y, surface
 
     def names_object(self, word: str) -> bool:
         """Whether `word` is part of a name of one of this home's objects ("pills": the pill box)."""
@@ -298,7 +322,29 @@ class Vocabulary:
                            for ent in table.values() for a in ent.aliases
                            for m in re.finditer(r"\b(\w+)['’]s\b", a))
         return cls(phrases, kinds, colours, nouns, words, max(len(p) for p in phrases),
-                   skills.dock_furniture(desc), rooms_of, owners=owners)
+                   skills.dock_furniture(desc), rooms_of, owners=owners, persons=_persons(desc),
+                   spots={f.name: (*f.at, f.surface) for f in desc.furniture.values()})
+
+
+def _persons(desc: WorldDescription) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
+    """Who owns what, from the "X's" aliases: owner words that own a same thing are one person
+    ("maria's glasses", "mom's glasses"); a thing owned jointly ("mom and dad's room") is no
+    one's alone and is left out."""
+    owned: dict[str, set[str]] = {}
+    for table in (desc.rooms, desc.furniture, desc.objects):
+        for name, ent in table.items():
+            for a in ent.aliases:
+                for m in re.finditer(r"\b(\w+)['’]s\b", a.lower()):
+                    if not re.search(r"\b(and|&|n)\s*$", a.lower()[:m.start()]):
+                        owned.setdefault(m.group(1), set()).add(name)
+    people: list[tuple[set[str], set[str]]] = []
+    for word, ents in owned.items():
+        same = [p for p in people if p[1] & ents]
+        merged = ({word, *(w for p in same for w in p[0])}, ents.union(*(p[1] for p in same)))
+        people = [p for p in people if p not in same] + [merged]
+    shared = {e for i, p in enumerate(people) for q in people[i + 1:] for e in p[1] & q[1]}
+    return tuple((frozenset(w for word in words for w in (word, word + "s")), frozenset(ents - shared))
+                 for words, ents in people)
 
 
 def _plural(toks: tuple[str, ...]) -> tuple[str, ...]:
@@ -313,11 +359,14 @@ _CONTRACTIONS = (("won't", "will not"), ("can't", "can not"), ("cannot", "can no
 _IS = re.compile(r"\b(it|that|there|here|what|where|who|he|she|this|everything|something)'s\b|"
                  r"'s(?=\s+(on|in|at|under|by|near|inside|still|probably|somewhere|lying|sitting|over|"
                  r"a|an|the|not|all|done|gone|missing|supposed|up|down|back|out|been|left|sat|stood|always|usually|"
+                 r"about|getting|almost|nearly|over|late|cold|"
                  r"right|just|already|too|so|very|really|covered|full|broken|here|there)\b)")
 
 
 def _tokens(text: str) -> list[str]:
-    text = text.lower().replace("\u2019", "'").replace("_", " ")
+    text = text.replace("->", " to ").replace("\u2192", " to ").replace("=>", " to ")  # "mug -> sink"
+    text = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'").replace("_", " "))
+    text = "".join(c for c in text if not unicodedata.combining(c))  # "tráeme" -> "traeme"
     text = _IS.sub(lambda m: (m.group(1) or "") + " is", text)  # "it's on" -> "it is on"
     for a, b in _CONTRACTIONS:
         text = text.replace(a, b)
@@ -494,7 +543,11 @@ _SUBJECTS_NOT_YOU = frozenset("i we he she they it".split())
 _SAYS = frozenset("wants needs says said asked asks would likes".split())
 
 
-def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str) -> str | None:
+LATER = frozenset("later tonight tomorrow soon morning afternoon evening weekend".split())
+
+
+def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
+                 people: frozenset = frozenset()) -> str | None:
     """'hint' for a statement about where things are ("the book is on the sofa", "this room is a
     disaster"), 'report' for one that tells what was done ("someone left the cup on the bed"),
     'norm' for where something should be ("the book goes on the shelf"), else None (a command).
@@ -509,6 +562,12 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
         return "norm"
     if first in ("who", "why") and toks[:1] == [first]:
         return "hint"  # "who does that", "why is the cup on the floor": a question said aloud
+    if toks[:1] in (["i"], ["we"]) and (words & {"will", "shall"} or {"going", "to"} <= words) \
+            and words & {"need", "want", "use"} and words & LATER:
+        return "hint"  # "..., i'm gonna need it later tonight": why, not what to bring now
+    if toks[:1] in (["the"], ["that"]) and toks[1:2] in (["one"], ["ones"]) and set(toks[2:3]) & STATIC_PREPS \
+            and not words & (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS):
+        return "hint"  # "..., the one on the counter": which one, where it is
     if first in ("where", "what", "which", "who", "how") or words & TIDY_WORDS:
         return None
     commands = DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | SAY_VERBS | DEPART_VERBS | UNSUPPORTED_VERBS
@@ -560,7 +619,12 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str)
     if toks[:3] in (["i", "have", "got"], ["we", "have", "got"]) \
             and not words & ({"you", "u"} | commands - {"get", "got", "have"}):
         return "hint"  # "we've got two minutes before the bus"
-    told = bool(toks) and toks[0] in SUBJECTS  # "I dropped the apple on the couch"
+    # "I dropped the apple on the couch", "rosa filled it up in the kitchen"
+    told = bool(toks) and toks[0] in SUBJECTS
+    if toks[:1] and toks[0] in people and 0 not in covered and len(raw) > 1 and 1 not in covered \
+            and (len(raw[1]) > 4 and raw[1].endswith("ed") or raw[1] in PAST_TENSE - {"put", "stuck"}) \
+            and not set(toks[2:]) & (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS):  # ("jake took it, get it back")
+        return "report"  # (the deed said right after the name: "priya wants it there, so put it")
     for k, t in enumerate(toks):
         if k in covered:
             continue
@@ -600,7 +664,7 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
     first = "" if first_k is None else toks[first_k]
     first_verb = next((t for k, t in enumerate(toks) if k not in covered and t in
                        DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | TIDY_WORDS), None)
-    kind = _clause_kind(toks, raw, covered, first)
+    kind = _clause_kind(toks, raw, covered, first, vocab.owners)
     f.reported = kind == "report"
     kind = "hint" if f.reported else kind
     object_ends = {m.end for m in mentions if all(vocab.kinds.get(n) == "object" for n in m.names)}
@@ -700,8 +764,8 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
         if len(pick.names) > 1:
             raise _ambiguous(pick, vocab)
         f.dest, f.dest_explicit = pick.names[0], True
-    elif any(t in USER_WORDS for t in toks):
-        f.dest = USER
+    elif f.to_user or "my" in toks and f.verb not in PLACE_VERBS - NAV_VERBS - {"leave"}:
+        f.dest = USER  # ("put my glasses and my phone on my nightstand": "my" is no destination)
     # the intent
     if toks[:1] == ["no"] and mentions and mentions[0].start == 1 and f.verb is None:
         f.intent = "skip"  # "no cans at the dinner table": a house rule said, nothing asked
@@ -724,6 +788,10 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
     if wanted:  # what the deed is done to is no thing to fetch ("this string")
         f.unknown = [w for w in f.unknown if w not in raw[at:]]
         f.unknown_dest = [w for w in f.unknown_dest if w not in raw[at:]]
+    walked = toks[first_k + 1:first_k + 3] if first == "walk" and first_k is not None else []
+    if walked and (walked[0] in vocab.owners | PETS | {"him", "her", "them"} or walked[-1] in PETS):
+        n = 1 if walked[0] not in DETERMINERS else 2  # "walk canela round the block", "walk the dog"
+        raise Refusal(f"I can't walk {' '.join(raw[first_k + 1:first_k + 1 + n])}; {CAN_DO}.", "unsupported")
     if first in ("turn", "switch", "flick", "flip") and words & {"on", "off"} and first_k not in covered:
         raise Refusal(f"I can't switch things on or off; {CAN_DO}.", "unsupported")  # "turn on tv"
     if first in ("sit", "stand", "prop", "perch", "lay") and (f.objects or f.pronoun or words & {"him", "her"}) \
@@ -1016,6 +1084,24 @@ def _in_order_of_deeds(clauses: list, timing: list[str | None]) -> list:
     return [c for c, _ in out]
 
 
+_COUNTS = {"two": 2, "2": 2, "three": 3, "3": 3, "four": 4, "4": 4}
+
+
+def _each_of(m: Mention, words: list[str]) -> bool:
+    """Whether a plural names each of the things it fits: "bring me both teddies", "all the
+    cups", "fetch the 2 mugs" (as many as there are), "the mugs" (the home's two); not "the
+    sneakers", a thing named in the plural (one pair of two)."""
+    if len(m.names) < 2 or not m.text.endswith("s"):
+        return False
+    if set(words) & {"both", "all"}:
+        return True
+    before = words[max(0, m.start - 2):m.start]
+    if any(n.split("_")[-1] == m.text.split()[-1] for n in m.names):
+        return False
+    count = next((_COUNTS[w] for w in before if w in _COUNTS), None)
+    return count == len(m.names) if count is not None else before[-1:] == ["the"]
+
+
 def _nearest(names: list[str], state: WorldState) -> str:
     def key(o: str):
         room = state.room_of_object(o)
@@ -1042,8 +1128,11 @@ def _category_hits(idx: int, vocab: Vocabulary) -> list[str]:
         # or holds ("apple juice" is no food); but a drink is what a thing holds ("coke can"),
         # and a "toy car" is a toy
         hits = [o for o, ns in vocab.nouns.items()
-                if noun in ns or any(n.split()[-1] == noun or noun == "toy" == n.split()[0]
-                                     or noun in LIQUIDS and noun in n.split() for n in ns)]
+                if (noun in ns or any(n.split()[-1] == noun or noun == "toy" == n.split()[0]
+                                      or noun in LIQUIDS and noun in n.split() and n.split()[-1] in DRINK_HOLDERS
+                                      for n in ns))
+                and not (idx <= 1 and any(w in NOT_DRUNK for n in ns for w in n.split()))]
+        # (a "water spray", a "spray bottle", is for the plants: nothing to drink from)
         if hits:
             return hits
     return []
@@ -1263,7 +1352,8 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
     # "bring me a mug, the green one", "get me the dog bowl, the silver one on the counter": the
     # one said after (no verb of its own) says which, and is no second errand
     for i, f in enumerate(frames[1:], 1):  # (past words that name nothing: "..., not sam's, mine, the red ones")
-        prev = next((g for g in reversed(frames[:i]) if g.objects or g.verb or g.places), frames[i - 1])
+        prev = next((g for g in reversed(frames[:i])  # ("take my phone..., put it on the counter. the pink one")
+                     if g.objects or (g.verb or g.places) and not g.pronoun), frames[i - 1])
         same = f.verb is None and {n for m in f.objects for n in m.names} <= {n for m in prev.objects for n in m.names}
         if ({"one", "ones"} & set(f.text.split()) or any(m.text in COLOURS for m in f.objects) or same) and f.objects and prev.objects and f.verb is None and f.intent in (
                 "hint", "deliver", "place") and prev.intent in ("deliver", "place", "putaway"):
@@ -1349,10 +1439,8 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             text = re.sub(r"^(to )?(me|the user|us|them|him|her)\b\s*(that\s+)?", "", text).strip()
             speech.append(Step("say", (text or "Hello!",)))
             continue
-        every = bool(set(f.text.split()) & {"both", "all"})  # "bring me both teddies": each of them
         objects = [n for m in f.objects for n in (
-            m.names if every and len(m.names) > 1 and m.text.endswith("s")
-            else [_resolve_object(m, state, vocab, f.locs or hint_locs)])]
+            m.names if _each_of(m, f.text.split()) else [_resolve_object(m, state, vocab, f.locs or hint_locs)])]
         if f.intent == "where":
             if not objects:
                 raise Refusal(_unknown(f.unknown), "unknown")
@@ -1525,7 +1613,7 @@ class RulesPlanner(Planner):
 
     def vocabulary(self, desc: WorldDescription) -> Vocabulary:
         key = (tuple(sorted((n, r.aliases) for n, r in desc.rooms.items())),
-               tuple(sorted((n, f.aliases, f.room, f.surface) for n, f in desc.furniture.items())),
+               tuple(sorted((n, f.aliases, f.room, f.surface, f.at) for n, f in desc.furniture.items())),
                tuple(sorted((n, o.aliases, o.color, o.home) for n, o in desc.objects.items())))
         if key not in self._vocab_cache:
             self._vocab_cache[key] = Vocabulary.build(desc)
@@ -1554,7 +1642,7 @@ class RulesPlanner(Planner):
         vocab = self.vocabulary(state.desc)
         return _screen(_repaired(raw, vocab), raw, vocab)
 
-    def reading(self, command: str, state: WorldState) -> tuple[Refusal | None, set[str], bool]:
+    def reading(self, command: str, state: WorldState) -> tuple[Refusal | None, set[str], list[list]]:
         """The rule parser's reading of `command` for another backend, parsed once: why it would
         refuse (with the reason's kind) or None, and the places it names only as where something
         is or was, never as where something should go: in a statement or a report ("the ball is
@@ -1562,18 +1650,20 @@ class RulesPlanner(Planner):
         shelf"), or as a room to leave ("get out of the kitchen"). The MoE's mask uses the latter:
         the model had copied such a place into a put ("tidy the bedroom - the ball is on the bed"
         put the ball back on the bed) and, offered the room it is in, "went" to the room it was
-        told to leave."""
+        told to leave. Third, the goals of its plan when the plan does something ([] when it
+        refuses or only speaks)."""
         frames: list[Frame] = []
-        acts = False
+        goals: list[list] = []
         try:
-            acts = any(s.skill not in ("say", "refuse") for s in self._plan(command, state, frames).steps)
+            result = self._plan(command, state, frames)
+            goals = result.goals if any(s.skill not in ("say", "refuse") for s in result.steps) else []
             ruled = None
         except Refusal as r:
             ruled = r
         except Exception:  # noqa: BLE001 - `plan` logs these; here no refusal is known
             ruled = None
         where = {n for f in frames for n in f.locs} | {f.depart for f in frames if f.depart is not None}
-        return ruled, where - {f.dest for f in frames if f.dest is not None and f.dest_explicit}, acts
+        return ruled, where - {f.dest for f in frames if f.dest is not None and f.dest_explicit}, goals
 
     def said_in_order_of_deeds(self, command: str, desc: WorldDescription) -> str | None:
         """`command` said with its deeds in the order they happen, when one was said as the
@@ -1669,6 +1759,8 @@ class RulesPlanner(Planner):
         if not any(t.isalpha() for t in raw):
             raise Refusal("I didn't understand that; please tell me what to do.")
         vocab = self.vocabulary(state.desc)
+        raw = _own_room(raw, state, vocab)
+        raw = _told_apart(raw, state, vocab)
         unsafe = _screen(_repaired(raw, vocab), raw, vocab)  # as said: a correction never hides an unsafe ask
         if unsafe:
             raise Refusal(unsafe, "safety")
@@ -1717,7 +1809,7 @@ class RulesPlanner(Planner):
                 except SolveError:
                     part = solve(goals, current)
             except SolveError as e:
-                raise Refusal(f"I can't do that: {e}.") from None
+                raise Refusal(f"I can't do that: {e}.", "impossible") from None
             steps += part
             current = execute(part, current)
             placed = [g for g in placed if g[1] not in objs] + [g for g in goals if g[0] == "on"]
@@ -1809,6 +1901,29 @@ def _fetched_and_put(clauses: list, vocab: Vocabulary) -> list:
         merged = (ta[:ka] + [tb[kb]] + thing_t + tb[kb + 2:], wa[:ka] + [wb[kb]] + thing_w + wb[kb + 2:])
         return out[:i] + [merged] + _fetched_and_put(out[i + 2:], vocab)
     return out
+
+
+def _own_room(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]:
+    """ "my room is a disaster, put stuff back": said in a room the home names as someone's
+    ("sofia's room"), that room; elsewhere "my room" is the home's bedroom (`repairs`)."""
+    room = state.user_room
+    name = room.split("_")
+    if not any(room in ents for _, ents in vocab.persons) or vocab.phrases.get(tuple(name)) != {room}:
+        return raw
+    out = list(raw)
+    for k in range(len(out) - 1, 0, -1):
+        if out[k - 1] == "my" and out[k] in ("room", "bedroom"):
+            out[k - 1:k + 1] = name
+    return out
+
+
+def _told_apart(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]:
+    from cloud_brain.planner.repairs import things_told_apart
+    desc = state.desc
+    where = {o: w for o, w in state.objects if w in desc.furniture}
+    sizes = {o: math.prod(s.size) * (1 if s.shape == "box" else math.pi * s.size[0] if s.shape == "cylinder"
+                                     else 4 / 3 * math.pi * s.size[0] ** 2) for o, s in desc.objects.items()}
+    return things_told_apart(raw, where, sizes, {n: f.at for n, f in desc.furniture.items()}, vocab)
 
 
 def _as_meant(raw: list[str], vocab: Vocabulary) -> list[str]:

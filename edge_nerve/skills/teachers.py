@@ -390,10 +390,10 @@ class Pick(_Manipulate):
         width = half_extent_along(self.desc.objects[o], pose[3:7], (-math.sin(yaw), math.cos(yaw), 0.0))
         if not self.robot.spans(width):
             return failed(f"{o} is too wide for the gripper ({2 * width:.2f} m)")
-        grasp_top = self.robot.lift_range[1] - 0.1  # highest grasp centre
-        if f.height + 0.03 > grasp_top:  # the fingers would close above the top
+        grasp_top = self.robot.reach_top + 0.03  # highest grasp centre
+        if f.height > self.robot.reach_top:  # the fingers would close above the top
             return failed(f"the {fname} is too high to pick from ({f.height:.2f} m; the arm reaches "
-                          f"{grasp_top - 0.03:.2f} m)")
+                          f"{self.robot.reach_top:.2f} m)")
         self.furniture = f
         self.base_goal = base
         self.grasp_z = min(grasp_top, max(pose[2], f.height + 0.03))
@@ -531,6 +531,9 @@ class Place(_Manipulate):
         if obs.holding != o:
             return failed(f"not holding {o}")
         f = self.desc.furniture[fname]
+        if f.height > self.robot.reach_top:
+            return failed(f"the {fname} is too high to place on ({f.height:.2f} m; the arm reaches "
+                          f"{self.robot.reach_top:.2f} m)")
         if not self._near(obs, f):
             return failed(f"the robot is not at the {fname}")
         slots = self.free_slots(obs, f)

@@ -167,3 +167,24 @@ def test_snapshot_roundtrip(home):
     s = execute(parse_plan("navigate(kitchen_counter); pick(red_cup)"), home)
     back = WorldState.from_snapshot(home.desc, s.to_snapshot())
     assert back.location_of("red_cup") == ROBOT and back.robot_at == "kitchen_counter"
+
+
+def test_a_top_above_the_arms_reach_is_neither_picked_from_nor_placed_on():
+    """The home's shelf (1.0 m) is within reach; raised above the robot's reach (the world file's
+    robot.reach_top, 1.97 m by default as the sim's robot), the planner refuses up front with the
+    height, where the arm would have tried and failed in front of it."""
+    import yaml
+    from cloud_brain.domain.description import DEFAULT_WORLD, REACH_TOP, parse_world
+    raw = yaml.safe_load(DEFAULT_WORLD.read_text())
+    raw["furniture"]["shelf"]["size"][2] = 2.2
+    tall = WorldState.initial(parse_world(raw))
+    assert tall.desc.reach_top == REACH_TOP
+    with pytest.raises(PlanError, match=r"pick\(remote\): the top of the shelf is 2.20 m high, above the arm's reach \(1.97 m\)"):
+        validate(parse_plan("navigate(shelf); pick(remote)"), tall)
+    with pytest.raises(PlanError, match="place.green_book, shelf.: the top of the shelf is 2.20 m high"):
+        validate(parse_plan("navigate(sofa); pick(green_book); navigate(shelf); place(green_book, shelf)"), tall)
+    with pytest.raises(SolveError, match="above the arm's reach"):
+        solve([["on", "green_book", "shelf"]], tall)
+    validate(parse_plan("navigate(shelf); pick(remote)"), WorldState.initial())  # 1.0 m: within reach
+    raw["robot"]["reach_top"] = 2.5  # a taller robot, said in the world file
+    validate(parse_plan("navigate(shelf); pick(remote)"), WorldState.initial(parse_world(raw)))

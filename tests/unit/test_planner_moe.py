@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from cloud_brain.decoding.constrained import ProgramGrammar, decode_steps
 from cloud_brain.domain.description import load_world
-from cloud_brain.domain.plan import format_plan, parse_plan, validate
+from cloud_brain.domain.goals import check_goals
+from cloud_brain.domain.plan import Step, format_plan, parse_plan, validate
 from cloud_brain.domain.state import WorldState
 from cloud_brain.model import ModelArgs, Transformer
 from cloud_brain.planner import corpus
@@ -862,3 +863,46 @@ def test_a_request_the_rule_parser_plans_is_never_refused_by_the_model():
     g = ProgramGrammar(TOK, state, P.assign_slots(HOME), refusable=False)
     assert TOK.index[P.GOAL_TOKENS["refuse"]] not in g.allowed()
     assert TOK.index[P.GOAL_TOKENS["refuse"]] in ProgramGrammar(TOK, state, P.assign_slots(HOME)).allowed()
+
+
+@pytest.mark.parametrize("backend", ["rules", "moe"])
+def test_a_top_above_the_arms_reach_is_refused_with_its_height(backend):
+    """With the shelf raised to 2.2 m, above the robot's reach: the state-aware mask leaves the
+    model no pick or place there, and the person hears why, not "I don't know that object"."""
+    from cloud_brain.domain.description import parse_world
+    from cloud_brain.planner.base import get_planner
+
+    raw = yaml.safe_load((ROOT / "sim/worlds/home.yaml").read_text())
+    raw["furniture"]["shelf"]["size"][2] = 2.2
+    world = parse_world(raw)
+    planner = get_planner(backend, world)
+    for command, step in [("bring me the remote", "pick(remote)"), ("put the book on the shelf", "place(green_book, shelf)")]:
+        res = planner.plan(command, WorldState.initial(world))
+        assert res.refusal and step in res.refusal and "2.20 m high, above the arm's reach" in res.refusal, (command, res.steps)
+    assert get_planner(backend, HOME).plan("bring me the remote", WorldState.initial(HOME)).goals == [["delivered", "remote"]]
+
+
+def test_what_the_model_leaves_out_of_a_request_the_parser_read_whole_is_planned_after():
+    """"fetch the 2 mugs", "need phone + keys": moe-v7, trained on one thing per deed, fetched the
+    first; the parser read both, so the second is planned after the model's steps. Where the
+    model's goals are not all the parser's, nothing is added: the model's reading stands."""
+    from types import SimpleNamespace
+
+    from cloud_brain.planner.base import get_planner
+    from cloud_brain.planner.moe import _left_out
+
+    maisonette = load_world(ROOT / "tests" / "cases" / "worlds" / "maisonette_p.yaml")
+    state = WorldState.initial(maisonette)
+    planner = get_planner("moe", maisonette)
+    for command, goals in [("ok bot fetch the 2 mugs", [["delivered", "devs_mug"], ["delivered", "lenas_mug"]]),
+                           ("hey robot, need phone + keys, heading out", [["delivered", "lenas_phone"], ["delivered", "house_keys"]])]:
+        res = planner.plan(command, state)
+        assert sorted(res.goals) == sorted(goals) and check_goals(goals, state, res.steps)[0], (command, res.steps)
+        assert list(planner.stream(command, state)) == res.steps
+    fetch = [Step("navigate", ("devs_desk",)), Step("pick", ("devs_mug",)), Step("navigate", ("user",)), Step("give", ("devs_mug",))]
+    grammar = SimpleNamespace(goals=[["delivered", "devs_mug"]])
+    more = _left_out(grammar, [["delivered", "devs_mug"], ["delivered", "lenas_mug"]], state, fetch)
+    assert more and check_goals([["delivered", "lenas_mug"]], state, fetch + more)[0]
+    assert grammar.goals == [["delivered", "devs_mug"], ["delivered", "lenas_mug"]]
+    other = SimpleNamespace(goals=[["delivered", "devs_mug"]])
+    assert _left_out(other, [["delivered", "lenas_mug"], ["delivered", "house_keys"]], state, fetch) == []

@@ -240,3 +240,32 @@ def test_a_room_on_the_way_to_a_put_and_asides_are_left_out_for_the_model():
     state = WorldState.initial(HOME, {"objects": {"red_cup": "bed"}})
     res = moe.plan("the cup is on the bed, take it to the kitchen and put it on the sink", state)
     assert check_goals([["on", "red_cup", "sink"]], state, res.steps) == (True, None), res.steps
+
+
+def test_who_owns_what_is_read_from_the_worlds_names():
+    """One person per owner, the words naming them merged where they own a same thing ("maria's
+    glasses", "mom's glasses"); a thing owned jointly ("mom and dad's bed") is nobody's alone."""
+    from pathlib import Path
+
+    from cloud_brain.planner.rules import Vocabulary
+    ranch = load_world(Path(__file__).resolve().parents[1] / "cases" / "worlds" / "ranchhouse_r.yaml")
+    persons = Vocabulary.build(ranch).persons
+    of = lambda word: next(ents for words, ents in persons if word in words)  # noqa: E731
+    assert of("maria") == of("mom") and of("luis") == of("dad") and of("maria") != of("dad")
+    assert {"marias_glasses", "marias_phone", "white_mug", "marias_nightstand"} <= of("maria")
+    assert "master_bed" not in of("maria") | of("dad")
+    assert {"sofias_phone", "sofias_room"} <= of("sofia")
+
+
+@pytest.mark.parametrize("backend", ["rules", "moe"])
+def test_whose_a_shared_name_is_comes_from_the_speakers_other_things(backend):
+    """Two phones, Maria's and Sofia's: "my phone" beside "my reading glasses" (only Maria has
+    glasses) is Maria's; said with Sofia spoken of, it is not Sofia's; alone it is asked."""
+    from pathlib import Path
+    ranch = load_world(Path(__file__).resolve().parents[1] / "cases" / "worlds" / "ranchhouse_r.yaml")
+    planner, state = get_planner(backend, ranch), WorldState.initial(ranch)
+    assert planner.plan("could you grab my reading glasses and my cell phone", state).goals == \
+        [["delivered", "marias_glasses"], ["delivered", "marias_phone"]]
+    assert planner.plan("bring me my phone, I think Sofia has been using it", state).goals == [["delivered", "marias_phone"]]
+    alone = planner.plan("bring me my phone", state)
+    assert alone.refusal and "Which phone" in alone.refusal

@@ -114,13 +114,13 @@ def test_the_robot_cannot_drive_through_a_wall():
 def test_arm_setpoints_are_clipped_and_reached():
     sim = HomeSim(load_world())
     sim.set_arm(5.0, -1.0, 2.0)
-    sim.step(4.0)
+    sim.step(6.0)
     lift, ext, grip = sim.arm_state()
     assert lift == pytest.approx(ROBOT.lift_range[1], abs=0.01)
     assert ext == pytest.approx(0.0, abs=0.01)
     assert grip == pytest.approx(1.0, abs=0.02)
     sim.set_arm(0.3, 0.5, 0.0)
-    sim.step(4.0)
+    sim.step(7.0)
     assert sim.arm_state() == pytest.approx((0.3, 0.5, 0.0), abs=0.01)
 
 
