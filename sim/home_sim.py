@@ -65,6 +65,7 @@ class HomeSim:
         self._arm_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "arm_link")
         self._hand_body = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, "user_hand")
         self._obj_body = {o: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, o) for o in desc.objects}
+        self._obj_geom = {o: mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, o) for o in desc.objects}
         self._obj_qadr = {o: int(m.jnt_qposadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, o + "_free")])
                           for o in desc.objects}
         self._obj_dadr = {o: int(m.jnt_dofadr[mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_JOINT, o + "_free")])
@@ -188,6 +189,10 @@ class HomeSim:
             if np.linalg.norm(self.data.xpos[self._obj_body[o]] - hand) <= HANDOVER_RADIUS:
                 self._weld(self._eq_hand[o], self._hand_body, o)
                 self._delivered.append(o)
+                # the person has it now: it touches nothing more, so the next thing handed over is
+                # not stopped against it in the hand ("give: phase 'extend' did not finish")
+                self.model.geom_contype[self._obj_geom[o]] = 0
+                self.model.geom_conaffinity[self._obj_geom[o]] = 0
 
     def _wake(self, obj: str) -> None:
         """Wake an object's tree and restart its sleep countdown (mjMINAWAKE steps), so that a

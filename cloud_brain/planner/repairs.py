@@ -230,7 +230,7 @@ def _by_what_is_near(toks: list[str], vocab: Vocabulary) -> list[str]:
 
 _BESIDE = _NEAR + [tuple(w.split()) for w in ("behind", "in front of", "to the left of", "to the right of",
                                                 "left of", "right of")]
-_PUTTING = frozenset("put place set leave move stick pop take carry bring".split())
+_PUTTING = frozenset("put place set leave move stick pop".split())
 _INTO = frozenset("on onto in into to".split())
 _SIZES = {"bigger": max, "biggest": max, "larger": max, "largest": max,
           "smaller": min, "smallest": min, "littler": min, "tinier": min}
@@ -260,9 +260,9 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
         j += 2 if relative else 0
         rel = next((r for r in sorted(_BESIDE, key=len, reverse=True) if tuple(toks[j:j + len(r)]) == r), None)
         clause = toks[:a.start][::-1]
-        clause = clause[:clause.index(",")] if "," in clause else clause
+        clause = clause[:next((n for n, t in enumerate(clause) if t in (",", "and", "then")), len(clause))]
         rest = toks[j:]
-        rest = rest[:rest.index(",")] if "," in rest else rest
+        rest = rest[:next((n for n, t in enumerate(rest) if t in (",", "and", "then")), len(rest))]
         if rel and not relative and _PUTTING & set(clause) and not _INTO & set(rest[len(rel):]):
             rel = None  # "put the mug by the kettle": where it goes, not which mug
         b = next((m for m in ments[i + 1:] if rel and 0 <= m.start - (j + len(rel)) <= 1 and len(m.names) == 1), None)

@@ -180,3 +180,15 @@ def test_tops_up_to_the_arms_reach_are_worked_and_higher_ones_refused_at_once():
     ok, why, dur = run_skill(sim, tall, "pick", ["wool_ball"])
     assert not ok and "piano is too high" in why and "2.20 m" in why and dur < 1.0
     assert ROBOT.reach_top == pytest.approx(REACH_TOP)  # the planner's domain knows the same reach
+
+
+def test_a_second_thing_is_handed_over_after_the_first():
+    """The carer's "take him his inhalers": the first one stays in the person's hand, and the
+    second had stopped against it ("give: phase 'extend' did not finish in 10 s") until a thing
+    handed over touches nothing more."""
+    desc = load_world(Path(__file__).resolve().parents[1] / "cases" / "worlds" / "bungalow_q.yaml")
+    sim = HomeSim(desc)
+    _run(sim, desc, [("navigate", ["bedside_table"]), ("pick", ["blue_inhaler"]), ("navigate", ["user"]),
+                     ("give", ["blue_inhaler"]), ("navigate", ["vanity"]), ("pick", ["brown_inhaler"]),
+                     ("navigate", ["user"]), ("give", ["brown_inhaler"])])
+    assert sim.delivered() == {"blue_inhaler", "brown_inhaler"}
