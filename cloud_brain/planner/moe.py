@@ -115,6 +115,18 @@ class MoEPlanner:
             self.last_first_step_ms = (time.perf_counter() - t0) * 1000
             yield Step("refuse", (REASONS["<r:unclear>"],))
             return
+        if self.model.args.max_seq_len - len(prompt.ids) - 2 < 8:  # as `_decode` needs
+            # a world too big for the model's context even with names alone (flat_s: 9 rooms, 16
+            # furniture, 14 things, 556 tokens against 512): the rule parser plans it rather than
+            # the request failing
+            log.warning("the world takes %d tokens of the model's %d: the rule parser plans %r",
+                        len(prompt.ids), self.model.args.max_seq_len, command)
+            planned = self._rules.plan(command, state)
+            if grammar_out is not None:
+                grammar_out.append(planned)  # (its goals are the plan's)
+            self.last_first_step_ms = (time.perf_counter() - t0) * 1000
+            yield from planned.steps
+            return
         linked = prompt.mentioned
         ruled, where_is, read = self._rules.reading(command, state)  # the rule parser's, once per command
         acts = bool(read)

@@ -906,3 +906,17 @@ def test_what_the_model_leaves_out_of_a_request_the_parser_read_whole_is_planned
     assert grammar.goals == [["delivered", "devs_mug"], ["delivered", "lenas_mug"]]
     other = SimpleNamespace(goals=[["delivered", "devs_mug"]])
     assert _left_out(other, [["delivered", "lenas_mug"], ["delivered", "house_keys"]], state, fetch) == []
+
+
+def test_a_world_too_big_for_the_models_context_is_planned_by_the_rule_parser():
+    """flat_s (9 rooms, 16 furniture, 14 things) takes 556 tokens with names alone, against the
+    model's 512: the request is planned by the rule parser, where it had failed with "prompt of
+    556 tokens leaves no room to plan"."""
+    from cloud_brain.planner.base import get_planner
+
+    flat = load_world(ROOT / "tests" / "cases" / "worlds" / "flat_s.yaml")
+    state = WorldState.initial(flat)
+    planner = get_planner("moe", flat)
+    res = planner.plan("Kindly bring the TV remote, it is there on the diwan only.", state)
+    assert res.goals == [["delivered", "tv_remote"]] and check_goals(res.goals, state, res.steps)[0]
+    assert list(planner.stream("Kindly bring the TV remote, it is there on the diwan only.", state)) == res.steps
