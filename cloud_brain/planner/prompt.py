@@ -304,9 +304,10 @@ def extra_names(desc: WorldDescription) -> dict[str, list[tuple[str, ...]]]:
             cand.setdefault(names[0][-1:], {})[x.name] = None
     out: dict[str, list[tuple[str, ...]]] = {}
     for w, xs in cand.items():
+        core = w[1:] if len(w) > 1 and w[0] in ("the", "a", "an", "my", "our", "your") else w  # "the dresser"
         for x in xs:
-            if not claimed.get(w, set()) - {x} and x not in own.get(w, set()):  # nobody else's, not yet its own
-                out.setdefault(x, []).append(w)
+            if not (claimed.get(w, set()) | claimed.get(core, set())) - {x} and x not in own.get(w, set()):
+                out.setdefault(x, []).append(w)  # nobody else's, not yet its own
     return out
 
 

@@ -29,7 +29,8 @@ from cloud_brain.planner.rules import (COLOURS, COMMON_WORDS, DEED_WORDS, DETERM
 from cloud_brain.planner.sounds import heard_as_meant
 
 _GRAMMAR = KNOWN_ENGLISH | COMMON_WORDS | PEOPLE  # words said for themselves: "tom's mum" is no mug
-FILLERS = frozenset("um umm uh uhh uhm er erm hmm mm ah eh oh oi yeah yep yup lol mate pal dude bro robo bot".split())  # and who is addressed
+FILLERS = frozenset("""um umm uh uhh uhm er erm hmm mm ah eh oh oi yeah yep yup lol mate pal dude bro robo bot
+och aye wee yaar arre arey accha achha haan ji beta jaldi""".split())  # and who is addressed; Scots and Hindi asides
 # text speak, as the words it stands for
 SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "thx": ["thanks"],
           "gimme": ["give", "me"], "lemme": ["let", "me"], "wanna": ["want", "to"], "gotta": ["have", "to"], "gonna": ["going", "to"],
@@ -44,6 +45,12 @@ SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "t
           "pasame": ["pass", "me"], "pon": ["put"], "ponlo": ["put", "it"], "ponla": ["put", "it"],
           "mis": ["my"], "mi": ["my"], "el": ["the"], "los": ["the"], "las": ["the"], "llaves": ["keys"],
           "llave": ["key"], "oye": ["hey"], "donde": ["where"], "estan": ["are"],
+          # Scots ("gie's the brolly", "fae the box room", "it isnae there") and Hindi ("chabi kahan hai")
+          "gie": ["give", "me"], "fae": ["from"], "doon": ["down"], "oot": ["out"], "naw": ["no"], "tae": ["to"],
+          "whit": ["what"], "whaur": ["where"], "afore": ["before"], "isnae": ["is", "not"], "cannae": ["can", "not"],
+          "dinnae": ["do", "not"], "didnae": ["did", "not"], "wouldnae": ["would", "not"], "couldnae": ["could", "not"],
+          "willnae": ["will", "not"], "wasnae": ["was", "not"], "kahan": ["where"], "hai": ["is"],
+          "golden": ["gold"],  # the colour a world may write "gold"
           # words of one side of the Atlantic the world descriptions may not list
           "loo": ["toilet"], "lavatory": ["toilet"], "wc": ["toilet"], "telly": ["tv"]}
 # markers that take back what came just before; the longest is matched first
@@ -86,6 +93,15 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\bi (really )?mean it\b( ,)?", ""),
     (r"\b(por favor|s il vous plait|per favore)\b", "please"),
     (r"\bto drink (from|out of)\b", "to drinkfrom"),  # a cup to drink from, not a drink
+    (r"\bben the\b", "in the"), (r"\bthe now\b", "now"),  # Scots: "ben the bedroom", "the now"
+    (r"\b(in|on|to|into|onto|at) (the|its|their|his|her|my|your) (usual|normal|regular) (place|spot|home|position)\b",
+     "away"),  # "put the keys in the usual place"
+    (r"\b(get|take) (yourself |yersel )?(off |away )?to (your|yer) bed\b", "go charge"),  # said to the robot
+    (r"\bget (the|my|our|this) (\w+( \w+)?) (sorted|sorted out|straightened out|squared away)\b", r"tidy the \2"),
+    (r"\b(have|take) a (wee |quick )?(look|peek|check|rummage) (on|in|at|under|round|around)\b", r"it is \4"),
+    (r"\bwhichever (\w+( \w+)?) is (closer|closest|nearer|nearest|nearby)\b", r"a \1"),  # "whichever mug is closer"
+    # "keep the remote on the teapoy": keep = put (Indian English), where a place is said
+    (r"\bkeep (the|my|his|her|it|them|this|that|these|those|our|your)\b(?=[^,]*\b(on|in|onto|into|inside|at)\b)", r"put \1"),
     # "the bottom shelf of the bookcase": a part of a furniture is the furniture
     (r"\b(the )?(top|bottom|middle|lower|upper|lowest|highest|first|second|third|left|right|front|back) "
      r"(shelf|shelves|part|end|side|corner|half|bit) of (the |my |his |her |our )?(?=\w)", "the "),
@@ -135,6 +151,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     toks = _whose_it_is(_to_the_person(toks, vocab), vocab)
     toks = _by_what_is_near(toks, vocab)
     toks = _thing_for(toks, vocab)
+    toks = _do_a_room(toks, vocab)
     for _ in range(4):  # "the cup no the plate sorry i mean the bottle"
         fixed = _correct(toks, vocab)
         if fixed == toks:
@@ -244,6 +261,16 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
     book nearest the window" (on the windowsill), "the bigger of the two books"."""
     ments = _mentions(toks, vocab)
     objects = lambda m: all(vocab.kinds.get(n) == "object" for n in m.names)  # noqa: E731
+    for b in ments[::-1]:  # "put my sunglasses down next to the keys": on what the keys are on
+        k = b.start - (b.start > 0 and toks[b.start - 1] in DETERMINERS)
+        rel = next((r for r in _NEAR if tuple(toks[k - len(r):k]) == r), None)
+        if rel is None or len(b.names) != 1 or not objects(b) or where.get(b.names[0]) not in spots:
+            continue
+        clause = toks[:k - len(rel)][::-1]
+        clause = clause[:next((n for n, t in enumerate(clause) if t in (",", "and", "then")), len(clause))]
+        on = where[b.names[0]]
+        if _PUTTING & set(clause) and not _INTO & set(clause[:3]) and vocab.phrases.get(tuple(on.split("_"))) == {on}:
+            return toks[:k - len(rel)] + ["on", *on.split("_")] + toks[b.end:]
     for i, a in enumerate(ments):
         if len(a.names) < 2 or not objects(a):
             continue
@@ -283,6 +310,18 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
         if pick is not None and vocab.phrases.get(tuple(pick.split("_"))) == {pick}:
             return toks[:a.start] + pick.split("_") + toks[end:]
     return toks
+
+
+def _do_a_room(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "do the living room before the kitchen": doing a room is tidying it."""
+    out = list(toks)
+    for k, t in enumerate(toks[:-1]):
+        if t == "do" and (k == 0 or toks[k - 1] in (",", "and", "then", "please", "can", "could", "you")):
+            w = k + 1 + (toks[k + 1] in DETERMINERS)
+            p = _phrase_at(toks, w, vocab)
+            if p and all(vocab.kinds.get(n) == "room" for n in vocab.phrases[p]):
+                out[k] = "tidy"
+    return out
 
 
 def _thing_for(toks: list[str], vocab: Vocabulary) -> list[str]:

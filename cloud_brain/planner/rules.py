@@ -159,6 +159,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
     ("I will never do anything that could hurt someone.", re.compile(
         r"\b(hurt|harm|(?<!would )(?<!will )kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick|shoot|strangle|choke|"
         r"slap|beat up|trip|wound|smother|suffocate)\b|\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!blue )(throw|chuck|lob|pelt|fling|hurl)\b.{0,30}\bat\b|"
+        r"\b(drop|dump|tip)\b.{0,25}\bon\b.{0,25}\b(head|heads|him|her|someone|somebody|people|them)\b|"
         r"\b(push|shove|pull|grab|bump|ram|run over)\b.{0,25}\b(person|people|man|woman|child|children|kid|kids|"
         r"baby|someone|somebody|anyone|user|grandma|grandpa|guest|visitor)\b|"
         r"\b(push|shove|bump|ram|run over|knock over) (him|her)\b|\b(grab|pull) (him|her)\b|"
@@ -172,12 +173,13 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!his )(?<!her )(?<!our )(?<!their )(?<!some )(?<!of )"
         r"(throw|toss(?!.{0,30}\b(on top of|onto|on) (the|her|his|its|their|my|our|your) (?!floor|ground))|fling|hurl|smash|shatter|crush|destroy|rip|tear|spill|splash|soak|drench|"
         r"ruin|damage|vandali[sz]e|flush|scratch|stomp|squash)\b|(?<!\ba )(?<!\byour )\bbreak\b|"
+        r"\b(bump|crash|bang|ram|smash) into\b|"
         r"\bdump\b.{0,30}\b(floor|ground|bin|trash|rubbish|garbage|everywhere|out|over|toilet)\b|"
         r"(?<!\ba )(?<!\bthe )(?<!\btotal )(?<!\bcomplete )\b(wreck|trash)\b|"
         r"(?<!\bi )(?<!\bi might )(?<!\bi ll )(?<!\bi will )(?<!\bi would )\bknock\b.{0,30}\b(over|off|down)\b|\bpour\b.{0,40}\b(over|on|onto|into|all)\b|"
         r"\bdrop\b.{0,30}\b(floor|ground)\b")),
     ("I can't do anything with fire, gas or the stove; that is unsafe.", re.compile(
-        r"\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
+        r"(?<!by the )(?<!near the )(?<!next to the )(?<!beside the )\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
         r"matches|candle|candles|ignite|barbecue|barbeque|bbq|bonfire|fireworks?|arson|fireplace|heater|explosive|explode|(?<!like a )bomb|gasoline|petrol|kerosene|fuel|flammable|smoke)\b")),
     ("I won't carry anything hot: a spill could scald someone.", re.compile(
         r"\b(kettle|saucepan|pan|pot|teapot)\b.{0,40}\b(just boiled|boiled|boiling|piping hot|scalding|still hot|"
@@ -543,6 +545,16 @@ _SUBJECTS_NOT_YOU = frozenset("i we he she they it".split())
 _SAYS = frozenset("wants needs says said asked asks would likes".split())
 
 
+def _where_they_are(toks: list[str], k: int) -> bool:
+    """Whether the place at toks[k] says where the person is, after "to me": "bring it out to me
+    on the balcony", "hand it up to us in the loft"."""
+    j = k
+    while j > 0 and toks[j - 1] in DETERMINERS:
+        j -= 1
+    return j >= 2 and toks[j - 1] in ("on", "in", "at", "by") and toks[j - 2] in ("me", "us") \
+        and toks[j - 3:j - 2] != ["for"]  # ("wait for me in the hallway": go there)
+
+
 LATER = frozenset("later tonight tomorrow soon morning afternoon evening weekend".split())
 
 
@@ -557,8 +569,11 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
     if norm and "where" not in words and not words & PUTAWAY_WORDS - {"goes", "belongs", "belong", "lives"}:
         subject = toks[:min(toks.index(w) for w in norm)]
         if norm <= {"should", "must", "ought"} and "be" in words and \
-                any(t in PRONOUNS for t in subject) and not covered & set(range(len(subject))):
+                (not subject or any(t in PRONOUNS for t in subject)) and not covered & set(range(len(subject))):
             return "hint"  # "it should be on the table": where it probably is
+        if len(subject) == 1 and (subject[0] in people | PEOPLE | {"he", "she", "they"}) and 0 not in covered \
+                and "be" not in words:
+            return "hint"  # "arjun should not find it": another's doing
         return "norm"
     if first in ("who", "why") and toks[:1] == [first]:
         return "hint"  # "who does that", "why is the cup on the floor": a question said aloud
@@ -587,7 +602,8 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
             and (raw[2].endswith("s") and not raw[2].endswith("ss") or raw[2].endswith("ed")):
         return "hint"  # "the paperboy leaves it on the porch": what someone else does
     if len(toks) > 2 and (toks[0] in ("he", "she") and toks[1] in _MODALS or toks[0] in PEOPLE and 1 not in covered
-                          and toks[1] not in commands | SPEAKER_WANTS | DOCK_WORDS | _MODALS | _SAYS):
+                          and toks[1] not in commands | SPEAKER_WANTS | DOCK_WORDS | _MODALS | _SAYS
+                          or toks[0] in people and 0 not in covered and toks[1] in _MODALS):  # "arjun should not find it"
         return "hint"  # "she can come and get it herself", "mum's hogging the telly": another's doing
     want = next((k for k, t in enumerate(toks[:3]) if t in SPEAKER_WANTS), None)
     if want is not None and toks[want + 1:want + 2] == ["to"] and len(toks) > want + 2 \
@@ -753,7 +769,7 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
         return f
     # the destination: a place after a destination preposition (first furniture, else room),
     # or the user ("to me", "here", "bring me ...")
-    dests = [m for m in f.places if role_at.get(m.start) == "dest"]
+    dests = [m for m in f.places if role_at.get(m.start) == "dest" and not _where_they_are(toks, m.start)]
     furn = [m for m in dests if vocab.kinds[m.names[0]] == "furniture"]
     rooms = [m for m in dests if vocab.kinds[m.names[0]] == "room"]
     pick = (furn or rooms or [None])[0]
@@ -818,7 +834,7 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
         f.depart, f.intent = leaving[0].names[0], "depart"  # "get out of the kitchen"
         return f
     collective = bool(words & COLLECTIVE) and not f.objects
-    own_place = bool(words & {"its", "their"} and words & HOME_NOUNS)  # "to its spot"
+    own_place = bool(words & {"its", "their", "usual"} and words & HOME_NOUNS)  # "to its spot", "the usual spot"
     back_to_user = f.to_user and not f.dest_explicit or f.verb in TO_USER_VERBS - {"get", "find"}
     # "I need my book back", "can I have the ball back": the speaker wants it, nobody puts it away
     back_to_user = back_to_user or bool({"i", "i'd", "id", "we"} & set(toks[:3]) and words & SPEAKER_WANTS
@@ -1276,7 +1292,7 @@ def _remark(f: Frame) -> bool:
             or _REQUEST.search(f.text):  # "could you draw the curtains": asked, if not of these skills
         return False
     if words[0] in DETERMINERS | INDEFINITE:  # a noun phrase: a remark only with something said of it
-        return bool(set(words) & (_DEGREE | _BE | STATE_WORDS)) or any(
+        return bool(set(words) & (_DEGREE | _BE | STATE_WORDS | {"went", "gone", "broke", "died", "blew"})) or any(
             w.endswith(("ing", "ed")) and w in f.unknown + f.unknown_dest for w in words[2:])
     return not _WANTS_A_THING.search(" ".join(words))
 
@@ -1356,7 +1372,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                      if g.objects or (g.verb or g.places) and not g.pronoun), frames[i - 1])
         same = f.verb is None and {n for m in f.objects for n in m.names} <= {n for m in prev.objects for n in m.names}
         if ({"one", "ones"} & set(f.text.split()) or any(m.text in COLOURS for m in f.objects) or same) and f.objects and prev.objects and f.verb is None and f.intent in (
-                "hint", "deliver", "place") and prev.intent in ("deliver", "place", "putaway"):
+                "hint", "deliver", "place") and prev.intent in ("deliver", "place", "putaway", "where"):
             before = {n for m in prev.objects for n in m.names}
             said = set.intersection(*(set(m.names) for m in f.objects)) & before \
                 or {n for m in f.objects for n in m.names} & before  # "my cup is the red": the red cup
