@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
-from cloud_brain.domain.description import WorldDescription, load_world
+from cloud_brain.domain.description import WorldDescription, load_world, volume
 from sim.world_model import USER_BODY_RADIUS, user_base_height, user_facing, user_hand_position, user_seat
 
 TIMESTEP = 0.002  # s
@@ -115,13 +115,7 @@ def _rgba_for(name: str) -> str:
 
 def object_mass(shape: str, size: tuple[float, ...]) -> float:
     """kg: household-object density (600 kg/m^3: hollow cups, paper, fruit), clipped to 50-600 g."""
-    if shape == "box":
-        vol = size[0] * size[1] * size[2]
-    elif shape == "cylinder":
-        vol = math.pi * size[0] ** 2 * size[1]
-    else:
-        vol = 4 / 3 * math.pi * size[0] ** 3
-    return min(0.6, max(0.05, 600.0 * vol))
+    return min(0.6, max(0.05, 600.0 * volume(shape, size)))
 
 
 def _object_geom(o) -> str:

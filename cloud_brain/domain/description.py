@@ -101,6 +101,15 @@ class Furniture:
                 and abs(y - self.at[1]) <= self.size[1] / 2 + margin)
 
 
+def volume(shape: str, size: tuple[float, ...]) -> float:
+    """m^3 of an object's shape (the physics' mass, and "the bigger of the two books", go by it)."""
+    if shape == "box":
+        return size[0] * size[1] * size[2]
+    if shape == "cylinder":
+        return math.pi * size[0] ** 2 * size[1]
+    return 4 / 3 * math.pi * size[0] ** 3
+
+
 @dataclass(frozen=True)
 class ObjectSpec:
     name: str
@@ -111,6 +120,10 @@ class ObjectSpec:
     on: str
     home: str
     aliases: tuple[str, ...] = ()
+
+    @property
+    def volume(self) -> float:
+        return volume(self.shape, self.size)
 
     @property
     def half_height(self) -> float:

@@ -33,10 +33,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import re
-import unicodedata
 import time
+import unicodedata
 from dataclasses import dataclass, field
 
 from cloud_brain.domain import skills
@@ -95,6 +94,7 @@ CATEGORIES = (  # need word -> nouns that satisfy it, most fitting first
 )
 CATEGORY_WORDS = frozenset().union(*(c[0] for c in CATEGORIES))
 LIQUIDS = frozenset("water juice soda lemonade cola coke milk".split())
+_DRINKS = frozenset(i for i, (need, _) in enumerate(CATEGORIES) if need & {"drinkfrom", "thirsty"})
 NOT_DRUNK = frozenset("spray mister spritzer sprayer watering hot shampoo soap bleach detergent cleaner perfume".split())
 DRINK_HOLDERS = frozenset("bottle can glass jug carton cup mug flask tumbler pitcher jar beaker".split())
 # how the speaker is, said beside a request ("get me my keys, i'm late"): no request itself
@@ -130,8 +130,8 @@ HOME_NOUNS = frozenset("place places spot spots home usual proper".split())
 DETERMINERS = frozenset("the a an this that these those my your our his her their some".split())
 COLLECTIVE = frozenset("everything all things stuff items objects".split())
 DEPART_VERBS = frozenset("leave exit depart quit vacate".split())
-# Skills this robot does not have: the reason names what it can do instead.
 PETS = frozenset("dog dogs doggy doggie puppy pup cat kitty kitten pet pets".split())
+# Skills this robot does not have: the reason names what it can do instead.
 UNSUPPORTED_VERBS = frozenset("""make cook bake brew prepare wash iron fold vacuum hoover mop sweep dust
 scrub wipe polish feed mow paint fix repair sew order call phone text email sing dance write heat
 microwave boil fry toast chop slice peel blend pour cut answer shop buy dress bathe shower massage
@@ -1147,7 +1147,7 @@ def _category_hits(idx: int, vocab: Vocabulary) -> list[str]:
                 if (noun in ns or any(n.split()[-1] == noun or noun == "toy" == n.split()[0]
                                       or noun in LIQUIDS and noun in n.split() and n.split()[-1] in DRINK_HOLDERS
                                       for n in ns))
-                and not (idx <= 1 and any(w in NOT_DRUNK for n in ns for w in n.split()))]
+                and not (idx in _DRINKS and any(w in NOT_DRUNK for n in ns for w in n.split()))]
         # (a "water spray", a "spray bottle", is for the plants: nothing to drink from)
         if hits:
             return hits
@@ -1937,8 +1937,7 @@ def _told_apart(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[st
     from cloud_brain.planner.repairs import things_told_apart
     desc = state.desc
     where = {o: w for o, w in state.objects if w in desc.furniture}
-    sizes = {o: math.prod(s.size) * (1 if s.shape == "box" else math.pi * s.size[0] if s.shape == "cylinder"
-                                     else 4 / 3 * math.pi * s.size[0] ** 2) for o, s in desc.objects.items()}
+    sizes = {o: spec.volume for o, spec in desc.objects.items()}
     return things_told_apart(raw, where, sizes, {n: f.at for n, f in desc.furniture.items()}, vocab)
 
 
