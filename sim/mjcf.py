@@ -220,8 +220,9 @@ def build_mjcf(desc: WorldDescription, robot: RobotSpec = ROBOT) -> str:
       f'mass="{r.base_mass}" rgba="0.15 0.15 0.17 1" friction="0.3 0.005 0.0001" contype="{BASE_BITS[0]}" conaffinity="{BASE_BITS[1]}"/>')
     w(f'      <geom name="robot_front" type="box" pos="{_f(desc.robot_radius - 0.04, 0, bz + r.base_height / 2 + 0.005)}" '
       'size="0.03 0.05 0.005" rgba="0.9 0.5 0.1 1" contype="0" conaffinity="0" mass="0"/>')
+    # the mast (2.30 m) stands between the chase camera and what the arm does: drawn see-through
     w(f'      <geom name="robot_mast" type="box" pos="{_f(r.mast_x, 0, (0.03 + r.base_height + mast_top) / 2)}" '
-      f'size="{_f(0.035, 0.035, (mast_top - 0.03 - r.base_height) / 2)}" mass="2" rgba="0.2 0.2 0.22 1" '
+      f'size="{_f(0.035, 0.035, (mast_top - 0.03 - r.base_height) / 2)}" mass="2" rgba="0.2 0.2 0.22 0.45" '
       f'contype="{ARM_BITS[0]}" conaffinity="{ARM_BITS[1]}"/>')
     w('      <site name="base_center" pos="0 0 0.1"/>')
     # chase camera (sim/render.py): over the robot's right shoulder, turning with it, looking down at the floor 0.8 m ahead
