@@ -184,6 +184,15 @@ def solve(goals: list, state: WorldState, refusal: str = DEFAULT_REFUSAL) -> lis
     return b.steps
 
 
+def solve_keeping(goals: list, keep: list, state: WorldState) -> list[Step]:
+    """A plan for `goals` that keeps the goals in `keep` true where it can (a thing already put
+    somewhere stays there), else one for `goals` alone; raises SolveError."""
+    try:
+        return solve(goals + keep, state)
+    except SolveError:
+        return solve(goals, state)
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
     import json

@@ -31,7 +31,7 @@ from cloud_brain.decoding.speculative import SpecStats, decode_steps_speculative
 from cloud_brain.domain.description import WorldDescription
 from cloud_brain.domain.goals import holds
 from cloud_brain.domain.plan import PlanError, Step, execute, validate
-from cloud_brain.domain.solver import SolveError, solve
+from cloud_brain.domain.solver import SolveError, solve_keeping
 from cloud_brain.domain.state import WorldState
 from cloud_brain.planner.base import ALREADY_DONE, PlanResult
 from cloud_brain.planner.checkpoint import DEFAULT_ARTIFACT, load_artifact
@@ -129,7 +129,6 @@ class MoEPlanner:
             return
         linked = prompt.mentioned
         ruled, where_is, read = self._rules.reading(command, state)  # the rule parser's, once per command
-        acts = bool(read)
         guard = _guard(ruled, state, prompt.mentioned)
         if guard:
             self.last_first_step_ms = (time.perf_counter() - t0) * 1000
@@ -148,7 +147,7 @@ class MoEPlanner:
                                  home_named=names_home(prompt.words), user_named=names_user(prompt.words),
                                  destinations=destinations, where_is=where_is,
                                  hand_over=hands_over(state.desc, prompt.words, destinations),
-                                 refusable=not acts)
+                                 refusable=not read)
         if grammar_out is not None:
             grammar_out.append(grammar)
         first = True
@@ -232,18 +231,14 @@ def _left_out(grammar: ProgramGrammar, read: list[list], state: WorldState, done
     "need phone + keys": the model, trained on one thing per deed, fetched the first), the rest
     is planned after the model's steps, which have already gone out. Its goals join the plan's.
     Where the two readings differ otherwise, the model's stands."""
-    planned = [g for g in grammar.goals]
+    planned = list(grammar.goals)
     missing = [g for g in read if g not in planned]
     if not planned or not missing or any(g not in read for g in planned) \
             or any(s.skill == "refuse" for s in done):
         return []
     try:
         current = execute(done, state)
-        kept = [g for g in planned if g[0] == "on" and holds(g, current, [])]
-        try:
-            steps = solve(missing + kept, current)
-        except SolveError:
-            steps = solve(missing, current)
+        steps = solve_keeping(missing, [g for g in planned if g[0] == "on" and holds(g, current, [])], current)
     except (PlanError, SolveError):
         return []
     grammar.goals.extend(missing)

@@ -245,8 +245,8 @@ def _by_what_is_near(toks: list[str], vocab: Vocabulary) -> list[str]:
     return toks
 
 
-_BESIDE = _NEAR + [tuple(w.split()) for w in ("behind", "in front of", "to the left of", "to the right of",
-                                                "left of", "right of")]
+_BESIDE = sorted(_NEAR + [tuple(w.split()) for w in ("behind", "in front of", "to the left of", "to the right of",
+                                                       "left of", "right of")], key=len, reverse=True)
 _PUTTING = frozenset("put place set leave move stick pop".split())
 _INTO = frozenset("on onto in into to".split())
 _SIZES = {"bigger": max, "biggest": max, "larger": max, "largest": max,
@@ -266,10 +266,9 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
         rel = next((r for r in _NEAR if tuple(toks[k - len(r):k]) == r), None)
         if rel is None or len(b.names) != 1 or not objects(b) or where.get(b.names[0]) not in spots:
             continue
-        clause = toks[:k - len(rel)][::-1]
-        clause = clause[:next((n for n, t in enumerate(clause) if t in (",", "and", "then")), len(clause))]
+        clause = toks[_clause_start(toks, k - len(rel)):k - len(rel)]
         on = where[b.names[0]]
-        if _PUTTING & set(clause) and not _INTO & set(clause[:3]) and vocab.phrases.get(tuple(on.split("_"))) == {on}:
+        if _PUTTING & set(clause) and not _INTO & set(clause[-3:]) and vocab.phrases.get(tuple(on.split("_"))) == {on}:
             return toks[:k - len(rel)] + ["on", *on.split("_")] + toks[b.end:]
     for i, a in enumerate(ments):
         if len(a.names) < 2 or not objects(a):
@@ -285,11 +284,9 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
         j = a.end
         relative = toks[j:j + 2] in (["that", "is"], ["which", "is"])
         j += 2 if relative else 0
-        rel = next((r for r in sorted(_BESIDE, key=len, reverse=True) if tuple(toks[j:j + len(r)]) == r), None)
-        clause = toks[:a.start][::-1]
-        clause = clause[:next((n for n, t in enumerate(clause) if t in (",", "and", "then")), len(clause))]
-        rest = toks[j:]
-        rest = rest[:next((n for n, t in enumerate(rest) if t in (",", "and", "then")), len(rest))]
+        rel = next((r for r in _BESIDE if tuple(toks[j:j + len(r)]) == r), None)
+        clause = toks[_clause_start(toks, a.start):a.start]
+        rest = toks[j:_clause_end(toks, j)]
         if rel and not relative and _PUTTING & set(clause) and not _INTO & set(rest[len(rel):]):
             rel = None  # "put the mug by the kettle": where it goes, not which mug
         b = next((m for m in ments[i + 1:] if rel and 0 <= m.start - (j + len(rel)) <= 1 and len(m.names) == 1), None)
@@ -599,12 +596,20 @@ def _of_its_kind(said: Mention, old: Mention, toks: list[str], vocab: Vocabulary
     return toks[said.start:said.end]
 
 
+_JOINERS = frozenset(", and then also".split())
+
+
 def _clause_start(toks: list[str], end: int) -> int:
     """Start of the clause that ends at `end` (after the last comma or joiner before it)."""
     k = end - 1
-    while k >= 0 and toks[k] not in (",", "and", "then", "also"):
+    while k >= 0 and toks[k] not in _JOINERS:
         k -= 1
     return k + 1
+
+
+def _clause_end(toks: list[str], start: int) -> int:
+    """End of the clause that starts at `start` (the next comma or joiner, or the end)."""
+    return next((k for k in range(start, len(toks)) if toks[k] in _JOINERS), len(toks))
 
 
 def _replace_clause(toks: list[str], said_end: int, new: int, before: list[Mention],

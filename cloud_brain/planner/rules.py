@@ -42,7 +42,7 @@ from cloud_brain.domain import skills
 from cloud_brain.domain.description import WorldDescription
 from cloud_brain.domain.goals import holds
 from cloud_brain.domain.plan import PlanError, Step, execute
-from cloud_brain.domain.solver import SolveError, solve
+from cloud_brain.domain.solver import SolveError, solve_keeping
 from cloud_brain.domain.state import USER, WorldState
 from cloud_brain.planner.base import ALREADY_DONE, Planner, PlanResult
 from cloud_brain.planner.prompt import english_words, extra_names, plurals
@@ -320,25 +320,32 @@ class Vocabulary:
                             add(f"{colour} {h}", name)
         words = frozenset(t for p in phrases for t in p)
         rooms_of = {f.name: f.room for f in desc.furniture.values()}
-        owners = frozenset(m.group(1).lower() for table in (desc.rooms, desc.furniture, desc.objects)
-                           for ent in table.values() for a in ent.aliases
-                           for m in re.finditer(r"\b(\w+)['’]s\b", a))
+        owned = _owned(desc)
         return cls(phrases, kinds, colours, nouns, words, max(len(p) for p in phrases),
-                   skills.dock_furniture(desc), rooms_of, owners=owners, persons=_persons(desc),
+                   skills.dock_furniture(desc), rooms_of, owners=frozenset(w for w, _, _ in owned),
+                   persons=_persons(owned),
                    spots={f.name: (*f.at, f.surface) for f in desc.furniture.values()})
 
 
-def _persons(desc: WorldDescription) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
-    """Who owns what, from the "X's" aliases: owner words that own a same thing are one person
-    ("maria's glasses", "mom's glasses"); a thing owned jointly ("mom and dad's room") is no
-    one's alone and is left out."""
-    owned: dict[str, set[str]] = {}
+def _owned(desc: WorldDescription) -> list[tuple[str, str, bool]]:
+    """(owner word, entity, jointly owned) for each "X's" in the world's aliases ("sam's bed";
+    "mom and dad's room" is owned jointly)."""
+    out = []
     for table in (desc.rooms, desc.furniture, desc.objects):
         for name, ent in table.items():
             for a in ent.aliases:
                 for m in re.finditer(r"\b(\w+)['’]s\b", a.lower()):
-                    if not re.search(r"\b(and|&|n)\s*$", a.lower()[:m.start()]):
-                        owned.setdefault(m.group(1), set()).add(name)
+                    out.append((m.group(1), name, bool(re.search(r"\b(and|&|n)\s*$", a.lower()[:m.start()]))))
+    return out
+
+
+def _persons(owned_by: list[tuple[str, str, bool]]) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
+    """Who owns what: owner words that own a same thing are one person ("maria's glasses", "mom's
+    glasses"); a thing owned jointly ("mom and dad's room") is no one's alone and is left out."""
+    owned: dict[str, set[str]] = {}
+    for word, name, joint in owned_by:
+        if not joint:
+            owned.setdefault(word, set()).add(name)
     people: list[tuple[set[str], set[str]]] = []
     for word, ents in owned.items():
         same = [p for p in people if p[1] & ents]
@@ -1820,10 +1827,7 @@ class RulesPlanner(Planner):
             objs = {g[1] for g in goals if g[0] in ("on", "delivered")}
             keep = [g for g in placed if g[1] not in objs and holds(g, current, [])]
             try:
-                try:
-                    part = solve(goals + keep, current)
-                except SolveError:
-                    part = solve(goals, current)
+                part = solve_keeping(goals, keep, current)
             except SolveError as e:
                 raise Refusal(f"I can't do that: {e}.", "impossible") from None
             steps += part
