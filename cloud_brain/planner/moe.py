@@ -97,6 +97,20 @@ class MoEPlanner:
         # a deed said as the time of another ("go charge once you've tidied up") is read as said
         # in the order of deeds ("tidy up, then go charge"): the model got 4 of 15 the first way
         has_words = any(c.isalpha() for c in command)
+        said_as = command  # the rule parser reads the command as said (its screen sees every word)
+        if has_words:
+            # a condition on where a thing is, decided from the state ("the charger too if it's on
+            # the island"): the model is shown the branch that applies; read whole it did both
+            try:
+                decided, unmet = self._rules.decided(command, state)
+            except Exception:  # noqa: BLE001 - a rewrite's bug costs the rewrite, never the plan
+                log.exception("deciding the conditions of %r failed; reading it as said", command)
+                decided = unmet = None
+            if unmet is not None:
+                self.last_first_step_ms = (time.perf_counter() - t0) * 1000
+                yield Step("say", (unmet,))
+                return
+            command = decided or command
         # what was meant, self-corrections applied ("the cup no wait the plate" -> "the plate"):
         # the corpus has none, and read word by word the model fetched both
         meant, said = command, None
@@ -128,7 +142,7 @@ class MoEPlanner:
             yield from planned.steps
             return
         linked = prompt.mentioned
-        ruled, where_is, read = self._rules.reading(command, state)  # the rule parser's, once per command
+        ruled, where_is, read = self._rules.reading(said_as, state)  # the rule parser's, once per command
         guard = _guard(ruled, state, prompt.mentioned)
         if guard:
             self.last_first_step_ms = (time.perf_counter() - t0) * 1000
@@ -222,7 +236,7 @@ class MoEPlanner:
             validate(steps, state)
         except PlanError as e:  # cannot happen with the state-aware mask; kept as the contract
             return PlanResult.refused(f"I could not make a valid plan: {e.reason}", ms())
-        return PlanResult(steps, grammars[0].goals, None, ms())
+        return PlanResult(steps, grammars[0].goals if grammars else [], None, ms())  # (none: only said)
 
 
 def _left_out(grammar: ProgramGrammar, read: list[list], state: WorldState, done: list[Step]) -> list[Step]:

@@ -30,7 +30,9 @@ from cloud_brain.planner.sounds import heard_as_meant
 
 _GRAMMAR = KNOWN_ENGLISH | COMMON_WORDS | PEOPLE  # words said for themselves: "tom's mum" is no mug
 FILLERS = frozenset("""um umm uh uhh uhm er erm hmm mm ah eh oh oi yeah yep yup lol mate pal dude bro robo bot
-och aye wee yaar arre arey accha achha haan ji beta jaldi""".split())  # and who is addressed; Scots and Hindi asides
+och aye wee yaar arre arey accha achha haan ji beta jaldi
+sumimasen onegai onegaishimasu kudasai arigato arigatou dozo prosze dziekuje bitteschon""".split())
+# and who is addressed; Scots, Hindi, Japanese and Polish asides
 # text speak, as the words it stands for
 SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "thx": ["thanks"],
           "gimme": ["give", "me"], "lemme": ["let", "me"], "wanna": ["want", "to"], "gotta": ["have", "to"], "gonna": ["going", "to"],
@@ -97,6 +99,8 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(in|on|to|into|onto|at) (the|its|their|his|her|my|your) (usual|normal|regular) (place|spot|home|position)\b",
      "away"),  # "put the keys in the usual place"
     (r"\b(get|take) (yourself |yersel )?(off |away )?to (your|yer) bed\b", "go charge"),  # said to the robot
+    (r"\b(off you (go|pop|trot)|off|now go|go on|you go|go|time to go|time for) to bed\b(?= ,| now| robot| then|$)",
+     "go charge"),  # "that's enough for today, off you go to bed, robot"
     (r"\bget (the|my|our|this) (\w+( \w+)?) (sorted|sorted out|straightened out|squared away)\b", r"tidy the \2"),
     (r"\b(have|take) a (wee |quick )?(look|peek|check|rummage) (on|in|at|under|round|around)\b", r"it is \4"),
     (r"\bwhichever (\w+( \w+)?) is (closer|closest|nearer|nearest|nearby)\b", r"a \1"),  # "whichever mug is closer"
@@ -136,7 +140,27 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(just )?look at (the state of )?(this|that) (room|place)\b", r"this \4 is a mess"),
     (r"\bi am not (thirsty|hungry|bored|peckish|starving)( at all)?( ,)?", ""),  # "i'm not thirsty, i'm starving"
     (r"\b(go |come )?(and )?(sit|park|rest|settle) (yourself )?(down )?(on|at|in|onto) (your|the|its)\b",
-     "go to your"),  # "go sit on your charger": checked to be the dock below
+     "go to your"),  # "go sit on your charger": checked to be the dock below    # what a speech recogniser writes for words that sound alike: "their on the desk", "its on the
+    # side", "take it too the study", "come hear", "put the binocular's on the table"
+    (r"\b(their|there) (?=(on|in|at|under|over|next|near|beside|probably|somewhere|still|upstairs|downstairs)\b)",
+     "they are "),
+    (r"\bits (?=(on|in|at|under|over|next|near|beside|probably|somewhere|still|not)\b)", "it is "),
+    (r"\btoo (?=(the|my|his|her|your|our|their)\b)", "to "),
+    # said as a learner of English says it: "take me my keys" (bring), "can i become my phone"
+    # (German "bekommen"), "make tidy the room", "make ordnung in kenji's room", "the mug cup",
+    # "i think it lies on the sofa", "i have a request"
+    (r"\btake (me|us) (?=(the|my|a|an|his|her|your|our|their|some|this|that|these|those|both)\b)", r"bring \1 "),
+    (r"\b(can|could|may) (i|we) become\b", r"\1 \2 have"),
+    (r"\bmake (tidy|ordnung|order|porzadek|neat)( in| of)?\b", "tidy"),
+    (r"\bmake (the|my|his|her|our|this|that) (\w+( \w+)?) (tidy|neat|in order)\b", r"tidy \1 \2"),
+    (r"\bmug cups?\b", "mug"),
+    (r"\b(the|my|your|his|her|our|their|a) handy\b", r"\1 phone"),  # German: a mobile phone
+    (r"\b(it|that) (lies|lay|lays|stands|sits|is lying|is standing|is sitting|lie) (?=(on|in|at|by|under|near|next)\b)", r"\1 is "),
+    (r"\b(they|those|these) (lie|lay|stand|sit|are lying|are standing|are sitting) (?=(on|in|at|by|under|near|next)\b)", r"\1 are "),
+    (r"\b(i have|i ve got|i got) (a|one) (small |little |quick |big )?(request|favour|favor|job for you|task for you)\b( ,)?", ""),
+    (r"\b(come|get|over|right) hear\b", r"\1 here"),
+    (r"\b(put|place|set|move|take|leave|stick|pop|carry) (the|my|his|her|your|our|their) (\w+) is "
+     r"(?=(on|onto|in|into|to|back|at|by)\b)", r"\1 \2 \3 "),
 ))
 
 
@@ -179,7 +203,16 @@ def _owner_forms(name: str, vocab: Vocabulary) -> list[str]:
 def _speaker_introduced(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "it's sam - bring me my headphones", "ellie here, ...", "this is leo: put my ...": the
     speaker says who is talking; "my" is theirs where the world names things by whose they are
-    ("sams room", "ellie's desk"), and the introduction is no part of the request."""
+    ("sams room", "ellie's desk"), and the introduction is no part of the request. Heard without
+    the apostrophe ("its george could you ...") or said last ("..., its helen") it is the same."""
+    said_as, toks = toks, list(toks)
+    while toks[-1:] == [","]:
+        toks = toks[:-1]
+    if len(toks) > 3 and toks[-1] in vocab.owners and (toks[-2] == "its" or toks[-3:-1] in (["it", "is"], ["this", "is"])):
+        said = 1 + (toks[-2] != "its")
+        toks = ["it", "is", toks[-1], ","] + toks[:-1 - said]  # "... its helen": said first
+    if toks[:1] == ["its"]:
+        toks = ["it", "is"] + toks[1:]
     for end, at in ((3, 2), (2, 0)):  # "it is sam", "this is sam", "i am sam"; "sam here", "sam speaking"
         if len(toks) <= end:
             continue
@@ -199,7 +232,7 @@ def _speaker_introduced(toks: list[str], vocab: Vocabulary) -> list[str]:
                 if form:
                     out[k] = form
         return out
-    return toks
+    return said_as
 
 
 _NEAR = [tuple(w.split()) for w in ("next to", "close to", "closest to", "nearest to", "right next to", "nearest",
@@ -362,6 +395,47 @@ def _to_the_person(toks: list[str], vocab: Vocabulary) -> list[str]:
                 and _HANDING & set(out[:k]):
             out[k + 1] = "me"
     return out
+
+
+# where a thing is said to be: "from the sofa", "off the shelf"; after a statement about it, "on"
+# and "in" too ("i think it is on the small table", "i leave it on the living room table")
+_FROM = frozenset("from off".split())
+_SAID_AT = [tuple(w.split()) for w in (
+    "it is", "it is still", "it is probably", "it should be", "it will be", "it lies", "it lay", "it is lying",
+    "they are", "they should be", "they will be", "they lie", "i left it", "i leave it", "i put it", "i think it is",
+    "i left them", "i leave them", "i put them")]
+
+
+def speaker_by_where(toks: list[str], where: dict[str, str], vocab: Vocabulary) -> list[str]:
+    """ "move my passport from the hall to my desk", "take my headphones from the sofa to my room",
+    "bring me my laptop, i leave it on the living room table": where the world shares a name
+    between people ("kenji's passport", "kasia's passport"), the one at the place said is the
+    speaker's, so the speaker is its owner and every "my" in the command is theirs. Said as an
+    introduction ("it is kenji , ...") for `_speaker_introduced` to apply."""
+    people = vocab.persons
+    if len(people) < 2 or "my" not in toks or _speaker_introduced(toks, vocab) != toks:
+        return toks
+    ments = _mentions(toks, vocab)
+    owner_of = {e: i for i, (_, ents) in enumerate(people) for e in ents}
+    for j, m in enumerate(ments):
+        if m.start == 0 or toks[m.start - 1] != "my" or len(m.names) < 2 or not all(n in owner_of for n in m.names):
+            continue
+        for place in ments[j + 1:j + 3]:
+            if not all(vocab.kinds.get(n) in ("furniture", "room") for n in place.names) or len(place.names) != 1:
+                continue
+            k = place.start - (toks[place.start - 1] in DETERMINERS)
+            prep = toks[k - 1] if k > 0 else ""
+            stated = prep in ("on", "in", "at") and any(tuple(toks[k - 1 - len(s):k - 1]) == s for s in _SAID_AT)
+            if prep not in _FROM and not stated:
+                continue
+            at = place.names[0]
+            there = [n for n in m.names if where.get(n) == at or vocab.rooms_of.get(where.get(n, "")) == at]
+            if len(there) == 1:
+                who = people[owner_of[there[0]]][0]
+                word = next((w for w in sorted(who) if _owner_forms(w, vocab) and (w,) not in vocab.phrases), None)
+                return ["it", "is", word, ","] + toks if word else toks
+            break
+    return toks
 
 
 def _phrase_at(toks: list[str], k: int, vocab: Vocabulary) -> tuple[str, ...]:

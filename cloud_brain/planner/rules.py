@@ -157,9 +157,10 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\b(cut|snip)( (the|a|that|this|my|your|his|her|its|their|off))? (cables?|wires?|cords?|leads?|hair|"
         r"fingers?|someone|somebody|him|her|me|you|yourself|cat|dog|baby|kids?|plug)\b")),
     ("I will never do anything that could hurt someone.", re.compile(
-        r"\b(hurt|harm|(?<!would )(?<!will )kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick|shoot|strangle|choke|"
+        r"\b(hurt|harm|(?<!would )(?<!will )kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick(?! off\b)|shoot|strangle|choke|"
         r"slap|beat up|trip|wound|smother|suffocate)\b|\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!blue )(throw|chuck|lob|pelt|fling|hurl)\b.{0,30}\bat\b|"
         r"\b(drop|dump|tip)\b.{0,25}\bon\b.{0,25}\b(head|heads|him|her|someone|somebody|people|them)\b|"
+        r"\b(spray|squirt|spritz|splash)\b.{0,30}\b(face|faces|eyes|him|her|me|someone|somebody)\b|"
         r"\b(push|shove|pull|grab|bump|ram|run over)\b.{0,25}\b(person|people|man|woman|child|children|kid|kids|"
         r"baby|someone|somebody|anyone|user|grandma|grandpa|guest|visitor)\b|"
         r"\b(push|shove|bump|ram|run over|knock over) (him|her)\b|\b(grab|pull) (him|her)\b|"
@@ -171,6 +172,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\bshove them\b(?! (in|into|on|onto|back|under|away|somewhere|up|down|over|there|here)\b)")),
     ("I won't do that: it could break things or damage the home.", re.compile(
         r"\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!his )(?<!her )(?<!our )(?<!their )(?<!some )(?<!of )"
+        r"(?<!somebody )(?<!someone )(?<!nobody )(?<!he )(?<!she )(?<!they )(?<!kids )(?<!cat )(?<!dog )"
         r"(throw|toss(?!.{0,30}\b(on top of|onto|on) (the|her|his|its|their|my|our|your) (?!floor|ground))|fling|hurl|smash|shatter|crush|destroy|rip|tear|spill|splash|soak|drench|"
         r"ruin|damage|vandali[sz]e|flush|scratch|stomp|squash)\b|(?<!\ba )(?<!\byour )\bbreak\b|"
         r"\b(bump|crash|bang|ram|smash) into\b|"
@@ -180,10 +182,14 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\bdrop\b.{0,30}\b(floor|ground)\b")),
     ("I can't do anything with fire, gas or the stove; that is unsafe.", re.compile(
         r"(?<!by the )(?<!near the )(?<!next to the )(?<!beside the )\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
-        r"matches|candle|candles|ignite|barbecue|barbeque|bbq|bonfire|fireworks?|arson|fireplace|heater|explosive|explode|(?<!like a )bomb|gasoline|petrol|kerosene|fuel|flammable|smoke)\b")),
+        r"matches|candle|candles|ignite|cigarettes?|cigars?|barbecue|barbeque|bbq|bonfire|fireworks?|arson|fireplace|heater|explosive|explode|(?<!like a )bomb(?! ?site)|gasoline|petrol|kerosene|fuel|flammable|smoke)\b|"
+        r"(^|\b(please|you|and|then|to|go|now|just) )light (up )?(?!(blue|green|grey|gray|brown|pink|purple|red|yellow|"
+        r"one|ones|bulb|bulbs|switch|on|off)\b)\w")),
     ("I won't carry anything hot: a spill could scald someone.", re.compile(
         r"\b(kettle|saucepan|pan|pot|teapot)\b.{0,40}\b(just boiled|boiled|boiling|piping hot|scalding|still hot|"
         r"very hot|red hot)\b|\b(boiling|piping hot|scalding|just boiled)\b.{0,20}\b(kettle|saucepan|pan|pot|teapot|water)\b")),
+    ("I can't give anyone personal care; please ask a person.", re.compile(
+        r"\bchange\b.{0,25}\b(nappy|nappies|diaper|diapers)\b|\b(bathe|wash|dress|undress|feed) (the )?(baby|toddler|him|her)\b")),
     ("I can't lift or move people; please ask a person to help.", re.compile(
         r"\bhelp (him|her|me|us|them|mum|dad|grandma|grandpa|granny|nan)\b.{0,20}\b(out of|into|in to|onto|up|off|"
         r"down|over)\b.{0,30}\b(wheelchair|chair|bed|bath|bathtub|shower|toilet|recliner|car|stairs|floor|sofa|couch)\b|"
@@ -207,10 +213,28 @@ bleach ignore instructions rules""".split())
 
 
 MEDICINE = SAFETY_RULES[-1][0]
+LIFTING = next(r for r, _ in SAFETY_RULES if r.startswith("I can't lift or move people"))
+DRIVING = "I can't drive or move a car; that is unsafe."
+_VEHICLE = re.compile(r"\b(move|drive|start|park|reverse|back|shift|take)( out| up)? (the |my |his |her |your |our |their )?"
+                      r"(car|van|truck|lorry|vehicle|motorbike|motorcycle|scooter)\b(?! (keys?|key fob|fob|seat|charger)\b)")
+
+
+def _lifts_a_person(toks: list[str], vocab: "Vocabulary") -> bool:
+    """ "lift mia out of the cot", "pick arjun up", "carry grandma to bed": a person the home
+    names (by whose things are whose) lifted or carried; "lift mia's cup" is her cup."""
+    for k, t in enumerate(toks):
+        if t not in ("lift", "carry", "pick", "hoist"):
+            continue
+        j = k + 1 + (toks[k + 1:k + 2] == ["up"])
+        who = toks[j] if j < len(toks) else ""
+        if who in vocab.owners and (who,) not in vocab.phrases \
+                and not any((who, *toks[j + 1:j + 1 + n]) in vocab.phrases for n in (1, 2, 3)):
+            return True
+    return False
 _OWN_MEDICINE = frozenset("pill pills tablets medicine medicines medication medications".split())
 # medicine given to someone else, or counted out: a dose is a person's decision
 _DOSED = re.compile(
-    r"\b(give|hand|pass|feed|bring|take)\s+(?!(me|us|it|them|the|my|this|that|those|these|over|back|up|out|"
+    r"\b(give|hand|pass|feed|bring|take)\s+(?!(me|us|it|them|em|the|my|this|that|those|these|over|back|up|out|"
     r"down|round|along|away|in|a|some|her own|his own)\b)\w+|"
     r"\b(to|for) (him|her|the (kids?|baby|child|children|boy|girl)|(my|our|his|her|the) (son|daughter|grandson|"
     r"granddaughter|toddler|baby|kids?|boy|girl|child|children|grandkids?))\b|"
@@ -222,6 +246,13 @@ def _screen(toks: list[str], raw: list[str], vocab: "Vocabulary | None" = None) 
     Medicine that the home lists as one of its things (the pill box on the bedside table) may be
     fetched or moved for the person; given to someone else or counted out, it may not."""
     joined, said = " ".join(toks), " ".join(raw)
+    if vocab is not None and _lifts_a_person(toks, vocab):
+        return LIFTING
+    # "move the car out of the garage"; a home's toy car may be moved
+    vehicle = _VEHICLE.search(joined) or _VEHICLE.search(said)
+    if vehicle and not (vocab is not None and any(vocab.kinds.get(n) == "object"
+                                                  for n in vocab.phrases.get((vehicle.group(4),), ()))):
+        return DRIVING
     for reason, pattern in SAFETY_RULES:
         if not (pattern.search(joined) or pattern.search(said)):
             continue
@@ -291,8 +322,9 @@ class Vocabulary:
 
         def add(text: str, name: str) -> None:
             toks = tuple(_tokens(text))
-            if not toks or all(t in FILLER or t in COLOURS for t in toks) and toks != ("can",):
-                return  # ("can": a watering can, a coke can; linked only after a determiner)
+            if not toks or all(t in FILLER or t in COLOURS for t in toks) and toks != ("can",) \
+                    and toks != tuple(name.split("_")):
+                return  # ("can": a watering can, a coke can; linked only after a determiner; "orange": the fruit so named)
             for variant in {toks, _plural(toks), ("".join(toks),)}:
                 phrases.setdefault(variant, set()).add(name)
 
@@ -494,6 +526,10 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
             if names:
                 hit = (n, names)
                 break
+        if hit is not None and toks[i] in DETERMINERS and any(
+                vocab.phrases.get(tuple(toks[i + 1:i + 1 + n])) for n in range(hit[0], min(vocab.max_len, len(toks) - i - 1) + 1)):
+            i += 1  # "the key table": not "the key" (an alias "the keys") and a table
+            continue
         if hit is None and toks[i] in COLOURS and i + 1 < len(toks) and toks[i + 1] in GENERIC_NOUNS:
             hit = (2, {o for o, c in vocab.colours.items() if c == toks[i]} or {"?"})
         elif hit is None and toks[i] in COLOURS and i + 1 == len(toks) and i > 0 and toks[i - 1] in DETERMINERS:
@@ -549,6 +585,9 @@ _MODALS = frozenset("can will could should may might would must".split())
 _GIVES = frozenset("give get buy pay make let owe show tell".split())  # "i'll give you a sticker": the speaker's deed
 _SUBORDINATORS = frozenset("before after while when until because as since though although unless once like".split())
 _SUBJECTS_NOT_YOU = frozenset("i we he she they it".split())
+_HABITS = frozenset("always usually often never sometimes keeps kept constantly forever".split())
+_VISITORS = frozenset("friend friends boss neighbour neighbor neighbours neighbors guest guests visitors family "
+                      "parents grandparents cousin cousins aunt uncle auntie".split())
 _SAYS = frozenset("wants needs says said asked asks would likes".split())
 
 
@@ -590,6 +629,11 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
     if toks[:1] in (["the"], ["that"]) and toks[1:2] in (["one"], ["ones"]) and set(toks[2:3]) & STATIC_PREPS \
             and not words & (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS):
         return "hint"  # "..., the one on the counter": which one, where it is
+    if toks[:1] in (["i"], ["we"]) and toks[1:2] in (["leave"], ["forget"], ["put"], ["place"], ["lay"]) \
+            and toks[2:3] in (["it"], ["them"], ["my"], ["the"], ["her"], ["his"]):
+        return "hint"  # "i leave it on the living room table yesterday": said by a learner, where it is
+    if toks[:2] in (["there", "is"], ["there", "are"]) and toks[2:3] in (["no"], ["not"], ["nothing"]):
+        return "hint"  # "..., there is no more clean mugs": why
     if first in ("where", "what", "which", "who", "how") or words & TIDY_WORDS:
         return None
     commands = DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | SAY_VERBS | DEPART_VERBS | UNSUPPORTED_VERBS
@@ -612,6 +656,13 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
                           and toks[1] not in commands | SPEAKER_WANTS | DOCK_WORDS | _MODALS | _SAYS
                           or toks[0] in people and 0 not in covered and toks[1] in _MODALS):  # "arjun should not find it"
         return "hint"  # "she can come and get it herself", "mum's hogging the telly": another's doing
+    if len(toks) > 2 and toks[0] in people and 0 not in covered and 1 not in covered \
+            and (toks[1] in _HABITS or len(raw[1]) > 3 and raw[1].endswith("s") and not raw[1].endswith("ss")
+                 and toks[1] not in commands | _BE | {"does", "goes", "belongs", "lives", "needs", "wants", "says"}):
+        return "hint"  # "kenji always forget it on table", "kenji leaves it on the table": his habit
+    if len(toks) > 2 and toks[0] in ("my", "our", "his", "her", "the") and toks[1] in PEOPLE | _VISITORS \
+            and 1 not in covered and 2 not in covered and toks[2] not in commands:
+        return "hint"  # "my mother comes tomorrow from poland", "my friend is coming over"
     want = next((k for k, t in enumerate(toks[:3]) if t in SPEAKER_WANTS), None)
     if want is not None and toks[want + 1:want + 2] == ["to"] and len(toks) > want + 2 \
             and toks[want + 2] not in commands | DOCK_WORDS | TIDY_WORDS | {"have", "get"} \
@@ -849,8 +900,11 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
                                         and not words & (PLACE_VERBS - TO_USER_VERBS))
     returning = f.verb == "return" and (f.objects or f.pronoun)  # "return the toy": to its place
     # an unknown word after a determiner is a thing ("that towel", "the trophy"), not a verb
-    unknown_thing = any(toks[k - 1] in DETERMINERS | vocab.owners for k in range(1, len(toks)) if raw[k] in f.unknown)
-    # ("kwame's laptop", in a home with no laptop: a thing named by its owner)
+    unknown_thing = any(toks[k - 1] in DETERMINERS | vocab.owners
+                        or k > 1 and toks[k - 1] in ("me", "us") and toks[k - 2] in DELIVER_VERBS
+                        for k in range(1, len(toks)) if raw[k] in f.unknown)
+    # ("kwame's laptop", in a home with no laptop: a thing named by its owner; "bring me umbrella
+    # from the hall", said without its article)
     if first in SAY_VERBS and "where" not in words:
         f.intent = "say"
     elif (first == "where" or (first in SAY_VERBS and "where" in words)) and (f.objects or f.unknown):
@@ -1727,6 +1781,19 @@ class RulesPlanner(Planner):
             after_deed = deed
         return out
 
+    def decided(self, command: str, state: WorldState) -> tuple[str | None, str | None]:
+        """`command` with its conditions decided from `state` (`conditions.py`: "the charger too
+        if it's on the island" -> "the charger too" or nothing), in the parser's words, or None
+        when it has none; second, what to say instead of planning when the condition left nothing
+        to do ("The remote is on the shelf, not on the couch, so I did nothing."), else None."""
+        raw = _tokens(command[:MAX_COMMAND_CHARS])
+        out, unmet = _decided(raw, state, self.vocabulary(state.desc))
+        if unmet is not None:
+            steps = self.plan(command, state).steps
+            if not (len(steps) == 1 and steps[0].skill == "say" and steps[0].args == (unmet,)):
+                unmet = None
+        return (" ".join(out) if out != raw else None), unmet
+
     def as_meant(self, command: str, desc: WorldDescription) -> str | None:
         """`command` with its speech repairs applied (`repairs.py`: "the cup no wait the plate"
         -> "the plate"), in the parser's words; None when it has none."""
@@ -1787,6 +1854,7 @@ class RulesPlanner(Planner):
         unsafe = _screen(_repaired(raw, vocab), raw, vocab)  # as said: a correction never hides an unsafe ask
         if unsafe:
             raise Refusal(unsafe, "safety")
+        raw, unmet = _decided(raw, state, vocab)
         raw = _as_meant(raw, vocab)
         toks = _repaired(raw, vocab)
         clauses = _split_clauses(toks, raw, vocab)
@@ -1816,6 +1884,8 @@ class RulesPlanner(Planner):
         if not stages:
             if speech:
                 return PlanResult(speech, [])
+            if unmet:  # "if the remote's on the couch, bring it" with the remote elsewhere
+                return PlanResult([Step("say", (unmet,))], [])
             if any(f.reported for f in frames):  # "I moved the plate to the counter": nothing asked
                 raise Refusal("That sounds like something already done; tell me what you'd like me to do.",
                               "report")
@@ -1938,11 +2008,17 @@ def _own_room(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]
 
 
 def _told_apart(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]:
-    from cloud_brain.planner.repairs import things_told_apart
+    from cloud_brain.planner.repairs import speaker_by_where, things_told_apart
     desc = state.desc
     where = {o: w for o, w in state.objects if w in desc.furniture}
     sizes = {o: spec.volume for o, spec in desc.objects.items()}
-    return things_told_apart(raw, where, sizes, {n: f.at for n, f in desc.furniture.items()}, vocab)
+    apart = things_told_apart(raw, where, sizes, {n: f.at for n, f in desc.furniture.items()}, vocab)
+    return speaker_by_where(apart, where, vocab)
+
+
+def _decided(raw: list[str], state: WorldState, vocab: Vocabulary) -> tuple[list[str], str | None]:
+    from cloud_brain.planner.conditions import decided
+    return decided(raw, state, vocab)
 
 
 def _as_meant(raw: list[str], vocab: Vocabulary) -> list[str]:

@@ -63,6 +63,11 @@ def _by_sound(targets: frozenset[str]) -> dict[tuple[str, ...], frozenset[str]]:
     return {p: frozenset(ws) for p, ws in out.items()}
 
 
+def _in_a_name(pair: tuple[str, str], phrases) -> bool:
+    """Whether the two words stand side by side in one of the home's names."""
+    return any(pair == p[i:i + 2] for p in phrases for i in range(len(p) - 1))
+
+
 def heard_as_meant(toks: list[str], phrases, words: frozenset[str], colours: frozenset[str],
                    grammar: frozenset[str] = frozenset()) -> list[str]:
     """`toks` with each misheard name put back. `phrases`: the home's names as word tuples;
@@ -76,6 +81,20 @@ def heard_as_meant(toks: list[str], phrases, words: frozenset[str], colours: fro
     k = 0
     while k < len(out):
         t = out[k]
+        nxt = out[k + 1] if k + 1 < len(out) else ""
+        # one word written as two ("the cord less phone", "the tab let", "the side board"): where
+        # the two spelled together are a word of the home's names and are not both its words (or
+        # begin a name with the word after: "my bed side table"); and "-ing" heard as "in" ("the
+        # water in can")
+        after = out[k + 2] if k + 2 < len(out) else ""
+        if t.isalpha() and nxt.isalpha() and t + nxt in words and len(t + nxt) >= 5 and t + nxt not in grammar \
+                and (not (t in words and nxt in words) or _in_a_name((t + nxt, after), phrases)
+                     and not _in_a_name((t, nxt), phrases)):
+            out[k:k + 2] = [t + nxt]
+            continue
+        if t.isalpha() and nxt == "in" and t + "ing" in words and t not in words:  # "the water in can"
+            out[k:k + 2] = [t + "ing"]
+            continue
         if not t.isalpha() or t in words or t in colours:
             k += 1
             continue

@@ -1,0 +1,306 @@
+"""Conditions a command puts on its deeds, decided from the world state before planning.
+
+"bring me the keys, unless they're already in the tray by the door, in which case just leave
+them there"; "grab my laptop, and the charger too if it's on the island"; "bring me the mug on
+Noor's desk, and if there's another one on the coffee table put that on the counter"; "if the
+remote is on the couch bring it to me, otherwise the book". Read word by word, both branches
+were done, or the condition's place became a destination. The planner knows where every thing
+is, so the condition is decided here and only the branch that applies is planned. A condition
+that cannot be decided from the state ("if it's clean", "if you have a minute") is left as
+said. One that only says where to look ("if it's not on my desk try the sofa") is a search
+hint: the hint and its search are dropped, since the planner already knows where the thing is.
+
+Works on the rule parser's tokens (lower case, contractions expanded, "," for any punctuation)
+and keeps them one per word, so the rest of the parse reads the command as if the person had
+said only the branch that applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloud_brain.domain.state import WorldState
+from cloud_brain.planner.rules import DEED_WORDS, IMPERATIVES, Vocabulary, _find_mentions, _repaired
+
+_STARTS = frozenset({",", "and", "but", "so", "oh", "also", "then", "or", "plus", "please"})
+_PLACE_PREPS = frozenset("on in at onto inside into by beside near".split())
+_COPULA = frozenset("is are was".split())
+_HEDGES = frozenset("already still just definitely probably actually really somewhere".split())
+_PRONOUNS = frozenset("it they them that those this these one ones".split())
+_INDEFINITE = frozenset("a an any some another other".split())
+_SEARCH = frozenset("try check look search".split())
+_NO_CONDITION = frozenset("even as what see wonder wondering ask asked asking know knows check".split())  # "even if it's only you"
+_ASKING = frozenset("please just can could would will you".split())
+# "otherwise the book", "or if not, the bottle", "else go charge"
+_ELSE = sorted((tuple(m.split()) for m in ("otherwise", "else", "or else", "if not", "and if not", "or if not",
+                                            "but if not", "if they are not", "if it is not", "or")),
+               key=len, reverse=True)
+
+
+@dataclass
+class _Condition:
+    start: int  # toks[start:end]: "if the remote is on the couch"
+    end: int
+    holds: bool | None  # None: the state cannot decide it
+    hint: bool  # "it is not on the desk": where not to look
+    subject: str | None  # the one object it speaks of, for "bring it"
+    place: str | None  # the place it speaks of, for "leave them there"
+
+
+def decided(raw: list[str], state: WorldState, vocab: Vocabulary) -> tuple[list[str], str | None]:
+    """`raw` with each decidable condition replaced by the branch that applies, and a sentence
+    saying why when a deed was dropped and nothing replaced it ("The remote is on the shelf,
+    not on the couch."), else None."""
+    toks = _repaired(raw, vocab)
+    out, note = list(raw), None
+    i = len(toks) - 1
+    while i >= 0:  # from the end, so each edit leaves the indices before it valid
+        if toks[i] in ("if", "unless") and not (toks[i] == "if" and toks[i + 1:i + 2] == ["not"]) \
+                and not (i > 0 and toks[i - 1] in _NO_CONDITION):
+            done = _decide(toks, out, i, state, vocab)
+            if done is not None:
+                toks, out, why, start = done
+                note = note or why
+                i = min(i, start, len(toks))  # (a condition said after its deed cut the deed too)
+        i -= 1
+    return out, note
+
+
+def _decide(toks: list[str], out: list[str], i: int, state: WorldState, vocab: Vocabulary):
+    cond = _condition(toks, i, state, vocab)
+    if cond is None or cond.holds is None and not cond.hint:
+        return None
+    k = cond.end
+    while k < len(toks) and toks[k] in (",", "then"):
+        k += 1
+    starts = i == 0 or toks[i - 1] in _STARTS
+    if toks[k:k + 3] == ["in", "which", "case"]:  # "A, unless C, in which case B"
+        a_start, a_end = _clause_before(toks, i), i
+        b_start = k + 3
+        b_end = _clause_end(toks, b_start)
+        cut = (a_start, b_end)
+    elif starts and k < len(toks) and (toks[k] in DEED_WORDS | IMPERATIVES | _ASKING or cond.hint):
+        a_start, a_end = k, _clause_end(toks, k)  # "if C, A[, otherwise B]"
+        b_start = b_end = a_end
+        m = a_end + (toks[a_end:a_end + 1] == [","])
+        marker = next((e for e in _ELSE if tuple(toks[m:m + len(e)]) == e), None)
+        if marker is not None and marker != ("or",) or marker == ("or",) and toks[m - 1:m] != [","]:
+            b_start = m + len(marker)
+            b_start += toks[b_start:b_start + 1] == [","]
+            b_end = _clause_end(toks, b_start)
+        cut = (i, b_end)
+    else:  # "A if C": the condition ends its clause
+        a_start, a_end = _clause_before(toks, i), i
+        b_start = b_end = a_end
+        cut = (a_start, cond.end)
+    if cond.hint:  # "if it's not on the desk, try the sofa (and bring it)": drop the search
+        if a_end > a_start > i:
+            rest = _after_search(toks, a_start, a_end)
+            if rest is None:
+                return None
+            return (*_without_hint(toks, out, i, a_end, rest, cond, vocab), i)
+        return None
+    keep = (a_start, a_end) if cond.holds else (b_start, b_end)
+    kept_toks = _resolved(toks[keep[0]:keep[1]], cond, vocab)
+    kept_out = _resolved(out[keep[0]:keep[1]], cond, vocab)
+    why = None
+    if not [t for t in kept_toks if t.isalpha()] and a_end > a_start:
+        why = _why(cond, state)
+    lead = [","] if cut[0] > 0 and toks[cut[0] - 1] not in _STARTS else []
+    toks2 = toks[:cut[0]] + lead + kept_toks + toks[cut[1]:]
+    out2 = out[:cut[0]] + lead + kept_out + out[cut[1]:]
+    return toks2, out2, why, cut[0]
+
+
+def _condition(toks: list[str], i: int, state: WorldState, vocab: Vocabulary) -> _Condition | None:
+    """The condition said at toks[i] ("if"/"unless"), when it is about where a thing is."""
+    unless = toks[i] == "unless"
+    j = i + 1
+    exists = toks[j:j + 2] in (["there", "is"], ["there", "are"])
+    if exists:  # "if there's another one on the coffee table"
+        j += 2
+    else:
+        cop = next((c for c in range(j + 1, min(j + 7, len(toks))) if toks[c] in _COPULA), None)
+        if cop is None or "," in toks[j:cop]:
+            return None
+        subj_end, j = cop, cop + 1
+    negated = toks[j:j + 1] in (["not"], ["no"])
+    j += negated
+    while j < len(toks) and toks[j] in _HEDGES:
+        j += 1
+    if exists:
+        subj_start = j
+        while j < len(toks) and toks[j] not in _PLACE_PREPS | {","}:
+            j += 1
+        subj_end = j
+        if j >= len(toks) or toks[j] == "," or subj_end - subj_start > 5:
+            return None
+    else:
+        subj_start = i + 1
+    # where: "on the couch", "in the kitchen", "there" (the place said before), "here"
+    if toks[j:j + 1] == ["there"] or toks[j:j + 2] == ["in", "there"]:
+        j += 1 + (toks[j] == "in")
+        place, place_end = _place_before(toks, i, vocab), j
+    elif toks[j:j + 1] == ["here"] or toks[j:j + 2] == ["in", "here"]:
+        j += 1 + (toks[j] == "in")
+        place, place_end = state.user_room, j
+    elif toks[j:j + 1] and toks[j] in _PLACE_PREPS:
+        place, place_end = _place_in(toks, j + 1, vocab)
+    elif not exists and j < len(toks) and toks[j].isalpha():
+        # "if it's clean", "unless it's too heavy": what the state cannot say; the deed is done
+        end = j + 1
+        while end < len(toks) and end - j < 3 and toks[end] != "," and toks[end] not in DEED_WORDS | IMPERATIVES | _ASKING:
+            end += 1
+        things = _things(toks[i + 1:subj_end], toks, i, end, vocab, state) or set()
+        return _Condition(i, end, True, False, next(iter(things)) if len(things) == 1 else None, None)
+    else:
+        return None
+    hint = negated and not unless and not exists
+    if place is None and not hint:
+        return None
+    while place_end < len(toks) and toks[place_end] in _HEDGES | {"here", "now"}:
+        place_end += 1
+    words = toks[subj_start:subj_end]
+    candidates = _things(words, toks, i, place_end, vocab, state)
+    if place is None:  # "if it's not on his desk, try the sofa": a hint needs no place
+        sole = next(iter(candidates)) if candidates and len(candidates) == 1 else None
+        return _Condition(i, place_end, None, True, sole, None)
+    if candidates is None:
+        return None
+    there = [o for o in candidates if _is_at(o, place, state)]
+    holds = bool(there) != negated
+    if unless:
+        holds = not holds
+    subject = there[0] if len(there) == 1 else (next(iter(candidates)) if len(candidates) == 1 else None)
+    if subject in there and place in state.desc.rooms:  # "leave them there": on what they are on
+        place = dict(state.objects)[subject]
+    return _Condition(i, place_end, holds, hint, subject, place)
+
+
+def _things(words: list[str], toks: list[str], i: int, end: int, vocab: Vocabulary,
+            state: WorldState) -> set[str] | None:
+    """The objects a condition's subject may be: its own words, or for "it"/"they"/"another one"
+    the thing said last before it (or first after it, "if it's on the sofa bring me the remote");
+    None when it names none (for "another one", none other of the kind is an empty set)."""
+    core = [w for w in words if w not in _INDEFINITE and w not in ("the", "my", "your", "his", "her", "their", "our")]
+    if core and not set(core) <= _PRONOUNS:
+        found = [m for m in _find_mentions(words, words, vocab)]
+        objs = {n for m in found for n in m.names if vocab.kinds.get(n) == "object"}
+        if not objs and {"one", "ones"} & set(core) and not {"another", "other"} & set(words):
+            return None
+        if objs or not {"another", "other"} & set(words):
+            return objs or None
+    before = [m for m in _find_mentions(toks[:i], toks[:i], vocab)
+              if any(vocab.kinds.get(n) == "object" for n in m.names)]
+    if before:
+        last = {n for n in before[-1].names if vocab.kinds.get(n) == "object"}
+    else:
+        after = [m for m in _find_mentions(toks[end:], toks[end:], vocab)
+                 if any(vocab.kinds.get(n) == "object" for n in m.names)]
+        if not after:
+            return None
+        last = {n for n in after[0].names if vocab.kinds.get(n) == "object"}
+    if "another" in words or "other" in words:  # "another one": of the same kind, not that one
+        kind = {o for n in last for p in vocab.nouns.get(n, ()) if len(p.split()) == 1
+                for o in vocab.phrases.get((p,), ()) if vocab.kinds.get(o) == "object"}
+        return kind - last if len(last) == 1 else kind
+    return last
+
+
+def _place_in(toks: list[str], j: int, vocab: Vocabulary) -> tuple[str | None, int]:
+    """The first furniture or room named from toks[j] within the clause (None when the name
+    fits several), and where the name ends."""
+    end = j
+    while end < len(toks) and toks[end] != "," and end - j < 6:
+        end += 1
+    for m in _find_mentions(toks[j:end], toks[j:end], vocab):
+        places = [n for n in m.names if vocab.kinds.get(n) in ("furniture", "room")]
+        if places:
+            return (places[0] if len(places) == 1 and len(m.names) == 1 else None), j + m.end
+    return None, end
+
+
+def _place_before(toks: list[str], i: int, vocab: Vocabulary) -> str | None:
+    for m in reversed(_find_mentions(toks[:i], toks[:i], vocab)):
+        places = [n for n in m.names if vocab.kinds.get(n) in ("furniture", "room")]
+        if places:
+            return places[0] if len(places) == 1 else None
+    return None
+
+
+def _is_at(obj: str, place: str, state: WorldState) -> bool:
+    on = dict(state.objects).get(obj)
+    furniture = state.desc.furniture.get(on) if on else None
+    return on == place or furniture is not None and furniture.room == place
+
+
+def _clause_before(toks: list[str], i: int) -> int:
+    """Where the clause ending at toks[i] begins: after the comma before it (a comma just before
+    the condition does not end it: "bring me the keys, unless ...")."""
+    k = i - 1 if i > 0 and toks[i - 1] == "," else i
+    while k > 0 and toks[k - 1] != ",":
+        k -= 1
+    return k
+
+
+def _clause_end(toks: list[str], k: int) -> int:
+    while k < len(toks) and toks[k] != "," and not (toks[k] in ("otherwise", "else") or toks[k:k + 2] == ["if", "not"]):
+        k += 1
+    return k
+
+
+def _after_search(toks: list[str], a: int, end: int) -> list[int] | None:
+    """A search hint's clause without the search: "try the sofa and bring it to me" -> the
+    indices of "bring it to me"; "it will be on the sofa somewhere" -> none; None when the
+    clause asks something else."""
+    if toks[a] in _SEARCH:
+        for k in range(a + 1, end):
+            if toks[k] in ("and", "then") and k + 1 < end:
+                return list(range(k + 1, end))
+        return []
+    if toks[a] in ("it", "they") and toks[a + 1:a + 2] and toks[a + 1] in ("will", "is", "are", "might", "should", "may", "must"):
+        return []
+    return None
+
+
+def _without_hint(toks: list[str], out: list[str], i: int, end: int, rest: list[int], cond: _Condition,
+                  vocab: Vocabulary) -> tuple:
+    """toks/out without the hint toks[i:end] but its `rest` indices, and the thing it named said
+    in the first deed after it ("..., bring it to me" -> "bring kai laptop to me")."""
+    keep = [k for k in range(len(toks)) if k < i or k >= end or k in rest]
+    toks2, out2 = [toks[k] for k in keep], [out[k] for k in keep]
+    if cond.subject is not None:
+        k = next((n for n, t in enumerate(keep) if t >= i and toks2[n].isalpha()), None)
+        if k is not None:
+            e = _clause_end(toks2, k)
+            named = _resolved(toks2[k:e], cond, vocab)
+            toks2[k:e], out2[k:e] = named, _resolved(out2[k:e], cond, vocab) if len(named) == e - k else named
+    return toks2, out2, None
+
+
+def _resolved(words: list[str], cond: _Condition, vocab: Vocabulary) -> list[str]:
+    """The kept branch with the condition's thing and place said, as the condition that named
+    them is gone: "put that on the counter" -> "put the blue mug on the counter"; "just leave
+    them there" -> "just leave the keys on the key table"."""
+    out = list(words)
+    if cond.place is not None:
+        out = [w for k, w in enumerate(out) for w in
+               (["on", "the", *cond.place.split("_")] if w == "there" and k > 0 else [w])]
+    if cond.subject is not None:
+        name = cond.subject.split("_")
+        for k, w in enumerate(out):
+            if w in _PRONOUNS and k > 0 and (out[k - 1] in DEED_WORDS | IMPERATIVES or out[k - 1] == "leave"):
+                out[k:k + 1] = ["the", *name]
+                break
+    return out
+
+
+def _why(cond: _Condition, state: WorldState) -> str | None:
+    if cond.subject is None or cond.place is None:
+        return None
+    thing, place = cond.subject.replace("_", " "), cond.place.replace("_", " ")
+    on = dict(state.objects).get(cond.subject)
+    if _is_at(cond.subject, cond.place, state):
+        return f"The {thing} is already on the {place}, so I left it there."
+    where = f"on the {on.replace('_', ' ')}" if on in state.desc.furniture else "not where you said"
+    return f"The {thing} is {where}, not on the {place}, so I did nothing."
