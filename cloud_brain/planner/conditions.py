@@ -43,27 +43,30 @@ class _Condition:
     end: int
     holds: bool | None  # None: the state cannot decide it
     hint: bool  # "it is not on the desk": where not to look
+    known: bool  # decided from the state (not "if it's clean", taken to hold)
     subject: str | None  # the one object it speaks of, for "bring it"
     place: str | None  # the place it speaks of, for "leave them there"
 
 
-def decided(raw: list[str], state: WorldState, vocab: Vocabulary) -> tuple[list[str], str | None]:
-    """`raw` with each decidable condition replaced by the branch that applies, and a sentence
+def decided(raw: list[str], state: WorldState, vocab: Vocabulary) -> tuple[list[str], str | None, bool]:
+    """`raw` with each decidable condition replaced by the branch that applies; a sentence
     saying why when a deed was dropped and nothing replaced it ("The remote is on the shelf,
-    not on the couch."), else None."""
+    not on the couch."), else None; and whether the state decided any (not only conditions
+    taken to hold, "if it's no trouble")."""
     toks = _repaired(raw, vocab)
-    out, note = list(raw), None
+    out, note, known = list(raw), None, False
     i = len(toks) - 1
     while i >= 0:  # from the end, so each edit leaves the indices before it valid
         if toks[i] in ("if", "unless") and not (toks[i] == "if" and toks[i + 1:i + 2] == ["not"]) \
                 and not (i > 0 and toks[i - 1] in _NO_CONDITION):
             done = _decide(toks, out, i, state, vocab)
             if done is not None:
-                toks, out, why, start = done
+                toks, out, why, start, from_state = done
                 note = note or why
+                known = known or from_state
                 i = min(i, start, len(toks))  # (a condition said after its deed cut the deed too)
         i -= 1
-    return out, note
+    return out, note, known
 
 
 def _decide(toks: list[str], out: list[str], i: int, state: WorldState, vocab: Vocabulary):
@@ -98,7 +101,7 @@ def _decide(toks: list[str], out: list[str], i: int, state: WorldState, vocab: V
             rest = _after_search(toks, a_start, a_end)
             if rest is None:
                 return None
-            return (*_without_hint(toks, out, i, a_end, rest, cond, vocab), i)
+            return (*_without_hint(toks, out, i, a_end, rest, cond, vocab), i, True)
         return None
     keep = (a_start, a_end) if cond.holds else (b_start, b_end)
     kept_toks = _resolved(toks[keep[0]:keep[1]], cond, vocab)
@@ -109,7 +112,7 @@ def _decide(toks: list[str], out: list[str], i: int, state: WorldState, vocab: V
     lead = [","] if cut[0] > 0 and toks[cut[0] - 1] not in _STARTS else []
     toks2 = toks[:cut[0]] + lead + kept_toks + toks[cut[1]:]
     out2 = out[:cut[0]] + lead + kept_out + out[cut[1]:]
-    return toks2, out2, why, cut[0]
+    return toks2, out2, why, cut[0], cond.known
 
 
 def _condition(toks: list[str], i: int, state: WorldState, vocab: Vocabulary) -> _Condition | None:
@@ -152,7 +155,7 @@ def _condition(toks: list[str], i: int, state: WorldState, vocab: Vocabulary) ->
         while end < len(toks) and end - j < 3 and toks[end] != "," and toks[end] not in DEED_WORDS | IMPERATIVES | _ASKING:
             end += 1
         things = _things(toks[i + 1:subj_end], toks, i, end, vocab, state) or set()
-        return _Condition(i, end, True, False, next(iter(things)) if len(things) == 1 else None, None)
+        return _Condition(i, end, True, False, False, next(iter(things)) if len(things) == 1 else None, None)
     else:
         return None
     hint = negated and not unless and not exists
@@ -164,7 +167,7 @@ def _condition(toks: list[str], i: int, state: WorldState, vocab: Vocabulary) ->
     candidates = _things(words, toks, i, place_end, vocab, state)
     if place is None:  # "if it's not on his desk, try the sofa": a hint needs no place
         sole = next(iter(candidates)) if candidates and len(candidates) == 1 else None
-        return _Condition(i, place_end, None, True, sole, None)
+        return _Condition(i, place_end, None, True, True, sole, None)
     if candidates is None:
         return None
     there = [o for o in candidates if _is_at(o, place, state)]
@@ -174,7 +177,7 @@ def _condition(toks: list[str], i: int, state: WorldState, vocab: Vocabulary) ->
     subject = there[0] if len(there) == 1 else (next(iter(candidates)) if len(candidates) == 1 else None)
     if subject in there and place in state.desc.rooms:  # "leave them there": on what they are on
         place = dict(state.objects)[subject]
-    return _Condition(i, place_end, holds, hint, subject, place)
+    return _Condition(i, place_end, holds, hint, True, subject, place)
 
 
 def _things(words: list[str], toks: list[str], i: int, end: int, vocab: Vocabulary,

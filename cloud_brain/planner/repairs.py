@@ -158,6 +158,12 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(it|that) (lies|lay|lays|stands|sits|is lying|is standing|is sitting|lie) (?=(on|in|at|by|under|near|next)\b)", r"\1 is "),
     (r"\b(they|those|these) (lie|lay|stand|sit|are lying|are standing|are sitting) (?=(on|in|at|by|under|near|next)\b)", r"\1 are "),
     (r"\b(i have|i ve got|i got) (a|one) (small |little |quick |big )?(request|favour|favor|job for you|task for you)\b( ,)?", ""),
+    # "it'll be somewhere on the dining table": where it is, said of later
+    (r"\bit (will|must|might|may|could|would) be (?=(somewhere |probably |still |right )?(on|in|at|by|under|near|next)\b)",
+     "it is "),
+    (r"\bthey (will|must|might|may|could|would) be (?=(somewhere |probably |still |right )?(on|in|at|by|under|near|next)\b)",
+     "they are "),
+    (r"\b(no |oh )?(forget|scrap|skip|ditch) (about )?(the|my|his|her|those|these) (?=\w)", r"not \4 "),  # "no forget the wipes, just the sippy"
     (r"\b(come|get|over|right) hear\b", r"\1 here"),
     (r"\b(put|place|set|move|take|leave|stick|pop|carry) (the|my|his|her|your|our|their) (\w+) is "
      r"(?=(on|onto|in|into|to|back|at|by)\b)", r"\1 \2 \3 "),
@@ -713,7 +719,8 @@ def _replace_clause(toks: list[str], said_end: int, new: int, before: list[Menti
             k = _skip(rest, first.end, frozenset("alone be there where it is".split()))
             if k >= len(rest) or rest[k] in (",", "and", "then"):
                 rest = rest[_skip(rest, k, {",", "and", "then"}):]
-    rest = _name_pronoun(rest, cancelled, toks) if not that else rest
+    rest = _name_pronoun(rest, cancelled, toks) if not (that and toks[new] == "leave") else rest
+    # ("put the remote on the coffee table, actually no, put it on the tv unit": the remote)
     head = toks[:start]
     return head + rest if rest else head
 

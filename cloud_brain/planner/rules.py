@@ -573,6 +573,17 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
             inside = tuple(x for x in m.names if vocab.rooms_of.get(x) == nxt.names[0])
             if inside:
                 out[j] = dataclasses.replace(m, names=inside)
+        # "put it on the balcony on the table", "in the kitchen on the table": the one in that room
+        elif len(m.names) == 1 and vocab.kinds.get(m.names[0]) == "room" \
+                and all(vocab.kinds.get(x) == "furniture" for x in nxt.names) and between[:1] in (["on"], ["in"], ["at"]) \
+                and set(between) <= {"on", "in", "at", "the", ","}:
+            inside = tuple(x for x in nxt.names if vocab.rooms_of.get(x) == m.names[0])
+            if not inside:  # "the table" names the kitchen's; on the balcony, the balcony table
+                head = toks[nxt.end - 1]
+                inside = tuple(f for f, r in vocab.rooms_of.items() if r == m.names[0] and f.split("_")[-1] == head)
+                inside = inside if len(inside) == 1 else ()
+            if inside and inside != nxt.names:
+                out[j + 1] = dataclasses.replace(nxt, names=inside)
     return out
 
 
@@ -660,6 +671,8 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
             and (toks[1] in _HABITS or len(raw[1]) > 3 and raw[1].endswith("s") and not raw[1].endswith("ss")
                  and toks[1] not in commands | _BE | {"does", "goes", "belongs", "lives", "needs", "wants", "says"}):
         return "hint"  # "kenji always forget it on table", "kenji leaves it on the table": his habit
+    if toks[:1] in (["it"], ["they"], ["he"], ["she"]) and toks[1:2] and toks[1] in _HABITS:
+        return "hint"  # "it keeps ending up in the hall", "she always leaves it there"
     if len(toks) > 2 and toks[0] in ("my", "our", "his", "her", "the") and toks[1] in PEOPLE | _VISITORS \
             and 1 not in covered and 2 not in covered and toks[2] not in commands:
         return "hint"  # "my mother comes tomorrow from poland", "my friend is coming over"
@@ -679,6 +692,9 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
         return "hint"  # "... before I knock it off the table", "because it is cold": said about, not asked
     if words & {"himself", "herself", "themselves"}:
         return "hint"  # "(she can come and) get it herself": another's doing
+    if toks[:4] in (["i", "am", "going", "to"], ["we", "are", "going", "to"]) and toks[4:5] \
+            and (toks[4] not in SPEAKER_WANTS | commands or toks[4:6] == ["have", "a"]) and not words & {"you", "u"}:
+        return "hint"  # "i'm going to lie down on the bed for five minutes": the speaker's plan
     if toks[:2] in (["i", "will"], ["we", "will"]) and (not words & {"you", "u"} or toks[2:3] and toks[2] in _GIVES) \
             and not (toks[2:3] == ["have"] and covered & {3, 4}):
         return "hint"  # "i'll grab it on my way out", "i'll give you a gold sticker": what the speaker will do
@@ -1782,17 +1798,29 @@ class RulesPlanner(Planner):
         return out
 
     def decided(self, command: str, state: WorldState) -> tuple[str | None, str | None]:
-        """`command` with its conditions decided from `state` (`conditions.py`: "the charger too
-        if it's on the island" -> "the charger too" or nothing), in the parser's words, or None
-        when it has none; second, what to say instead of planning when the condition left nothing
-        to do ("The remote is on the shelf, not on the couch, so I did nothing."), else None."""
+        """`command` as the state reads it, or None when it reads it as said: its conditions
+        decided (`conditions.py`: "the charger too if it's on the island" -> "the charger too" or
+        nothing), in the parser's words; and who is speaking, where the place said picks one of
+        two people's things ("move my passport from the hall to my desk" -> "it is kenji, move
+        my passport ...", `repairs.speaker_by_where`). Second, what to say instead of planning
+        when a condition left nothing to do ("The remote is on the shelf, not on the couch, so I
+        did nothing."), else None."""
+        from cloud_brain.planner.conditions import decided
+        from cloud_brain.planner.repairs import speaker_by_where
+        vocab = self.vocabulary(state.desc)
         raw = _tokens(command[:MAX_COMMAND_CHARS])
-        out, unmet = _decided(raw, state, self.vocabulary(state.desc))
-        if unmet is not None:
+        out, unmet, known = decided(raw, state, vocab)
+        text = " ".join(out) if known and out != raw else None  # (not "if it's no trouble", taken to hold)
+        if known and unmet is not None:
             steps = self.plan(command, state).steps
             if not (len(steps) == 1 and steps[0].skill == "say" and steps[0].args == (unmet,)):
                 unmet = None
-        return (" ".join(out) if out != raw else None), unmet
+        said = _tokens(text) if text else raw
+        where = {o: w for o, w in state.objects if w in state.desc.furniture}
+        who = speaker_by_where(said, where, vocab)
+        if who != said:  # said before the command as it was said, which keeps its sentences
+            text = f"{' '.join(who[:3])}, {text or command}"
+        return text, (unmet if known else None)
 
     def as_meant(self, command: str, desc: WorldDescription) -> str | None:
         """`command` with its speech repairs applied (`repairs.py`: "the cup no wait the plate"
@@ -2018,7 +2046,7 @@ def _told_apart(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[st
 
 def _decided(raw: list[str], state: WorldState, vocab: Vocabulary) -> tuple[list[str], str | None]:
     from cloud_brain.planner.conditions import decided
-    return decided(raw, state, vocab)
+    return decided(raw, state, vocab)[:2]
 
 
 def _as_meant(raw: list[str], vocab: Vocabulary) -> list[str]:

@@ -920,3 +920,19 @@ def test_a_world_too_big_for_the_models_context_is_planned_by_the_rule_parser():
     res = planner.plan("Kindly bring the TV remote, it is there on the diwan only.", state)
     assert res.goals == [["delivered", "tv_remote"]] and check_goals(res.goals, state, res.steps)[0]
     assert list(planner.stream("Kindly bring the TV remote, it is there on the diwan only.", state)) == res.steps
+
+
+@pytest.mark.parametrize("command,goals", [
+    ("move my passport from the hall to my desk", [["on", "kenjis_passport", "kenjis_desk"]]),
+    ("bring me my passport, i leave it on the shoe cabinet", [["delivered", "kenjis_passport"]]),
+])
+def test_the_speaker_is_the_owner_of_the_thing_at_the_place_said(command, goals):
+    """flat_w (round eight): Kasia and Kenji each have a passport and headphones; the one at the
+    place said is the speaker's, and so is every "my" after it: the model is told who speaks."""
+    from cloud_brain.domain.goals import check_goals
+    from cloud_brain.planner.moe import MoEPlanner
+
+    world = load_world(ROOT / "tests" / "cases" / "worlds" / "flat_w.yaml")
+    state = WorldState.initial(world)
+    res = MoEPlanner(world).plan(command, state)
+    assert check_goals(goals, state, res.steps) == (True, None), res.text

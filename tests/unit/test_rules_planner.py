@@ -647,6 +647,16 @@ OTHER_HOMES = [
     ("duplex_v", "can you change Mia's nappy, I am begging you", [["refused"]], None),
     ("duplex_v", "can you bring me the nappies, I'm in the kids' room with Mia", [["delivered", "nappy_pack"]], {"user": "kids_room"}),
     ("apartment_u", "leave the keys on the key table", [["on", "house_keys", "key_table"]], None),  # not "the key" and a table
+    ("flat_w", "The plant mister, put it on balcony on the table, I water flowers in the evening",
+     [["on", "plant_mister", "balcony_table"]], None),  # "the table" is the kitchen's; on the balcony, the balcony's
+    ("duplex_v", "put the remote on the coffee table - actually no, put it on the TV unit, at least then I'll know where it is",
+     [["on", "tv_remote", "tv_unit"]], None),
+    ("duplex_v", "could you bring me the monitor - the baby monitor, not the telly - I'm going to lie down on the bed for five minutes",
+     [["delivered", "baby_monitor"]], None),
+    ("duplex_v", "take the dino back to the playroom and put it on the toy box, it keeps ending up in the hall",
+     [["on", "toy_dinosaur", "toy_box"]], None),
+    ("duplex_v", "hey, pass me my laptop charger would you, it'll be somewhere on the dining table, I'm on the sofa",
+     [["delivered", "laptop_charger"]], {"user": "living_room"}),
 ]
 
 
