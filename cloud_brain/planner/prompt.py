@@ -262,18 +262,19 @@ SYNONYMS = tuple(tuple(tuple(w.split()) for w in group.split("|")) for group in 
     "storybook|picture book|story book", "crayons|colouring pencils|coloring pencils", "bunny|rabbit",
     "sun cream|sun lotion|sunscreen|suncream", "sunglasses|sunnies|shades", "flip flops|thongs",
     # said by people whose first language is another: the household word of their own language
-    # (German, Polish, Japanese, Spanish, Italian, French, Hindi) for a thing the home names in English
-    "phone|telefon|keitai|sumaho|celular|movil|cellulare|telefonino", "keys|schlussel|klucze|kagi|chiavi|cles|chabi",
-    "glasses|brille|okulary|megane|lunettes|occhiali|gafas|lentes|chashma", "mug|kubek|becher|tasse|kappu|taza|tazza",
-    "coffee table|couchtisch|low table|chabudai|stolik", "desk|bureau|schreibtisch|biurko|tsukue|escritorio|scrivania",
-    "bed|bett|lozko|beddo|cama|letto", "kitchen|kuche|kuchnia|daidokoro|cocina|cucina", "shelf|regal|polka|tana|estante|scaffale",
+    # (German, Polish, Japanese, Spanish, Italian, French, Hindi) for a thing the home names in
+    # English; none shorter than five letters but "flur", so a typo is not taken for one
+    "phone|telefon|keitai|sumaho|celular|movil|cellulare|telefonino", "keys|schlussel|klucze|chiavi|chabi",
+    "glasses|brille|okulary|megane|lunettes|occhiali|gafas|lentes|chashma", "mug|kubek|becher|tasse|kappu|tazza",
+    "coffee table|couchtisch|chabudai|stolik", "desk|bureau|schreibtisch|biurko|tsukue|escritorio|scrivania",
+    "bed|lozko|beddo|letto", "kitchen|kuche|kuchnia|daidokoro|cocina|cucina", "shelf|regal|polka|estante|scaffale",
     "bathroom|lazienka|ofuro|bagno|badezimmer", "bedroom|schlafzimmer|sypialnia|dormitorio|chambre",
-    "living room|wohnzimmer|salon|salotto|ima", "hall|flur|diele|genkan|przedpokoj|korytarz|entrada|ingresso",
+    "living room|wohnzimmer|salon|salotto", "hall|flur|diele|genkan|przedpokoj|korytarz|entrada|ingresso",
     "remote|fernbedienung|pilot|rimokon|mando|telecomando|telecommande",
     "headphones|kopfhorer|sluchawki|heddohon|auriculares|cuffie|casque", "charger|ladegerat|ladowarka|cargador|chargeur",
     "laptop|pasokon|note pasokon|noto pasokon|notopasokon|portatil", "bag|tasche|torba|kaban|bolsa|borsa", "bottle|flasche|butelka|botella|bottiglia|bouteille",
     "wallet|geldborse|portfel|saifu|cartera|portafoglio|portefeuille", "sofa|kanapa|divano|canape",
-    "book|buch|ksiazka|libro|livre", "dictionary|worterbuch|slownik|jisho|diccionario|dizionario",
+    "book|ksiazka|libro|livre", "dictionary|worterbuch|slownik|jisho|diccionario|dizionario",
 ))
 _EXEMPT_HEADS = frozenset("room area space unit station top".split())  # no head noun alone: "guest room"
 

@@ -32,6 +32,7 @@ Clauses are read in context, by their grammar rather than by example sentences:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import time
@@ -308,6 +309,16 @@ class Vocabulary:
     persons: tuple[tuple[frozenset[str], frozenset[str]], ...] = ()
     spots: dict[str, tuple[float, float, bool]] = field(default_factory=dict)  # furniture -> x, y, surface
 
+    @functools.cached_property
+    def repair_pool(self) -> dict[int, tuple[str, ...]]:
+        """The words a typo may be repaired to (`_closest`), by length: the world's words and
+        the repair targets."""
+        pool: dict[int, list[str]] = {}
+        for w in sorted(self.words | REPAIR_TARGETS):
+            if w.isalpha():
+                pool.setdefault(len(w), []).append(w)
+        return {n: tuple(ws) for n, ws in pool.items()}
+
     def names_object(self, word: str) -> bool:
         """Whether `word` is part of a name of one of this home's objects ("pills": the pill box)."""
         return any(word in p and any(self.kinds.get(n) == "object" for n in names)
@@ -464,8 +475,9 @@ def _closest(tok: str, vocab: Vocabulary) -> str:
     same first letter; the token itself when none or a tie."""
     limit = 1 if len(tok) <= 5 else 2
     best, best_d, tie = tok, limit + 1, False
-    for cand in vocab.words | (REPAIR_TARGETS if len(tok) >= 4 else frozenset()):
-        if not cand.isalpha() or abs(len(cand) - len(tok)) > limit:
+    pool = vocab.repair_pool
+    for cand in (c for n in range(len(tok) - limit, len(tok) + limit + 1) for c in pool.get(n, ())):
+        if len(tok) < 4 and cand not in vocab.words:
             continue
         if cand[0] != tok[0] and cand not in vocab.words:
             continue  # a general word is no typo of another first letter: "wibble" is not "nibble"
@@ -1703,14 +1715,18 @@ class RulesPlanner(Planner):
     def __init__(self, world: WorldDescription | None = None):
         self.world = world
         self._vocab_cache: dict[tuple, Vocabulary] = {}
+        self._last_vocab: tuple[WorldDescription, Vocabulary] | None = None
 
     def vocabulary(self, desc: WorldDescription) -> Vocabulary:
+        if self._last_vocab is not None and self._last_vocab[0] is desc:  # (the key sorts the world)
+            return self._last_vocab[1]
         key = (tuple(sorted((n, r.aliases) for n, r in desc.rooms.items())),
                tuple(sorted((n, f.aliases, f.room, f.surface, f.at) for n, f in desc.furniture.items())),
                tuple(sorted((n, o.aliases, o.color, o.home) for n, o in desc.objects.items())))
         if key not in self._vocab_cache:
             self._vocab_cache[key] = Vocabulary.build(desc)
-        return self._vocab_cache[key]
+        self._last_vocab = (desc, self._vocab_cache[key])
+        return self._last_vocab[1]
 
     def plan(self, command: str, state: WorldState | None = None) -> PlanResult:
         t0 = time.perf_counter()
