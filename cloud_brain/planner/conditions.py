@@ -44,8 +44,9 @@ class _Condition:
     holds: bool | None  # None: the state cannot decide it
     hint: bool  # "it is not on the desk": where not to look
     known: bool  # decided from the state (not "if it's clean", taken to hold)
-    subject: str | None  # the one object it speaks of, for "bring it"
+    subject: str | None  # the one object (or room) it speaks of, for "bring it", "tidy it"
     place: str | None  # the place it speaks of, for "leave them there"
+    said: str | None = None  # why its deed is not done, where `_why` cannot say
 
 
 def decided(raw: list[str], state: WorldState, vocab: Vocabulary) -> tuple[list[str], str | None, bool]:
@@ -55,11 +56,13 @@ def decided(raw: list[str], state: WorldState, vocab: Vocabulary) -> tuple[list[
     taken to hold, "if it's no trouble")."""
     toks = _repaired(raw, vocab)
     out, note, known = list(raw), None, False
+    toks, out = _said_as_if(toks), _said_as_if(out)
+    hinted: set[str] = set()  # things a later hint says where to look for ("if it isn't there, ...")
     i = len(toks) - 1
     while i >= 0:  # from the end, so each edit leaves the indices before it valid
         if toks[i] in ("if", "unless") and not (toks[i] == "if" and toks[i + 1:i + 2] == ["not"]) \
                 and not (i > 0 and toks[i - 1] in _NO_CONDITION):
-            done = _decide(toks, out, i, state, vocab)
+            done = _decide(toks, out, i, state, vocab, hinted)
             if done is not None:
                 toks, out, why, start, from_state = done
                 note = note or why
@@ -69,10 +72,37 @@ def decided(raw: list[str], state: WorldState, vocab: Vocabulary) -> tuple[list[
     return out, note, known
 
 
-def _decide(toks: list[str], out: list[str], i: int, state: WorldState, vocab: Vocabulary):
+def _said_as_if(toks: list[str]) -> list[str]:
+    """ "as long as", "so long as", "provided (that)", "providing (that)", "only if" are "if";
+    "in that case" and "if so" are "in which case" (the same changes to the tokens and the words
+    as said, so the two stay aligned)."""
+    out, k = [], 0
+    while k < len(toks):
+        three, two = toks[k:k + 3], toks[k:k + 2]
+        if three in (["as", "long", "as"], ["so", "long", "as"]):
+            out.append("if")
+            k += 3
+        elif two in (["provided", "that"], ["providing", "that"], ["only", "if"]):
+            out.append("if")
+            k += 2
+        elif toks[k] in ("provided", "providing") and k > 0 and toks[k - 1] == ",":
+            out.append("if")
+            k += 1
+        elif three == ["in", "that", "case"]:
+            out += ["in", "which", "case"]
+            k += 3
+        else:
+            out.append(toks[k])
+            k += 1
+    return out
+
+
+def _decide(toks: list[str], out: list[str], i: int, state: WorldState, vocab: Vocabulary, hinted: set[str]):
     cond = _condition(toks, i, state, vocab)
     if cond is None or cond.holds is None and not cond.hint:
         return None
+    if cond.subject in hinted and not cond.hint:  # "if it's on the table bring it; if it isn't there,
+        cond.holds = toks[i] == "if"  # it'll be on the shelves": wherever it is, it is wanted
     k = cond.end
     while k < len(toks) and toks[k] in (",", "then"):
         k += 1
@@ -82,7 +112,8 @@ def _decide(toks: list[str], out: list[str], i: int, state: WorldState, vocab: V
         b_start = k + 3
         b_end = _clause_end(toks, b_start)
         cut = (a_start, b_end)
-    elif starts and k < len(toks) and (toks[k] in DEED_WORDS | IMPERATIVES | _ASKING or cond.hint):
+    elif starts and k < len(toks) and (toks[k] in DEED_WORDS | IMPERATIVES | _ASKING or _no_deed(toks[k:_clause_end(toks, k)])
+                                       or cond.hint and _after_search(toks, k, _clause_end(toks, k)) is not None):
         a_start, a_end = k, _clause_end(toks, k)  # "if C, A[, otherwise B]"
         b_start = b_end = a_end
         m = a_end + (toks[a_end:a_end + 1] == [","])
@@ -96,14 +127,26 @@ def _decide(toks: list[str], out: list[str], i: int, state: WorldState, vocab: V
         a_start, a_end = _clause_before(toks, i), i
         b_start = b_end = a_end
         cut = (a_start, cond.end)
+    if cond.hint and a_start < i and cond.holds is not None and set(toks[a_start:a_end]) & (DEED_WORDS | IMPERATIVES):
+        cond.hint = False  # "take it to the table, as long as it's not already on the sofa": a condition
     if cond.hint:  # "if it's not on the desk, try the sofa (and bring it)": drop the search
         if a_end > a_start > i:
             rest = _after_search(toks, a_start, a_end)
             if rest is None:
                 return None
+            if not rest:  # "..., it'll be on the shelves - try there": the search said after it
+                n = a_end + (toks[a_end:a_end + 1] == [","])
+                if toks[n:n + 1] and toks[n] in _SEARCH and _clause_end(toks, n) - n <= 3:
+                    a_end = _clause_end(toks, n)
+            if cond.subject is not None:
+                hinted.add(cond.subject)
             return (*_without_hint(toks, out, i, a_end, rest, cond, vocab), i, True)
         return None
     keep = (a_start, a_end) if cond.holds else (b_start, b_end)
+    if cond.holds and not cond.known and keep[1] - keep[0] <= 2 and toks[keep[0]:keep[1]] in (["but", "only"], ["only"], ["but"]):
+        keep = (keep[1], keep[1])  # "tidy the kitchen, but only if anything's out of place": the tidy stands
+    if _no_deed(toks[keep[0]:keep[1]]):
+        keep = (keep[1], keep[1])  # "..., leave it", "don't worry": nothing to do
     kept_toks = _resolved(toks[keep[0]:keep[1]], cond, vocab)
     kept_out = _resolved(out[keep[0]:keep[1]], cond, vocab)
     why = None
@@ -113,6 +156,19 @@ def _decide(toks: list[str], out: list[str], i: int, state: WorldState, vocab: V
     toks2 = toks[:cut[0]] + lead + kept_toks + toks[cut[1]:]
     out2 = out[:cut[0]] + lead + kept_out + out[cut[1]:]
     return toks2, out2, why, cut[0], cond.known
+
+
+_NOTHING = [tuple(w.split()) for w in (
+    "leave it", "leave them", "leave it alone", "leave them alone", "leave it be", "leave them be", "leave it where it is",
+    "leave them where they are", "do not bother", "don't bother", "do not worry", "never mind", "forget it", "no need",
+    "do nothing", "leave it there", "leave them there")]
+
+
+def _no_deed(words: list[str]) -> bool:
+    """ "leave it (where it is)", "don't bother", "never mind": a branch that asks nothing."""
+    core = tuple(w for w in words if w not in (",", "just", "then", "please", "simply", "so"))
+    return bool(core) and any(core[:len(n)] == n and len(core) - len(n) <= 6 and not set(core[len(n):]) & DEED_WORDS
+                              for n in _NOTHING)
 
 
 def _condition(toks: list[str], i: int, state: WorldState, vocab: Vocabulary) -> _Condition | None:
@@ -149,11 +205,20 @@ def _condition(toks: list[str], i: int, state: WorldState, vocab: Vocabulary) ->
         place, place_end = state.user_room, j
     elif toks[j:j + 1] and toks[j] in _PLACE_PREPS:
         place, place_end = _place_in(toks, j + 1, vocab)
+    elif not exists and j < len(toks) and _room_state(toks[i + 1:subj_end], toks[j:j + 2], vocab) is not None:
+        # "if the bedroom's a mess, ...; if not, tidy the study": whether every thing there is home
+        room, messy_said, n = _room_state(toks[i + 1:subj_end], toks[j:j + 2], vocab)
+        messy = any(state.desc.furniture[w].room == room and w != state.desc.objects[o].home
+                    for o, w in state.objects if w in state.desc.furniture)
+        holds = (messy == messy_said) != negated
+        return _Condition(i, j + n, holds != unless, False, True, room, None,
+                          f"The {room.replace('_', ' ')} is {'not tidy' if messy else 'tidy already'}, so I did nothing.")
     elif not exists and j < len(toks) and toks[j].isalpha():
         # "if it's clean", "unless it's too heavy": what the state cannot say; the deed is done
         end = j + 1
-        while end < len(toks) and end - j < 3 and toks[end] != "," and toks[end] not in DEED_WORDS | IMPERATIVES | _ASKING:
-            end += 1
+        while end < len(toks) and end - j < 8 and toks[end] != "," and not (
+                toks[end] in DEED_WORDS | IMPERATIVES | _ASKING and toks[end - 1] not in ("of", "in", "the", "a", "out")):
+            end += 1  # ("out of place": a place said as a word, no deed)
         things = _things(toks[i + 1:subj_end], toks, i, end, vocab, state) or set()
         return _Condition(i, end, True, False, False, next(iter(things)) if len(things) == 1 else None, None)
     else:
@@ -178,6 +243,22 @@ def _condition(toks: list[str], i: int, state: WorldState, vocab: Vocabulary) ->
     if subject in there and place in state.desc.rooms:  # "leave them there": on what they are on
         place = dict(state.objects)[subject]
     return _Condition(i, place_end, holds, hint, True, subject, place)
+
+
+_MESSY = frozenset("mess messy untidy tip pigsty disaster cluttered bombsite shambles".split())
+_TIDY = frozenset("tidy clean neat sorted fine ok okay straight".split())
+
+
+def _room_state(subject: list[str], said: list[str], vocab: Vocabulary) -> tuple[str, bool, int] | None:
+    """(room, whether "messy" was said, words said) for "the bedroom is a mess" / "... is tidy"."""
+    rooms = {n for m in _find_mentions(subject, subject, vocab) for n in m.names if vocab.kinds.get(n) == "room"}
+    if len(rooms) != 1 or not said:
+        return None
+    n = 1 + (said[0] in ("a", "an") and len(said) > 1)
+    word = said[n - 1]
+    if word not in _MESSY | _TIDY:
+        return None
+    return next(iter(rooms)), word in _MESSY, n
 
 
 def _things(words: list[str], toks: list[str], i: int, end: int, vocab: Vocabulary,
@@ -263,6 +344,10 @@ def _after_search(toks: list[str], a: int, end: int) -> list[int] | None:
         return []
     if toks[a] in ("it", "they") and toks[a + 1:a + 2] and toks[a + 1] in ("will", "is", "are", "might", "should", "may", "must"):
         return []
+    said = toks[a:min(end, a + 5)]
+    if any(said[k:k + 2] in (["will", "have"], ["must", "have"], ["might", "have"], ["may", "have"], ["would", "have"],
+                             ["could", "have"], ["has", "put"], ["has", "left"], ["probably", "put"]) for k in range(len(said))):
+        return []  # "..., margaret will have put them on the kitchen side": where it will be
     return None
 
 
@@ -300,7 +385,7 @@ def _resolved(words: list[str], cond: _Condition, vocab: Vocabulary) -> list[str
 
 def _why(cond: _Condition, state: WorldState) -> str | None:
     if cond.subject is None or cond.place is None:
-        return None
+        return cond.said
     thing, place = cond.subject.replace("_", " "), cond.place.replace("_", " ")
     on = dict(state.objects).get(cond.subject)
     if _is_at(cond.subject, cond.place, state):

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import re
 
+from cloud_brain.planner.rules import FILLER as FILLER_WORDS
 from cloud_brain.planner.rules import (COLOURS, COMMON_WORDS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES,
                                        KNOWN_ENGLISH, PEOPLE, Mention, Refusal, Vocabulary, _find_mentions,
                                        _phrase_start, _repaired)
+from cloud_brain.planner.prompt import plurals
 from cloud_brain.planner.sounds import heard_as_meant
 
 _GRAMMAR = KNOWN_ENGLISH | COMMON_WORDS | PEOPLE  # words said for themselves: "tom's mum" is no mug
@@ -154,6 +156,19 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\bmake (tidy|ordnung|order|porzadek|neat)( in| of)?\b", "tidy"),
     (r"\bmake (the|my|his|her|our|this|that) (\w+( \w+)?) (tidy|neat|in order)\b", r"tidy \1 \2"),
     (r"\bmug cups?\b", "mug"),
+    (r"\b(in |over |out )?here( ,)? (?=(on|onto) (the|my|me|his|her|your|our|this|that) )", ""),  # "put it here, on the table"
+    (r"\b(you have|you ve|you) (done|worked|been) (more than )?(enough|plenty|great|well|brilliant|amazing|so well|a good job|a great job)"
+     r"( today| for today| for now)?\b", ""),  # "right, you've done enough, go and charge"
+    # "in case I drop something again": why, not a hearing-aid case; "give them a clean": the
+    # speaker's own deed; "..., where I'll see them": why there; "wait by his chair": go there
+    (r"\b(just )?in case (?=(i|you|we|he|she|they|it|there|someone|somebody|anyone|the|my|his|her)\b)", "because "),
+    (r"\b(just )?in case\b(?= ,|$)", ""),
+    (r"\bin any case\b", ""),
+    (r"\b(give|gave) (it|them|him|her) a (good |quick |proper )?(clean|wash|wipe|polish|dust|scrub|rinse|go|try|read)\b", r"\4 \2"),
+    (r"( ,)? where (i|you|we|he|she|they) (will|can|ll|would|could|might) (see|find|notice|spot|remember|reach|get to) (it|them)\b", ""),
+    (r"\b(go and |go |come and )?wait (by|next to|beside|near) ", "go to "),
+    (r"\b(and |then |also )?(please )?(do |doing )?(the )?same (thing )?(for|with) (?=(the|my|his|her|your|our|their|that|this|\w+s)\b)",
+     "also "),  # "bring me the slate coaster, actually, do the same for the cork one too"
     (r"\b(the|my|your|his|her|our|their|a) handy\b", r"\1 phone"),  # German: a mobile phone
     (r"\b(it|that) (lies|lay|lays|stands|sits|is lying|is standing|is sitting|lie) (?=(on|in|at|by|under|near|next)\b)", r"\1 is "),
     (r"\b(they|those|these) (lie|lay|stand|sit|are lying|are standing|are sitting) (?=(on|in|at|by|under|near|next)\b)", r"\1 are "),
@@ -412,19 +427,21 @@ _SAID_AT = [tuple(w.split()) for w in (
     "i left them", "i leave them", "i put them")]
 
 
-def speaker_by_where(toks: list[str], where: dict[str, str], vocab: Vocabulary) -> list[str]:
+def speaker_by_where(toks: list[str], where: dict[str, str], vocab: Vocabulary, user_room: str | None = None) -> list[str]:
     """ "move my passport from the hall to my desk", "take my headphones from the sofa to my room",
     "bring me my laptop, i leave it on the living room table": where the world shares a name
     between people ("kenji's passport", "kasia's passport"), the one at the place said is the
-    speaker's, so the speaker is its owner and every "my" in the command is theirs. Said as an
-    introduction ("it is kenji , ...") for `_speaker_introduced` to apply."""
+    speaker's, so the speaker is its owner and every "my" in the command is theirs. Where no place
+    says, a person speaking from their own room ("bec's room": "bring me my drink bottle, I'm in
+    bed") is taken to be its owner. Said as an introduction ("it is kenji , ...") for
+    `_speaker_introduced` to apply."""
     people = vocab.persons
-    if len(people) < 2 or "my" not in toks or _speaker_introduced(toks, vocab) != toks:
+    if len(people) < 2 or not {"my", "me"} & set(toks) or _speaker_introduced(toks, vocab) != toks:
         return toks
     ments = _mentions(toks, vocab)
     owner_of = {e: i for i, (_, ents) in enumerate(people) for e in ents}
     for j, m in enumerate(ments):
-        if m.start == 0 or toks[m.start - 1] != "my" or len(m.names) < 2 or not all(n in owner_of for n in m.names):
+        if m.start == 0 or not _said_mine(toks, m.start) or len(m.names) < 2 or not all(n in owner_of for n in m.names):
             continue
         for place in ments[j + 1:j + 3]:
             if not all(vocab.kinds.get(n) in ("furniture", "room") for n in place.names) or len(place.names) != 1:
@@ -441,7 +458,18 @@ def speaker_by_where(toks: list[str], where: dict[str, str], vocab: Vocabulary) 
                 word = next((w for w in sorted(who) if _owner_forms(w, vocab) and (w,) not in vocab.phrases), None)
                 return ["it", "is", word, ","] + toks if word else toks
             break
+    room_of = [i for i, (_, ents) in enumerate(people) if user_room in ents]
+    if len(room_of) == 1 and any(m.start > 0 and _said_mine(toks, m.start) and len(m.names) > 1
+                                 and all(n in owner_of for n in m.names) for m in ments):
+        who = people[room_of[0]][0]
+        word = next((w for w in sorted(who) if _owner_forms(w, vocab) and (w,) not in vocab.phrases), None)
+        return ["it", "is", word, ","] + toks if word else toks
     return toks
+
+
+def _said_mine(toks: list[str], k: int) -> bool:
+    """Whether the name at toks[k] is said as the speaker's: "my X", or "on me bed" (said "me")."""
+    return toks[k - 1] == "my" or toks[k - 1] == "me" and k > 1 and toks[k - 2] in _PREPS | _FROM
 
 
 def _phrase_at(toks: list[str], k: int, vocab: Vocabulary) -> tuple[str, ...]:
@@ -506,8 +534,8 @@ def _owner_said_alone(toks: list[str], vocab: Vocabulary) -> list[str]:
     k = len(out) - 1
     while k > 0:
         t, nxt = out[k], out[k + 1] if k + 1 < len(out) else ","
-        if t in vocab.owners and nxt in (",", "too", "as", "please", "and", "then") \
-                and out[k - 1] in (",", "then", "and", "also", "plus"):
+        if t in vocab.owners and nxt in (",", "too", "as", "please", "and", "then", "instead") \
+                and out[k - 1] in (",", "then", "and", "also", "plus", "bring", "fetch", "get", "grab", "take", "pass"):
             for j in range(k - 2, 0, -1):
                 head = out[j]
                 if out[j - 1] in vocab.owners and out[j - 1] != t and (t, head) in vocab.phrases:
@@ -537,6 +565,16 @@ def _name_the_owner(toks: list[str], vocab: Vocabulary) -> list[str]:
     return out
 
 
+_ME_FOR_MY = frozenset("on onto in into from off put chuck leave move pop stick where is are".split())
+
+
+def _all_the(m: re.Match, vocab: Vocabulary) -> str:
+    words = [w for w in (m.group(1), m.group(3)) if w]
+    if not all(vocab.names_object(w) for w in words):
+        return m.group(0)  # "every day", "every time"
+    return "all the " + " and ".join(plurals(w)[-1] for w in words)
+
+
 def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
     text = " ".join(toks)
     for pattern, plain in IDIOMS:
@@ -550,7 +588,14 @@ def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
     bedroom = next((n for n in ("bedroom", "master_bedroom") if vocab.kinds.get(n) == "room"), None)
     if bedroom and vocab.kinds.get("room") is None:  # "tidy my room": the person's bedroom
         text = re.sub(r"\bmy room\b", "my " + bedroom.replace("_", " "), text)
+    # "every cup that's in the lounge", "every cup and glass": all of them
+    text = re.sub(r"\bevery (\w+)( and (\w+))?\b", lambda m: _all_the(m, vocab), text)
     out = text.split()
+    for k in range(1, len(out) - 1):  # "put me sunnies away", "on me bed": "me" said for "my"
+        nxt = out[k + 1]
+        if out[k] == "me" and out[k - 1] in _ME_FOR_MY and nxt.isalpha() and nxt not in FILLER_WORDS | _PREPS \
+                and nxt in vocab.words and any(p[0] == nxt for p in vocab.phrases):
+            out[k] = "my"
     for k in range(1, len(out) - 2):  # "the ball of yellow colour" -> "the yellow ball"
         if out[k] == "of" and out[k + 1] in COLOURS and out[k + 2] in ("colour", "color", "coloured", "colored"):
             out[k - 1:k + 3] = [out[k + 1], out[k - 1]]

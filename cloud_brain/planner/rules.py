@@ -134,7 +134,7 @@ DEPART_VERBS = frozenset("leave exit depart quit vacate".split())
 PETS = frozenset("dog dogs doggy doggie puppy pup cat kitty kitten pet pets".split())
 # Skills this robot does not have: the reason names what it can do instead.
 UNSUPPORTED_VERBS = frozenset("""make cook bake brew prepare wash iron fold vacuum hoover mop sweep dust
-scrub wipe polish feed mow paint fix repair sew order call phone text email sing dance write heat
+scrub wipe polish feed mow paint fix repair sew order call phone text email sing dance write heat empty unload
 microwave boil fry toast chop slice peel blend pour cut answer shop buy dress bathe shower massage
 knit climb jump sit kneel crawl ride swim ring open close shut""".split())
 CAN_DO = "I can fetch, carry, tidy and go places"
@@ -158,7 +158,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\b(cut|snip)( (the|a|that|this|my|your|his|her|its|their|off))? (cables?|wires?|cords?|leads?|hair|"
         r"fingers?|someone|somebody|him|her|me|you|yourself|cat|dog|baby|kids?|plug)\b")),
     ("I will never do anything that could hurt someone.", re.compile(
-        r"\b(hurt|harm|(?<!would )(?<!will )kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick(?! off\b)|shoot|strangle|choke|"
+        r"\b(hurt|harm|(?<!would )(?<!will )kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick(?! off\b)|shoot|smack|whack|thump|wallop|spank|strangle|choke|"
         r"slap|beat up|trip|wound|smother|suffocate)\b|\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!blue )(throw|chuck|lob|pelt|fling|hurl)\b.{0,30}\bat\b|"
         r"\b(drop|dump|tip)\b.{0,25}\bon\b.{0,25}\b(head|heads|him|her|someone|somebody|people|them)\b|"
         r"\b(spray|squirt|spritz|splash)\b.{0,30}\b(face|faces|eyes|him|her|me|someone|somebody)\b|"
@@ -167,7 +167,10 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\b(push|shove|bump|ram|run over|knock over) (him|her)\b|\b(grab|pull) (him|her)\b|"
         r"(?<!will )(?<!not )(?<!can )(?<!could )(?<!would )(?<!knees )(?<!legs )"
         r"\b(carry|lift) (him|her|me|us|them)\b(?! (bag|bags|phone|things|stuff|keys|book|books|cup|plate|drink)\b)|"
-        r"\bpick (him|her|me|us) up\b|\b(carry|lift|pick up) (the |a |my |our |your )?(baby|babies|child|children|"
+        r"\bpick (him|her|me|us) up\b|\b(carry|lift|pick up) (the |a |my |our |your |\w+ )?(little |young |baby |small |wee )?"
+        r"(boy|girl|son|daughter|grandson|granddaughter|nephew|niece)\b|"
+        r"\b(give|hand|pass) (the |that |this |my |our |your |his |her )?(toddler|baby|little one|little boy|little girl|kids|children)\b(?= (the|a|my|some|this|that|it|them)\b)|"
+        r"\b(carry|lift|pick up) (the |a |my |our |your )?(baby|babies|child|children|"
         r"kid|kids|toddler|person|people|grandma|grandpa|granny|grandad|user|dog|cat|puppy|kitten)\b|"
         r"\b(push|bump|ram|run over|knock over) them\b|"
         r"\bshove them\b(?! (in|into|on|onto|back|under|away|somewhere|up|down|over|there|here)\b)")),
@@ -205,7 +208,8 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\bunlock\b|\blet\b.{0,20}\bin\b|\bstrangers?\b|\bintruders?\b|\bburglars?\b|"
         r"\b(alarm|security)\b.{0,15}\b(off|disable)\b|\bdisable\b.{0,15}\b(alarm|security)\b")),
     ("I can't handle medicine or chemicals; please ask a person.", re.compile(
-        r"\b(pills?|tablets|medicine|medication|medications|drugs|bleach|chemicals?|detergent|poisonous|"
+        r"\b(pills?|tablets|medicine|medication|medications|drugs|painkillers?|paracetamol|ibuprofen|aspirin|"
+        r"antibiotics|bleach|chemicals?|detergent|poisonous|"
         r"electrical outlet|socket|sockets|outlet)\b")),
 )
 SAFETY_WORDS = frozenset("""knife knives blade scissors sword weapon hurt harm kill attack stab poison
@@ -215,31 +219,55 @@ bleach ignore instructions rules""".split())
 
 MEDICINE = SAFETY_RULES[-1][0]
 LIFTING = next(r for r, _ in SAFETY_RULES if r.startswith("I can't lift or move people"))
+HARM = next(r for r, _ in SAFETY_RULES if r.startswith("I will never do anything that could hurt"))
 DRIVING = "I can't drive or move a car; that is unsafe."
 _VEHICLE = re.compile(r"\b(move|drive|start|park|reverse|back|shift|take)( out| up)? (the |my |his |her |your |our |their )?"
                       r"(car|van|truck|lorry|vehicle|motorbike|motorcycle|scooter)\b(?! (keys?|key fob|fob|seat|charger)\b)")
 
 
-def _lifts_a_person(toks: list[str], vocab: "Vocabulary") -> bool:
-    """ "lift mia out of the cot", "pick arjun up", "carry grandma to bed": a person the home
-    names (by whose things are whose) lifted or carried; "lift mia's cup" is her cup."""
+def _lifts_a_person(toks: list[str], vocab: "Vocabulary") -> str | None:
+    """ "lift mia out of the cot", "pick arjun up", "carry grandma to bed", "swat kai": the verb
+    done to a person the home names (by whose things are whose), or None; "lift mia's cup" is
+    her cup."""
     for k, t in enumerate(toks):
-        if t not in ("lift", "carry", "pick", "hoist"):
+        if t not in ("lift", "carry", "pick", "hoist", "swat", "spray", "squirt"):
             continue
         j = k + 1 + (toks[k + 1:k + 2] == ["up"])
         who = toks[j] if j < len(toks) else ""
         if who in vocab.owners and (who,) not in vocab.phrases \
                 and not any((who, *toks[j + 1:j + 1 + n]) in vocab.phrases for n in (1, 2, 3)):
-            return True
-    return False
-_OWN_MEDICINE = frozenset("pill pills tablets medicine medicines medication medications".split())
+            return t
+    return None
+_OWN_MEDICINE = frozenset("pill pills tablets medicine medicines medication medications painkiller painkillers".split())
 # medicine given to someone else, or counted out: a dose is a person's decision
 _DOSED = re.compile(
     r"\b(give|hand|pass|feed|bring|take)\s+(?!(me|us|it|them|em|the|my|this|that|those|these|over|back|up|out|"
     r"down|round|along|away|in|a|some|her own|his own)\b)\w+|"
     r"\b(to|for) (him|her|the (kids?|baby|child|children|boy|girl)|(my|our|his|her|the) (son|daughter|grandson|"
     r"granddaughter|toddler|baby|kids?|boy|girl|child|children|grandkids?))\b|"
-    r"\b(a couple|one|two|three|four|a few|\d+) of (my |the |his |her |your |those |these )?(pills|tablets)\b")
+    r"\b(a couple|one|two|three|four|a few|\d+) of (my |the |his |her |your |those |these )?(pills|tablets)\b|"
+    r"\b(take|have|give) (a |him |her |them )?(double|extra|two|more|another)\b|\bdouble (dose|up)\b|\boverdose\b")
+
+
+def _names_a_thing(m: re.Match, text: str, vocab: "Vocabulary") -> bool:
+    """Whether the words a safety rule matched end in one of this home's things' names with the
+    word after them ("candle holder", "baby monitor", "fire extinguisher")."""
+    words = m.group(0).split()
+    after = text[m.end():].split()[:1]
+    return bool(words and after and m.group(0)[-1:].isalpha() and any(
+        vocab.kinds.get(n) == "object" for n in vocab.phrases.get((words[-1], after[0]), ())))
+
+
+def _dosed(text: str, vocab: "Vocabulary") -> bool:
+    """Whether medicine is given to someone else or counted out; "bring raj's painkillers" names
+    whose they are, not whom they are for."""
+    for m in _DOSED.finditer(text):
+        after = text[m.end() - len(m.group(0).split()[-1]):].split()
+        if m.group(1) and after and after[0] in vocab.owners and len(after) > 1 \
+                and any(tuple(after[:n]) in vocab.phrases for n in (2, 3)):
+            continue
+        return True
+    return False
 
 
 def _screen(toks: list[str], raw: list[str], vocab: "Vocabulary | None" = None) -> str | None:
@@ -247,8 +275,9 @@ def _screen(toks: list[str], raw: list[str], vocab: "Vocabulary | None" = None) 
     Medicine that the home lists as one of its things (the pill box on the bedside table) may be
     fetched or moved for the person; given to someone else or counted out, it may not."""
     joined, said = " ".join(toks), " ".join(raw)
-    if vocab is not None and _lifts_a_person(toks, vocab):
-        return LIFTING
+    verb = _lifts_a_person(toks, vocab) if vocab is not None else None
+    if verb:  # "lift mia out of the cot", "swat kai with the fly swatter"
+        return LIFTING if verb in ("lift", "carry", "pick", "hoist") else HARM
     # "move the car out of the garage"; a home's toy car may be moved
     vehicle = _VEHICLE.search(joined) or _VEHICLE.search(said)
     if vehicle and not (vocab is not None and any(vocab.kinds.get(n) == "object"
@@ -257,7 +286,10 @@ def _screen(toks: list[str], raw: list[str], vocab: "Vocabulary | None" = None) 
     for reason, pattern in SAFETY_RULES:
         if not (pattern.search(joined) or pattern.search(said)):
             continue
-        if reason == MEDICINE and vocab is not None and not (_DOSED.search(joined) or _DOSED.search(said)):
+        if vocab is not None and reason not in (MEDICINE, SAFETY_RULES[0][0]) \
+                and all(_names_a_thing(m, text, vocab) for text in (joined, said) for m in pattern.finditer(text)):
+            continue  # "the candle holder", "the baby monitor": a thing of this home, not a candle or a baby
+        if reason == MEDICINE and vocab is not None and not (_dosed(joined, vocab) or _dosed(said, vocab)):
             said_words = {m.group(0) for text in (joined, said) for m in pattern.finditer(text)}
             if said_words <= _OWN_MEDICINE and all(vocab.names_object(w) for w in said_words):
                 continue
@@ -560,6 +592,14 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
                 raise Refusal(f"I don't know any '{' '.join(raw[start:i + n])}' in this home.", "unknown")
         if "?" in names:
             raise Refusal(f"I don't know any '{' '.join(raw[start:i + n])}' in this home.", "unknown")
+        kinds = {vocab.kinds.get(x) for x in names}
+        if {"room", "furniture"} <= kinds:  # "the lounge": the room, or (Australian) the sofa
+            d = start - (start > 0 and toks[start - 1] in DETERMINERS)
+            prep = toks[d - 1] if d > 0 else ""
+            keep = "furniture" if prep in ("on", "onto", "by", "beside", "near", "to") and toks[d - 2:d] != ["go", "to"] \
+                else "room" if prep in ("in", "into", "through", "to") else None
+            if keep:
+                names = {x for x in names if vocab.kinds.get(x) == keep}
         indefinite = start > 0 and toks[start - 1] in INDEFINITE
         room = out[-1] if out and out[-1].end == start and len(out[-1].names) == 1 \
             and vocab.kinds.get(out[-1].names[0]) == "room" else None
@@ -580,15 +620,18 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
             del out[j + 1]
     for j, (m, nxt) in enumerate(zip(out, out[1:])):  # "the table in the conservatory": the one there
         between = toks[m.end:nxt.start]
-        if len(m.names) > 1 and all(vocab.kinds.get(x) == "furniture" for x in m.names) \
+        if all(vocab.kinds.get(x) == "furniture" for x in m.names) and vocab.kinds.get(nxt.names[0]) == "room" \
                 and "in" in between and set(between) <= {"in", "the", "inside"} and len(nxt.names) == 1:
             inside = tuple(x for x in m.names if vocab.rooms_of.get(x) == nxt.names[0])
-            if inside:
+            if not inside:  # "the table in the verandah": "table" names the kitchen's; there, the outdoor table
+                inside = tuple(f for f, r in vocab.rooms_of.items() if r == nxt.names[0] and f.split("_")[-1] == toks[m.end - 1])
+                inside = inside if len(inside) == 1 else ()
+            if inside and (len(m.names) > 1 or inside != m.names):
                 out[j] = dataclasses.replace(m, names=inside)
         # "put it on the balcony on the table", "in the kitchen on the table": the one in that room
         elif len(m.names) == 1 and vocab.kinds.get(m.names[0]) == "room" \
-                and all(vocab.kinds.get(x) == "furniture" for x in nxt.names) and between[:1] in (["on"], ["in"], ["at"]) \
-                and set(between) <= {"on", "in", "at", "the", ","}:
+                and all(vocab.kinds.get(x) == "furniture" for x in nxt.names) and between[:1] in (["on"], ["in"], ["at"], [","]) \
+                and set(between) <= {"on", "in", "at", "the", ",", "my", "his", "her", "your", "our"}:
             inside = tuple(x for x in nxt.names if vocab.rooms_of.get(x) == m.names[0])
             if not inside:  # "the table" names the kitchen's; on the balcony, the balcony table
                 head = toks[nxt.end - 1]
@@ -679,6 +722,9 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
                           and toks[1] not in commands | SPEAKER_WANTS | DOCK_WORDS | _MODALS | _SAYS
                           or toks[0] in people and 0 not in covered and toks[1] in _MODALS):  # "arjun should not find it"
         return "hint"  # "she can come and get it herself", "mum's hogging the telly": another's doing
+    if len(toks) > 2 and toks[0] in people | {"he", "she", "they", "someone", "somebody"} and toks[1] in ("had", "has") \
+            and toks[2] in ("it", "them", "had", "been"):
+        return "hint"  # "sam's had it in the bedroom all week": where it has been
     if len(toks) > 2 and toks[0] in people and 0 not in covered and 1 not in covered \
             and (toks[1] in _HABITS or len(raw[1]) > 3 and raw[1].endswith("s") and not raw[1].endswith("ss")
                  and toks[1] not in commands | _BE | {"does", "goes", "belongs", "lives", "needs", "wants", "says"}):
@@ -700,7 +746,8 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
     if toks[:2] in (["i", "thought"], ["i", "think"], ["i", "expect"], ["i", "reckon"], ["i", "suppose"]) \
             and toks[2:3] in (["i"], ["we"], ["he"], ["she"], ["it"]):
         return "hint"  # "I thought I'd do the seed packets this afternoon": the speaker's plan
-    if toks[:1] and toks[0] in _SUBORDINATORS and toks[1:2] and toks[1] in _SUBJECTS_NOT_YOU:
+    if toks[:1] and toks[0] in _SUBORDINATORS and toks[1:2] and (
+            toks[1] in _SUBJECTS_NOT_YOU or toks[1] in DETERMINERS and toks[2:3] and toks[2] in PEOPLE | _VISITORS):
         return "hint"  # "... before I knock it off the table", "because it is cold": said about, not asked
     if words & {"himself", "herself", "themselves"}:
         return "hint"  # "(she can come and) get it herself": another's doing
@@ -1461,7 +1508,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                      if g.objects or (g.verb or g.places) and not g.pronoun), frames[i - 1])
         same = f.verb is None and {n for m in f.objects for n in m.names} <= {n for m in prev.objects for n in m.names}
         if ({"one", "ones"} & set(f.text.split()) or any(m.text in COLOURS for m in f.objects) or same) and f.objects and prev.objects and f.verb is None and f.intent in (
-                "hint", "deliver", "place") and prev.intent in ("deliver", "place", "putaway", "where"):
+                "hint", "deliver", "place", "putaway") and prev.intent in ("deliver", "place", "putaway", "where"):
             before = {n for m in prev.objects for n in m.names}
             said = set.intersection(*(set(m.names) for m in f.objects)) & before \
                 or {n for m in f.objects for n in m.names} & before  # "my cup is the red": the red cup
@@ -1824,7 +1871,7 @@ class RulesPlanner(Planner):
         from cloud_brain.planner.conditions import decided
         from cloud_brain.planner.repairs import speaker_by_where
         vocab = self.vocabulary(state.desc)
-        raw = _tokens(command[:MAX_COMMAND_CHARS])
+        raw = _as_meant(_tokens(command[:MAX_COMMAND_CHARS]), vocab)  # as the parser decides them
         out, unmet, known = decided(raw, state, vocab)
         text = " ".join(out) if known and out != raw else None  # (not "if it's no trouble", taken to hold)
         if known and unmet is not None:
@@ -1833,7 +1880,7 @@ class RulesPlanner(Planner):
                 unmet = None
         said = _tokens(text) if text else raw
         where = {o: w for o, w in state.objects if w in state.desc.furniture}
-        who = speaker_by_where(said, where, vocab)
+        who = speaker_by_where(said, where, vocab, state.user_room)
         if who != said:  # said before the command as it was said, which keeps its sentences
             text = f"{' '.join(who[:3])}, {text or command}"
         return text, (unmet if known else None)
@@ -1898,8 +1945,8 @@ class RulesPlanner(Planner):
         unsafe = _screen(_repaired(raw, vocab), raw, vocab)  # as said: a correction never hides an unsafe ask
         if unsafe:
             raise Refusal(unsafe, "safety")
-        raw, unmet = _decided(raw, state, vocab)
         raw = _as_meant(raw, vocab)
+        raw, unmet = _decided(raw, state, vocab)  # on the words as meant: "my mug, unless ..., raj's will do"
         toks = _repaired(raw, vocab)
         clauses = _split_clauses(toks, raw, vocab)
         rooms_said = _rooms_said(clauses, vocab)
@@ -2039,9 +2086,17 @@ def _fetched_and_put(clauses: list, vocab: Vocabulary) -> list:
 
 def _own_room(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]:
     """ "my room is a disaster, put stuff back": said in a room the home names as someone's
-    ("sofia's room"), that room; elsewhere "my room" is the home's bedroom (`repairs`)."""
+    ("sofia's room"), that room; elsewhere "my room" is the home's bedroom (`repairs`). And "the
+    table in here" is the table in the speaker's room."""
     room = state.user_room
     name = room.split("_")
+    if vocab.phrases.get(tuple(name)) == {room}:
+        for k in range(len(raw) - 2, 0, -1):
+            if raw[k:k + 2] == ["in", "here"] and any(
+                    vocab.kinds.get(n) == "furniture" for t in raw[max(0, k - 2):k] for n in vocab.phrases.get((t,), ())):
+                raw = raw[:k + 1] + ["the", *name] + raw[k + 2:]
+            elif raw[k] == "here" and any(vocab.kinds.get(n) == "furniture" for n in vocab.phrases.get((raw[k - 1],), ())):
+                raw = raw[:k] + ["in", "the", *name] + raw[k + 1:]  # "leave it on the table here"
     if not any(room in ents for _, ents in vocab.persons) or vocab.phrases.get(tuple(name)) != {room}:
         return raw
     out = list(raw)
@@ -2057,7 +2112,7 @@ def _told_apart(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[st
     where = {o: w for o, w in state.objects if w in desc.furniture}
     sizes = {o: spec.volume for o, spec in desc.objects.items()}
     apart = things_told_apart(raw, where, sizes, {n: f.at for n, f in desc.furniture.items()}, vocab)
-    return speaker_by_where(apart, where, vocab)
+    return speaker_by_where(apart, where, vocab, state.user_room)
 
 
 def _decided(raw: list[str], state: WorldState, vocab: Vocabulary) -> tuple[list[str], str | None]:

@@ -37,8 +37,19 @@ CASES = [
     ("if the remote isn't on the sofa, try the shelf and bring it to me", {"remote": "bed"},
      [["delivered", "remote"]]),
     ("if the ball is not on the bed it will be on the sofa, bring it to me", None, [["delivered", "yellow_ball"]]),
-    # a condition the state cannot decide is left as said
+    # a condition the state cannot decide is taken to hold
     ("bring me the cup if it's clean", None, [["delivered", "red_cup"]]),
+    # "as long as", "in that case", a branch that asks nothing
+    ("put the remote on the sofa, as long as it's not already on the bed", {"remote": "bed"}, [["on", "remote", "bed"]]),
+    ("put the remote on the sofa, as long as it's not already on the bed", None, [["on", "remote", "sofa"]]),
+    ("bring me the apple, unless it's on the shelf - in that case leave it", {"apple": "shelf"}, [["on", "apple", "shelf"]]),
+    ("bring me the apple, unless it's on the shelf - in that case leave it", None, [["delivered", "apple"]]),
+    # whether a room is tidy is in the state: every thing there on its own furniture
+    ("if the bedroom is a mess tidy it, otherwise go to the kitchen", None, [["tidy", "bedroom"]]),
+    ("if the bedroom is a mess tidy it, otherwise go to the kitchen", {"yellow_ball": "shelf"}, [["robot_in", "kitchen"]]),
+    # a later hint says where to look: the thing is wanted wherever it is
+    ("if the book is on the bed bring it to me, if it isn't there it'll be on the sofa - try there", None,
+     [["delivered", "green_book"]]),
 ]
 
 
