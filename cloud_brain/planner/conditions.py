@@ -2,17 +2,20 @@
 
 "bring me the keys, unless they're already in the tray by the door, in which case just leave
 them there"; "grab my laptop, and the charger too if it's on the island"; "bring me the mug on
-Noor's desk, and if there's another one on the coffee table put that on the counter"; "if the
-remote is on the couch bring it to me, otherwise the book". Read word by word, both branches
-were done, or the condition's place became a destination. The planner knows where every thing
-is, so the condition is decided here and only the branch that applies is planned. A condition
-that cannot be decided from the state ("if it's clean", "if you have a minute") is left as
-said. One that only says where to look ("if it's not on my desk try the sofa") is a search
-hint: the hint and its search are dropped, since the planner already knows where the thing is.
+Noor's desk, and if there's another one on the coffee table put that on the counter"; "take it
+to the side table, as long as it's not already on the sofa"; "if the bedroom's a mess tidy it,
+otherwise go to the kitchen". Read word by word, both branches were done, or the condition's
+place became a destination. The planner knows where every thing is and whether a room is tidy,
+so the condition is decided here and only the branch that applies is planned; a deed whose
+condition fails, with nothing else asked, is not done and the person hears why. A condition the
+state cannot decide ("if it's clean", "if it's no trouble") is taken to hold. One that only says
+where to look ("if it's not on my desk try the sofa", "if it isn't there it'll be on the shelf")
+is a search hint: the hint and its search are dropped, and the thing is fetched from wherever it
+is.
 
-Works on the rule parser's tokens (lower case, contractions expanded, "," for any punctuation)
-and keeps them one per word, so the rest of the parse reads the command as if the person had
-said only the branch that applies.
+Works on the rule parser's tokens as meant (lower case, contractions expanded, "," for any
+punctuation, speech repairs applied), so the rest of the parse reads the command as if the
+person had said only the branch that applies. The safety screen has read every word before.
 """
 
 from __future__ import annotations

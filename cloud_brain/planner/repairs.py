@@ -467,6 +467,42 @@ def speaker_by_where(toks: list[str], where: dict[str, str], vocab: Vocabulary, 
     return toks
 
 
+_SWAPS = frozenset("swap switch exchange trade".split())
+
+
+def swapped(toks: list[str], where: dict[str, str], vocab: Vocabulary) -> list[str]:
+    """ "swap the book and the remote", "switch the mugs round", "put the cup where the plate is and
+    the plate where the cup is": each put where the other stands (`where`: object -> furniture),
+    said as two puts ("put the book on the shelf , put the remote on the sofa")."""
+    ments = [m for m in _mentions(toks, vocab) if len(m.names) == 1 and vocab.kinds.get(m.names[0]) == "object"]
+    for k, t in enumerate(toks):
+        if t not in _SWAPS and not (t == "put" and "where" in toks[k:]):
+            continue
+        two = [m for m in ments if m.start > k][:2]
+        if len(two) < 2 or two[1].start - two[0].end > 3 or not set(toks[two[0].end:two[1].start]) <= {"and", "with", "the", "my", ","}:
+            if t != "put" or len(two) < 2:
+                continue
+        a, b = two[0].names[0], two[1].names[0]
+        fa, fb = where.get(a), where.get(b)
+        if fa is None or fb is None or fa == fb or a == b:
+            continue
+        if t == "put":  # "put the cup where the plate is and the plate where the cup is"
+            said = toks[k:]
+            if not (said.count("where") == 2 and len([m for m in ments if m.start > k]) >= 4):
+                continue
+            end = max(m.end for m in ments if m.start > k)
+            end += toks[end:end + 1] in (["is"], ["are"])
+        else:
+            end = two[1].end
+            while end < len(toks) and toks[end] in ("round", "around", "over", "places", "back", "about"):
+                end += 1
+        start = k - (k > 0 and toks[k - 1] in ("and", "then"))
+        said_a, said_b = a.split("_"), b.split("_")
+        return toks[:start] + ["put", "the", *said_a, "on", "the", *fb.split("_"), ",", "put", "the", *said_b, "on", "the",
+                               *fa.split("_")] + toks[end:]
+    return toks
+
+
 def _said_mine(toks: list[str], k: int) -> bool:
     """Whether the name at toks[k] is said as the speaker's: "my X", or "on me bed" (said "me")."""
     return toks[k - 1] == "my" or toks[k - 1] == "me" and k > 1 and toks[k - 2] in _PREPS | _FROM

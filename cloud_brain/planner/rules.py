@@ -238,6 +238,8 @@ def _lifts_a_person(toks: list[str], vocab: "Vocabulary") -> str | None:
                 and not any((who, *toks[j + 1:j + 1 + n]) in vocab.phrases for n in (1, 2, 3)):
             return t
     return None
+
+
 _OWN_MEDICINE = frozenset("pill pills tablets medicine medicines medication medications painkiller painkillers".split())
 # medicine given to someone else, or counted out: a dose is a person's decision
 _DOSED = re.compile(
@@ -1865,11 +1867,12 @@ class RulesPlanner(Planner):
         decided (`conditions.py`: "the charger too if it's on the island" -> "the charger too" or
         nothing), in the parser's words; and who is speaking, where the place said picks one of
         two people's things ("move my passport from the hall to my desk" -> "it is kenji, move
-        my passport ...", `repairs.speaker_by_where`). Second, what to say instead of planning
+        my passport ...", `repairs.speaker_by_where`); a swap said as two puts (`repairs.swapped`);
+        "the table in here" as the speaker's room's (`_own_room`). Second, what to say instead of planning
         when a condition left nothing to do ("The remote is on the shelf, not on the couch, so I
         did nothing."), else None."""
         from cloud_brain.planner.conditions import decided
-        from cloud_brain.planner.repairs import speaker_by_where
+        from cloud_brain.planner.repairs import speaker_by_where, swapped
         vocab = self.vocabulary(state.desc)
         raw = _as_meant(_tokens(command[:MAX_COMMAND_CHARS]), vocab)  # as the parser decides them
         out, unmet, known = decided(raw, state, vocab)
@@ -1883,6 +1886,12 @@ class RulesPlanner(Planner):
         who = speaker_by_where(said, where, vocab, state.user_room)
         if who != said:  # said before the command as it was said, which keeps its sentences
             text = f"{' '.join(who[:3])}, {text or command}"
+        puts = swapped(_tokens(text) if text else raw, where, vocab)
+        if puts != (_tokens(text) if text else raw):  # "swap the book and the remote": two puts
+            text = " ".join(puts)
+        here = _own_room(_tokens(text) if text else raw, state, vocab)
+        if here != (_tokens(text) if text else raw):  # "the table in here": the speaker's room's
+            text = " ".join(here)
         return text, (unmet if known else None)
 
     def as_meant(self, command: str, desc: WorldDescription) -> str | None:
@@ -2107,12 +2116,12 @@ def _own_room(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]
 
 
 def _told_apart(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]:
-    from cloud_brain.planner.repairs import speaker_by_where, things_told_apart
+    from cloud_brain.planner.repairs import speaker_by_where, swapped, things_told_apart
     desc = state.desc
     where = {o: w for o, w in state.objects if w in desc.furniture}
     sizes = {o: spec.volume for o, spec in desc.objects.items()}
     apart = things_told_apart(raw, where, sizes, {n: f.at for n, f in desc.furniture.items()}, vocab)
-    return speaker_by_where(apart, where, vocab, state.user_room)
+    return swapped(speaker_by_where(apart, where, vocab, state.user_room), where, vocab)
 
 
 def _decided(raw: list[str], state: WorldState, vocab: Vocabulary) -> tuple[list[str], str | None]:

@@ -91,3 +91,15 @@ def test_the_tokens_keep_what_the_condition_does_not_touch():
     assert decided(_tokens("bring me the cup please"), state, vocab) == (_tokens("bring me the cup please"), None, False)
     # taken to hold, not decided from the state: the MoE reads such a command as said
     assert not decided(_tokens("if it's no trouble, bring me the cup"), state, vocab)[2]
+
+
+@pytest.mark.parametrize("backend", ["rules", "moe"])
+@pytest.mark.parametrize("command", ["swap the book and the remote", "switch the remote and the book round",
+                                     "put the book where the remote is and the remote where the book is"])
+def test_a_swap_puts_each_where_the_other_stands(backend, command):
+    state = WorldState.initial(HOME)  # the book on the sofa, the remote on the shelf
+    result = get_planner(backend, HOME).plan(command, state)
+    validate(result.steps, state)
+    goals = [["on", "green_book", "shelf"], ["on", "remote", "sofa"]]
+    assert check_goals(goals, state, result.steps) == (True, None), result.text
+
