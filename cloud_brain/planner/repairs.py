@@ -627,6 +627,11 @@ def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
     # "every cup that's in the lounge", "every cup and glass": all of them
     text = re.sub(r"\bevery (\w+)( and (\w+))?\b", lambda m: _all_the(m, vocab), text)
     out = text.split()
+    for k in range(2, len(out)):  # "pass me the remote - the telly one": the tv remote
+        if out[k] in ("one", "ones") and out[k - 2] == "the" and out[k - 1].isalpha() and out[k - 1] not in COLOURS:
+            head = next((h for h in reversed(out[max(0, k - 10):k - 2]) if (out[k - 1], h) in vocab.phrases), None)
+            if head is not None:
+                out[k] = head
     for k in range(1, len(out) - 1):  # "put me sunnies away", "on me bed": "me" said for "my"
         nxt = out[k + 1]
         if out[k] == "me" and out[k - 1] in _ME_FOR_MY and nxt.isalpha() and nxt not in FILLER_WORDS | _PREPS \

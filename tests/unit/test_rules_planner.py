@@ -680,6 +680,7 @@ OTHER_HOMES = [
     ("semi_aa", "Put the keys on the hall table. Actually, no - leave them on the sideboard in the dining room, where I'll see them.",
      [["on", "house_keys", "sideboard"]], None),
     ("semi_aa", "If the dishwasher's finished, empty it and put the mugs away.", [["refused"]], None),
+    ("semi_aa", "Pass me the remote - the telly one, not the air-con one.", [["delivered", "tv_remote"]], None),  # "the tv one"
 ]
 
 
