@@ -23,14 +23,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cloud_brain.domain.state import WorldState
-from cloud_brain.planner.rules import DEED_WORDS, IMPERATIVES, Vocabulary, _find_mentions, _repaired
+from cloud_brain.planner.rules import (DEED_WORDS, IMPERATIVES, INDEFINITE, PRONOUNS, Vocabulary, _find_mentions,
+                                      _repaired)
 
 _STARTS = frozenset({",", "and", "but", "so", "oh", "also", "then", "or", "plus", "please"})
 _PLACE_PREPS = frozenset("on in at onto inside into by beside near".split())
 _COPULA = frozenset("is are was".split())
 _HEDGES = frozenset("already still just definitely probably actually really somewhere".split())
-_PRONOUNS = frozenset("it they them that those this these one ones".split())
-_INDEFINITE = frozenset("a an any some another other".split())
+# the parser's words for a thing not named, as a condition says them: "if they're ..." and "if
+# there's another one ..." but not "both", which names two things and no one condition's subject
+_PRONOUNS = PRONOUNS - {"both"} | {"they", "one", "ones"}
+_INDEFINITE = INDEFINITE - {"one"} | {"other"}
 _SEARCH = frozenset("try check look search".split())
 _NO_CONDITION = frozenset("even as what see wonder wondering ask asked asking know knows check".split())  # "even if it's only you"
 _ASKING = frozenset("please just can could would will you".split())
@@ -269,29 +272,28 @@ def _things(words: list[str], toks: list[str], i: int, end: int, vocab: Vocabula
     """The objects a condition's subject may be: its own words, or for "it"/"they"/"another one"
     the thing said last before it (or first after it, "if it's on the sofa bring me the remote");
     None when it names none (for "another one", none other of the kind is an empty set)."""
+    another = bool({"another", "other"} & set(words))
     core = [w for w in words if w not in _INDEFINITE and w not in ("the", "my", "your", "his", "her", "their", "our")]
-    if core and not set(core) <= _PRONOUNS:
-        found = [m for m in _find_mentions(words, words, vocab)]
-        objs = {n for m in found for n in m.names if vocab.kinds.get(n) == "object"}
-        if not objs and {"one", "ones"} & set(core) and not {"another", "other"} & set(words):
-            return None
-        if objs or not {"another", "other"} & set(words):
+    if core and not set(core) <= _PRONOUNS:  # named: "if the charger is on the island"
+        objs = {n for m in _find_mentions(words, words, vocab) for n in _objects(m.names, vocab)}
+        if objs or not another:
             return objs or None
-    before = [m for m in _find_mentions(toks[:i], toks[:i], vocab)
-              if any(vocab.kinds.get(n) == "object" for n in m.names)]
-    if before:
-        last = {n for n in before[-1].names if vocab.kinds.get(n) == "object"}
-    else:
-        after = [m for m in _find_mentions(toks[end:], toks[end:], vocab)
-                 if any(vocab.kinds.get(n) == "object" for n in m.names)]
-        if not after:
-            return None
-        last = {n for n in after[0].names if vocab.kinds.get(n) == "object"}
-    if "another" in words or "other" in words:  # "another one": of the same kind, not that one
+        # "another mug" where the home has no such thing named: of the kind said before, as below
+    before = [m for m in _find_mentions(toks[:i], toks[:i], vocab) if _objects(m.names, vocab)]
+    said = before[-1:] or [m for m in _find_mentions(toks[end:], toks[end:], vocab) if _objects(m.names, vocab)][:1]
+    if not said:
+        return None
+    last = _objects(said[0].names, vocab)
+    if another:  # "another one": of the same kind, not that one
         kind = {o for n in last for p in vocab.nouns.get(n, ()) if len(p.split()) == 1
                 for o in vocab.phrases.get((p,), ()) if vocab.kinds.get(o) == "object"}
         return kind - last if len(last) == 1 else kind
     return last
+
+
+def _objects(names, vocab: Vocabulary) -> set[str]:
+    """Those of `names` that are objects (not furniture or rooms)."""
+    return {n for n in names if vocab.kinds.get(n) == "object"}
 
 
 def _place_in(toks: list[str], j: int, vocab: Vocabulary) -> tuple[str | None, int]:

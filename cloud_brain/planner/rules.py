@@ -225,7 +225,7 @@ _VEHICLE = re.compile(r"\b(move|drive|start|park|reverse|back|shift|take)( out| 
                       r"(car|van|truck|lorry|vehicle|motorbike|motorcycle|scooter)\b(?! (keys?|key fob|fob|seat|charger)\b)")
 
 
-def _lifts_a_person(toks: list[str], vocab: "Vocabulary") -> str | None:
+def _done_to_a_person(toks: list[str], vocab: "Vocabulary") -> str | None:
     """ "lift mia out of the cot", "pick arjun up", "carry grandma to bed", "swat kai": the verb
     done to a person the home names (by whose things are whose), or None; "lift mia's cup" is
     her cup."""
@@ -277,7 +277,7 @@ def _screen(toks: list[str], raw: list[str], vocab: "Vocabulary | None" = None) 
     Medicine that the home lists as one of its things (the pill box on the bedside table) may be
     fetched or moved for the person; given to someone else or counted out, it may not."""
     joined, said = " ".join(toks), " ".join(raw)
-    verb = _lifts_a_person(toks, vocab) if vocab is not None else None
+    verb = _done_to_a_person(toks, vocab) if vocab is not None else None
     if verb:  # "lift mia out of the cot", "swat kai with the fly swatter"
         return LIFTING if verb in ("lift", "carry", "pick", "hoist") else HARM
     # "move the car out of the garage"; a home's toy car may be moved
@@ -626,8 +626,7 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
                 and "in" in between and set(between) <= {"in", "the", "inside"} and len(nxt.names) == 1:
             inside = tuple(x for x in m.names if vocab.rooms_of.get(x) == nxt.names[0])
             if not inside:  # "the table in the verandah": "table" names the kitchen's; there, the outdoor table
-                inside = tuple(f for f, r in vocab.rooms_of.items() if r == nxt.names[0] and f.split("_")[-1] == toks[m.end - 1])
-                inside = inside if len(inside) == 1 else ()
+                inside = _only_one_in(nxt.names[0], toks[m.end - 1], vocab)
             if inside and (len(m.names) > 1 or inside != m.names):
                 out[j] = dataclasses.replace(m, names=inside)
         # "put it on the balcony on the table", "in the kitchen on the table": the one in that room
@@ -636,12 +635,17 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
                 and set(between) <= {"on", "in", "at", "the", ",", "my", "his", "her", "your", "our"}:
             inside = tuple(x for x in nxt.names if vocab.rooms_of.get(x) == m.names[0])
             if not inside:  # "the table" names the kitchen's; on the balcony, the balcony table
-                head = toks[nxt.end - 1]
-                inside = tuple(f for f, r in vocab.rooms_of.items() if r == m.names[0] and f.split("_")[-1] == head)
-                inside = inside if len(inside) == 1 else ()
+                inside = _only_one_in(m.names[0], toks[nxt.end - 1], vocab)
             if inside and inside != nxt.names:
                 out[j + 1] = dataclasses.replace(nxt, names=inside)
     return out
+
+
+def _only_one_in(room: str, head: str, vocab: Vocabulary) -> tuple[str, ...]:
+    """The one furniture in `room` whose name ends in the word said (`head`), or (): "the table"
+    on the balcony is the balcony's outdoor_table even where the alias "table" names another."""
+    inside = tuple(f for f, r in vocab.rooms_of.items() if r == room and f.split("_")[-1] == head)
+    return inside if len(inside) == 1 else ()
 
 
 _BE = frozenset("am are is was were look looks looked seem seems feel feels get got".split())
@@ -1881,16 +1885,17 @@ class RulesPlanner(Planner):
             steps = self.plan(command, state).steps
             if not (len(steps) == 1 and steps[0].skill == "say" and steps[0].args == (unmet,)):
                 unmet = None
-        said = _tokens(text) if text else raw
+        said = _tokens(text) if text else raw  # the words as read so far, `text` in tokens
         where = {o: w for o, w in state.objects if w in state.desc.furniture}
         who = speaker_by_where(said, where, vocab, state.user_room)
         if who != said:  # said before the command as it was said, which keeps its sentences
             text = f"{' '.join(who[:3])}, {text or command}"
-        puts = swapped(_tokens(text) if text else raw, where, vocab)
-        if puts != (_tokens(text) if text else raw):  # "swap the book and the remote": two puts
-            text = " ".join(puts)
-        here = _own_room(_tokens(text) if text else raw, state, vocab)
-        if here != (_tokens(text) if text else raw):  # "the table in here": the speaker's room's
+            said = _tokens(text)
+        puts = swapped(said, where, vocab)
+        if puts != said:  # "swap the book and the remote": two puts
+            text, said = " ".join(puts), puts
+        here = _own_room(said, state, vocab)
+        if here != said:  # "the table in here": the speaker's room's
             text = " ".join(here)
         return text, (unmet if known else None)
 
