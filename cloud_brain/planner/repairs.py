@@ -27,7 +27,7 @@ from cloud_brain.planner.rules import FILLER as FILLER_WORDS
 from cloud_brain.planner.rules import (COLOURS, COMMON_WORDS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES,
                                        KNOWN_ENGLISH, PEOPLE, Mention, Refusal, Vocabulary, _find_mentions,
                                        _phrase_start, _repaired)
-from cloud_brain.planner.prompt import plurals
+from cloud_brain.planner.prompt import english_words, plurals
 from cloud_brain.planner.sounds import heard_as_meant
 
 _GRAMMAR = KNOWN_ENGLISH | COMMON_WORDS | PEOPLE  # words said for themselves: "tom's mum" is no mug
@@ -54,6 +54,8 @@ SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "t
           "whit": ["what"], "whaur": ["where"], "afore": ["before"], "isnae": ["is", "not"], "cannae": ["can", "not"],
           "dinnae": ["do", "not"], "didnae": ["did", "not"], "wouldnae": ["would", "not"], "couldnae": ["could", "not"],
           "willnae": ["will", "not"], "wasnae": ["was", "not"], "kahan": ["where"], "hai": ["is"],
+          "ma": ["my"], "mah": ["my"], "yer": ["your"], "ye": ["you"], "aff": ["off"], "deid": ["dead"], "yin": ["one"],
+          "yins": ["ones"], "nothin": ["nothing"], "goin": ["going"],
           "golden": ["gold"],  # the colour a world may write "gold"
           # words of one side of the Atlantic the world descriptions may not list
           "loo": ["toilet"], "lavatory": ["toilet"], "wc": ["toilet"], "telly": ["tv"]}
@@ -93,6 +95,10 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"(^|, )(my )?(love|dear|darling|sweetheart|sweetie|honey|hun|pet|petal|duck|ducks|lovey|chum)(?= ,|$)", r"\1"),
     (r"\b(it )?(looks|look|is) like a bomb (has |s |is )?(hit|gone off in) (it|this place|this room|here)\b",
      "it is a mess"),
+    (r"\b(is|are|looks|look) (looking |looking just |just |like )?like an? (\w+)( only)?(?= ,|$)", "is a mess"),  # "like a godown"
+    (r"\b(set|put|make) (the|my|our|this|that|your) (\w+( room| area)?) (right|straight|proper|properly|in order|shipshape)\b",
+     r"tidy \2 \3"),  # "set the hall right"
+    (r"\b(arrange|organise|organize) (it|them|this|that|everything) (properly|nicely|neatly)\b", r"tidy \2"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
     (r"\bi (really )?mean it\b( ,)?", ""),
     (r"\b(por favor|s il vous plait|per favore)\b", "please"),
@@ -166,7 +172,11 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\bin any case\b", ""),
     (r"\b(give|gave) (it|them|him|her) a (good |quick |proper )?(clean|wash|wipe|polish|dust|scrub|rinse|go|try|read)\b", r"\4 \2"),
     (r"( ,)? where (i|you|we|he|she|they) (will|can|ll|would|could|might) (see|find|notice|spot|remember|reach|get to) (it|them)\b", ""),
-    (r"\b(go and |go |come and )?wait (by|next to|beside|near) ", "go to "),
+    (r"( ,)? where (i|you|we|he|she|they) (always |usually |normally |generally )?(keep|keeps|put|puts|leave|leaves|store|stores)"
+     r" (it|them|the \w+|my \w+|our \w+|his \w+|her \w+|their \w+)\b", ""),  # "on the tv unit, where we always keep the keys"
+    (r"\b(go and |go |come and )?(wait|park yourself|park|station yourself|plant yourself) (by|next to|beside|near) ", "go to "),
+    (r"^(ok |okay |right |so )?(do|just do) (the|my|our) usual( ,|$)", ""),  # "do the usual: keys on the bench, ..."
+    (r"\b(actually |no |oh )*make (it|that) (?=(the|my|a|an|his|her)\b)", "no wait "),  # "actually make it the drill"
     (r"\b(and |then |also )?(please )?(do |doing )?(the )?same (thing )?(for|with) (?=(the|my|his|her|your|our|their|that|this|\w+s)\b)",
      "also "),  # "bring me the slate coaster, actually, do the same for the cork one too"
     (r"\b(the|my|your|his|her|our|their|a) handy\b", r"\1 phone"),  # German: a mobile phone
@@ -180,16 +190,30 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
      "they are "),
     (r"\b(no |oh )?(forget|scrap|skip|ditch) (about )?(the|my|his|her|those|these) (?=\w)", r"not \4 "),  # "no forget the wipes, just the sippy"
     (r"\b(come|get|over|right) hear\b", r"\1 here"),
+    (r"\bc mere\b", "come here"), (r"\ban (?=(the|my|his|her|your|our|their|gie|give|put|bring|fetch|take|then)\b)", "and "),
+    (r"\b(bits and bobs|bits and pieces|odds and ends|odds and sods)\b", "things"), (r"\baw the\b", "all the"),
+    (r"( ,)? like$", ""),  # "... for me, like"
+    (r"\bgive (me )?(the|my|our|this|that|your) (\w+( room| area)?) an? (good |quick |proper |bit of a )?(tidy|clean|sort out|sort)\b",
+     r"tidy \2 \3"),  # "gie the kitchen a wee tidy"
+    (r"\b(go |away |off )to your bed\b", "go charge"), (r"\bthat is you (done )?for the (night|day)\b", ""),
+    (r"\bcome here till i tell (you|ye)\b( ,)?", ""),  # Irish: "c'mere till I tell you"
+    (r"\b(the |my )?(\w+) where is(?= ,|$)", r"where is \1\2"),  # Hindi order: "remote kahan hai"
     (r"\b(put|place|set|move|take|leave|stick|pop|carry) (the|my|his|her|your|our|their) (\w+) is "
      r"(?=(on|onto|in|into|to|back|at|by)\b)", r"\1 \2 \3 "),
 ))
+
+
+def _with_g(t: str) -> str:
+    """A word said with its final g dropped, written out: "comin" -> "coming", "sittin"."""
+    words = english_words()
+    return t + "g" if len(t) > 4 and t.endswith("in") and t not in words and t + "g" in words else t
 
 
 def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     """`raw` (the rule parser's tokens) as meant: idioms said plainly, fillers dropped, chit-chat
     before "anyway" dropped, self-corrections applied, things and deeds said with "not" left
     out."""
-    toks = [w for t in raw if t not in FILLERS for w in SPOKEN.get(t, [t])] or raw
+    toks = [w for t in raw if t not in FILLERS for w in SPOKEN.get(t, [_with_g(t)])] or raw
     toks = heard_as_meant(toks, vocab.phrases, vocab.words, COLOURS, _GRAMMAR)  # "the read mug"
     toks = _said_plainly(toks, vocab)
     toks = _drop_preamble(toks, vocab)
@@ -628,7 +652,9 @@ def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
     text = re.sub(r"\bevery (\w+)( and (\w+))?\b", lambda m: _all_the(m, vocab), text)
     out = text.split()
     for k in range(2, len(out)):  # "pass me the remote - the telly one": the tv remote
-        if out[k] in ("one", "ones") and out[k - 2] == "the" and out[k - 1].isalpha() and out[k - 1] not in COLOURS:
+        # (a colour only right after a name, with no pause: "siobhan's mug the red one")
+        if out[k] in ("one", "ones") and out[k - 2] == "the" and out[k - 1].isalpha() \
+                and (out[k - 1] not in COLOURS or k > 2 and out[k - 3] not in (",", "and", "or", "not")):
             head = next((h for h in reversed(out[max(0, k - 10):k - 2]) if (out[k - 1], h) in vocab.phrases), None)
             if head is not None:
                 out[k] = head
@@ -733,8 +759,7 @@ def _correct(toks: list[str], vocab: Vocabulary) -> list[str]:
         if j < len(toks) and (toks[j] in IMPERATIVES or toks[j] == "leave") and (ends_on_thing or not weak):
             return _replace_clause(toks, p + 1, j, before, vocab)
         j = _skip(toks, j, _PREPS)
-        j = _skip(toks, j, DETERMINERS)
-        said = next((m for m in ments if m.start == j), None)
+        said = next((m for m in ments if j <= m.start <= _skip(toks, j, DETERMINERS)), None)  # (an alias "the drill")
         if said is None:
             continue
         same = [m for m in before if _kind(m, vocab) == _kind(said, vocab)]

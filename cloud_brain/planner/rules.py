@@ -186,8 +186,8 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\bdrop\b.{0,30}\b(floor|ground)\b")),
     ("I can't do anything with fire, gas or the stove; that is unsafe.", re.compile(
         r"(?<!by the )(?<!near the )(?<!next to the )(?<!beside the )\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
-        r"matches|candle|candles|ignite|cigarettes?|cigars?|barbecue|barbeque|bbq|bonfire|fireworks?|arson|fireplace|heater|explosive|explode|(?<!like a )bomb(?! ?site)|gasoline|petrol|kerosene|fuel|flammable|smoke)\b|"
-        r"(^|\b(please|you|and|then|to|go|now|just) )light (up )?(?!(blue|green|grey|gray|brown|pink|purple|red|yellow|"
+        r"matches|matchbox|matchsticks?|candle|candles|ignite|cigarettes?|cigars?|barbecue|barbeque|bbq|bonfire|fireworks?|arson|fireplace|heater|explosive|explode|(?<!like a )bomb(?! ?site)|gasoline|petrol|kerosene|fuel|flammable|smoke)\b|"
+        r"(^|\b(please|you|and|then|to|go|now|just) |, )light (up )?(?!(blue|green|grey|gray|brown|pink|purple|red|yellow|"
         r"one|ones|bulb|bulbs|switch|on|off)\b)\w")),
     ("I won't carry anything hot: a spill could scald someone.", re.compile(
         r"\b(kettle|saucepan|pan|pot|teapot)\b.{0,40}\b(just boiled|boiled|boiling|piping hot|scalding|still hot|"
@@ -240,7 +240,8 @@ def _done_to_a_person(toks: list[str], vocab: "Vocabulary") -> str | None:
     return None
 
 
-_OWN_MEDICINE = frozenset("pill pills tablets medicine medicines medication medications painkiller painkillers".split())
+_OWN_MEDICINE = frozenset("pill pills tablets medicine medicines medication medications painkiller painkillers "
+                          "paracetamol ibuprofen aspirin".split())
 # medicine given to someone else, or counted out: a dose is a person's decision
 _DOSED = re.compile(
     r"\b(give|hand|pass|feed|bring|take)\s+(?!(me|us|it|them|em|the|my|this|that|those|these|over|back|up|out|"
@@ -268,6 +269,9 @@ def _dosed(text: str, vocab: "Vocabulary") -> bool:
         if m.group(1) and after and after[0] in vocab.owners and len(after) > 1 \
                 and any(tuple(after[:n]) in vocab.phrases for n in (2, 3)):
             continue
+        if m.group(1) == "take" and after[:1] in (["his"], ["her"], ["their"]) \
+                and text[:m.start()].split()[-2:][:1] in (["has"], ["have"], ["needs"], ["need"], ["got"], ["wants"]):
+            continue  # "thatha has to take his bp tablet now": his own, taken by him
         return True
     return False
 
@@ -446,16 +450,19 @@ _IS = re.compile(r"\b(it|that|there|here|what|where|who|he|she|this|everything|s
                  r"'s(?=\s+(on|in|at|under|by|near|inside|still|probably|somewhere|lying|sitting|over|"
                  r"a|an|the|not|all|done|gone|missing|supposed|up|down|back|out|been|left|sat|stood|always|usually|"
                  r"about|getting|almost|nearly|over|late|cold|"
-                 r"right|just|already|too|so|very|really|covered|full|broken|here|there)\b)")
+                 r"right|just|already|too|so|very|really|covered|full|broken|here|there|"
+                 r"dead|deid|flat|dying|empty|dirty|low|lost|nearly|out)\b)")
 
 
 def _tokens(text: str) -> list[str]:
     text = text.replace("->", " to ").replace("\u2192", " to ").replace("=>", " to ")  # "mug -> sink"
     text = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'").replace("_", " "))
     text = "".join(c for c in text if not unicodedata.combining(c))  # "tráeme" -> "traeme"
+    text = re.sub(r"\b(gie|gies|gimme)'s\b", "gie", text)  # Scots "gie's the brolly": give me, not "is"
     text = _IS.sub(lambda m: (m.group(1) or "") + " is", text)  # "it's on" -> "it is on"
     for a, b in _CONTRACTIONS:
         text = text.replace(a, b)
+    text = re.sub(r"(^|\s)\(?\d{1,2}\)(?=\s)", " , ", text)  # a numbered list: "1) bring ... 2) put ..."
     text = re.sub(r"[,;.!?:]+|\s[-\u2013\u2014]+\s", " , ", text)  # a dash between spaces: a pause
     text = re.sub(r"[^a-z0-9, ]+", " ", text)
     return text.split()
@@ -659,7 +666,7 @@ _SUBORDINATORS = frozenset("before after while when until because as since thoug
 _SUBJECTS_NOT_YOU = frozenset("i we he she they it".split())
 _HABITS = frozenset("always usually often never sometimes keeps kept constantly forever".split())
 _VISITORS = frozenset("friend friends boss neighbour neighbor neighbours neighbors guest guests visitors family "
-                      "parents grandparents cousin cousins aunt uncle auntie".split())
+                      "parents grandparents cousin cousins aunt uncle auntie kids children twins boys girls".split())
 _SAYS = frozenset("wants needs says said asked asks would likes".split())
 
 
@@ -706,6 +713,12 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
         return "hint"  # "i leave it on the living room table yesterday": said by a learner, where it is
     if toks[:2] in (["there", "is"], ["there", "are"]) and toks[2:3] in (["no"], ["not"], ["nothing"]):
         return "hint"  # "..., there is no more clean mugs": why
+    if toks[:3] == ["you", "can", "not"] and toks[3:4] and toks[3] in ("get", "see", "move", "walk", "find", "reach", "even") \
+            and not words & {"please", "me", "us"}:
+        return "hint"  # "..., ye cannae get in the door": how things are, not what to do
+    if toks[:1] in (["i"], ["we"]) and toks[1:3] in (["want", "to"], ["need", "to"], ["am", "going"]) \
+            and set(toks[3:5]) & TIDY_WORDS and toks[-1] in ("it", "them"):
+        return "hint"  # "..., i want to give them a clean": the speaker's own deed, to the things
     if first in ("where", "what", "which", "who", "how") or words & TIDY_WORDS:
         return None
     commands = DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | SAY_VERBS | DEPART_VERBS | UNSUPPORTED_VERBS
@@ -753,7 +766,8 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
             and toks[2:3] in (["i"], ["we"], ["he"], ["she"], ["it"]):
         return "hint"  # "I thought I'd do the seed packets this afternoon": the speaker's plan
     if toks[:1] and toks[0] in _SUBORDINATORS and toks[1:2] and (
-            toks[1] in _SUBJECTS_NOT_YOU or toks[1] in DETERMINERS and toks[2:3] and toks[2] in PEOPLE | _VISITORS):
+            toks[1] in _SUBJECTS_NOT_YOU | _OTHERS or toks[1] in people and 1 not in covered
+            or toks[1] in DETERMINERS and toks[2:3] and toks[2] in PEOPLE | _VISITORS):
         return "hint"  # "... before I knock it off the table", "because it is cold": said about, not asked
     if words & {"himself", "herself", "themselves"}:
         return "hint"  # "(she can come and) get it herself": another's doing
@@ -771,7 +785,8 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
         return "hint"  # "get them for me, so I can shove them in his bag": what for
     if toks[:1] == ["for"] and not words & (commands | DOCK_WORDS):
         return "hint"  # "put the torch in the pantry, for emergencies": what for
-    if toks[:3] in (["i", "have", "got"], ["we", "have", "got"]) \
+    if (toks[:3] in (["i", "have", "got"], ["we", "have", "got"])
+            or toks[:2] in (["i", "have"], ["we", "have"]) and toks[2:3] in (["a"], ["an"], ["such"])) \
             and not words & ({"you", "u"} | commands - {"get", "got", "have"}):
         return "hint"  # "we've got two minutes before the bus"
     # "I dropped the apple on the couch", "rosa filled it up in the kitchen"
@@ -1176,6 +1191,24 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
     return False
 
 
+_OF_ANOTHER = frozenset("before after while when until till because cos since once though although".split())
+_OTHERS = frozenset("he she they it someone somebody everyone anyone people".split())
+
+
+def _said_of_another(toks: list[str], k: int, cur: list[str], vocab: Vocabulary) -> bool:
+    """Whether toks[k] opens a clause about what someone else does, said after a deed: "stick it
+    on the bedside table before somebody puts a drink on it", "go and charge before the guests
+    get here", "put it away before mia finds it" (`_clause_kind` reads it as no request)."""
+    if toks[k] not in _OF_ANOTHER or k + 2 >= len(toks) or cur[:1] in (["i"], ["we"]) \
+            or not any(w in DEED_WORDS - SPEAKER_WANTS for w in cur):  # (not "i want music on before ...")
+        return False
+    who, nxt = toks[k + 1], toks[k + 2]
+    if who in DETERMINERS and nxt in PEOPLE | _VISITORS:
+        return True
+    return who in _OTHERS | {"i", "we"} or who in vocab.owners and (who, nxt) not in vocab.phrases \
+        and (who,) not in vocab.phrases and nxt not in PLACE_VERBS | DELIVER_VERBS
+
+
 def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary,
                    timed_out: list[bool] | None = None) -> list[tuple[list[str], list[str]]]:
     """Clauses at commas and joiners ("and", "then"), and at a deed said as the time of
@@ -1193,7 +1226,7 @@ def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary,
         timed = _timing_at(toks, k, names) if t in _TIMING_OPENERS else None
         if not timed and t == "after" and toks[k + 1:k + 2] in (["that"], ["this"]) and cur:
             timed = ("then", 2)  # "grab the ball after that tidy the kitchen": the order as said
-        starts = not timed and t != "," and _sentence_starts(toks, raw, k, cur)
+        starts = not timed and t != "," and (_sentence_starts(toks, raw, k, cur) or _said_of_another(toks, k, cur, vocab))
         if t == "," or t in SPLIT_WORDS or timed:
             if cur:
                 out.append((cur, cur_raw))
@@ -1597,6 +1630,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             text = re.sub(r"^(to )?(me|the user|us|them|him|her)\b\s*(that\s+)?", "", text).strip()
             speech.append(Step("say", (text or "Hello!",)))
             continue
+        if f.intent == "where" and any(g.intent in actions and set(n for m in g.objects for n in m.names)
+                                       & set(n for m in f.objects for n in m.names) for g in frames[i + 1:]):
+            continue  # "chabi kahan hai? bring the house keys": the later words say which, and it is brought
         objects = [n for m in f.objects for n in (
             m.names if _each_of(m, f.text.split()) else [_resolve_object(m, state, vocab, f.locs or hint_locs)])]
         if f.intent == "where":
@@ -1666,6 +1702,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             rooms = [n for m in f.places for n in m.names if vocab.kinds[n] == "room"]
             rooms += [state.desc.furniture[n].room for m in f.places for n in m.names
                       if vocab.kinds[n] == "furniture"]
+            if f.rooms_all and not rooms and not f.objects and stages and all(g[0] == "tidy" for g in stages[-1]) \
+                    and not set(f.text.split()) & ALL_ROOM_WORDS - {"everything", "all"}:
+                rooms = [g[1] for g in stages[-1]]  # "set the hall right, everything in its place": the hall's
             if f.rooms_all and not rooms:
                 rooms = list(state.desc.rooms)
             if not rooms and f.pronoun and last_objects and not last_rooms:
@@ -1694,6 +1733,8 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 if len(frames) > 1:  # "go and get the remote": the next clause says where
                     continue
                 raise Refusal(f"Where should I go? I didn't catch a place in '{f.text}'.")
+            if f.dest == state.user_room and "come" in f.text.split():
+                f.dest = USER  # "come out to the garage, i need a hand", said from the garage: to the speaker
             if f.dest == USER or vocab.kinds[f.dest] == "furniture":
                 room = state.user_room if f.dest == USER else state.desc.furniture[f.dest].room
                 goals = [["robot_in", room], ["robot_at", f.dest]]

@@ -681,6 +681,27 @@ OTHER_HOMES = [
      [["on", "house_keys", "sideboard"]], None),
     ("semi_aa", "If the dishwasher's finished, empty it and put the mugs away.", [["refused"]], None),
     ("semi_aa", "Pass me the remote - the telly one, not the air-con one.", [["delivered", "tv_remote"]], None),  # "the tv one"
+    # round ten: Indian English (bungalow_ab), Scots and Cork English (tenement_ac), batched errands (townhouse_ad)
+    ("bungalow_ab", "Chintu, bring the medicine box from the dining table, thatha has to take his BP tablet now",
+     [["delivered", "bp_tablets"]], None),  # his own, taken by him: no dose given
+    ("bungalow_ab", "Chintu, light the diya in the pooja room with the matchbox, I'm getting late", [["refused"]], None),
+    ("bungalow_ab", "Chintu, guests are coming, set the hall right, everything in its place", [["tidy", "hall"]], None),
+    ("bungalow_ab", "Chintu, the scooty key, keep it on the TV unit, where we always keep the keys",
+     [["on", "scooty_keys", "tv_unit"]], None),
+    ("tenement_ac", "Fetch us the charger, ma phone's deid", [["delivered", "phone_charger"]], None),
+    ("tenement_ac", "Gie the kitchen a wee tidy, put aw the bits and bobs back where they go", [["tidy", "kitchen"]], None),
+    ("tenement_ac", "Right, away tae yer bed, robot, that's you for the night", [["docked"]], None),
+    ("tenement_ac", "Tidy the good room, the minister's comin' round the night", [["tidy", "good_room"]], None),
+    ("tenement_ac", "Would you tidy the lobby, it's in an awful state, ye cannae get in the door", [["tidy", "lobby"]], None),
+    ("tenement_ac", "gie's the celtic mug naw hang on siobhan's mug the red yin", [["delivered", "red_mug"]], None),
+    ("townhouse_ad", "1) bring Noah's iPad up to me, I'm in the kids' room 2) put the remote back on the coffee table",
+     [["delivered", "noahs_tablet"], ["on", "tv_remote", "coffee_table"]], {"user": "kids_room"}),
+    ("townhouse_ad", "I'm out in the garage. Could you grab the screwdriver off the workbench for me? Actually make it the drill.",
+     [["delivered", "cordless_drill"]], {"user": "garage"}),
+    ("townhouse_ad", "Go wait in the mudroom, the kids'll be home any minute.", [["robot_in", "mudroom"]], None),
+    ("townhouse_ad", "Come out to the garage, I need a hand.", [["robot_at", "user"]], {"user": "garage"}),
+    ("loft_y", "Stick the speaker on the record shelf before somebody knocks it off the table.",
+     [["on", "bluetooth_speaker", "record_shelf"]], None),  # what someone else may do: said of, not asked
 ]
 
 
