@@ -278,11 +278,13 @@ def _guard(ruled: Refusal | None, state: WorldState, mentioned: list[str]) -> st
     - a room to put something in that has nowhere to put it down ("put the cup in the
       bathroom"): the model, with no surface to choose, handed the cup to the person;
     - a word that names several things with nothing to say which ("bring me the mug" beside a
-      blue and a white mug): the model picked one; the person is asked which."""
+      blue and a white mug): the model picked one; the person is asked which;
+    - a thing asked for and never named ("that thing, you know, bring it", "sort out the thing
+      from this morning") where the prompt links no object either: the model picked one."""
     if ruled is None:
         return None
     if ruled.kind in ("safety", "product", "unsupported", "report", "no_surface", "ambiguous") \
-            or ruled.kind == "unknown" and not _names_object(mentioned, state) \
+            or ruled.kind in ("unknown", "vague") and not _names_object(mentioned, state) \
             or ruled.kind == "unknown_place" and not _names_place(mentioned, state):
         return str(ruled)
     return None

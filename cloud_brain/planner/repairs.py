@@ -32,7 +32,7 @@ from cloud_brain.planner.sounds import heard_as_meant
 
 _GRAMMAR = KNOWN_ENGLISH | COMMON_WORDS | PEOPLE  # words said for themselves: "tom's mum" is no mug
 FILLERS = frozenset("""um umm uh uhh uhm er erm hmm mm ah eh oh oi yeah yep yup lol mate pal dude bro robo bot
-och aye wee yaar arre arey accha achha haan ji beta jaldi
+och aye wee yaar arre arey accha achha haan ji beta jaldi wahi wala wali
 sumimasen onegai onegaishimasu kudasai arigato arigatou dozo prosze dziekuje bitteschon""".split())
 # and who is addressed; Scots, Hindi, Japanese and Polish asides
 # text speak, as the words it stands for
@@ -175,7 +175,7 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"( ,)? where (i|you|we|he|she|they) (always |usually |normally |generally )?(keep|keeps|put|puts|leave|leaves|store|stores)"
      r" (it|them|the \w+|my \w+|our \w+|his \w+|her \w+|their \w+)\b", ""),  # "on the tv unit, where we always keep the keys"
     (r"\b(go and |go |come and )?(wait|park yourself|park|station yourself|plant yourself) (by|next to|beside|near) ", "go to "),
-    (r"^(ok |okay |right |so )?(do|just do) (the|my|our) usual( ,|$)", ""),  # "do the usual: keys on the bench, ..."
+    (r"^(ok |okay |right |so )?(do|just do) (the|my|our) usual\b( ,)?", ""),  # "do the usual: keys on the bench, ..."
     (r"\b(actually |no |oh )*make (it|that) (?=(the|my|a|an|his|her)\b)", "no wait "),  # "actually make it the drill"
     (r"\b(and |then |also )?(please )?(do |doing )?(the )?same (thing )?(for|with) (?=(the|my|his|her|your|our|their|that|this|\w+s)\b)",
      "also "),  # "bring me the slate coaster, actually, do the same for the cork one too"
@@ -221,6 +221,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     toks = _by_what_is_near(toks, vocab)
     toks = _thing_for(toks, vocab)
     toks = _do_a_room(toks, vocab)
+    toks = _put_said_tersely(toks, vocab)
     for _ in range(4):  # "the cup no the plate sorry i mean the bottle"
         fixed = _correct(toks, vocab)
         if fixed == toks:
@@ -341,11 +342,12 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
     objects = lambda m: all(vocab.kinds.get(n) == "object" for n in m.names)  # noqa: E731
     for b in ments[::-1]:  # "put my sunglasses down next to the keys": on what the keys are on
         k = b.start - (b.start > 0 and toks[b.start - 1] in DETERMINERS)
-        rel = next((r for r in _NEAR if tuple(toks[k - len(r):k]) == r), None)
-        if rel is None or len(b.names) != 1 or not objects(b) or where.get(b.names[0]) not in spots:
+        rel = next((r for r in _NEAR + [("with",)] if tuple(toks[k - len(r):k]) == r), None)
+        ons = {where.get(n) for n in b.names}  # ("with the lunchboxes": both on the counter)
+        if rel is None or len(ons) != 1 or not objects(b) or not ons <= set(spots):
             continue
         clause = toks[_clause_start(toks, k - len(rel)):k - len(rel)]
-        on = where[b.names[0]]
+        on = ons.pop()
         if _PUTTING & set(clause) and not _INTO & set(clause[-3:]) and vocab.phrases.get(tuple(on.split("_"))) == {on}:
             return toks[:k - len(rel)] + ["on", *on.split("_")] + toks[b.end:]
     for i, a in enumerate(ments):
@@ -385,6 +387,31 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
         if pick is not None and vocab.phrases.get(tuple(pick.split("_"))) == {pick}:
             return toks[:a.start] + pick.split("_") + toks[end:]
     return toks
+
+
+def _put_said_tersely(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "green mug -> counter", "charger to office, ty", "1) glasses on my nightstand": a thing
+    and where it goes, with no verb, is a put ("put the green mug on the counter")."""
+    out, k, putting = [], 0, True  # (after a put, "..., glasses on my nightstand" is one too)
+    while k < len(toks):
+        end = _clause_end(toks, k)
+        clause = toks[k:end]
+        ments = _mentions(clause, vocab)
+        prep = clause[ments[0].end:ments[1].start][:1] if len(ments) == 2 else []
+        if len(ments) == 2 and not any(t in DEED_WORDS or t in ("is", "are", "was", "i", "you", "one", "ones") for t in clause) \
+                and _kind(ments[0], vocab) == "object" and _kind(ments[1], vocab) in ("furniture", "room") \
+                and set(clause[:ments[0].start]) <= DETERMINERS | {"my", "your", "his", "her", "our", "their", "both"} \
+                and (prep in (["to"], ["onto"], ["into"]) or putting and prep in (["on"], ["in"])) \
+                and not {"it", "them", "that", "one", "ones", "those", "these"} & set(toks[end:]):
+            # (not "the green mug on the counter, bring it", "get me the bowl, the silver one on the
+            # counter": where it is)
+            at = ments[0].end
+            clause = ["put"] + clause[:at] + ["on" if _kind(ments[1], vocab) == "furniture" else "in"] + clause[at + 1:]
+        if clause:
+            putting = bool(set(clause) & {"put", "place", "set", "stick", "pop", "move", "leave"})
+        out += clause + toks[end:end + 1]
+        k = end + 1
+    return out
 
 
 def _do_a_room(toks: list[str], vocab: Vocabulary) -> list[str]:
@@ -825,12 +852,21 @@ def _replace_clause(toks: list[str], said_end: int, new: int, before: list[Menti
         k = 1
         k = _skip(rest, k, DETERMINERS)
         ms = _mentions(rest, vocab)
-        first = next((m for m in ms if m.start == k), None)
+        first = next((m for m in ms if 1 <= m.start <= k), None)  # (an alias "the drill")
         if first is not None:
             k = _skip(rest, first.end, frozenset("alone be there where it is".split()))
-            if k >= len(rest) or rest[k] in (",", "and", "then"):
+            if k >= len(rest) or rest[k] in (",", "and", "then", "just"):
                 rest = rest[_skip(rest, k, {",", "and", "then"}):]
-    rest = _name_pronoun(rest, cancelled, toks) if not (that and toks[new] == "leave") else rest
+                said = _mentions(rest, vocab)
+                if cancelled and rest and not any(t in DEED_WORDS for t in rest) and len(said) == 1 \
+                        and _kind(said[0], vocab) == "object":
+                    # "take the drill to the bench - actually no, leave the drill, just the tape
+                    # measure": the same deed with the other thing
+                    old = cancelled[-1]
+                    return toks[:old.start] + rest[said[0].start:said[0].end] + toks[old.end:said_end]
+    if not (that and toks[new] == "leave") or not any(_kind(m, vocab) == "object" for m in _mentions(rest, vocab)):
+        # ("..., no, leave that, just put it next to the keys": it is still the badge)
+        rest = _name_pronoun(rest, cancelled, toks)
     # ("put the remote on the coffee table, actually no, put it on the tv unit": the remote)
     head = toks[:start]
     return head + rest if rest else head

@@ -308,7 +308,8 @@ class Refusal(Exception):
     about: "safety" (a safety rule), "unknown" / "unknown_place" (a thing / a place this home
     lacks), "no_surface" (a room with nowhere to put a thing down), "product" (something to be
     made: "a cup of coffee"), "unsupported" (a chore outside
-    the skills: "vacuum the hall", "do the laundry"), "report" (only a report of what was done:
+    the skills: "vacuum the hall", "do the laundry"), "vague" (a thing asked for and never named:
+    "that thing, you know, bring it", "sort out the thing from this morning"), "report" (only a report of what was done:
     "I moved the plate to the counter"), "ambiguous" (a name several things share and nothing
     says which: "the mug" beside two mugs), "impossible" (goals read that no plan reaches: a top
     above the arm's reach, a full shelf), "other" (anything else)."""
@@ -723,7 +724,9 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
         return None
     commands = DELIVER_VERBS | PLACE_VERBS | NAV_VERBS | SAY_VERBS | DEPART_VERBS | UNSUPPORTED_VERBS
     if toks[:1] in (["i"], ["we"]) and toks[1:2] in (["am"], ["are"]) and set(toks[2:4]) & STATIC_PREPS \
-            and not {t for k, t in enumerate(toks) if not (k and toks[k - 1] == "to")} & (commands | DOCK_WORDS):
+            and not {t for k, t in enumerate(toks) if not (k and toks[k - 1] == "to")
+                     and not (k > 3 and t.endswith("ing") and t != "bring")} & (commands | DOCK_WORDS):
+        # ("i'm in the bedroom getting dressed": what the speaker is doing there)
         return "hint"  # "i'm (still) in the bedroom": where the speaker is, not where to go
     if toks[:1] in (["i"], ["we"]) and toks[1:2] in (["am"], ["are"], ["was"], ["were"]) \
             and next((t for t in raw[2:] if t not in FILLER), "").endswith("ing") \
@@ -1179,11 +1182,12 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
     if t in _ASKS:
         return nxt in ("you", "i")  # "could you grab it", "can i have it"
     if t in _SPEAKERS:
-        return nxt in _SPEAKER_VERBS or (t in ("someone", "somebody") and nxt in PAST_TENSE)
+        return nxt in _SPEAKER_VERBS or (t in ("someone", "somebody") and nxt in PAST_TENSE) \
+            or t in ("i", "we") and nxt == "will" and cur[-1] not in DEED_WORDS  # "... to the balcony table i'll clean it"
     if t in DETERMINERS and t not in ("this", "that"):  # "the red cup is ...", "the kids left ..."
         for j in range(k + 1, min(k + 5, len(toks))):
-            if toks[j] in STATE_WORDS and j > k + 1:
-                return True
+            if (toks[j] in STATE_WORDS or toks[j] == "will" and toks[j + 1:j + 2] == ["be"]) and j > k + 1:
+                return True  # ("... the mudroom the kids will be home any minute")
             if toks[j] in ("has", "have", "had") and j > k + 1:  # "the cup has been left ..."
                 continue
             if not toks[j].isalpha() or toks[j] in FILLER or toks[j] in DEED_WORDS:
@@ -1671,8 +1675,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 carried = [m for m in f.places if role_is_object(m, f, vocab)]
                 if carried:
                     raise Refusal(f"I can't carry the {carried[0].text}.", "unsupported")
+                vague = from_pronoun and not any(g.objects for g in frames)  # "that thing, you know, bring it"
                 raise Refusal(f"What should I {f.verb or 'bring'}? I didn't catch an object in "
-                              f"'{f.text}'.")
+                              f"'{f.text}'.", "vague" if vague else "other")
             if f.unknown_dest and not f.dest_explicit and f.dest != USER:
                 raise Refusal(_unknown(f.unknown_dest), "unknown_place")
             # "grab the ball and the book and put them ...": "them" is both
@@ -1715,6 +1720,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             if not rooms:
                 if f.unknown:
                     raise Refusal(_unknown(f.unknown), "unknown_place")
+                if re.search(r"\b(the|that) (thing|business|matter)\b", f.text):  # "sort out the thing from this morning"
+                    raise Refusal(f"I don't know what '{f.text}' means; tell me which room to tidy or what to move.",
+                                  "vague")
                 rooms = [state.user_room]
             goals = [["tidy", r] for r in dict.fromkeys(rooms)]
         elif f.intent == "dock":

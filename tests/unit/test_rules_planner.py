@@ -700,6 +700,17 @@ OTHER_HOMES = [
      [["delivered", "cordless_drill"]], {"user": "garage"}),
     ("townhouse_ad", "Go wait in the mudroom, the kids'll be home any minute.", [["robot_in", "mudroom"]], None),
     ("townhouse_ad", "Come out to the garage, I need a hand.", [["robot_at", "user"]], {"user": "garage"}),
+    ("townhouse_ad", "Take the drill to the bench - actually no, leave the drill, just the tape measure.",
+     [["on", "tape_measure", "workbench"]], None),  # the same deed with the other thing
+    ("townhouse_ad", "take the drill to the bench actually no leave the drill just the tape measure",
+     [["on", "tape_measure", "workbench"]], None),
+    ("townhouse_ad", "Put my work badge on my office desk - no, leave that, just put it next to the keys so I don't forget it.",
+     [["on", "work_badge", "hall_table"]], None),  # "it" is still the badge; beside the keys is on their table
+    ("townhouse_ad", "Grab Ava's water bottle off her bed and put it with the lunchboxes.",
+     [["on", "avas_water_bottle", "kitchen_counter"]], {"objects": {"noahs_lunchbox": "kitchen_counter", "avas_lunchbox": "kitchen_counter"}}),
+    ("townhouse_ad", "Sort out the thing from this morning, you know the one.", [["refused"]], None),
+    ("bungalow_ab", "chintu fetch the steel tumbler wahi wala on the dining table", [["delivered", "steel_tumbler"]], None),
+    ("bungalow_ab", "chintu go near the dining table i'll come and show you what to do", [["robot_at", "dining_table"]], None),
     ("loft_y", "Stick the speaker on the record shelf before somebody knocks it off the table.",
      [["on", "bluetooth_speaker", "record_shelf"]], None),  # what someone else may do: said of, not asked
 ]
