@@ -32,7 +32,7 @@ from cloud_brain.planner.sounds import heard_as_meant
 
 _GRAMMAR = KNOWN_ENGLISH | COMMON_WORDS | PEOPLE  # words said for themselves: "tom's mum" is no mug
 FILLERS = frozenset("""um umm uh uhh uhm er erm hmm mm ah eh oh oi yeah yep yup lol mate pal dude bro robo bot
-och aye wee yaar arre arey accha achha haan ji beta jaldi wahi wala wali
+och aye wee yaar arre arey accha achha haan ji beta jaldi wahi wala wali plumb
 sumimasen onegai onegaishimasu kudasai arigato arigatou dozo prosze dziekuje bitteschon""".split())
 # and who is addressed; Scots, Hindi, Japanese and Polish asides
 # text speak, as the words it stands for
@@ -54,7 +54,7 @@ SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "t
           "whit": ["what"], "whaur": ["where"], "afore": ["before"], "isnae": ["is", "not"], "cannae": ["can", "not"],
           "dinnae": ["do", "not"], "didnae": ["did", "not"], "wouldnae": ["would", "not"], "couldnae": ["could", "not"],
           "willnae": ["will", "not"], "wasnae": ["was", "not"], "kahan": ["where"], "hai": ["is"],
-          "ma": ["my"], "mah": ["my"], "yer": ["your"], "ye": ["you"], "aff": ["off"], "deid": ["dead"], "yin": ["one"],
+          "w": ["with"], "ma": ["my"], "mah": ["my"], "yer": ["your"], "ye": ["you"], "aff": ["off"], "deid": ["dead"], "yin": ["one"],
           "yins": ["ones"], "nothin": ["nothing"], "goin": ["going"],
           "golden": ["gold"],  # the colour a world may write "gold"
           # words of one side of the Atlantic the world descriptions may not list
@@ -85,14 +85,15 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(i|we) would (love|adore)\b", r"\1 would like"),  # "i'd love my book"
     (r"\bwhere (they|it|each one|everything|things) (live|lives)\b", r"where \1 belong"),
     (r"\b(run|draw|fill) (me |us |him |her )?a bath\b", "bathe me"),  # not a run to the person
-    (r"\bcome (on )?(over|through|round|around|along)( here)?(?= ,|$)", "come here"),  # "i'm in the den, come through"
+    (r"\bcome (on )?(over|through|round|around|along|on in)( here)?(?= ,|$)", "come here"),  # "i'm in the den, come through"
     (r"\b(no wait|wait no|no sorry|sorry no|no|wait|sorry)( ,)? not (there|that one|that)\b", r"\1"),  # "... no wait, not there, on the table"
     (r"( ,)? (and )?(stay|wait|remain) (there|put)\b", ""),  # "go in the mud room and stay there"
     # who is addressed, and endearments: "be a love and hand me ...", "..., there's a good lad",
     # "could you bring me the paper, love?"
     (r"\bbe an? (love|dear|darling|sweetheart|angel|star|gem|treasure|good (lad|boy|girl|robot)) and\b", ""),
     (r"(, )?\b(there|that) (is|s) an? (love|dear|darling|sweetheart|angel|star|good (lad|boy|girl|robot))\b", ""),
-    (r"(^|, )(my )?(love|dear|darling|sweetheart|sweetie|honey|hun|pet|petal|duck|ducks|lovey|chum)(?= ,|$)", r"\1"),
+    (r"(^|, )(my )?(love|dear|darling|sweetheart|sweetie|honey|hun|pet|petal|duck|ducks|lovey|chum|child|boy|girl|son|mntanami)(?= ,|$)",
+     r"\1"),  # ("hawu, my child, where are my specs?")
     (r"\b(it )?(looks|look|is) like a bomb (has |s |is )?(hit|gone off in) (it|this place|this room|here)\b",
      "it is a mess"),
     (r"\b(is|are|looks|look) (looking |looking just |just |like )?like an? (\w+)( only)?(?= ,|$)", "is a mess"),  # "like a godown"
@@ -190,6 +191,10 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
      "they are "),
     (r"\b(no |oh )?(forget|scrap|skip|ditch) (about )?(the|my|his|her|those|these) (?=\w)", r"not \4 "),  # "no forget the wipes, just the sippy"
     (r"\b(come|get|over|right) hear\b", r"\1 here"),
+    (r"\b(fixing|fixin|fixn) to\b", "going to"),  # Southern US: "he's fixin' to run to the store"
+    (r"\bcarry (me|us) (?=(a|an|the|my|one|some|that|this|those|these|his|her|your)\b)", r"bring \1 "),  # "carry me a coke"
+    (r"\bget (your|yer) (britches|butt|bum|backside|behind|self|tail|arse|ass|carcass) (in|over|out|down|up) (here|there)\b",
+     "come here"),
     (r"\bc mere\b", "come here"), (r"\ban (?=(the|my|his|her|your|our|their|gie|give|put|bring|fetch|take|then)\b)", "and "),
     (r"\b(bits and bobs|bits and pieces|odds and ends|odds and sods)\b", "things"), (r"\baw the\b", "all the"),
     (r"( ,)? like$", ""),  # "... for me, like"
@@ -217,7 +222,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     toks = heard_as_meant(toks, vocab.phrases, vocab.words, COLOURS, _GRAMMAR)  # "the read mug"
     toks = _said_plainly(toks, vocab)
     toks = _drop_preamble(toks, vocab)
-    toks = _whose_it_is(_to_the_person(toks, vocab), vocab)
+    toks = _whose_it_is(_to_the_person(_hers_said_of_a_place(toks, vocab), vocab), vocab)
     toks = _by_what_is_near(toks, vocab)
     toks = _thing_for(toks, vocab)
     toks = _do_a_room(toks, vocab)
@@ -441,6 +446,13 @@ def _thing_for(toks: list[str], vocab: Vocabulary) -> list[str]:
                 name = next(iter(hits))
                 if vocab.phrases.get(tuple(name.split("_"))) == {name}:
                     return toks[:k] + name.split("_") + toks[w + 1:]
+    for k in range(len(toks) - 3):  # "the thing i charge my phone with": the charger
+        if toks[k] in ("thing", "thingy", "one", "gadget") and toks[k + 1:k + 2] in (["i"], ["we"], ["you"], ["that"]):
+            v = k + 2 + (toks[k + 2] in ("i", "we", "you")) + (toks[k + 2:k + 4] == ["use", "to"]) * 2
+            end = next((j for j in range(v + 1, min(v + 6, len(toks))) if toks[j] == "with"), None)
+            noun = next((n for n in (toks[v] + "er", toks[v] + "r") if v < len(toks) and (n,) in vocab.phrases), None)
+            if end is not None and noun is not None:
+                return toks[:k] + [noun] + toks[end + 1:]
     return toks
 
 
@@ -506,12 +518,16 @@ def speaker_by_where(toks: list[str], where: dict[str, str], vocab: Vocabulary, 
             there = [n for n in m.names if where.get(n) == at or vocab.rooms_of.get(where.get(n, "")) == at]
             if len(there) == 1:
                 who = people[owner_of[there[0]]][0]
-                word = next((w for w in sorted(who) if _owner_forms(w, vocab) and (w,) not in vocab.phrases), None)
+                # (of a couple's words, the one the thing's name says: "mamas_phone" is mama's)
+                word = next((w for w in sorted(who, key=lambda w: not there[0].startswith((w + "_", w + "s_")))
+                             if _owner_forms(w, vocab) and (w,) not in vocab.phrases), None)
                 return ["it", "is", word, ","] + toks if word else toks
             break
     room_of = [i for i, (_, ents) in enumerate(people) if user_room in ents]
+    # (a room two people share tells neither's things apart: "my phone" in the couple's bedroom)
     if len(room_of) == 1 and any(m.start > 0 and _said_mine(toks, m.start) and len(m.names) > 1
-                                 and all(n in owner_of for n in m.names) for m in ments):
+                                 and all(n in owner_of for n in m.names)
+                                 and sum(n in people[room_of[0]][1] for n in m.names) == 1 for m in ments):
         who = people[room_of[0]][0]
         word = next((w for w in sorted(who) if _owner_forms(w, vocab) and (w,) not in vocab.phrases), None)
         return ["it", "is", word, ","] + toks if word else toks
@@ -603,7 +619,8 @@ def _whose_it_is(toks: list[str], vocab: Vocabulary) -> list[str]:
             continue  # ("my phone is on 2 percent": said of it, where the clause starts)
         if whose == "my" and speaker is None:  # whose it is not: the one other owner of such a thing
             owners = {i for e in ents for i in sole(e)} - named
-            whose = next(iter(owners)) if named and len(owners) == 1 else None
+            ownerless = any(not sole(e) for e in ents)  # ("my mug" by "dad's mug" and a white mug of no one's)
+            whose = next(iter(owners)) if (named or ownerless) and len(owners) == 1 else None
         elif whose == "my":
             whose = speaker
         theirs = [e for e in ents if whose is not None and e in people[whose][1]]
@@ -611,6 +628,24 @@ def _whose_it_is(toks: list[str], vocab: Vocabulary) -> list[str]:
             name = tuple(theirs[0].split("_"))
             if vocab.phrases.get(name) == {theirs[0]}:
                 out[start:end] = list(name)
+    return out
+
+
+def _hers_said_of_a_place(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "i left zoes headset on my desk, put it back onto hers": "hers" is the desk of the owner
+    said before ("zoes desk"), where the world names such a place."""
+    out = list(toks)
+    for k in range(2, len(out)):
+        if out[k] not in ("hers", "his", "theirs") or out[k - 1] not in ("on", "onto", "to", "in", "into") \
+                or out[k] == "his" and k + 1 < len(out) and (out[k + 1] in vocab.words or out[k + 1] == "own"):
+            continue  # (not "on his desk", "on his own study table")
+        owner = next((t if t in vocab.owners else t[:-1] for t in reversed(out[:k])
+                      if t in vocab.owners or t.endswith("s") and t[:-1] in vocab.owners), None)  # ("zoes")
+        furniture = lambda p: any(vocab.kinds.get(n) == "furniture" for n in vocab.phrases.get(p, ()))  # noqa: E731
+        for h in (out[j] for j in range(k - 1, 0, -1) if furniture((out[j],))):
+            for o in (owner, owner + "s") if owner else ():
+                if furniture((o, h)):
+                    return out[:k] + [o, h] + out[k + 1:]
     return out
 
 
@@ -680,8 +715,9 @@ def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
     out = text.split()
     for k in range(2, len(out)):  # "pass me the remote - the telly one": the tv remote
         # (a colour only right after a name, with no pause: "siobhan's mug the red one")
-        if out[k] in ("one", "ones") and out[k - 2] == "the" and out[k - 1].isalpha() \
-                and (out[k - 1] not in COLOURS or k > 2 and out[k - 3] not in (",", "and", "or", "not")):
+        owner = out[k - 2] in vocab.owners or out[k - 2][:-1] in vocab.owners  # ("pawpaw's green one")
+        if out[k] in ("one", "ones") and (out[k - 2] == "the" or owner) and out[k - 1].isalpha() \
+                and (out[k - 1] not in COLOURS or owner or k > 2 and out[k - 3] not in (",", "and", "or", "not")):
             head = next((h for h in reversed(out[max(0, k - 10):k - 2]) if (out[k - 1], h) in vocab.phrases), None)
             if head is not None:
                 out[k] = head

@@ -136,7 +136,7 @@ PETS = frozenset("dog dogs doggy doggie puppy pup cat kitty kitten pet pets".spl
 UNSUPPORTED_VERBS = frozenset("""make cook bake brew prepare wash iron fold vacuum hoover mop sweep dust
 scrub wipe polish feed mow paint fix repair sew order call phone text email sing dance write heat empty unload
 microwave boil fry toast chop slice peel blend pour cut answer shop buy dress bathe shower massage
-knit climb jump sit kneel crawl ride swim ring open close shut""".split())
+knit climb jump sit kneel crawl ride swim ring open close shut fill refill""".split())
 CAN_DO = "I can fetch, carry, tidy and go places"
 COMMON_WORDS = frozenset("""open close shut turn switch light lights lamp window windows door outside
 inside floor wall person people man woman guy cat dog kid kids child baby today tonight tomorrow
@@ -166,7 +166,8 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"baby|someone|somebody|anyone|user|grandma|grandpa|guest|visitor)\b|"
         r"\b(push|shove|bump|ram|run over|knock over) (him|her)\b|\b(grab|pull) (him|her)\b|"
         r"(?<!will )(?<!not )(?<!can )(?<!could )(?<!would )(?<!knees )(?<!legs )"
-        r"\b(carry|lift) (him|her|me|us|them)\b(?! (bag|bags|phone|things|stuff|keys|book|books|cup|plate|drink)\b)|"
+        r"\b(carry|lift) (him|her|me|us|them)\b(?! (bag|bags|phone|things|stuff|keys|book|books|cup|plate|drink|"
+        r"a|an|the|one|some|my|his|her|your|our|their|that|this|those|these)\b)|"  # ("carry me a coke": bring)
         r"\bpick (him|her|me|us) up\b|\b(carry|lift|pick up) (the |a |my |our |your |\w+ )?(little |young |baby |small |wee )?"
         r"(boy|girl|son|daughter|grandson|granddaughter|nephew|niece)\b|"
         r"\b(give|hand|pass) (the |that |this |my |our |your |his |her )?(toddler|baby|little one|little boy|little girl|kids|children)\b(?= (the|a|my|some|this|that|it|them)\b)|"
@@ -459,6 +460,8 @@ def _tokens(text: str) -> list[str]:
     text = text.replace("->", " to ").replace("\u2192", " to ").replace("=>", " to ")  # "mug -> sink"
     text = unicodedata.normalize("NFKD", text.lower().replace("\u2019", "'").replace("_", " "))
     text = "".join(c for c in text if not unicodedata.combining(c))  # "tráeme" -> "traeme"
+    text = re.sub(r"\by'?all\b", "you", text)  # "y'all come on in here"
+    text = re.sub(r"\b([a-z])-([a-z])(-([a-z]))?\b", r"\1\2\4", text)  # "the h-e-b": one name, "heb"
     text = re.sub(r"\b(gie|gies|gimme)'s\b", "gie", text)  # Scots "gie's the brolly": give me, not "is"
     text = _IS.sub(lambda m: (m.group(1) or "") + " is", text)  # "it's on" -> "it is on"
     for a, b in _CONTRACTIONS:
@@ -649,6 +652,12 @@ def _find_mentions(toks: list[str], raw: list[str], vocab: Vocabulary) -> list[M
     return out
 
 
+def _putaway_said(toks: list[str], places: list[Mention]) -> bool:
+    """Whether a word of putting away ("back", "away") is said outside a place's name: "carry
+    daddy's cap out back" (an alias of the porch) is a carry there."""
+    return any(t in PUTAWAY_WORDS and not any(m.start <= k < m.end for m in places) for k, t in enumerate(toks))
+
+
 def _only_one_in(room: str, head: str, vocab: Vocabulary) -> tuple[str, ...]:
     """The one furniture in `room` whose name ends in the word said (`head`), or (): "the table"
     on the balcony is the balcony's outdoor_table even where the alias "table" names another."""
@@ -712,6 +721,8 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
     if toks[:1] in (["i"], ["we"]) and toks[1:2] in (["leave"], ["forget"], ["put"], ["place"], ["lay"]) \
             and toks[2:3] in (["it"], ["them"], ["my"], ["the"], ["her"], ["his"]):
         return "hint"  # "i leave it on the living room table yesterday": said by a learner, where it is
+    if toks[:2] in (["is", "there"], ["are", "there"]) and not words & (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS) - {"there"}:
+        return "hint"  # "is there a coke in the kitchen? carry me one": where one is
     if toks[:2] in (["there", "is"], ["there", "are"]) and toks[2:3] in (["no"], ["not"], ["nothing"]):
         return "hint"  # "..., there is no more clean mugs": why
     if toks[:3] == ["you", "can", "not"] and toks[3:4] and toks[3] in ("get", "see", "move", "walk", "find", "reach", "even") \
@@ -744,6 +755,9 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
                           and toks[1] not in commands | SPEAKER_WANTS | DOCK_WORDS | _MODALS | _SAYS
                           or toks[0] in people and 0 not in covered and toks[1] in _MODALS):  # "arjun should not find it"
         return "hint"  # "she can come and get it herself", "mum's hogging the telly": another's doing
+    if len(toks) > 3 and toks[0] in people | PEOPLE | {"he", "she"} and 0 not in covered and toks[1] in ("wants", "needs") \
+            and toks[2] == "to" and toks[3] not in commands | DOCK_WORDS | TIDY_WORDS | {"have", "get"}:
+        return "hint"  # "..., gogo wants to see what you can do": why, not what to do
     if len(toks) > 2 and toks[0] in people | {"he", "she", "they", "someone", "somebody"} and toks[1] in ("had", "has") \
             and toks[2] in ("it", "them", "had", "been"):
         return "hint"  # "sam's had it in the bedroom all week": where it has been
@@ -774,6 +788,9 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
         return "hint"  # "... before I knock it off the table", "because it is cold": said about, not asked
     if words & {"himself", "herself", "themselves"}:
         return "hint"  # "(she can come and) get it herself": another's doing
+    if toks[:4] in (["he", "is", "going", "to"], ["she", "is", "going", "to"], ["they", "are", "going", "to"]) \
+            and not words & {"you", "u"}:
+        return "hint"  # "..., he's fixin' to run to the feed store": another's plan
     if toks[:4] in (["i", "am", "going", "to"], ["we", "are", "going", "to"]) and toks[4:5] \
             and (toks[4] not in SPEAKER_WANTS | commands or toks[4:6] == ["have", "a"]) and not words & {"you", "u"}:
         return "hint"  # "i'm going to lie down on the bed for five minutes": the speaker's plan
@@ -845,7 +862,7 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
     role, after_state = None, False
     furniture_ends = {m.end for m in mentions if all(vocab.kinds.get(n) == "furniture" for n in m.names)}
     for k, t in enumerate(toks):
-        if t in STATE_WORDS and k not in covered:
+        if t in STATE_WORDS and k not in covered and not (k == 0 and t == "lay"):  # ("lay it on the swing": put)
             after_state = True
         if t in ("in", "at") and role == "source" and (k in furniture_ends or k - 1 in furniture_ends
                                                         and toks[k - 1] in ("out", "over", "up", "down")):
@@ -967,6 +984,8 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
         raise Refusal(f"I can't walk {' '.join(raw[first_k + 1:first_k + 1 + n])}; {CAN_DO}.", "unsupported")
     if first in ("turn", "switch", "flick", "flip") and words & {"on", "off"} and first_k not in covered:
         raise Refusal(f"I can't switch things on or off; {CAN_DO}.", "unsupported")  # "turn on tv"
+    if first in ("plug", "unplug") and (f.objects or f.pronoun and not words & {"yourself", "you"}):
+        raise Refusal(f"I can't plug things in; {CAN_DO}.", "unsupported")  # "plug the drill in", not "plug yourself in"
     if first in ("sit", "stand", "prop", "perch", "lay") and (f.objects or f.pronoun or words & {"him", "her"}) \
             and f.dest not in (None, USER) and vocab.kinds.get(f.dest) == "furniture":
         f.verb, first = "put", "put"  # "sit him on the drawing table": the teddy, put there
@@ -987,7 +1006,8 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
         raise Refusal(f"I can't {what}; {CAN_DO}.", "unsupported")
     leaving = [m for m in f.places if vocab.kinds[m.names[0]] == "room"
                and role_at.get(m.start) != "dest"]
-    if leaving and not f.objects and (first in DEPART_VERBS or {"out", "of"} <= words):
+    if leaving and not f.objects and (first in DEPART_VERBS or {"out", "of"} <= words) \
+            and not (f.unknown and words & {"me", "us"}):  # ("get me my boots out of the mud room": a thing)
         f.depart, f.intent = leaving[0].names[0], "depart"  # "get out of the kitchen"
         return f
     collective = bool(words & COLLECTIVE) and not f.objects
@@ -1022,7 +1042,7 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
                                 and not f.objects and not f.pronoun
                                 and any(vocab.kinds[m.names[0]] == "room" for m in f.places)):
         f.intent = "putaway" if f.objects else "tidy"
-    elif (words & PUTAWAY_WORDS or own_place or returning) and (f.objects or f.pronoun) and not f.dest_explicit:
+    elif (_putaway_said(toks, f.places) or own_place or returning) and (f.objects or f.pronoun) and not f.dest_explicit:
         # "give it back" / "bring it back to me" go to the user; "put it back" goes home
         back_only = not (words & PUTAWAY_WORDS - {"back"}) and not own_place
         f.intent = "deliver" if back_only and back_to_user else "putaway"
@@ -1174,6 +1194,10 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
             cur[-1] in _CLAUSE_ENDS or (cur[-1].isalpha() and cur[-1] not in _NOT_CLAUSE_END)):
         return False
     t, nxt = toks[k], toks[k + 1] if k + 1 < len(toks) else ""
+    if t in ("must", "might", "should") and nxt == "be":
+        return True  # "where did i keep my specs must be on the diwan": where it is, said after
+    if t in ("store", "place", "set", "stick", "drop", "pop", "box") and len(cur) > 1 and cur[-2] in DETERMINERS:
+        return False  # "to the feed store", "the hiding place": a name's last word
     if t in IMPERATIVES:
         # not a participle: "i'd like the cup moved (typo repair: move) / put on the table"
         return not (raw[k].endswith("ed") or t in ("put", "set") and SPEAKER_WANTS & set(cur))
@@ -1599,6 +1623,10 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                     found.append(_resolve_object(m, state, vocab, f.locs))
                 except Refusal:
                     pass
+            if not f.objects and f.category is not None and f.locs:  # "is there something to drink from in the bedroom?"
+                there = [o for o in _category_hits(f.category, vocab)
+                         if any(loc in (state.location_of(o), state.room_of_object(o)) for loc in f.locs)]
+                found = [_nearest(there, state)] if there else []
             if found:
                 # "the kids left the apple and the plate lying around, put them back": a list
                 # said across statements is one, for "them"
@@ -1652,6 +1680,13 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                     f"{state.desc.furniture[where].room.replace('_', ' ')}"
                 speech.append(Step("say", (f"The {o.replace('_', ' ')} is {place}.",)))
             continue
+        if not objects and f.category is not None and f.intent in ("deliver", "place") and f.verbless \
+                and f.text.split()[:1] in (["i"], ["we"]):
+            fits = set(_category_hits(f.category, vocab))
+            asked = {n for g in frames if g is not f for m in g.objects for n in m.names} \
+                | {g[1] for stage in stages for g in stage if g[0] == "delivered"}
+            if fits & asked:
+                continue  # "bring me the dr pepper, i'm thirsty": why, and what is brought fits it
         if not objects and f.category is not None and f.intent in ("deliver", "place"):
             cat = _category_object(f.category, state, vocab)
             if cat is None:

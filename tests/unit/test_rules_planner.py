@@ -711,6 +711,28 @@ OTHER_HOMES = [
     ("townhouse_ad", "Sort out the thing from this morning, you know the one.", [["refused"]], None),
     ("bungalow_ab", "chintu fetch the steel tumbler wahi wala on the dining table", [["delivered", "steel_tumbler"]], None),
     ("bungalow_ab", "chintu go near the dining table i'll come and show you what to do", [["robot_at", "dining_table"]], None),
+    # round eleven: Texas (ranch_ae), teenagers texting (flat_af), Johannesburg (house_ag)
+    ("ranch_ae", "Would you carry me a coke? One of them Big Reds out on the porch table.", [["delivered", "big_red_can"]], None),
+    ("ranch_ae", "Carry Meemaw up to bed.", [["refused"]], None),  # carrying a person stays refused
+    ("ranch_ae", "Is there a coke in the kitchen? Carry me one, I'm plumb parched.", [["delivered", "dr_pepper_can"]], None),
+    ("ranch_ae", "Fetch me Pawpaw's feed cap off the coffee table, he's fixin' to run to the feed store.",
+     [["delivered", "pawpaws_cap"]], None),
+    ("ranch_ae", "Carry Daddy's cap out back and lay it on the swing.", [["on", "daddys_cap", "porch_swing"]], None),
+    ("ranch_ae", "Get your britches in here, I need you in the kitchen.", [["robot_at", "user"]], {"user": "kitchen"}),
+    ("ranch_ae", "Y'all come on in here, I'm in the master bedroom.", [["robot_at", "user"]], {"user": "master_bedroom"}),
+    ("ranch_ae", "Get me my boots out of the mud room.", [["refused"]], None),  # no boots: not a trip out of the mud room
+    ("ranch_ae", "Run up to the H-E-B and fill a buggy with groceries for me.", [["refused"]], None),
+    ("ranch_ae", "Reckon you could bring me my phone? It's on the breakfast table.", [["delivered", "mamas_phone"]],
+     {"user": "master_bedroom"}),  # the couple's room tells neither's phone apart; where it is does
+    ("ranch_ae", "Could you grab me Mama's white mug and Pawpaw's green one?",
+     [["delivered", "mamas_mug"], ["delivered", "pawpaws_mug"]], None),
+    ("flat_af", "bring me the thing i charge my phone w/ its on the kitchen counter", [["delivered", "zoes_charger"]], None),
+    ("flat_af", "i left zoes headset on my desk, yeet it back onto hers before she sees lol", [["on", "zoes_headset", "zoes_desk"]], None),
+    ("flat_af", "Take my mug back to the kitchen. On the counter.", [["on", "dads_mug", "kitchen_counter"]], None),
+    ("house_ag", "Hawu, my child, where are my specs? Bring them to me, I'm sitting here on the stoep.",
+     [["delivered", "gogos_glasses"]], {"user": "stoep"}),
+    ("house_ag", "Go stand by the stoep table, Gogo wants to see what you can do.", [["robot_at", "stoep_table"]], None),
+    ("townhouse_ad", "Plug the drill in and leave it on Noah's bed, he wants to play with it.", [["refused"]], None),
     ("loft_y", "Stick the speaker on the record shelf before somebody knocks it off the table.",
      [["on", "bluetooth_speaker", "record_shelf"]], None),  # what someone else may do: said of, not asked
 ]
@@ -727,3 +749,18 @@ def test_a_deed_said_first_is_no_thing_of_the_same_name(planner):
     state = WorldState.initial(load_world())
     assert planner.plan("water the plants in the lounge", state).steps[0].skill == "refuse"
     assert planner.plan("water please", state).goals == [["delivered", "blue_bottle"]]
+
+
+def test_a_need_said_beside_a_thing_that_meets_it_is_the_reason_not_a_second_errand():
+    """"bring me the dr pepper, I'm thirsty" brings one can: the thirst is why. Said alone, or
+    beside a thing that does not meet it, the need is still met."""
+    desc = load_world(WORLDS / "ranch_ae.yaml")
+    state = WorldState.initial(desc)
+    planner = RulesPlanner(desc)
+    assert planner.plan("bring me the dr pepper, I'm thirsty", state).goals == [["delivered", "dr_pepper_can"]]
+    assert planner.plan("I'm parched, bring me the big red", state).goals == [["delivered", "big_red_can"]]
+    assert planner.plan("Is there a coke in the kitchen? Carry me one, I'm plumb parched.", state).goals \
+        == [["delivered", "dr_pepper_can"]]
+    assert len(planner.plan("I'm parched", state).goals) == 1
+    goals = planner.plan("bring me Pawpaw's feed cap, I'm thirsty", state).goals
+    assert ["delivered", "pawpaws_cap"] in goals and len(goals) == 2
