@@ -32,7 +32,7 @@ from cloud_brain.planner.sounds import heard_as_meant
 
 _GRAMMAR = KNOWN_ENGLISH | COMMON_WORDS | PEOPLE  # words said for themselves: "tom's mum" is no mug
 FILLERS = frozenset("""um umm uh uhh uhm er erm hmm mm ah eh oh oi yeah yep yup lol mate pal dude bro robo bot
-och aye wee yaar arre arey accha achha haan ji beta jaldi wahi wala wali plumb
+och aye wee yaar arre arey accha achha haan ji beta jaldi wahi wala wali plumb eish ag hawu yho howzit
 sumimasen onegai onegaishimasu kudasai arigato arigatou dozo prosze dziekuje bitteschon""".split())
 # and who is addressed; Scots, Hindi, Japanese and Polish asides
 # text speak, as the words it stands for
@@ -85,7 +85,8 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(i|we) would (love|adore)\b", r"\1 would like"),  # "i'd love my book"
     (r"\bwhere (they|it|each one|everything|things) (live|lives)\b", r"where \1 belong"),
     (r"\b(run|draw|fill) (me |us |him |her )?a bath\b", "bathe me"),  # not a run to the person
-    (r"\bcome (on )?(over|through|round|around|along|on in)( here)?(?= ,|$)", "come here"),  # "i'm in the den, come through"
+    (r"\bcome (on )?(over|through|round|around|along|on in)( here)?(?= ,|$| i am\b)", "come here"),
+    (r"( ,)? (man|boet|bru|china)$", ""),  # "... just bring it to me, man"  # "i'm in the den, come through"
     (r"\b(no wait|wait no|no sorry|sorry no|no|wait|sorry)( ,)? not (there|that one|that)\b", r"\1"),  # "... no wait, not there, on the table"
     (r"( ,)? (and )?(stay|wait|remain) (there|put)\b", ""),  # "go in the mud room and stay there"
     # who is addressed, and endearments: "be a love and hand me ...", "..., there's a good lad",

@@ -1201,7 +1201,7 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
     if t in IMPERATIVES:
         # not a participle: "i'd like the cup moved (typo repair: move) / put on the table"
         return not (raw[k].endswith("ed") or t in ("put", "set") and SPEAKER_WANTS & set(cur))
-    if t == "please" and nxt in IMPERATIVES:
+    if t in ("please", "just") and nxt in IMPERATIVES:
         return True
     if t in _ASKS:
         return nxt in ("you", "i")  # "could you grab it", "can i have it"
