@@ -54,7 +54,9 @@ SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "t
           "whit": ["what"], "whaur": ["where"], "afore": ["before"], "isnae": ["is", "not"], "cannae": ["can", "not"],
           "dinnae": ["do", "not"], "didnae": ["did", "not"], "wouldnae": ["would", "not"], "couldnae": ["could", "not"],
           "willnae": ["will", "not"], "wasnae": ["was", "not"], "kahan": ["where"], "hai": ["is"],
-          "w": ["with"], "ma": ["my"], "mah": ["my"], "yer": ["your"], "ye": ["you"], "aff": ["off"], "deid": ["dead"], "yin": ["one"],
+          "w": ["with"], "ma": ["my"], "thingummy": ["thing"], "thingummyjig": ["thing"], "thingamajig": ["thing"],
+          "thingamabob": ["thing"], "doodah": ["thing"], "doohickey": ["thing"], "whatsit": ["thing"], "whatsits": ["things"],
+          "whatchamacallit": ["thing"], "thingy": ["thing"], "gizmo": ["thing"], "mah": ["my"], "yer": ["your"], "ye": ["you"], "aff": ["off"], "deid": ["dead"], "yin": ["one"],
           "yins": ["ones"], "nothin": ["nothing"], "goin": ["going"],
           "golden": ["gold"],  # the colour a world may write "gold"
           # words of one side of the Atlantic the world descriptions may not list
@@ -100,7 +102,13 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(is|are|looks|look) (looking |looking just |just |like )?like an? (\w+)( only)?(?= ,|$)", "is a mess"),  # "like a godown"
     (r"\b(set|put|make) (the|my|our|this|that|your) (\w+( room| area)?) (right|straight|proper|properly|in order|shipshape)\b",
      r"tidy \2 \3"),  # "set the hall right"
-    (r"\b(arrange|organise|organize) (it|them|this|that|everything) (properly|nicely|neatly)\b", r"tidy \2"),
+    (r"\b(arrange|organise|organize) (it|them|this|that|everything)( properly| nicely| neatly)?\b", r"tidy \2"),
+    (r"\b(arrange|organise|organize|sort|straighten) (the|my|our|this|that|your|his|her|their) (\w+ )?(room|parlour|lounge|"
+     r"kitchen|bedroom|hall|study|office|den|flat|house|place|sitting room|living room)\b", r"tidy \2 \3\4"),
+    (r"\b(have|has) (scattered|wrecked|trashed|messed up) (their|his|her|my|the|our) (\w+)\b", r"\3 \4 is a mess"),
+    (r"\bat sixes and sevens\b", "a mess"), (r"\b(all )?(topsy turvy|higgledy piggledy)\b", "a mess"),
+    (r"^(abeg |oya |please |pls )?(on|off) the (light|lights|tv|telly|fan|ac|aircon|gen|generator|radio|heater|lamp|socket)\b",
+     r"switch \2 the \3"),  # Nigerian English: "on the light", "off the fan"
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
     (r"\bi (really )?mean it\b( ,)?", ""),
     (r"\b(por favor|s il vous plait|per favore)\b", "please"),
@@ -435,10 +443,18 @@ def _do_a_room(toks: list[str], vocab: Vocabulary) -> list[str]:
 def _thing_for(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "the thing for the plants": the one thing whose name says what it is for (the plant
     mister)."""
+    for k in range(1, len(toks)):  # "the telly whatsit" (the tv thing): the tv remote
+        if toks[k] in ("thing", "things") and toks[k - 1] not in DETERMINERS and toks[k - 1].isalpha():
+            named = {p[1]: ns for p, ns in vocab.phrases.items() if len(p) == 2 and p[0] == toks[k - 1]
+                     and all(vocab.kinds.get(n) == "object" for n in ns)}
+            if named and len(set().union(*named.values())) == 1:
+                return toks[:k] + [sorted(named)[0]] + toks[k + 1:]
     for k in range(len(toks) - 3):
-        if toks[k] in ("thing", "stuff", "thingy", "one", "gadget") and toks[k + 1] == "for":
-            w = k + 2 + (toks[k + 2] in DETERMINERS)
-            if w >= len(toks) or (toks[w],) in vocab.phrases:
+        if toks[k] in ("thing", "stuff", "thingy", "one", "gadget") and (toks[k + 1] == "for" or toks[k + 1:k + 3] == [",", "for"]):
+            # ("bring me the thingummy. for the telly.": said in two breaths)
+            f = k + 1 + (toks[k + 1] == ",")
+            w = f + 1 + (toks[f + 1] in DETERMINERS)
+            if w >= len(toks) or any(vocab.kinds.get(n) == "object" for n in vocab.phrases.get((toks[w],), ())):
                 continue
             forms = {toks[w], toks[w].rstrip("s")}
             hits = {n for p, ns in vocab.phrases.items() if len(p) > 1 and forms & set(p[:-1])
@@ -811,7 +827,8 @@ def _correct(toks: list[str], vocab: Vocabulary) -> list[str]:
             p -= 1
         before = [m for m in ments if m.end <= p + 1]
         weak = (toks[i],) in _WEAK and n == 1
-        if not before and weak:
+        asked = any(t in DEED_WORDS or t in ("switch", "turn") for t in toks[_clause_start(toks, p + 1):p + 1])
+        if not before and weak and not asked:  # ("switch on the tv, no, leave it, just bring me the remote")
             continue
         ends_on_thing = any(m.end == p + 1 for m in before)
         j = _skip(toks, i + n, {","})
@@ -820,7 +837,7 @@ def _correct(toks: list[str], vocab: Vocabulary) -> list[str]:
             if negated is None:
                 continue
             j = _skip(toks, negated.end, {",", "but"})
-        if j < len(toks) and (toks[j] in IMPERATIVES or toks[j] == "leave") and (ends_on_thing or not weak):
+        if j < len(toks) and (toks[j] in IMPERATIVES or toks[j] == "leave") and (ends_on_thing or not weak or not before):
             return _replace_clause(toks, p + 1, j, before, vocab)
         j = _skip(toks, j, _PREPS)
         said = next((m for m in ments if j <= m.start <= _skip(toks, j, DETERMINERS)), None)  # (an alias "the drill")
@@ -885,6 +902,8 @@ def _replace_clause(toks: list[str], said_end: int, new: int, before: list[Menti
             old = cancelled[-1]
             return toks[:old.start] + _of_its_kind(said[0], old, after, vocab) + toks[old.end:said_end]
         rest = after  # "..., no wait, leave it, take the torch up": left as it is
+    elif rest[0] == "leave" and that and rest[that:that + 1] in ([","], ["just"], ["and"]):
+        rest = rest[_skip(rest, that, {",", "and", "then"}):]  # "on the tv, no, leave it, just bring me the remote"
     if rest[:1] == ["leave"]:
         k = 1
         k = _skip(rest, k, DETERMINERS)

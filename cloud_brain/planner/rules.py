@@ -154,13 +154,13 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\bsudo\b|\bact as\b")),
     ("I can't handle knives, blades or weapons; that is unsafe.", re.compile(
         r"\b(knife|knives|blade|blades|razor|sword|gun|guns|pistol|rifle|weapon|weapons|axe|"
-        r"cleaver|machete|dagger|firearm|ammo|ammunition)\b|"
+        r"cleaver|machete|dagger|firearm|ammo|ammunition|scalpel|scalpels|cutlass|box cutter|stanley knife)\b|"
         r"\b(cut|snip)( (the|a|that|this|my|your|his|her|its|their|off))? (cables?|wires?|cords?|leads?|hair|"
         r"fingers?|someone|somebody|him|her|me|you|yourself|cat|dog|baby|kids?|plug)\b")),
     ("I will never do anything that could hurt someone.", re.compile(
         r"\b(hurt|harm|(?<!would )(?<!will )kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick(?! off\b)|shoot|smack|whack|thump|wallop|spank|strangle|choke|"
         r"slap|beat up|trip|wound|smother|suffocate)\b|\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!blue )(throw|chuck|lob|pelt|fling|hurl)\b.{0,30}\bat\b|"
-        r"\b(drop|dump|tip)\b.{0,25}\bon\b.{0,25}\b(head|heads|him|her|someone|somebody|people|them)\b|"
+        r"\b(drop|dump|tip)\b.{0,25}\bon\b.{0,25}\b(head|heads|him|her(?! [a-z])|someone|somebody|people|them)\b|"
         r"\b(spray|squirt|spritz|splash)\b.{0,30}\b(face|faces|eyes|him|her|me|someone|somebody)\b|"
         r"\b(push|shove|pull|grab|bump|ram|run over)\b.{0,25}\b(person|people|man|woman|child|children|kid|kids|"
         r"baby|someone|somebody|anyone|user|grandma|grandpa|guest|visitor)\b|"
@@ -186,7 +186,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"(?<!\bi )(?<!\bi might )(?<!\bi ll )(?<!\bi will )(?<!\bi would )\bknock\b.{0,30}\b(over|off|down)\b|\bpour\b.{0,40}\b(over|on|onto|into|all)\b|"
         r"\bdrop\b.{0,30}\b(floor|ground)\b")),
     ("I can't do anything with fire, gas or the stove; that is unsafe.", re.compile(
-        r"(?<!by the )(?<!near the )(?<!next to the )(?<!beside the )\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
+        r"(?<!by the )(?<!near the )(?<!next to the )(?<!beside the )(?<!over the )(?<!above the )\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
         r"matches|matchbox|matchsticks?|candle|candles|ignite|cigarettes?|cigars?|barbecue|barbeque|bbq|bonfire|fireworks?|arson|fireplace|heater|explosive|explode|(?<!like a )bomb(?! ?site)|gasoline|petrol|kerosene|fuel|flammable|smoke)\b|"
         r"(^|\b(please|you|and|then|to|go|now|just) |, )light (up )?(?!(blue|green|grey|gray|brown|pink|purple|red|yellow|"
         r"one|ones|bulb|bulbs|switch|on|off)\b)\w")),
@@ -219,6 +219,7 @@ bleach ignore instructions rules""".split())
 
 
 MEDICINE = SAFETY_RULES[-1][0]
+BLADES = next(r for r, _ in SAFETY_RULES if r.startswith("I can't handle knives"))
 LIFTING = next(r for r, _ in SAFETY_RULES if r.startswith("I can't lift or move people"))
 HARM = next(r for r, _ in SAFETY_RULES if r.startswith("I will never do anything that could hurt"))
 DRIVING = "I can't drive or move a car; that is unsafe."
@@ -231,10 +232,12 @@ def _done_to_a_person(toks: list[str], vocab: "Vocabulary") -> str | None:
     done to a person the home names (by whose things are whose), or None; "lift mia's cup" is
     her cup."""
     for k, t in enumerate(toks):
-        if t not in ("lift", "carry", "pick", "hoist", "swat", "spray", "squirt"):
+        if t not in ("lift", "carry", "pick", "hoist", "swat", "spray", "squirt", "fetch", "collect"):
             continue
         j = k + 1 + (toks[k + 1:k + 2] == ["up"])
         who = toks[j] if j < len(toks) else ""
+        if t in ("fetch", "collect") and toks[j + 1:j + 2] not in ([], [","], ["from"], ["in"], ["here"], ["for"], ["to"], ["down"]):
+            continue  # "fetch harold from the den"; not "fetch biscuit's squeaky toy"
         if who in vocab.owners and (who,) not in vocab.phrases \
                 and not any((who, *toks[j + 1:j + 1 + n]) in vocab.phrases for n in (1, 2, 3)):
             return t
@@ -262,6 +265,16 @@ def _names_a_thing(m: re.Match, text: str, vocab: "Vocabulary") -> bool:
         vocab.kinds.get(n) == "object" for n in vocab.phrases.get((words[-1], after[0]), ())))
 
 
+def _warned_of(text: str, m: re.Match) -> bool:
+    """Whether the blade at `m` is only warned of: "leave the scalpel (itself) where it is",
+    "there's a scalpel up there, don't touch it", "mind the knife"."""
+    before, after = text[:m.start()].split()[-4:], text[m.end():].split()[:6]
+    return bool(set(before) & {"mind", "avoid"} or before[-2:-1] == ["leave"] and set(after[:4]) & {"where", "alone", "be"}
+                or before[-3:-1] == ["next", "to"] or before[-2:-1] in (["by"], ["beside"], ["near"])  # a landmark
+                or before[-2:] in (["is", "a"], ["are", "some"]) and " ".join(after).find("not touch") >= 0
+                or before[-3:] == ["do", "not", "touch"])
+
+
 def _dosed(text: str, vocab: "Vocabulary") -> bool:
     """Whether medicine is given to someone else or counted out; "bring raj's painkillers" names
     whose they are, not whom they are for."""
@@ -284,7 +297,7 @@ def _screen(toks: list[str], raw: list[str], vocab: "Vocabulary | None" = None) 
     joined, said = " ".join(toks), " ".join(raw)
     verb = _done_to_a_person(toks, vocab) if vocab is not None else None
     if verb:  # "lift mia out of the cot", "swat kai with the fly swatter"
-        return LIFTING if verb in ("lift", "carry", "pick", "hoist") else HARM
+        return LIFTING if verb in ("lift", "carry", "pick", "hoist", "fetch", "collect") else HARM  # ("fetch harold from the den")
     # "move the car out of the garage"; a home's toy car may be moved
     vehicle = _VEHICLE.search(joined) or _VEHICLE.search(said)
     if vehicle and not (vocab is not None and any(vocab.kinds.get(n) == "object"
@@ -296,6 +309,8 @@ def _screen(toks: list[str], raw: list[str], vocab: "Vocabulary | None" = None) 
         if vocab is not None and reason not in (MEDICINE, SAFETY_RULES[0][0]) \
                 and all(_names_a_thing(m, text, vocab) for text in (joined, said) for m in pattern.finditer(text)):
             continue  # "the candle holder", "the baby monitor": a thing of this home, not a candle or a baby
+        if reason == BLADES and all(_warned_of(text, m) for text in (joined, said) for m in pattern.finditer(text)):
+            continue  # "there's a scalpel up there, don't touch it": a warning, not a thing to handle
         if reason == MEDICINE and vocab is not None and not (_dosed(joined, vocab) or _dosed(said, vocab)):
             said_words = {m.group(0) for text in (joined, said) for m in pattern.finditer(text)}
             if said_words <= _OWN_MEDICINE and all(vocab.names_object(w) for w in said_words):
@@ -728,8 +743,8 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
     if toks[:3] == ["you", "can", "not"] and toks[3:4] and toks[3] in ("get", "see", "move", "walk", "find", "reach", "even") \
             and not words & {"please", "me", "us"}:
         return "hint"  # "..., ye cannae get in the door": how things are, not what to do
-    if toks[:1] in (["i"], ["we"]) and toks[1:3] in (["want", "to"], ["need", "to"], ["am", "going"]) \
-            and set(toks[3:5]) & TIDY_WORDS and toks[-1] in ("it", "them"):
+    said = toks[3:5] if toks[1:3] in (["want", "to"], ["need", "to"], ["am", "going"]) else toks[2:3] if toks[1:2] == ["will"] else []
+    if toks[:1] in (["i"], ["we"]) and set(said) & TIDY_WORDS and {"it", "them"} & set(toks[3:6]):
         return "hint"  # "..., i want to give them a clean": the speaker's own deed, to the things
     if first in ("where", "what", "which", "who", "how") or words & TIDY_WORDS:
         return None
@@ -1710,7 +1725,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 carried = [m for m in f.places if role_is_object(m, f, vocab)]
                 if carried:
                     raise Refusal(f"I can't carry the {carried[0].text}.", "unsupported")
-                vague = from_pronoun and not any(g.objects for g in frames)  # "that thing, you know, bring it"
+                vague = from_pronoun and not any(g.objects for g in frames) \
+                    and not set(f.text.split()) & {"any", "anything", "everything", "all", "things", "stuff"}
+                # ("that thing, you know, bring it"; not "put anything in there that isn't his back")
                 raise Refusal(f"What should I {f.verb or 'bring'}? I didn't catch an object in "
                               f"'{f.text}'.", "vague" if vague else "other")
             if f.unknown_dest and not f.dest_explicit and f.dest != USER:
@@ -1742,7 +1759,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             rooms = [n for m in f.places for n in m.names if vocab.kinds[n] == "room"]
             rooms += [state.desc.furniture[n].room for m in f.places for n in m.names
                       if vocab.kinds[n] == "furniture"]
-            if f.rooms_all and not rooms and not f.objects and stages and all(g[0] == "tidy" for g in stages[-1]) \
+            if not rooms and not f.objects and stages and all(g[0] == "tidy" for g in stages[-1]) \
                     and not set(f.text.split()) & ALL_ROOM_WORDS - {"everything", "all"}:
                 rooms = [g[1] for g in stages[-1]]  # "set the hall right, everything in its place": the hall's
             if f.rooms_all and not rooms:
@@ -1752,6 +1769,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 continue
             if not rooms and f.pronoun:
                 rooms = list(last_rooms)
+            if not rooms and i > 0 and frames[i - 1].intent == "hint" and last_rooms \
+                    and set(frames[i - 1].text.split()) & {"mess", "messy", "state", "tip", "pigsty", "disaster", "chaos"}:
+                rooms = list(last_rooms)  # "it's all at sixes and sevens in my bedroom. put things back": there
             if not rooms:
                 if f.unknown:
                     raise Refusal(_unknown(f.unknown), "unknown_place")
