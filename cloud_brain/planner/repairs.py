@@ -342,8 +342,8 @@ _BESIDE = sorted(_NEAR + [tuple(w.split()) for w in ("behind", "in front of", "t
                                                        "left of", "right of")], key=len, reverse=True)
 _PUTTING = frozenset("put place set leave move stick pop".split())
 _INTO = frozenset("on onto in into to".split())
-_SIZES = {"bigger": max, "biggest": max, "larger": max, "largest": max,
-          "smaller": min, "smallest": min, "littler": min, "tinier": min}
+_SIZES = {"bigger": max, "biggest": max, "larger": max, "largest": max, "taller": max, "tallest": max,
+          "smaller": min, "smallest": min, "littler": min, "tinier": min, "shorter": min, "shortest": min}
 
 
 def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, float],

@@ -2229,7 +2229,12 @@ def _told_apart(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[st
     desc = state.desc
     where = {o: w for o, w in state.objects if w in desc.furniture}
     sizes = {o: spec.volume for o, spec in desc.objects.items()}
-    apart = things_told_apart(raw, where, sizes, {n: f.at for n, f in desc.furniture.items()}, vocab)
+    apart = raw
+    for _ in range(3):  # "the shorter bottle, then ... the taller one": each told apart
+        told = things_told_apart(apart, where, sizes, {n: f.at for n, f in desc.furniture.items()}, vocab)
+        if told == apart:
+            break
+        apart = told
     return swapped(speaker_by_where(apart, where, vocab, state.user_room), where, vocab)
 
 
