@@ -280,11 +280,14 @@ def _guard(ruled: Refusal | None, state: WorldState, mentioned: list[str]) -> st
     - a word that names several things with nothing to say which ("bring me the mug" beside a
       blue and a white mug): the model picked one; the person is asked which;
     - a thing asked for and never named ("that thing, you know, bring it", "sort out the thing
-      from this morning") where the prompt links no object either: the model picked one."""
+      from this morning") where the prompt links no object either: the model picked one;
+    - words the parser reads as nothing where neither it nor the prompt finds anything of this
+      home ("blorp the zibble onto the whatsit"): the model moved the cookies."""
     if ruled is None:
         return None
     if ruled.kind in ("safety", "product", "unsupported", "report", "no_surface", "ambiguous") \
             or ruled.kind in ("unknown", "vague") and not _names_object(mentioned, state) \
+            or ruled.kind == "unclear" and not _names_object(mentioned, state) and not _names_place(mentioned, state) \
             or ruled.kind == "unknown_place" and not _names_place(mentioned, state):
         return str(ruled)
     return None

@@ -102,7 +102,8 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(is|are|looks|look) (looking |looking just |just |like )?like an? (\w+)( only)?(?= ,|$)", "is a mess"),  # "like a godown"
     (r"\b(set|put|make) (the|my|our|this|that|your) (\w+( room| area)?) (right|straight|proper|properly|in order|shipshape)\b",
      r"tidy \2 \3"),  # "set the hall right"
-    (r"\b(arrange|organise|organize) (it|them|this|that|everything)( properly| nicely| neatly)?\b", r"tidy \2"),
+    (r"\b(arrange|organise|organize) (it|them|this|that|everything) (properly|nicely|neatly)\b", r"tidy \2"),
+    (r"\barrange (it|them|this|that|everything)\b", r"tidy \1"),  # Nigerian English: "abeg arrange it"
     (r"\b(arrange|organise|organize|sort|straighten) (the|my|our|this|that|your|his|her|their) (\w+ )?(room|parlour|lounge|"
      r"kitchen|bedroom|hall|study|office|den|flat|house|place|sitting room|living room)\b", r"tidy \2 \3\4"),
     (r"\b(have|has) (scattered|wrecked|trashed|messed up) (their|his|her|my|the|our) (\w+)\b", r"\3 \4 is a mess"),

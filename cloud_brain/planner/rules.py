@@ -228,9 +228,9 @@ _VEHICLE = re.compile(r"\b(move|drive|start|park|reverse|back|shift|take)( out| 
 
 
 def _done_to_a_person(toks: list[str], vocab: "Vocabulary") -> str | None:
-    """ "lift mia out of the cot", "pick arjun up", "carry grandma to bed", "swat kai": the verb
-    done to a person the home names (by whose things are whose), or None; "lift mia's cup" is
-    her cup."""
+    """ "lift mia out of the cot", "pick arjun up", "carry grandma to bed", "swat kai", "fetch harold
+    from the den": the verb done to a person the home names (by whose things are whose), or None;
+    "lift mia's cup" is her cup, "fetch biscuit's squeaky toy" his toy."""
     for k, t in enumerate(toks):
         if t not in ("lift", "carry", "pick", "hoist", "swat", "spray", "squirt", "fetch", "collect"):
             continue
@@ -325,7 +325,8 @@ class Refusal(Exception):
     lacks), "no_surface" (a room with nowhere to put a thing down), "product" (something to be
     made: "a cup of coffee"), "unsupported" (a chore outside
     the skills: "vacuum the hall", "do the laundry"), "vague" (a thing asked for and never named:
-    "that thing, you know, bring it", "sort out the thing from this morning"), "report" (only a report of what was done:
+    "that thing, you know, bring it", "sort out the thing from this morning"), "unclear" (words
+    read as nothing, and nothing of this home named: "blorp the zibble onto the whatsit"), "report" (only a report of what was done:
     "I moved the plate to the counter"), "ambiguous" (a name several things share and nothing
     says which: "the mug" beside two mugs), "impossible" (goals read that no plan reaches: a top
     above the arm's reach, a full shelf), "other" (anything else)."""
@@ -736,7 +737,7 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
     if toks[:1] in (["i"], ["we"]) and toks[1:2] in (["leave"], ["forget"], ["put"], ["place"], ["lay"]) \
             and toks[2:3] in (["it"], ["them"], ["my"], ["the"], ["her"], ["his"]):
         return "hint"  # "i leave it on the living room table yesterday": said by a learner, where it is
-    if toks[:2] in (["is", "there"], ["are", "there"]) and not words & (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS) - {"there"}:
+    if toks[:2] in (["is", "there"], ["are", "there"]) and not words & (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS):
         return "hint"  # "is there a coke in the kitchen? carry me one": where one is
     if toks[:2] in (["there", "is"], ["there", "are"]) and toks[2:3] in (["no"], ["not"], ["nothing"]):
         return "hint"  # "..., there is no more clean mugs": why
@@ -1626,8 +1627,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
         if f.intent in (None, "skip"):
             if f.intent is None and f.unknown:
                 noun_phrase = f.text.split()[0] in ("the", "a", "an", "some", "my", "your", "our")
-                if noun_phrase or not commanded:
-                    raise Refusal(f"I didn't understand '{f.text}'.")
+                if noun_phrase or not commanded:  # ("unclear": nothing of this home is named at all)
+                    raise Refusal(f"I didn't understand '{f.text}'.",
+                                  "other" if any(g.objects or g.places for g in frames) else "unclear")
             continue  # small talk beside a command: "that's all for today, go charge"
         if f.intent == "hint":  # "the book is on the sofa": context, not a command
             found = []
