@@ -355,6 +355,34 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
     book nearest the window" (on the windowsill), "the bigger of the two books"."""
     ments = _mentions(toks, vocab)
     objects = lambda m: all(vocab.kinds.get(n) == "object" for n in m.names)  # noqa: E731
+    named = lambda o: vocab.phrases.get(tuple(o.split("_"))) == {o}  # noqa: E731
+    for k, t in enumerate(toks):  # "bring me whatever's on the plan chest", "... standing next to the scalpel"
+        if t != "whatever":
+            continue
+        j = _skip(toks, k + 1, {"is", "that", "standing", "sitting", "lying", "stood", "sat", "else"})
+        rel = next((r for r in [("on",), ("onto",)] + _NEAR if tuple(toks[j:j + len(r)]) == r), None)
+        b = next((m for m in ments if rel and 0 <= m.start - (j + len(rel)) <= 2 and len(m.names) == 1), None)
+        if b is None:
+            continue
+        at = where.get(b.names[0], b.names[0])  # the thing's furniture, or the furniture said
+        there = [o for o, w in where.items() if w == at and o != b.names[0] and vocab.kinds.get(o) == "object"]
+        if len(there) == 1 and named(there[0]):
+            return toks[:k] + there[0].split("_") + toks[b.end:]
+    for a in ments:  # "the notebook that isn't on my desk", "the bottle that isn't theo's"
+        if len(a.names) < 2 or not objects(a) or toks[a.end:a.end + 3] != ["that", "is", "not"]:
+            continue
+        j = a.end + 3
+        if toks[j:j + 1] in (["on"], ["in"]):
+            b = next((m for m in ments if 0 < m.start - j <= 2 and len(m.names) == 1), None)
+            left = [n for n in a.names if b is not None and b.names[0] not in (where.get(n), vocab.rooms_of.get(where.get(n, "")))]
+            end = b.end if b is not None else j
+        else:
+            owner = toks[j] if j < len(toks) and (toks[j] in vocab.owners or toks[j][:-1] in vocab.owners) else None
+            forms = {owner, owner + "s", owner[:-1]} if owner else set()
+            left = [n for n in a.names if owner and not any(p[0] in forms and n in ns for p, ns in vocab.phrases.items())]
+            end = j + 1
+        if len(left) == 1 and named(left[0]):
+            return toks[:a.start] + left[0].split("_") + toks[end:]
     for b in ments[::-1]:  # "put my sunglasses down next to the keys": on what the keys are on
         k = b.start - (b.start > 0 and toks[b.start - 1] in DETERMINERS)
         rel = next((r for r in _NEAR + [("with",)] if tuple(toks[k - len(r):k]) == r), None)
@@ -770,7 +798,8 @@ def _drop_preamble(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "my sister rang earlier, she's fine btw, anyway could you put the ball on the sofa": the
     request starts after the last "anyway" (or "whatever", "ignore it") that has one after it."""
     for k in range(len(toks) - 1, 0, -1):
-        said_aside = toks[k] in _PREAMBLE_ENDS or toks[k - 1] == "ignore" and toks[k] in ("it", "that", "them")
+        said_aside = toks[k] in _PREAMBLE_ENDS and not (toks[k] == "whatever" and toks[k - 1] in ("me", "us", "the")) \
+            or toks[k - 1] == "ignore" and toks[k] in ("it", "that", "them")  # (not "bring me whatever is on the chest")
         if said_aside and _asks(toks[k + 1:], vocab):
             rest = toks[k + 1:]
             while rest and rest[0] == ",":

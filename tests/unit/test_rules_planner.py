@@ -747,6 +747,9 @@ OTHER_HOMES = [
     ("duplex_ai", "Tobi and Kemi have scattered their room again, abeg arrange it.", [["tidy", "childrens_room"]], None),
     ("duplex_ai", "Mummy's phone, drop it on her dressing table.", [["on", "mummys_phone", "dressing_table"]], None),
     ("loft_aj", "chuck me the scalpel", [["refused"]], None),
+    ("loft_aj", "Bring me whatever's on the plan chest.", [["delivered", "pencil_case"]], None),  # the one thing there
+    ("loft_aj", "Bring me the notebook that isn't on my desk.", [["delivered", "small_notebook"]], None),
+    ("loft_aj", "Fetch me the bottle that isn't Theo's.", [["delivered", "tall_bottle"]], None),
     ("loft_aj", "bring me the shorter bottle and put the taller bottle on the kitchen counter",
      [["delivered", "short_bottle"], ["on", "tall_bottle", "kitchen_counter"]], None),  # each told apart by its size
     ("loft_aj", "Put the masking tape on the drafting table. There's a scalpel up there, don't touch it.",
