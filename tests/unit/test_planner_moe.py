@@ -976,3 +976,16 @@ def test_a_thing_and_where_it_goes_said_with_no_verb_is_a_put():
         assert check_goals([["on", "cordless_drill", "tool_shelf"]], state, res.steps) == (True, None), (backend, res.text)
         res = planner.plan("the green mug on the counter, bring it", state)
         assert res.goals == [["delivered", "green_mug"]], (backend, res.text)
+
+
+def test_words_read_as_nothing_with_nothing_of_the_home_named_are_not_guessed_at():
+    """"blorp the zibble onto the whatsit" (ranch_e): "whatsit" now reads as "thing", a word the
+    model knows, and it moved the cookies. The rule parser reads nothing there ("unclear") and
+    the prompt links neither a thing nor a place, so the person is told rather than a plan made."""
+    from cloud_brain.planner.moe import MoEPlanner
+    from cloud_brain.planner.rules import RulesPlanner
+
+    desc = load_world(ROOT / "tests" / "cases" / "worlds" / "ranch_e.yaml")
+    state = WorldState.initial(desc)
+    assert RulesPlanner(desc).refusal("blorp the zibble onto the whatsit", state).kind == "unclear"
+    assert MoEPlanner(desc).plan("blorp the zibble onto the whatsit", state).refusal
