@@ -59,7 +59,7 @@ def runner(tmp_path_factory):
         with g.lock:
             g.arm.append((time.monotonic(), tuple(m.data)))
 
-    node.create_subscription(Float64MultiArray, Topics.SKILL_ARM_COMMAND, on_arm, CONTROL_QOS)
+    arm_sub = node.create_subscription(Float64MultiArray, Topics.SKILL_ARM_COMMAND, on_arm, CONTROL_QOS)
     g.client = ActionClient(node, ExecuteSkill, Topics.EXECUTE_SKILL)
     executor = SingleThreadedExecutor(context=ctx)
     executor.add_node(node)
@@ -70,6 +70,9 @@ def runner(tmp_path_factory):
         assert proc.poll() is None, f"skill_runner exited:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "skill_runner did not come up"
         time.sleep(0.1)
+    while arm_sub.get_publisher_count() < 1:  # the hold commands are the first test's evidence
+        assert time.monotonic() < deadline, "never matched the runner's arm command publisher"
+        time.sleep(0.05)
     yield g
     executor.shutdown(timeout_sec=1.0)
     spin.join(5.0)  # out of the wait set before its node is destroyed
@@ -116,7 +119,11 @@ def _publish_holding_state(g, desc) -> None:
     while any(pub.get_subscription_count() < 1 for pub, _ in pubs):
         assert time.monotonic() < deadline, "skill_runner never subscribed to its sensors"
         time.sleep(0.05)
-    for _ in range(3):  # best effort: a few copies, all the same sample
+    # Best effort, and the publisher seeing the runner's reader is not the reader having matched
+    # this writer (discovery runs both ways; on a loaded machine seconds apart): the same sample
+    # again and again for a while, so the runner holds it whenever its side matches.
+    until = time.monotonic() + 2.0
+    while time.monotonic() < until:
         for pub, msg in pubs:
             pub.publish(msg)
         time.sleep(0.05)
@@ -142,7 +149,9 @@ def test_a_skill_starting_on_stale_sensors_keeps_the_held_object(runner):
         assert time.monotonic() < deadline, f"the skill never ended:\n{g.log.read_text()[-2000:]}"
         time.sleep(0.02)
     res = result.result().result
-    assert not res.success and "no sensor data" in res.message, res.message  # stale_abort_s: it gave up
+    # stale_abort_s: it started on the old sample, held, then gave up (not "no sensor data within":
+    # that is a runner that never had a sample, and never started the skill)
+    assert not res.success and "no sensor data for" in res.message, res.message
 
     with g.lock:
         sent_arm = [a for t, a in g.arm if t >= t0]
@@ -166,9 +175,11 @@ def test_a_step_asked_for_again_runs_once_and_every_ask_gets_its_result(runner):
     The skill runs once, and a `say` is spoken once."""
     from std_msgs.msg import String
 
+    from cloud_brain.domain.description import load_world
     from edge_nerve.nodes.common import PLAN_QOS, Topics
 
     g = runner
+    _publish_holding_state(g, load_world())  # a sample to start on (then stale: the step ends in ~1 s)
     said = []
     sub = g.node.create_subscription(String, Topics.SAY, lambda m: said.append(m.data), PLAN_QOS)
     deadline = time.monotonic() + 10
