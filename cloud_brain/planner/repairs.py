@@ -261,6 +261,12 @@ def _owner_forms(name: str, vocab: Vocabulary) -> list[str]:
     return [p for p in (name, name + "s") if any(len(k) > 1 and k[0] == p for k in vocab.phrases)]
 
 
+def _named_owner(name: str, vocab: Vocabulary) -> bool:
+    """Whether `name` is a person the world's names say things are whose of, and no thing's
+    name itself (not "bluey", the dog's bed being "bluey bed" and the dog "bluey")."""
+    return bool(_owner_forms(name, vocab)) and (name,) not in vocab.phrases
+
+
 def _speaker_introduced(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "it's sam - bring me my headphones", "ellie here, ...", "this is leo: put my ...": the
     speaker says who is talking; "my" is theirs where the world names things by whose they are
@@ -282,9 +288,9 @@ def _speaker_introduced(toks: list[str], vocab: Vocabulary) -> list[str]:
             continue
         if end == 2 and head[1] not in ("here", "speaking"):
             continue
-        forms = _owner_forms(head[at], vocab) if head[at].isalpha() else []
-        if not forms or (head[at],) in vocab.phrases:
+        if not head[at].isalpha() or not _named_owner(head[at], vocab):
             continue
+        forms = _owner_forms(head[at], vocab)
         rest = toks[end + 1:] if toks[end] in (",", "-", ":") else toks[end:]
         out = list(rest)
         for k, t in enumerate(out):
@@ -377,8 +383,8 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
             left = [n for n in a.names if b is not None and b.names[0] not in (where.get(n), vocab.rooms_of.get(where.get(n, "")))]
             end = b.end if b is not None else j
         else:
-            owner = toks[j] if j < len(toks) and (toks[j] in vocab.owners or toks[j][:-1] in vocab.owners) else None
-            forms = {owner, owner + "s", owner[:-1]} if owner else set()
+            owner = vocab.owner_said(toks[j]) if j < len(toks) else None
+            forms = {owner, owner + "s"} if owner else set()
             left = [n for n in a.names if owner and not any(p[0] in forms and n in ns for p, ns in vocab.phrases.items())]
             end = j + 1
         if len(left) == 1 and named(left[0]):
@@ -566,7 +572,7 @@ def speaker_by_where(toks: list[str], where: dict[str, str], vocab: Vocabulary, 
                 who = people[owner_of[there[0]]][0]
                 # (of a couple's words, the one the thing's name says: "mamas_phone" is mama's)
                 word = next((w for w in sorted(who, key=lambda w: not there[0].startswith((w + "_", w + "s_")))
-                             if _owner_forms(w, vocab) and (w,) not in vocab.phrases), None)
+                             if _named_owner(w, vocab)), None)
                 return ["it", "is", word, ","] + toks if word else toks
             break
     room_of = [i for i, (_, ents) in enumerate(people) if user_room in ents]
@@ -575,7 +581,7 @@ def speaker_by_where(toks: list[str], where: dict[str, str], vocab: Vocabulary, 
                                  and all(n in owner_of for n in m.names)
                                  and sum(n in people[room_of[0]][1] for n in m.names) == 1 for m in ments):
         who = people[room_of[0]][0]
-        word = next((w for w in sorted(who) if _owner_forms(w, vocab) and (w,) not in vocab.phrases), None)
+        word = next((w for w in sorted(who) if _named_owner(w, vocab)), None)
         return ["it", "is", word, ","] + toks if word else toks
     return toks
 
@@ -685,8 +691,7 @@ def _hers_said_of_a_place(toks: list[str], vocab: Vocabulary) -> list[str]:
         if out[k] not in ("hers", "his", "theirs") or out[k - 1] not in ("on", "onto", "to", "in", "into") \
                 or out[k] == "his" and k + 1 < len(out) and (out[k + 1] in vocab.words or out[k + 1] == "own"):
             continue  # (not "on his desk", "on his own study table")
-        owner = next((t if t in vocab.owners else t[:-1] for t in reversed(out[:k])
-                      if t in vocab.owners or t.endswith("s") and t[:-1] in vocab.owners), None)  # ("zoes")
+        owner = next(filter(None, map(vocab.owner_said, reversed(out[:k]))), None)  # ("zoes")
         furniture = lambda p: any(vocab.kinds.get(n) == "furniture" for n in vocab.phrases.get(p, ()))  # noqa: E731
         for h in (out[j] for j in range(k - 1, 0, -1) if furniture((out[j],))):
             for o in (owner, owner + "s") if owner else ():
@@ -761,7 +766,7 @@ def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
     out = text.split()
     for k in range(2, len(out)):  # "pass me the remote - the telly one": the tv remote
         # (a colour only right after a name, with no pause: "siobhan's mug the red one")
-        owner = out[k - 2] in vocab.owners or out[k - 2][:-1] in vocab.owners  # ("pawpaw's green one")
+        owner = vocab.owner_said(out[k - 2]) is not None  # ("pawpaw's green one")
         if out[k] in ("one", "ones") and (out[k - 2] == "the" or owner) and out[k - 1].isalpha() \
                 and (out[k - 1] not in COLOURS or owner or k > 2 and out[k - 3] not in (",", "and", "or", "not")):
             head = next((h for h in reversed(out[max(0, k - 10):k - 2]) if (out[k - 1], h) in vocab.phrases), None)

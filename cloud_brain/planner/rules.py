@@ -238,8 +238,7 @@ def _done_to_a_person(toks: list[str], vocab: "Vocabulary") -> str | None:
         who = toks[j] if j < len(toks) else ""
         if t in ("fetch", "collect") and toks[j + 1:j + 2] not in ([], [","], ["from"], ["in"], ["here"], ["for"], ["to"], ["down"]):
             continue  # "fetch harold from the den"; not "fetch biscuit's squeaky toy"
-        if who in vocab.owners and (who,) not in vocab.phrases \
-                and not any((who, *toks[j + 1:j + 1 + n]) in vocab.phrases for n in (1, 2, 3)):
+        if vocab.person_at(toks, j):
             return t
     return None
 
@@ -379,6 +378,20 @@ class Vocabulary:
         """Whether `word` is part of a name of one of this home's objects ("pills": the pill box)."""
         return any(word in p and any(self.kinds.get(n) == "object" for n in names)
                    for p, names in self.phrases.items())
+
+    def owner_said(self, word: str) -> str | None:
+        """The person `word` names as an owner: "zoe", or "zoes" ("zoe's" heard, or typed
+        without its apostrophe); None for any other word."""
+        if word in self.owners:
+            return word
+        return word[:-1] if word.endswith("s") and word[:-1] in self.owners else None
+
+    def person_at(self, toks: list[str], j: int) -> bool:
+        """Whether toks[j] is an owner said as a person ("carry sam upstairs"), not the start of
+        a thing's name the world gives ("sam bed", "sam blue mug")."""
+        who = toks[j] if 0 <= j < len(toks) else ""
+        return who in self.owners and (who,) not in self.phrases \
+            and not any((who, *toks[j + 1:j + 1 + n]) in self.phrases for n in (1, 2, 3))
 
     @classmethod
     def build(cls, desc: WorldDescription) -> "Vocabulary":
@@ -1249,8 +1262,7 @@ def _said_of_another(toks: list[str], k: int, cur: list[str], vocab: Vocabulary)
     who, nxt = toks[k + 1], toks[k + 2]
     if who in DETERMINERS and nxt in PEOPLE | _VISITORS:
         return True
-    return who in _OTHERS | {"i", "we"} or who in vocab.owners and (who, nxt) not in vocab.phrases \
-        and (who,) not in vocab.phrases and nxt not in PLACE_VERBS | DELIVER_VERBS
+    return who in _OTHERS | {"i", "we"} or vocab.person_at(toks, k + 1) and nxt not in PLACE_VERBS | DELIVER_VERBS
 
 
 def _split_clauses(toks: list[str], raw: list[str], vocab: Vocabulary,
