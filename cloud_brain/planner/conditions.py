@@ -381,10 +381,17 @@ def _resolved(words: list[str], cond: _Condition, vocab: Vocabulary) -> list[str
                (["on", "the", *cond.place.split("_")] if w == "there" and k > 0 else [w])]
     if cond.subject is not None:
         name = cond.subject.split("_")
-        for k, w in enumerate(out):
-            if w in _PRONOUNS and k > 0 and (out[k - 1] in DEED_WORDS | IMPERATIVES or out[k - 1] == "leave"):
-                out[k:k + 1] = ["the", *name]
+        deed = DEED_WORDS | IMPERATIVES | {"leave"}
+        for k, w in enumerate(out):  # "bring it", "bring me that (one)", "leave them"
+            if w in _PRONOUNS and k > 0 and (out[k - 1] in deed or out[k - 1] in ("me", "us") and k > 1 and out[k - 2] in deed):
+                out[k:k + 1 + (w in ("that", "this") and out[k + 1:k + 2] == ["one"])] = ["the", *name]
                 break
+        # "if my white mug is on the side table bring me that, otherwise the green one": one of
+        # the same kind as the thing the condition spoke of, the "green mug"
+        heads = sorted(n for n in vocab.nouns.get(cond.subject, ()) if " " not in n)
+        for k in range(1, len(out)):
+            if out[k] in ("one", "ones") and out[k - 1].isalpha():
+                out[k] = next((h for h in heads if (out[k - 1], h) in vocab.phrases), out[k])
     return out
 
 
