@@ -224,11 +224,25 @@ def _with_g(t: str) -> str:
     return t + "g" if len(t) > 4 and t.endswith("in") and t not in words and t + "g" in words else t
 
 
+def _in_names(toks: list[str], vocab: Vocabulary) -> set[int]:
+    """The positions of words said as part of a name of the home of two or more words."""
+    inside: set[int] = set()
+    for i in range(len(toks) - 1):
+        n = 2
+        while i + n <= len(toks) and tuple(toks[i:i + n]) in vocab.name_starts:
+            n += 1
+        if n > 2:
+            inside.update(range(i, i + n - 1))
+    return inside
+
+
 def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     """`raw` (the rule parser's tokens) as meant: idioms said plainly, fillers dropped, chit-chat
     before "anyway" dropped, self-corrections applied, things and deeds said with "not" left
     out."""
-    toks = [w for t in raw if t not in FILLERS for w in SPOKEN.get(t, [_with_g(t)])] or raw
+    named = _in_names(raw, vocab)  # "ah ma's specs": the home's own words, no filler or "my"
+    toks = [w for k, t in enumerate(raw) if k in named or t not in FILLERS
+            for w in ([t] if k in named else SPOKEN.get(t, [_with_g(t)]))] or raw
     toks = heard_as_meant(toks, vocab.phrases, vocab.words, COLOURS, _GRAMMAR)  # "the read mug"
     toks = _said_plainly(toks, vocab)
     toks = _drop_preamble(toks, vocab)

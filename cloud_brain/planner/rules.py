@@ -186,8 +186,9 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"(?<!\bi )(?<!\bi might )(?<!\bi ll )(?<!\bi will )(?<!\bi would )\bknock\b.{0,30}\b(over|off|down)\b|\bpour\b.{0,40}\b(over|on|onto|into|all)\b|"
         r"\bdrop\b.{0,30}\b(floor|ground)\b")),
     ("I can't do anything with fire, gas or the stove; that is unsafe.", re.compile(
-        r"(?<!by the )(?<!near the )(?<!next to the )(?<!beside the )(?<!over the )(?<!above the )\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|lighter|"
+        r"(?<!by the )(?<!near the )(?<!next to the )(?<!beside the )(?<!over the )(?<!above the )\b(fire|fires|flame|flames|burn|burning|gas|stove|oven|hob|burner|burners|cooktop|(?<!rice )(?<!slow )cookers?|lighter|"
         r"matches|matchbox|matchsticks?|candle|candles|ignite|cigarettes?|cigars?|barbecue|barbeque|bbq|bonfire|fireworks?|arson|fireplace|heater|explosive|explode|(?<!like a )bomb(?! ?site)|gasoline|petrol|kerosene|fuel|flammable|smoke)\b|"
+        r"\b(on|onto) (the |top of the )?(barbie|braai|grill|hotplate|hot plate|hotplates)\b(?! (table|area|tongs|cover|shelf|stand)\b)|"
         r"(^|\b(please|you|and|then|to|go|now|just) |, )light (up )?(?!(blue|green|grey|gray|brown|pink|purple|red|yellow|"
         r"one|ones|bulb|bulbs|switch|on|off)\b)\w")),
     ("I won't carry anything hot: a spill could scald someone.", re.compile(
@@ -201,7 +202,8 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\b(move|lift|transfer|carry|push) (him|her|me|us|them)\b.{0,20}\b(out of|into|onto|from)\b.{0,20}\bwheelchair\b")),
     ("I won't hide people's things from them or keep anyone from getting about.", re.compile(
         r"(?<!used to )(?<!\bi )(?<!\bwe )(?<!would )(?<!\bthey )(?<!\bshe )(?<!\bhe )"
-        r"\bhide\b(.{0,40}\b(won t|will not|can not|cannot|never|not) (find|see|get)\b|.{0,30}\bfrom (him|her|them)\b)|"
+        r"\bhide\b(.{0,40}\b(won t|will not|can not|cannot|never|not) (find|see|get)\b|.{0,30}\bfrom (him|her|them)\b|"
+        r".{0,40}\b(pills?|tablets|medicine|medication|meds|inhaler)\b)|"  # (whose dose it is is theirs to decide)
         r"\bso (that )?(he|she|they|nobody|no one|the kids?|granny|grandma|grandpa) (can not|can t|cannot|won t|will not) "
         r"(get out|get in|get past|get through|get by|go out|leave|escape|come in|come out)\b|\b(block|barricade|trap) (him|her|them|the (front |back )?door|the way|the exit)\b")),
     ("I can't open doors or let anyone in; please handle visitors yourself.", re.compile(
@@ -225,6 +227,11 @@ HARM = next(r for r, _ in SAFETY_RULES if r.startswith("I will never do anything
 DRIVING = "I can't drive or move a car; that is unsafe."
 _VEHICLE = re.compile(r"\b(move|drive|start|park|reverse|back|shift|take)( out| up)? (the |my |his |her |your |our |their )?"
                       r"(car|van|truck|lorry|vehicle|motorbike|motorcycle|scooter)\b(?! (keys?|key fob|fob|seat|charger)\b)")
+
+
+# what a statement says of a room that wants tidying ("the shed's a tip", "his stuff lying round the shed")
+_MESS = frozenset("mess messy state tip pigsty disaster chaos shambles bombsite dump junk clutter cluttered "
+                  "lying strewn scattered everywhere".split())
 
 
 def _done_to_a_person(toks: list[str], vocab: "Vocabulary") -> str | None:
@@ -378,6 +385,12 @@ class Vocabulary:
         """Whether `word` is part of a name of one of this home's objects ("pills": the pill box)."""
         return any(word in p and any(self.kinds.get(n) == "object" for n in names)
                    for p, names in self.phrases.items())
+
+    @functools.cached_property
+    def name_starts(self) -> frozenset[tuple[str, ...]]:
+        """Every run of two or more words a name of this home starts with ("ah ma" of "ah ma's
+        bed"): words a home gives its own names keep their meaning there ("ah" is no filler)."""
+        return frozenset(p[:n] for p in self.phrases for n in range(2, len(p) + 1))
 
     def owner_said(self, word: str) -> str | None:
         """The person `word` names as an owner: "zoe", or "zoes" ("zoe's" heard, or typed
@@ -1776,6 +1789,10 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
             if not rooms and not f.objects and stages and all(g[0] == "tidy" for g in stages[-1]) \
                     and not set(f.text.split()) & ALL_ROOM_WORDS - {"everything", "all"}:
                 rooms = [g[1] for g in stages[-1]]  # "set the hall right, everything in its place": the hall's
+            if not rooms and i > 0 and frames[i - 1].intent == "hint" and last_rooms and set(frames[i - 1].text.split()) & _MESS \
+                    and not set(f.text.split()) & ALL_ROOM_WORDS - {"everything", "all", "things", "stuff"}:
+                rooms = list(last_rooms)  # "it's all at sixes and sevens in my bedroom. put things back": there;
+                # "the lounge room's a pigsty, put everything in there back": everything of the lounge
             if f.rooms_all and not rooms:
                 rooms = list(state.desc.rooms)
             if not rooms and f.pronoun and last_objects and not last_rooms:
@@ -1783,9 +1800,6 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 continue
             if not rooms and f.pronoun:
                 rooms = list(last_rooms)
-            if not rooms and i > 0 and frames[i - 1].intent == "hint" and last_rooms \
-                    and set(frames[i - 1].text.split()) & {"mess", "messy", "state", "tip", "pigsty", "disaster", "chaos"}:
-                rooms = list(last_rooms)  # "it's all at sixes and sevens in my bedroom. put things back": there
             if not rooms:
                 if f.unknown:
                     raise Refusal(_unknown(f.unknown), "unknown_place")
