@@ -236,6 +236,25 @@ def _in_names(toks: list[str], vocab: Vocabulary) -> set[int]:
     return inside
 
 
+def _owned_of(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "the cup of jürgen", "the night table of lucía", "the tablets of the grandpa": whose a
+    thing is, said after it (as Spanish, German and Polish say it), said as the home names it
+    ("the jurgen cup")."""
+    out, k = list(toks), 1
+    while k < len(out) - 1:
+        j = k + 1 + (out[k + 1] == "the")
+        owner = vocab.owner_said(out[j]) if out[k] == "of" and j < len(out) else None
+        for n in (3, 2, 1) if owner else ():
+            head = tuple(out[k - n:k])
+            form = next((f for f in (owner, owner + "s") if (f, *head) in vocab.phrases), None)
+            if k >= n and all(w.isalpha() for w in head) and form:
+                out[k - n:j + 1] = [form, *head]
+                k -= 1
+                break
+        k += 1
+    return out
+
+
 def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     """`raw` (the rule parser's tokens) as meant: idioms said plainly, fillers dropped, chit-chat
     before "anyway" dropped, self-corrections applied, things and deeds said with "not" left
@@ -244,6 +263,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     toks = [w for k, t in enumerate(raw) if k in named or t not in FILLERS
             for w in ([t] if k in named else SPOKEN.get(t, [_with_g(t)]))] or raw
     toks = heard_as_meant(toks, vocab.phrases, vocab.words, COLOURS, _GRAMMAR)  # "the read mug"
+    toks = _owned_of(toks, vocab)
     toks = _said_plainly(toks, vocab)
     toks = _drop_preamble(toks, vocab)
     toks = _whose_it_is(_to_the_person(_hers_said_of_a_place(toks, vocab), vocab), vocab)

@@ -229,6 +229,7 @@ _VEHICLE = re.compile(r"\b(move|drive|start|park|reverse|back|shift|take)( out| 
                       r"(car|van|truck|lorry|vehicle|motorbike|motorcycle|scooter)\b(?! (keys?|key fob|fob|seat|charger)\b)")
 
 
+_FLOORS = frozenset("floor ground carpet rug mat floorboards".split())
 # what a statement says of a room that wants tidying ("the shed's a tip", "his stuff lying round the shed")
 _MESS = frozenset("mess messy state tip pigsty disaster chaos shambles bombsite dump junk clutter cluttered "
                   "lying strewn scattered everywhere".split())
@@ -598,6 +599,7 @@ class Frame:
     verbless: bool = False  # "..., and the remote too": borrows the previous clause's verb
     there: bool = False  # "move it there": the place mentioned last
     aside: str | None = None  # "I want to make a smoothie": the refusal, if nothing else is asked
+    floor: str | None = None  # "put it on the carpet in the hall": the floor said as where it goes
     locs: list[str] = field(default_factory=list)  # where the objects are now (hints, "from")
     reported: bool = False  # a hint that tells what was done ("I moved the plate to the counter")
     depart: str | None = None  # "get out of the kitchen": the room to leave
@@ -930,6 +932,9 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
     # "put the book on the bench in the conservatory": the room says which bench, not where else
     in_its_room = first_at is not None and then_at is not None and len(then_at.names) == 1 \
         and any(vocab.rooms_of.get(n) == then_at.names[0] for n in first_at.names)
+    # "put the scarf on the carpet in the corridor": the floor of that room
+    in_its_room = in_its_room or bool(dest_at) and then_at is not None and vocab.kinds.get(then_at.names[0]) == "room" \
+        and bool(set(toks[dest_at[0] + 1:dest_at[0] + 3]) & _FLOORS)
     if later_place and dest_at[0] in object_ends and toks[dest_at[0]] in STATIC_PREPS \
             and "not" not in toks[dest_at[0]:dest_at[1]] and not in_its_room:
         for k in range(dest_at[0], dest_at[1]):
@@ -957,6 +962,9 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
         for idx, (cwords, _) in enumerate(CATEGORIES):
             if t in cwords and f.category is None:
                 f.category = idx
+        if role_at.get(k) == "dest" and t in _FLOORS and (t,) not in vocab.phrases and k > 0 \
+                and toks[k - 1] in ("the", "on", "onto") and k not in covered and not {"not", "never"} & set(toks[k - 3:k]):
+            f.floor = raw[k]
         thing = t in UNSUPPORTED_VERBS and k > 0 and toks[k - 1] in DETERMINERS - {"that", "this"}  # "my phone"
         if t.isalpha() and len(t) >= 3 and (t not in KNOWN_ENGLISH or thing) and t not in vocab.words \
                 and k not in purpose:
@@ -1768,6 +1776,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
         elif f.intent == "putaway":
             goals = [["on", o, state.desc.objects[o].home] for o in objects]
         elif f.intent == "place":
+            if f.floor is not None and f.dest != USER:  # (a place of the home's own called "rug" is said as that)
+                raise Refusal(f"I only put things on furniture, not on the {f.floor}, where they could "
+                              f"trip someone.", "unsupported")
             if f.dest is None and f.there and last_place:
                 f.dest = last_place
             if f.dest is None:
