@@ -33,7 +33,7 @@ from cloud_brain.planner.sounds import heard_as_meant
 _GRAMMAR = KNOWN_ENGLISH | COMMON_WORDS | PEOPLE  # words said for themselves: "tom's mum" is no mug
 FILLERS = frozenset("""um umm uh uhh uhm er erm hmm mm ah eh oh oi yeah yep yup lol mate pal dude bro robo bot
 och aye wee yaar arre arey accha achha haan ji beta jaldi wahi wala wali plumb eish ag hawu yho howzit
-sumimasen onegai onegaishimasu kudasai arigato arigatou dozo prosze dziekuje bitteschon""".split())
+lah leh lor meh hor sia sumimasen onegai onegaishimasu kudasai arigato arigatou dozo prosze dziekuje bitteschon""".split())
 # and who is addressed; Scots, Hindi, Japanese and Polish asides
 # text speak, as the words it stands for
 SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "thx": ["thanks"],
@@ -54,7 +54,7 @@ SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "t
           "whit": ["what"], "whaur": ["where"], "afore": ["before"], "isnae": ["is", "not"], "cannae": ["can", "not"],
           "dinnae": ["do", "not"], "didnae": ["did", "not"], "wouldnae": ["would", "not"], "couldnae": ["could", "not"],
           "willnae": ["will", "not"], "wasnae": ["was", "not"], "kahan": ["where"], "hai": ["is"],
-          "w": ["with"], "ma": ["my"], "thingummy": ["thing"], "thingummyjig": ["thing"], "thingamajig": ["thing"],
+          "w": ["with"], "ma": ["my"], "cuppa": ["cup"], "thingummy": ["thing"], "thingummyjig": ["thing"], "thingamajig": ["thing"],
           "thingamabob": ["thing"], "doodah": ["thing"], "doohickey": ["thing"], "whatsit": ["thing"], "whatsits": ["things"],
           "whatchamacallit": ["thing"], "thingy": ["thing"], "gizmo": ["thing"], "mah": ["my"], "yer": ["your"], "ye": ["you"], "aff": ["off"], "deid": ["dead"], "yin": ["one"],
           "yins": ["ones"], "nothin": ["nothing"], "goin": ["going"],
@@ -108,8 +108,18 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
      r"kitchen|bedroom|hall|study|office|den|flat|house|place|sitting room|living room)\b", r"tidy \2 \3\4"),
     (r"\b(have|has) (scattered|wrecked|trashed|messed up) (their|his|her|my|the|our) (\w+)\b", r"\3 \4 is a mess"),
     (r"\bat sixes and sevens\b", "a mess"), (r"\b(all )?(topsy turvy|higgledy piggledy)\b", "a mess"),
-    (r"^(abeg |oya |please |pls )?(on|off) the (light|lights|tv|telly|fan|ac|aircon|gen|generator|radio|heater|lamp|socket)\b",
-     r"switch \2 the \3"),  # Nigerian English: "on the light", "off the fan"
+    (r"(^|, |\b(?:go and|go|and|then|just|you|kindly|abeg|oya|please|pls|can you|could you) )(abeg |oya |please |pls )?(on|off) "
+     r"the (light|lights|tv|telly|fan|ac|aircon|gen|generator|radio|heater|lamp|socket)(?= ,|$| (in|for|please|now|again|too|and|so|no|wait|o|oh|abeg|sha|jare|biko)\b)",
+     r"\1switch \3 the \4"),  # Nigerian and Singapore English: "on the light", "go and off the fan"
+    (r"\bopen (the|my|that) (light|lights|lamp|fan|aircon|tv|telly|television|radio)\b", r"switch on \1 \2"),  # "open the light"
+    (r"\bchuck (me|us)\b(?![^,]*\bat\b)", r"pass \1"),  # "chuck us the remote": not a throw at anyone
+    (r"^(kia ora|g day|gday|hiya|howdy)( (mate|bro|love|all|guys|whanau))?( ,)?", ""),
+    (r"\b(would|could|will|can) you (love|darl|darlin|darling|mate|hun|babe|pet|dear|sweetheart|bro|cuz)(?= ,|$)", r"\1 you"),
+    (r"\bin to (the|my|his|her|their|our|your)\b", r"into \1"),  # "take his keys in to his bedside table"
+    (r"(^|, )(i )?reckon (that )?(?=(it|they|he|she|the|my|his|her)\b)", r"\1i think "),  # "reckon they're in the spare room"
+    (r"\b(bring|give|pass|hand|fetch) (it|them) me\b", r"\1 \2 to me"),  # "bring it me please"
+    (r"\bmake there (some )?order\b", "tidy up there"),  # Spanish/German "make order": tidy
+    (r"\bmake (some )?order\b", "tidy up"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
     (r"\bi (really )?mean it\b( ,)?", ""),
     (r"\b(por favor|s il vous plait|per favore)\b", "please"),
@@ -125,6 +135,11 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\bwhichever (\w+( \w+)?) is (closer|closest|nearer|nearest|nearby)\b", r"a \1"),  # "whichever mug is closer"
     # "keep the remote on the teapoy": keep = put (Indian English), where a place is said
     (r"\bkeep (the|my|his|her|it|them|this|that|these|those|our|your)\b(?=[^,]*\b(on|in|onto|into|inside|at)\b)", r"put \1"),
+    # Singapore and Indian English: "go and keep the mahjong set, put on the tv console" (keep: take
+    # it to be put away), "go and keep it lah" (put it away), "keep back on top of the fridge"
+    (r"\bkeep (the|my|his|her|it|them|this|that|these|those|our|your)\b(?=[^,]* , (put|place|leave|set)\b)", r"take \1"),
+    (r"(^|, |\band |\bgo )keep (the \w+( \w+)?|my \w+( \w+)?|it|them)( back)?(?= ,|$)", r"\1put \2 away"),
+    (r"\bkeep back\b", "put it back"),
     # "the bottom shelf of the bookcase": a part of a furniture is the furniture
     (r"\b(the )?(top|bottom|middle|lower|upper|lowest|highest|first|second|third|left|right|front|back) "
      r"(shelf|shelves|part|end|side|corner|half|bit) of (the |my |his |her |our )?(?=\w)", "the "),

@@ -1355,16 +1355,18 @@ def _in_order_of_deeds(clauses: list, timing: list[str | None]) -> list:
 _COUNTS = {"two": 2, "2": 2, "three": 3, "3": 3, "four": 4, "4": 4}
 
 
-def _each_of(m: Mention, words: list[str]) -> bool:
+def _each_of(m: Mention, words: list[str], vocab: Vocabulary) -> bool:
     """Whether a plural names each of the things it fits: "bring me both teddies", "all the
     cups", "fetch the 2 mugs" (as many as there are), "the mugs" (the home's two); not "the
-    sneakers", a thing named in the plural (one pair of two)."""
+    sneakers" or "the specs", a thing named in the plural (one pair of two, which one is asked)."""
     if len(m.names) < 2 or not m.text.endswith("s"):
         return False
     if set(words) & {"both", "all"}:
         return True
     before = words[max(0, m.start - 2):m.start]
-    if any(n.split("_")[-1] == m.text.split()[-1] for n in m.names):
+    said = m.text.split()[-1]
+    if any(n.split("_")[-1] == said for n in m.names) \
+            or all(any(p.split()[-1] == said for p in vocab.nouns.get(n, ())) for n in m.names):
         return False
     count = next((_COUNTS[w] for w in before if w in _COUNTS), None)
     return count == len(m.names) if count is not None else before[-1:] == ["the"]
@@ -1716,7 +1718,7 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                                        & set(n for m in f.objects for n in m.names) for g in frames[i + 1:]):
             continue  # "chabi kahan hai? bring the house keys": the later words say which, and it is brought
         objects = [n for m in f.objects for n in (
-            m.names if _each_of(m, f.text.split()) else [_resolve_object(m, state, vocab, f.locs or hint_locs)])]
+            m.names if _each_of(m, f.text.split(), vocab) else [_resolve_object(m, state, vocab, f.locs or hint_locs)])]
         if f.intent == "where":
             if not objects:
                 raise Refusal(_unknown(f.unknown), "unknown")
