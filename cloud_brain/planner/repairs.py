@@ -54,7 +54,7 @@ SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "t
           "whit": ["what"], "whaur": ["where"], "afore": ["before"], "isnae": ["is", "not"], "cannae": ["can", "not"],
           "dinnae": ["do", "not"], "didnae": ["did", "not"], "wouldnae": ["would", "not"], "couldnae": ["could", "not"],
           "willnae": ["will", "not"], "wasnae": ["was", "not"], "kahan": ["where"], "hai": ["is"],
-          "w": ["with"], "ma": ["my"], "cuppa": ["cup"], "thingummy": ["thing"], "thingummyjig": ["thing"], "thingamajig": ["thing"],
+          "w": ["with"], "ma": ["my"], "cuppa": ["cup"], "dun": ["do", "not"], "thingummy": ["thing"], "thingummyjig": ["thing"], "thingamajig": ["thing"],
           "thingamabob": ["thing"], "doodah": ["thing"], "doohickey": ["thing"], "whatsit": ["thing"], "whatsits": ["things"],
           "whatchamacallit": ["thing"], "thingy": ["thing"], "gizmo": ["thing"], "mah": ["my"], "yer": ["your"], "ye": ["you"], "aff": ["off"], "deid": ["dead"], "yin": ["one"],
           "yins": ["ones"], "nothin": ["nothing"], "goin": ["going"],
@@ -865,6 +865,7 @@ def _drop_preamble(toks: list[str], vocab: Vocabulary) -> list[str]:
     request starts after the last "anyway" (or "whatever", "ignore it") that has one after it."""
     for k in range(len(toks) - 1, 0, -1):
         said_aside = toks[k] in _PREAMBLE_ENDS and not (toks[k] == "whatever" and toks[k - 1] in ("me", "us", "the")) \
+            and not (toks[k] == "anyhow" and "," not in (toks[k - 1], toks[k + 1])) \
             or toks[k - 1] == "ignore" and toks[k] in ("it", "that", "them")  # (not "bring me whatever is on the chest")
         if said_aside and _asks(toks[k + 1:], vocab):
             rest = toks[k + 1:]
@@ -1076,6 +1077,9 @@ def _drop_contrasts(toks: list[str], vocab: Vocabulary) -> list[str]:
             p -= 1
         prev = next((m for m in ments if m.end == p + 1), None)
         if prev is not None and _kind(prev, vocab) == _kind(negated, vocab):
+            left = sorted(set(prev.names) - set(negated.names))
+            if len(left) == 1 and len(prev.names) > 1:  # "bring me the tin. not the milo one": the other tin
+                return _drop_contrasts(toks[:prev.start] + left[0].split("_") + toks[prev.end:k] + toks[negated.end:], vocab)
             return _drop_contrasts(toks[:k] + toks[negated.end:], vocab)
     return toks
 

@@ -720,7 +720,10 @@ _SUBORDINATORS = frozenset("before after while when until because as since thoug
 _SUBJECTS_NOT_YOU = frozenset("i we he she they it".split())
 _HABITS = frozenset("always usually often never sometimes keeps kept constantly forever".split())
 _VISITORS = frozenset("friend friends boss neighbour neighbor neighbours neighbors guest guests visitors family "
-                      "parents grandparents cousin cousins aunt uncle auntie kids children twins boys girls".split())
+                      "parents grandparents cousin cousins aunt uncle auntie aunties uncles kids children twins boys girls "
+                      # and animals, which do things too: "before the lizard gets in", "so the cat can't reach it"
+                      "cat cats dog dogs puppy kitten lizard lizards gecko geckos ants ant flies fly mice mouse rats rat "
+                      "cockroach cockroaches roaches birds bird monkeys monkey possum possums squirrel squirrels".split())
 _SAYS = frozenset("wants needs says said asked asks would likes".split())
 
 
