@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 
 from cloud_brain.planner.rules import FILLER as FILLER_WORDS
-from cloud_brain.planner.rules import (COLOURS, COMMON_WORDS, DEED_WORDS, DELIVER_VERBS, DETERMINERS, DOCK_WORDS, IMPERATIVES,
+from cloud_brain.planner.rules import (COLOURS, COMMON_WORDS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES,
                                        KNOWN_ENGLISH, PEOPLE, Mention, Refusal, Vocabulary, _find_mentions,
                                        _phrase_start, _repaired)
 from cloud_brain.planner.prompt import english_words, plurals
@@ -251,18 +251,6 @@ def _in_names(toks: list[str], vocab: Vocabulary) -> set[int]:
     return inside
 
 
-_WANTING = frozenset("need needs want wants get got".split())
-
-
-def _me_as_my(toks: list[str], vocab: Vocabulary) -> list[str]:
-    """ "lost me sunnies again", "and me stubby holder too": "me" right before a thing's bare name
-    is "my" (Australian, Irish, northern English); "bring me sunnies" reads the same either way."""
-    return [("my" if t == "me" and k + 1 < len(toks) and toks[k + 1].isalpha() and vocab.owner_said(toks[k + 1]) is None
-             and not (k > 0 and toks[k - 1] in DELIVER_VERBS | _WANTING)  # ("pass me harold's pen", "need me keys")
-             and any(vocab.kinds.get(n) == "object" for n in vocab.phrases.get((toks[k + 1],), set())
-                     | vocab.phrases.get(tuple(toks[k + 1:k + 3]), set())) else t) for k, t in enumerate(toks)]
-
-
 def _owned_of(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "the cup of jürgen", "the night table of lucía", "the tablets of the grandpa": whose a
     thing is, said after it (as Spanish, German and Polish say it), said as the home names it
@@ -290,7 +278,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     toks = [w for k, t in enumerate(raw) if k in named or t not in FILLERS
             for w in ([t] if k in named else SPOKEN.get(t, [_with_g(t)]))] or raw
     toks = heard_as_meant(toks, vocab.phrases, vocab.words, COLOURS, _GRAMMAR)  # "the read mug"
-    toks = _owned_of(_me_as_my(toks, vocab), vocab)
+    toks = _owned_of(toks, vocab)
     toks = _said_plainly(toks, vocab)
     toks = _drop_preamble(toks, vocab)
     toks = _whose_it_is(_to_the_person(_hers_said_of_a_place(toks, vocab), vocab), vocab)
@@ -799,7 +787,7 @@ def _name_the_owner(toks: list[str], vocab: Vocabulary) -> list[str]:
     return out
 
 
-_ME_FOR_MY = frozenset("on onto in into from off put chuck leave move pop stick where is are".split())
+_ME_FOR_MY = frozenset("on onto in into from off put chuck leave move pop stick where is are and lost found forgot find us".split())
 
 
 def _all_the(m: re.Match, vocab: Vocabulary) -> str:
@@ -833,7 +821,7 @@ def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
             head = next((h for h in reversed(out[max(0, k - 10):k - 2]) if (out[k - 1], h) in vocab.phrases), None)
             if head is not None:
                 out[k] = head
-    for k in range(1, len(out) - 1):  # "put me sunnies away", "on me bed": "me" said for "my"
+    for k in range(1, len(out) - 1):  # "put me sunnies away", "on me bed", "lost me sunnies": "me" said for "my"
         nxt = out[k + 1]
         if out[k] == "me" and out[k - 1] in _ME_FOR_MY and nxt.isalpha() and nxt not in FILLER_WORDS | _PREPS \
                 and nxt in vocab.words and any(p[0] == nxt for p in vocab.phrases):

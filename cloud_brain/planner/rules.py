@@ -1004,9 +1004,12 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
         there = tuple(n for n in pick.names if vocab.rooms_of.get(n) in rooms_said)
         if len(pick.names) > 1 and len(there) == 1:
             pick = dataclasses.replace(pick, names=there)
-        if len(pick.names) > 1:
+        if len(pick.names) > 1 and first_verb is None and f.objects:
+            pick = None  # "daddy's specs on the bed again, ...": which bed they lie on is the state's to say
+        elif len(pick.names) > 1:
             raise _ambiguous(pick, vocab)
-        f.dest, f.dest_explicit = pick.names[0], True
+        else:
+            f.dest, f.dest_explicit = pick.names[0], True
     elif f.to_user or "my" in toks and f.verb not in PLACE_VERBS - NAV_VERBS - {"leave"}:
         f.dest = USER  # ("put my glasses and my phone on my nightstand": "my" is no destination)
     # the intent
