@@ -780,9 +780,11 @@ def _name_the_owner(toks: list[str], vocab: Vocabulary) -> list[str]:
             continue
         for n in (2, 1):
             rest = tuple(out[k + 1:k + 1 + n])
-            owners = [p for p in out[:k][::-1] if p.isalpha() and (p, *rest) in vocab.phrases]
+            # (an owner of two words too: "ah ma's medicine ..., her specs also")
+            owners = [said for j in range(k - 1, -1, -1) for said in ((out[j],), tuple(out[j - 1:j + 1]) if j else ())
+                      if said and all(w.isalpha() for w in said) and (*said, *rest) in vocab.phrases]
             if len(rest) == n and owners:
-                out[k] = owners[0]
+                out[k:k + 1] = list(owners[0])
                 break
     return out
 
