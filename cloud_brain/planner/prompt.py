@@ -41,6 +41,7 @@ import functools
 import json
 import random
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,8 +84,11 @@ def normalise(text: str) -> str:
 def as_heard(text: str) -> str:
     """`text` as speech recognition gives it: lower case words, no punctuation but apostrophes.
     The voice evaluation scores transcripts in this form, and the corpus says some commands so
-    (a spoken command reaches the planner with no sentence or list boundaries)."""
-    return " ".join(re.sub(r"[^a-z' ]+", " ", text.lower()).split())
+    (a spoken command reaches the planner with no sentence or list boundaries). Letters with
+    accents are heard as the letters ("Jürgen" -> "jurgen"), as a recogniser's dictionary spells
+    them, not dropped."""
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^a-z' ]+", " ", folded).split())
 
 
 def words_of(name: str) -> list[str]:
