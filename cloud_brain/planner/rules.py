@@ -1576,10 +1576,11 @@ def _unknown(words: list[str]) -> str:
 
 def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary) -> tuple[list[list], list[Step]]:
     """Goal lists, one per clause in order; or a ready plan (say/where/stop/greet)."""
-    # "take the tape and the drill out to the garden room": a thing taken, with no place of its
-    # own, goes where the verbless clause after it says
-    for f, nxt in zip(frames, frames[1:]):
-        if f.intent == "deliver" and f.verb in ("take", "carry") and f.dest is None and not f.to_user \
+    # "take the tape and the drill out to the garden room", "bring the car keys, the house keys
+    # and the torch to the shoe cabinet": a thing taken, with no place of its own, goes where the
+    # verbless clauses after it say (from the last, so a list passes the place on)
+    for f, nxt in reversed(list(zip(frames, frames[1:]))):
+        if f.intent == "deliver" and f.verb in ("take", "carry", "bring") and f.dest is None and not f.to_user \
                 and nxt.verb is None and nxt.objects and nxt.dest not in (None, USER) and nxt.dest_explicit:
             f.intent, f.dest, f.dest_explicit = "place", nxt.dest, True
         elif f.intent == "deliver" and f.verb is None and f.verbless and f.objects and f.dest is None \
