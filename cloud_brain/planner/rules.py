@@ -1586,6 +1586,19 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
         elif f.intent == "deliver" and f.verb is None and f.verbless and f.objects and f.dest is None \
                 and nxt.intent == "place" and nxt.objects and nxt.dest not in (None, USER) and nxt.dest_explicit:
             f.intent, f.dest, f.dest_explicit = "place", nxt.dest, True  # "mr bear and blankie have to go on her bed"
+    # "take the red scarf to my room, in the commode", "bring it to his room, on his desk": the
+    # furniture said after a room is where in it
+    for f, nxt in zip(frames, frames[1:]):
+        said = [n for m in f.places if len(m.names) == 1 for n in m.names if vocab.kinds.get(n) == "room"]
+        room = f.dest if vocab.kinds.get(f.dest or "") == "room" else None if f.dest != USER \
+            else said[0] if len(said) == 1 else vocab.rooms_of.get(nxt.dest or "") if "room" in f.text.split() \
+            else state.user_room  # ("to my room": the person's, said, or the one the furniture after it is in)
+        if f.intent in ("deliver", "place") and (f.objects or f.pronoun) and room is not None and nxt.verb is None \
+                and not nxt.objects and nxt.dest_explicit and vocab.rooms_of.get(nxt.dest or "") == room \
+                and nxt.text.split()[:1] in (["in"], ["on"], ["onto"], ["into"], ["inside"]) \
+                and not any(state.location_of(n) == nxt.dest for m in f.objects for n in m.names):  # (not where it is)
+            f.intent, f.dest, f.dest_explicit = "place", nxt.dest, True
+            nxt.intent = "hint"
     # a place clause without a destination borrows one from the intent-less clauses after it
     for i, f in enumerate(frames):
         if f.intent == "place" and f.dest is None:
