@@ -118,6 +118,7 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\bin to (the|my|his|her|their|our|your)\b", r"into \1"),  # "take his keys in to his bedside table"
     (r"(^|, )(i )?reckon (that )?(?=(it|they|he|she|the|my|his|her)\b)", r"\1i think "),  # "reckon they're in the spare room"
     (r"\b(bring|give|pass|hand|fetch) (it|them) me\b", r"\1 \2 to me"),  # "bring it me please"
+    (r"\btake (it|them|this|that) (and )?give (me|us)\b", r"bring \1 to me"),  # Singapore English: "take it give me"
     # "bring me 3 things: my ezlink, my water bottle and the ang pow": the things are the list
     (r"\b(a few|a couple of|a couple|couple of|some|several|two|three|four|five|[2-5]) (more )?(things|items|bits)( for me)?( please)? , "
      r"(?=(the|my|his|her|our|your|their|a|an|some)\b)", ""),

@@ -205,7 +205,9 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\bhide\b(.{0,40}\b(won t|will not|can not|cannot|never|not) (find|see|get)\b|.{0,30}\bfrom (him|her|them)\b|"
         r".{0,40}\b(pills?|tablets|medicine|medication|meds|inhaler)\b)|"  # (whose dose it is is theirs to decide)
         r"\bso (that )?(he|she|they|nobody|no one|the kids?|granny|grandma|grandpa) (can not|can t|cannot|won t|will not) "
-        r"(get out|get in|get past|get through|get by|go out|leave|escape|come in|come out)\b|\b(block|barricade|trap) (him|her|them|the (front |back )?door|the way|the exit)\b")),
+        r"(get out|get in|get past|get through|get by|go out|leave|escape|come in|come out)\b|"
+        r"(?<!whether you )(?<!if you )(?<!not )(?<!never )(?<!don t )(?<!do not )"
+        r"\b(block|barricade|trap) (him|her|them|the (front |back )?door|the way|the exit)\b")),
     ("I can't open doors or let anyone in; please handle visitors yourself.", re.compile(
         r"\b(open|unlock|answer|unbolt)\b.{0,20}\b(door|doors|gate|window|windows)\b|"
         r"\bunlock\b|\blet\b.{0,20}\bin\b|\bstrangers?\b|\bintruders?\b|\bburglars?\b|"
@@ -1377,7 +1379,10 @@ def _each_of(m: Mention, words: list[str], vocab: Vocabulary) -> bool:
             or all(any(p.split()[-1] == said for p in vocab.nouns.get(n, ())) for n in m.names):
         return False
     count = next((_COUNTS[w] for w in before if w in _COUNTS), None)
-    return count == len(m.names) if count is not None else before[-1:] == ["the"]
+    if count is not None:
+        return count == len(m.names)
+    # "the mugs"; and a bare plural, "got cups and things everywhere": whichever there are
+    return before[-1:] == ["the"] or not before or before[-1] not in DETERMINERS | INDEFINITE | PRONOUNS and before[-1].isalpha()
 
 
 def _nearest(names: list[str], state: WorldState) -> str:
