@@ -1520,6 +1520,9 @@ def _chatter(sentence: str, vocab: Vocabulary) -> int:
 
 
 _DEGREE = frozenset("too so very really quite far awfully ever such bit rather terribly".split())
+# what is said of a thing with no verb to say it ("the screw loose already", "the battery flat again")
+_SAID_OF_IT = frozenset("went gone broke broken died blew already again still anymore loose empty full dirty "
+                        "missing lost finished spoilt spoiled stuck dead flat cracked torn".split())
 
 
 _ASKED = (DEED_WORDS - SPEAKER_WANTS) | IMPERATIVES | frozenset(("wait", "stay"))
@@ -1559,7 +1562,7 @@ def _remark(f: Frame) -> bool:
             or _REQUEST.search(f.text):  # "could you draw the curtains": asked, if not of these skills
         return False
     if words[0] in DETERMINERS | INDEFINITE:  # a noun phrase: a remark only with something said of it
-        return bool(set(words) & (_DEGREE | _BE | STATE_WORDS | {"went", "gone", "broke", "died", "blew"})) or any(
+        return bool(set(words) & (_DEGREE | _BE | STATE_WORDS | _SAID_OF_IT)) or any(
             w.endswith(("ing", "ed")) and w in f.unknown + f.unknown_dest for w in words[2:])
     return not _WANTS_A_THING.search(" ".join(words))
 
