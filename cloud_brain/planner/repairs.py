@@ -551,13 +551,20 @@ def _thing_for(toks: list[str], vocab: Vocabulary) -> list[str]:
                 name = next(iter(hits))
                 if vocab.phrases.get(tuple(name.split("_"))) == {name}:
                     return toks[:k] + name.split("_") + toks[w + 1:]
-    for k in range(len(toks) - 3):  # "the thing i charge my phone with": the charger
-        if toks[k] in ("thing", "thingy", "one", "gadget") and toks[k + 1:k + 2] in (["i"], ["we"], ["you"], ["that"]):
+    for k in range(len(toks) - 3):  # "the thing i charge my phone with": the charger; "what i read
+        # with": the reading glasses; "the thing i water the pot plants with": the watering can
+        if toks[k] in ("thing", "thingy", "one", "gadget", "what") and toks[k + 1:k + 2] in (["i"], ["we"], ["you"], ["that"]):
             v = k + 2 + (toks[k + 2] in ("i", "we", "you")) + (toks[k + 2:k + 4] == ["use", "to"]) * 2
             end = next((j for j in range(v + 1, min(v + 6, len(toks))) if toks[j] == "with"), None)
-            noun = next((n for n in (toks[v] + "er", toks[v] + "r") if v < len(toks) and (n,) in vocab.phrases), None)
-            if end is not None and noun is not None:
-                return toks[:k] + [noun] + toks[end + 1:]
+            if end is None or v >= len(toks):
+                continue
+            noun = next(([n] for n in (toks[v] + "er", toks[v] + "r") if (n,) in vocab.phrases), None)
+            doing = {p: ns for p, ns in vocab.phrases.items() if len(p) == 2 and p[0] in (toks[v] + "ing", toks[v][:-1] + "ing")
+                     and all(vocab.kinds.get(n) == "object" for n in ns)}
+            if noun is None and doing and len(set().union(*doing.values())) == 1:
+                noun = list(min(doing))
+            if noun is not None:
+                return toks[:k - (toks[k] == "what" and k > 0 and toks[k - 1] in DETERMINERS)] + noun + toks[end + 1:]
     return toks
 
 
