@@ -122,6 +122,9 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     # "bring me 3 things: my ezlink, my water bottle and the ang pow": the things are the list
     (r"\b(a few|a couple of|a couple|couple of|some|several|two|three|four|five|[2-5]) (more )?(things|items|bits)( for me)?( please)? , "
      r"(?=(the|my|his|her|our|your|their|a|an|some)\b)", ""),
+    # "put it in the, no sorry, on the bench": a place begun and taken back before it was named
+    (r"\b(in|on|into|onto|to|at|under|by|beside)( the| my| his| her| our| your)? (, )?(no sorry|sorry|no wait|wait|no|"
+     r"i mean|sorry i mean) (, )?(?=(in|on|into|onto|to|at|under|by|beside)\b)", ""),
     (r"\bmake there (some )?order\b", "tidy up there"),  # Spanish/German "make order": tidy
     (r"\bmake (some )?order\b", "tidy up"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
