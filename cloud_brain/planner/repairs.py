@@ -125,6 +125,8 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     # "put it in the, no sorry, on the bench": a place begun and taken back before it was named
     (r"\b(in|on|into|onto|to|at|under|by|beside)( the| my| his| her| our| your)? (, )?(no sorry|sorry|no wait|wait|no|"
      r"i mean|sorry i mean) (, )?(?=(in|on|into|onto|to|at|under|by|beside)\b)", ""),
+    (r"\bthe (" + "|".join(sorted(COLOURS)) + r") of the\b", r"the \1 one in the"),  # "the red of the kitchen"
+    (r"\b(also |and )the (mine|yours|his|hers|ours)\b", r"\1\2"),  # "and also the mine": Spanish "el mío"
     (r"\bmake there (some )?order\b", "tidy up there"),  # Spanish/German "make order": tidy
     (r"\bmake (some )?order\b", "tidy up"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
@@ -842,6 +844,10 @@ def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
         if out[k] == "me" and out[k - 1] in _ME_FOR_MY and nxt.isalpha() and nxt not in FILLER_WORDS | _PREPS \
                 and nxt in vocab.words and any(p[0] == nxt for p in vocab.phrases):
             out[k] = "my"
+    for k in range(1, len(out) - 1):  # "the scarf red that is in the sofa" -> "the red scarf" (Spanish order)
+        if out[k - 1] in DETERMINERS and out[k + 1] in COLOURS and (out[k + 1], out[k]) in vocab.phrases \
+                and (out[k],) in vocab.phrases:
+            out[k], out[k + 1] = out[k + 1], out[k]
     for k in range(1, len(out) - 2):  # "the ball of yellow colour" -> "the yellow ball"
         if out[k] == "of" and out[k + 1] in COLOURS and out[k + 2] in ("colour", "color", "coloured", "colored"):
             out[k - 1:k + 3] = [out[k + 1], out[k - 1]]
