@@ -742,12 +742,18 @@ def _where_they_are(toks: list[str], k: int) -> bool:
 LATER = frozenset("later tonight tomorrow soon morning afternoon evening weekend".split())
 
 
+_HOW_OFTEN = frozenset("always usually often sometimes normally generally mostly".split())
+
+
 def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
                  people: frozenset = frozenset()) -> str | None:
     """'hint' for a statement about where things are ("the book is on the sofa", "this room is a
     disaster"), 'report' for one that tells what was done ("someone left the cup on the bed"),
     'norm' for where something should be ("the book goes on the shelf"), else None (a command).
     The tense is read from `raw`, the words as said: typo repair turns "moved" into "move"."""
+    if toks[:1] and toks[0] in _HOW_OFTEN and toks[1:2] in (["he"], ["she"], ["they"], ["it"], ["i"], ["we"]):
+        # "always he leaves it in the kitchen" (German and Spanish order): the clause after the adverb
+        return _clause_kind(toks[1:], raw[1:], {c - 1 for c in covered if c}, first, people)
     words = set(toks)
     norm = words & NORM_WORDS
     if norm and "where" not in words and not words & PUTAWAY_WORDS - {"goes", "belongs", "belong", "lives"}:
@@ -810,10 +816,10 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
     if len(toks) > 2 and toks[0] in people | {"he", "she", "they", "someone", "somebody"} and toks[1] in ("had", "has") \
             and toks[2] in ("it", "them", "had", "been"):
         return "hint"  # "sam's had it in the bedroom all week": where it has been
-    if len(toks) > 2 and toks[0] in people and 0 not in covered and 1 not in covered \
+    if len(toks) > 2 and toks[0] in people | {"he", "she"} and 0 not in covered and 1 not in covered \
             and (toks[1] in _HABITS or len(raw[1]) > 3 and raw[1].endswith("s") and not raw[1].endswith("ss")
                  and toks[1] not in commands | _BE | {"does", "goes", "belongs", "lives", "needs", "wants", "says"}):
-        return "hint"  # "kenji always forget it on table", "kenji leaves it on the table": his habit
+        return "hint"  # "kenji always forget it on table", "he leaves it on the table": his habit
     if toks[:1] in (["it"], ["they"], ["he"], ["she"]) and toks[1:2] and toks[1] in _HABITS:
         return "hint"  # "it keeps ending up in the hall", "she always leaves it there"
     if len(toks) > 2 and toks[0] in ("my", "our", "his", "her", "the") and toks[1] in PEOPLE | _VISITORS \
