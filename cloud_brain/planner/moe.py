@@ -244,12 +244,17 @@ def _left_out(grammar: ProgramGrammar, read: list[list], state: WorldState, done
     goal the model planned is one the parser read, and the parser read more ("fetch the 2 mugs",
     "need phone + keys": the model, trained on one thing per deed, fetched the first), the rest
     is planned after the model's steps, which have already gone out. Its goals join the plan's.
-    Where the two readings differ otherwise, the model's stands."""
-    planned = list(grammar.goals)
+    So too when the model planned nothing that was not so already (it had read "would you bring
+    it to me" of the wool on the piano as "the wool on the piano", and said "That's already
+    done."). Where the two readings differ otherwise, the model's stands."""
+    idle = not done and all(holds(g, state, []) for g in grammar.goals)
+    planned = [] if idle else list(grammar.goals)
     missing = [g for g in read if g not in planned]
-    if not planned or not missing or any(g not in read for g in planned) \
+    if not missing or any(g not in read for g in planned) \
             or any(s.skill == "refuse" for s in done):
         return []
+    if idle:
+        grammar.goals.clear()
     try:
         current = execute(done, state)
         steps = solve_keeping(missing, [g for g in planned if g[0] == "on" and holds(g, current, [])], current)

@@ -271,7 +271,8 @@ def _owned_of(toks: list[str], vocab: Vocabulary) -> list[str]:
         for n in (3, 2, 1) if owner else ():
             head = tuple(out[k - n:k])
             form = next((f for f in (owner, owner + "s") if (f, *head) in vocab.phrases), None)
-            if k >= n and all(w.isalpha() for w in head) and form:
+            if k >= n and all(w.isalpha() for w in head) and form and len(vocab.phrases.get(head, ())) != 1:
+                # (only where the owner tells things apart: "the photo of harold" is the one photo)
                 out[k - n:j + 1] = [form, *head]
                 k -= 1
                 break
