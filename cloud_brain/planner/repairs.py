@@ -120,7 +120,7 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(bring|give|pass|hand|fetch) (it|them) me\b", r"\1 \2 to me"),  # "bring it me please"
     (r"\btake (it|them|this|that) (and )?give (me|us)\b", r"bring \1 to me"),  # Singapore English: "take it give me"
     # "bring me 3 things: my ezlink, my water bottle and the ang pow": the things are the list
-    (r"\b(a few|a couple of|a couple|couple of|some|several|two|three|four|five|[2-5]) (more )?(things|items|bits)( for me)?( please)? , "
+    (r"\b(a few|a couple of|a couple|couple of|some|several|two|three|four|five|[2-5]) (more )?(things|items|bits)( for me| or not| please| can)* , "
      r"(?=(the|my|his|her|our|your|their|a|an|some)\b)", ""),
     # "put it in the, no sorry, on the bench": a place begun and taken back before it was named
     (r"\b(in|on|into|onto|to|at|under|by|beside)( the| my| his| her| our| your)? (, )?(no sorry|sorry|no wait|wait|no|"

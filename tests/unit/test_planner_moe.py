@@ -906,6 +906,17 @@ def test_what_the_model_leaves_out_of_a_request_the_parser_read_whole_is_planned
     assert grammar.goals == [["delivered", "devs_mug"], ["delivered", "lenas_mug"]]
     other = SimpleNamespace(goals=[["delivered", "devs_mug"]])
     assert _left_out(other, [["delivered", "lenas_mug"], ["delivered", "house_keys"]], state, fetch) == []
+    # a model that planned only what is so already ("the wool on the piano" of "would you bring
+    # it to me") planned nothing: the parser's deed is done, and its goals are the plan's
+    mug_where = next(f for o, f in state.objects if o == "devs_mug")
+    idle = SimpleNamespace(goals=[["on", "devs_mug", mug_where]])
+    more = _left_out(idle, [["delivered", "devs_mug"]], state, [])
+    assert check_goals([["delivered", "devs_mug"]], state, more)[0] and idle.goals == [["delivered", "devs_mug"]]
+    farm = load_world(ROOT / "tests" / "cases" / "worlds" / "farmhouse_j.yaml")
+    said = ("my wool dear the lilac ball i've a feeling i put it down on top of the piano when our susan rang "
+            "from canada would you bring it me")
+    res = get_planner("moe", farm).plan(said, WorldState.initial(farm))
+    assert check_goals([["delivered", "wool_ball"]], WorldState.initial(farm), res.steps)[0], res.steps
 
 
 def test_a_world_too_big_for_the_models_context_is_planned_by_the_rule_parser():
