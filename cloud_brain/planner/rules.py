@@ -1269,6 +1269,10 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
         return not (raw[k].endswith("ed") or t in ("put", "set") and SPEAKER_WANTS & set(cur))
     if t in ("please", "just") and nxt in IMPERATIVES:
         return True
+    if (t == "its" or (t, nxt) in (("it", "is"), ("they", "are"))) \
+            and toks[k + 1 + (t != "its"):k + 2 + (t != "its")] in (["the"], ["on"], ["in"], ["somewhere"], ["probably"],
+                                                                      ["prob"], ["still"], ["under"], ["by"], ["my"]):
+        return True  # "can u bring me my phone its the blue one prob on the couch": said of it, after
     if t in _ASKS:
         return nxt in ("you", "i")  # "could you grab it", "can i have it"
     if t in _SPEAKERS:
