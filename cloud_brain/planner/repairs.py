@@ -127,6 +127,8 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
      r"i mean|sorry i mean) (, )?(?=(in|on|into|onto|to|at|under|by|beside)\b)", ""),
     (r"\bthe (" + "|".join(sorted(COLOURS)) + r") of the\b", r"the \1 one in the"),  # "the red of the kitchen"
     (r"\b(also |and )the (mine|yours|his|hers|ours)\b", r"\1\2"),  # "and also the mine": Spanish "el mío"
+    (r"\b(everything|all|things|each thing|every thing)( back)? (to|in|into|on) (his|her) (own )?(place|places|spot)\b",
+     r"\1\2 \3 its place"),  # "everything to his place": German "an seinen Platz", Spanish "a su sitio"
     (r"\bmake there (some )?order\b", "tidy up there"),  # Spanish/German "make order": tidy
     (r"\bmake (some )?order\b", "tidy up"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
