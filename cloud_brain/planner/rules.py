@@ -754,6 +754,9 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
     if toks[:1] and toks[0] in _HOW_OFTEN and toks[1:2] in (["he"], ["she"], ["they"], ["it"], ["i"], ["we"]):
         # "always he leaves it in the kitchen" (German and Spanish order): the clause after the adverb
         return _clause_kind(toks[1:], raw[1:], {c - 1 for c in covered if c}, first, people)
+    if len(toks) > 3 and toks[0] in people | PEOPLE and 0 not in covered and toks[1] in ("where", "what", "when", "why", "how") \
+            and toks[2] in ("did", "do", "does", "have", "has", "is", "are"):
+        return "hint"  # "pablo, where did you leave your school book?": asked of someone else
     words = set(toks)
     norm = words & NORM_WORDS
     if norm and "where" not in words and not words & PUTAWAY_WORDS - {"goes", "belongs", "belong", "lives"}:
