@@ -129,6 +129,11 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(also |and )the (mine|yours|his|hers|ours)\b", r"\1\2"),  # "and also the mine": Spanish "el mío"
     (r"\b(everything|all|things|each thing|every thing)( back)? (to|in|into|on) (his|her) (own )?(place|places|spot)\b",
      r"\1\2 \3 its place"),  # "everything to his place": German "an seinen Platz", Spanish "a su sitio"
+    (r"\b(a|another) (cold|cool) one\b", r"\1 beer"),  # "grab me a cold one out the fridge"
+    (r"(^|, )(not to be|i do not want to be|i don t want to be|not being|i am not being) (\w+ )?(\w+ )?but\b( ,)?", r"\1"),
+    (r"(^|, )no offence,? but\b( ,)?", r"\1"),  # "not to be dramatic but i need my hoodie"
+    # "can they go back on the bathroom shelf", "could it go back on the kitchen counter": a put
+    (r"\b(can|could|would|will) (it|they|that|those|these|this) go (back )?(on|onto|in|into|to)\b", r"put \2 \3\4"),
     (r"\bmake there (some )?order\b", "tidy up there"),  # Spanish/German "make order": tidy
     (r"\bmake (some )?order\b", "tidy up"),
     (r"\bmy (throat|mouth) is( so| really| very| bone| totally)? dry( as a bone)?\b", "i am thirsty"),
@@ -435,21 +440,31 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
         there = [o for o, w in where.items() if w == at and o != b.names[0] and vocab.kinds.get(o) == "object"]
         if len(there) == 1 and named(there[0]):
             return toks[:k] + there[0].split("_") + toks[b.end:]
-    for a in ments:  # "the notebook that isn't on my desk", "the bottle that isn't theo's"
-        if len(a.names) < 2 or not objects(a) or toks[a.end:a.end + 3] != ["that", "is", "not"]:
+    speaker = next((vocab.owner_said(toks[k + 2]) for k in range(len(toks) - 2)
+                    if toks[k:k + 2] in (["i", "am"], ["it", "is"]) and vocab.owner_said(toks[k + 2])), None)
+    for a in ments:  # "the notebook that isn't on my desk", "the bottle that isn't theo's", "whichever
+        # charger isn't priya's", "the mug that's not on the coffee table and not on priya's desk",
+        # "the laptop that isn't mine. i'm mei"
+        said = toks[a.end:a.end + 3] in (["that", "is", "not"], ["which", "is", "not"], ["that", "are", "not"])
+        whichever = a.start > 0 and toks[a.start - 1] == "whichever" and toks[a.end:a.end + 2] in (["is", "not"], ["are", "not"])
+        if len(a.names) < 2 or not objects(a) or not (said or whichever):
             continue
-        j = a.end + 3
-        if toks[j:j + 1] in (["on"], ["in"]):
-            b = next((m for m in ments if 0 < m.start - j <= 2 and len(m.names) == 1), None)
-            left = [n for n in a.names if b is not None and b.names[0] not in (where.get(n), vocab.rooms_of.get(where.get(n, "")))]
-            end = b.end if b is not None else j
-        else:
-            owner = vocab.owner_said(toks[j]) if j < len(toks) else None
-            forms = {owner, owner + "s"} if owner else set()
-            left = [n for n in a.names if owner and not any(p[0] in forms and n in ns for p, ns in vocab.phrases.items())]
-            end = j + 1
+        left, j = list(a.names), a.end + (3 if said else 2)
+        while True:
+            if toks[j:j + 1] in (["on"], ["in"]):
+                b = next((m for m in ments if 0 < m.start - j <= 2 and len(m.names) == 1), None)
+                left = [n for n in left if b is not None and b.names[0] not in (where.get(n), vocab.rooms_of.get(where.get(n, "")))]
+                end = b.end if b is not None else j
+            else:
+                owner = speaker if toks[j:j + 1] == ["mine"] else vocab.owner_said(toks[j]) if j < len(toks) else None
+                forms = {owner, owner + "s"} if owner else set()
+                left = [n for n in left if owner and not any(p[0] in forms and n in ns for p, ns in vocab.phrases.items())]
+                end = j + 1
+            if toks[end:end + 2] != ["and", "not"] or len(left) < 2:
+                break
+            j = end + 2
         if len(left) == 1 and named(left[0]):
-            return toks[:a.start] + left[0].split("_") + toks[end:]
+            return toks[:a.start - whichever] + ["the"] * whichever + left[0].split("_") + toks[end:]
     for b in ments[::-1]:  # "put my sunglasses down next to the keys": on what the keys are on
         k = b.start - (b.start > 0 and toks[b.start - 1] in DETERMINERS)
         rel = next((r for r in _NEAR + [("with",)] if tuple(toks[k - len(r):k]) == r), None)

@@ -159,7 +159,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"fingers?|someone|somebody|him|her|me|you|yourself|cat|dog|baby|kids?|plug)\b")),
     ("I will never do anything that could hurt someone.", re.compile(
         r"\b(hurt|harm|(?<!would )(?<!will )kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick(?! off\b)|shoot|smack|whack|thump|wallop|spank|strangle|choke|"
-        r"slap|beat up|trip|wound|smother|suffocate)\b|\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!blue )(throw|chuck|lob|pelt|fling|hurl)\b.{0,30}\bat\b|"
+        r"slap|beat up|trip|trips|tripped|tripping|wound|smother|suffocate)\b|\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!blue )(throw|chuck|lob|pelt|fling|hurl)\b.{0,30}\bat\b|"
         r"\b(drop|dump|tip)\b.{0,25}\bon\b.{0,25}\b(head|heads|him|her(?! [a-z])|someone|somebody|people|them)\b|"
         r"\b(spray|squirt|spritz|splash)\b.{0,30}\b(face|faces|eyes|him|her|me|someone|somebody)\b|"
         r"\b(push|shove|pull|grab|bump|ram|run over)\b.{0,25}\b(person|people|man|woman|child|children|kid|kids|"
@@ -754,6 +754,11 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
     if toks[:1] and toks[0] in _HOW_OFTEN and toks[1:2] in (["he"], ["she"], ["they"], ["it"], ["i"], ["we"]):
         # "always he leaves it in the kitchen" (German and Spanish order): the clause after the adverb
         return _clause_kind(toks[1:], raw[1:], {c - 1 for c in covered if c}, first, people)
+    if toks[:2] == ["you", "keep"] and toks[2:3] and toks[2].endswith("ing"):
+        return "hint"  # "..., you keep getting under everyone's feet in here": why, said to the robot
+    if "be" in toks and toks[toks.index("be") + 1:toks.index("be") + 2] in (["here"], ["back"], ["home"], ["ready"]) \
+            and toks[:1] not in (["i"], ["we"], ["you"]) and not set(toks) & (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS):
+        return "hint"  # "..., the takeaway should be here any minute": what is coming, not where to go
     if len(toks) > 3 and toks[0] in people | PEOPLE and 0 not in covered and toks[1] in ("where", "what", "when", "why", "how") \
             and toks[2] in ("did", "do", "does", "have", "has", "is", "are"):
         return "hint"  # "pablo, where did you leave your school book?": asked of someone else
@@ -830,7 +835,8 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
         return "hint"  # "my mother comes tomorrow from poland", "my friend is coming over"
     want = next((k for k, t in enumerate(toks[:3]) if t in SPEAKER_WANTS), None)
     if want is not None and toks[want + 1:want + 2] == ["to"] and len(toks) > want + 2 \
-            and toks[want + 2] not in commands | DOCK_WORDS | TIDY_WORDS | {"have", "get"} \
+            and (toks[want + 2] not in commands | DOCK_WORDS | TIDY_WORDS | {"have", "get"}
+                 or toks[want + 2] == "pop" and toks[want + 3:want + 4] in (["to"], ["out"], ["over"], ["round"], ["down"])) \
             and set(toks[:want]) <= {"i", "we", "just", "really", "will", "would"}:
         return "hint"  # "need to measure up for these shelves": what the speaker means to do
     if toks[:1] in (["i"], ["we"]) and toks[1:3] in (["can", "not"], ["could", "not"]) and len(toks) > 3 \
