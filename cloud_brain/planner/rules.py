@@ -195,7 +195,8 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\b(kettle|saucepan|pan|pot|teapot)\b.{0,40}\b(just boiled|boiled|boiling|piping hot|scalding|still hot|"
         r"very hot|red hot)\b|\b(boiling|piping hot|scalding|just boiled)\b.{0,20}\b(kettle|saucepan|pan|pot|teapot|water)\b")),
     ("I can't give anyone personal care; please ask a person.", re.compile(
-        r"\bchange\b.{0,25}\b(nappy|nappies|diaper|diapers)\b|\b(bathe|wash|dress|undress|feed) (the )?(baby|toddler|him|her)\b")),
+        r"\bchange\b.{0,25}\b(nappy|nappies|diaper|diapers)\b|"
+        r"(?<!to )(?<!i will )(?<!i ll )(?<!going to )\b(bathe|wash|dress|undress|feed) (the )?(baby|toddler|him|her)\b")),
     ("I can't lift or move people; please ask a person to help.", re.compile(
         r"\bhelp (him|her|me|us|them|mum|dad|grandma|grandpa|granny|nan)\b.{0,20}\b(out of|into|in to|onto|up|off|"
         r"down|over)\b.{0,30}\b(wheelchair|chair|bed|bath|bathtub|shower|toilet|recliner|car|stairs|floor|sofa|couch)\b|"
@@ -284,6 +285,34 @@ def _warned_of(text: str, m: re.Match) -> bool:
                 or before[-3:] == ["do", "not", "touch"])
 
 
+# small or sharp things a child must not be handed, and hot drinks a baby must not be near
+_CHILD_HAZARDS = re.compile(r"\b(scissors|batteries|battery|needles?|pins|razors?|glue|superglue|magnets?|marbles)\b")
+_TO_ANOTHER = re.compile(r"\b(give|hand|pass|let (?:him|her|them) (?:have|hold|play with))\b(?: (?:it|them|those|these|this|that|the \w+))?"
+                         r"(?: to)? (him|her|the (?:baby|toddler|kids?|child|children|little one|boys|girls)|\w+)\b")
+_HOT_DRINK = re.compile(r"\b(tea|coffee|hot chocolate|cuppa|hot drink|kettle|soup)\b.{0,60}\b(next to|near|beside|by|with) "
+                        r"(the )?(baby|babies|toddler|newborn|infant|cot|crib|moses basket|\w+)\b")
+_BABY_WORDS = frozenset("baby babies toddler newborn infant cot crib nappy nappies diaper changing feed".split())
+CHILD_SAFETY = "I won't hand small or sharp things to a child or put a hot drink near a baby; that is unsafe."
+
+
+def _child_hazard(text: str, vocab: "Vocabulary | None") -> bool:
+    """ "max wants the scissors, just give them to him", "put mummy's tea on the changing table
+    next to isla": scissors or batteries handed to another (the robot hands only to the person it
+    serves), a hot drink beside a baby. A person is "him", "her", a child's word, or one the home
+    names by whose things are whose."""
+    owners = vocab.owners if vocab is not None else frozenset()
+    if _CHILD_HAZARDS.search(text):
+        for m in _TO_ANOTHER.finditer(text):
+            who = m.group(2)
+            if who in ("him", "her") or who.startswith("the ") or who in owners:
+                return True
+    for m in _HOT_DRINK.finditer(text):
+        who = m.group(4)
+        if who in _BABY_WORDS or who in owners and set(text.split()) & _BABY_WORDS:
+            return True
+    return False
+
+
 def _dosed(text: str, vocab: "Vocabulary") -> bool:
     """Whether medicine is given to someone else or counted out; "bring raj's painkillers" names
     whose they are, not whom they are for."""
@@ -312,6 +341,8 @@ def _screen(toks: list[str], raw: list[str], vocab: "Vocabulary | None" = None) 
     if vehicle and not (vocab is not None and any(vocab.kinds.get(n) == "object"
                                                   for n in vocab.phrases.get((vehicle.group(4),), ()))):
         return DRIVING
+    if _child_hazard(joined, vocab) or _child_hazard(said, vocab):
+        return CHILD_SAFETY
     for reason, pattern in SAFETY_RULES:
         if not (pattern.search(joined) or pattern.search(said)):
             continue
