@@ -287,10 +287,39 @@ def _owned_of(toks: list[str], vocab: Vocabulary) -> list[str]:
     return out
 
 
+_ROBOT = frozenset("robot robo bot".split())
+_CALLS = frozenset("no oi hey ok okay right now".split())
+
+
+def _to_the_robot(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "no max, put that down - robot, bring me the wipes", "dev can you - actually robot, you do
+    it": what is said after the robot is called, when what came before was said to someone the
+    home names (a call to them, then words to them) and not to the robot."""
+    for k in range(len(toks) - 1, 0, -1):
+        if toks[k] not in _ROBOT or toks[k - 1] not in (",", "actually", "so", "and"):
+            continue
+        starts = [0] + [i + 1 for i in range(k) if toks[i] == ","]
+        for i in starts:
+            i += toks[i] in _CALLS if i < k else 0
+            if i + 1 < k and (toks[i] in vocab.owners or toks[i] in PEOPLE) and (toks[i],) not in vocab.phrases \
+                    and toks[i + 1] in {",", "can", "could", "will", "would", "please", "leave", "put", "stop", "get", "back", "come", "go"}:
+                rest = toks[k + 1:]
+                while rest[:1] == [","]:
+                    rest = rest[1:]
+                ments = _mentions(rest, vocab)
+                first = ments[0].start if ments else len(rest)
+                if set(rest[:first]) & {"it", "them", "that", "those", "these", "her", "his", "him", "their"}:
+                    return toks  # ("robot, it'll be in the kitchen, bring it here": what "it" is was said before)
+                return rest or toks
+        break
+    return toks
+
+
 def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     """`raw` (the rule parser's tokens) as meant: idioms said plainly, fillers dropped, chit-chat
     before "anyway" dropped, self-corrections applied, things and deeds said with "not" left
     out."""
+    raw = _to_the_robot(raw, vocab)
     named = _in_names(raw, vocab)  # "ah ma's specs": the home's own words, no filler or "my"
     toks = [w for k, t in enumerate(raw) if k in named or t not in FILLERS
             for w in ([t] if k in named else SPOKEN.get(t, [_with_g(t)]))] or raw
@@ -527,9 +556,10 @@ def _put_said_tersely(toks: list[str], vocab: Vocabulary) -> list[str]:
                 and _kind(ments[0], vocab) == "object" and _kind(ments[1], vocab) in ("furniture", "room") \
                 and set(clause[:ments[0].start]) <= DETERMINERS | {"my", "your", "his", "her", "our", "their", "both"} \
                 and (prep in (["to"], ["onto"], ["into"]) or putting and prep in (["on"], ["in"])) \
-                and not {"it", "them", "that", "one", "ones", "those", "these"} & set(toks[end:]):
+                and not {"it", "them", "that", "one", "ones", "those", "these"} & set(toks[end:]) \
+                and toks[end + 1:end + 3] not in (["to", "me"], ["for", "me"], ["over", "here"]) and toks[end + 1:end + 2] != ["here"]:
             # (not "the green mug on the counter, bring it", "get me the bowl, the silver one on the
-            # counter": where it is)
+            # counter", "the bottle on the counter, to me please": where it is)
             at = ments[0].end
             clause = ["put"] + clause[:at] + ["on" if _kind(ments[1], vocab) == "furniture" else "in"] + clause[at + 1:]
         if clause:

@@ -1644,6 +1644,13 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
         elif f.intent == "deliver" and f.verb is None and f.verbless and f.objects and f.dest is None \
                 and nxt.intent == "place" and nxt.objects and nxt.dest not in (None, USER) and nxt.dest_explicit:
             f.intent, f.dest, f.dest_explicit = "place", nxt.dest, True  # "mr bear and blankie have to go on her bed"
+    # "the bottle on the counter, to me please": where it is, and then to whom
+    for f, nxt in zip(frames, frames[1:]):
+        if f.verb is None and f.intent == "place" and f.objects and f.dest not in (None, USER) \
+                and nxt.verb is None and not nxt.objects and nxt.dest == USER and not nxt.places:
+            f.locs.append(f.dest)
+            f.intent, f.dest, f.dest_explicit = "deliver", USER, True
+            nxt.intent = "hint"
     # "take the red scarf to my room, in the commode", "bring it to his room, on his desk": the
     # furniture said after a room is where in it
     for f, nxt in zip(frames, frames[1:]):
