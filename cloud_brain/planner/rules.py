@@ -262,7 +262,8 @@ _DOSED = re.compile(
     r"down|round|along|away|in|a|some|her own|his own)\b)\w+|"
     r"\b(to|for) (him|her|the (kids?|baby|child|children|boy|girl)|(my|our|his|her|the) (son|daughter|grandson|"
     r"granddaughter|toddler|baby|kids?|boy|girl|child|children|grandkids?))\b|"
-    r"\b(a couple|one|two|three|four|a few|\d+) of (my |the |his |her |your |those |these )?(pills|tablets)\b|"
+    r"\b(a couple|one|two|three|four|a few|\d+) of (my |the |his |her |your |those |these )?(\w+ ){0,3}(pills|tablets|capsules)\b|"
+    r"\bcount(ing)? (me |him |her |them |us )?out\b|"  # "count me out two of the little round tablets"
     r"\b(take|have|give) (a |him |her |them )?(double|extra|two|more|another)\b|\bdouble (dose|up)\b|\boverdose\b")
 
 
@@ -749,7 +750,7 @@ PEOPLE = frozenset("""mum mom mummy mommy dad daddy mother father sister brother
 grandma grandpa granny grandad nan nana gran""".split())
 _MODALS = frozenset("can will could should may might would must".split())
 _GIVES = frozenset("give get buy pay make let owe show tell".split())  # "i'll give you a sticker": the speaker's deed
-_SUBORDINATORS = frozenset("before after while when until because as since though although unless once like".split())
+_SUBORDINATORS = frozenset("before after while when until because as since though although unless once like so".split())
 _SUBJECTS_NOT_YOU = frozenset("i we he she they it".split())
 _HABITS = frozenset("always usually often never sometimes keeps kept constantly forever".split())
 _VISITORS = frozenset("friend friends boss neighbour neighbor neighbours neighbors guest guests visitors family "
@@ -1678,6 +1679,12 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                     f.dest = g.dest
                     break
     actions = ("deliver", "place", "putaway")
+    for prev, f, nxt in zip(frames, frames[1:], frames[2:]):  # "put his keys on his desk, and his mug - bring
+        said = set(nxt.text.split())  # that through": the thing "that" is, not a second thing for the desk
+        if prev.verb is not None and f.verbless and f.objects and not f.places and nxt.verb in DELIVER_VERBS | PLACE_VERBS \
+                and not nxt.objects \
+                and said & {"it", "that", "this"} and not said & {"them", "both", "those", "these", "em"}:
+            f.intent, f.verbless = "hint", False
     for i, f in enumerate(frames):  # "put the book on the shelf and the remote too"
         prev = next((g for g in reversed(frames[:i]) if g.intent != "hint"), None)
         if f.verbless and prev is not None and prev.intent in actions:
