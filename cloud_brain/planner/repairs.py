@@ -466,9 +466,10 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
         if b is None:
             continue
         at = where.get(b.names[0], b.names[0])  # the thing's furniture, or the furniture said
-        there = [o for o, w in where.items() if w == at and o != b.names[0] and vocab.kinds.get(o) == "object"]
-        if len(there) == 1 and named(there[0]):
-            return toks[:k] + there[0].split("_") + toks[b.end:]
+        there = sorted(o for o, w in where.items() if w == at and o != b.names[0] and vocab.kinds.get(o) == "object")
+        if 1 <= len(there) <= 3 and all(named(o) for o in there) and (len(there) == 1 or rel in (("on",), ("onto",))):
+            # ("whatever's on the hall table": each thing there)
+            return toks[:k] + [w for i, o in enumerate(there) for w in ([] if not i else ["and"]) + o.split("_")] + toks[b.end:]
     speaker = next((vocab.owner_said(toks[k + 2]) for k in range(len(toks) - 2)
                     if toks[k:k + 2] in (["i", "am"], ["it", "is"]) and vocab.owner_said(toks[k + 2])), None)
     for a in ments:  # "the notebook that isn't on my desk", "the bottle that isn't theo's", "whichever
