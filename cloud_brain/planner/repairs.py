@@ -974,6 +974,8 @@ def _correct(toks: list[str], vocab: Vocabulary) -> list[str]:
                 return toks[:old.start] + toks[said.start:said.end] + toks[old.end:d] + toks[i + 2:]
     for i in range(1, len(toks)):
         n = _marker_at(toks, i)
+        while n and _marker_at(toks, _skip(toks, i + n, {","})):  # "no wait sorry, the pink one": one marker
+            n = _skip(toks, i + n, {","}) - i + _marker_at(toks, _skip(toks, i + n, {","}))
         if not n or _ADDS & set(toks[i + n:]):  # "the ball, actually the book too": both
             continue
         if i and toks[i - 1] != "," and _marker_at(toks, i - 1):
