@@ -370,6 +370,12 @@ def _speaker_introduced(toks: list[str], vocab: Vocabulary) -> list[str]:
     said_as, toks = toks, list(toks)
     while toks[-1:] == [","]:
         toks = toks[:-1]
+    for k in range(len(toks) - 1):  # "lads my laptop's on 2 percent. jonno btw. can you bring me my laptop"
+        if toks[k + 1] == "btw" and (k == 0 or toks[k - 1] == ",") and _named_owner(toks[k], vocab):
+            toks = ["it", "is", toks[k], ","] + toks[:k] + toks[k + 2:]
+            break
+    if len(toks) > 3 and toks[-2] == "," and "my" in toks and _named_owner(toks[-1], vocab):
+        toks = toks[:-2] + ["its", toks[-1]]  # "..., they're on my bed. priya": signed, as a voice note is
     if len(toks) > 3 and toks[-1] in vocab.owners and (toks[-2] == "its" or toks[-3:-1] in (["it", "is"], ["this", "is"])):
         said = 1 + (toks[-2] != "its")
         toks = ["it", "is", toks[-1], ","] + toks[:-1 - said]  # "... its helen": said first
