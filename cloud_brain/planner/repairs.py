@@ -476,6 +476,11 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
         if 1 <= len(there) <= 3 and all(named(o) for o in there) and (len(there) == 1 or rel in (("on",), ("onto",))):
             # ("whatever's on the hall table": each thing there)
             return toks[:k] + [w for i, o in enumerate(there) for w in ([] if not i else ["and"]) + o.split("_")] + toks[b.end:]
+    for k in range(1, len(toks) - 3):  # "keys pls. the ones that aren't jonno's": the keys that aren't
+        if toks[k] in ("one", "ones") and toks[k + 1:k + 4] in (["that", "is", "not"], ["that", "are", "not"]):
+            a = next((m for m in reversed(ments) if m.end <= k and len(m.names) > 1 and objects(m)), None)
+            if a is not None:
+                return things_told_apart(toks[:k] + toks[a.start:a.end] + toks[k + 1:], where, sizes, spots, vocab)
     speaker = next((vocab.owner_said(toks[k + 2]) for k in range(len(toks) - 2)
                     if toks[k:k + 2] in (["i", "am"], ["it", "is"]) and vocab.owner_said(toks[k + 2])), None)
     for a in ments:  # "the notebook that isn't on my desk", "the bottle that isn't theo's", "whichever
