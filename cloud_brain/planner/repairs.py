@@ -120,7 +120,7 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(bring|give|pass|hand|fetch) (it|them) me\b", r"\1 \2 to me"),  # "bring it me please"
     (r"\btake (it|them|this|that) (and )?give (me|us)\b", r"bring \1 to me"),  # Singapore English: "take it give me"
     # "bring me 3 things: my ezlink, my water bottle and the ang pow": the things are the list
-    (r"\b(a few|a couple of|a couple|couple of|some|several|two|three|four|five|[2-5]) (more )?(things|items|bits)( for me| or not| please| can)* , "
+    (r"\b(a few|a couple of|a couple|couple of|some|several|two|three|four|five|[2-5]) (more )?(things|items|bits)( for me| or not| please| can)*( and i need (them|it)( now| asap| quick| quickly)?)? , "
      r"(?=(the|my|his|her|our|your|their|a|an|some)\b)", ""),
     # "put it in the, no sorry, on the bench": a place begun and taken back before it was named
     (r"\b(in|on|into|onto|to|at|under|by|beside)( the| my| his| her| our| your)? (, )?(no sorry|sorry|no wait|wait|no|"
@@ -267,6 +267,25 @@ def _in_names(toks: list[str], vocab: Vocabulary) -> set[int]:
     return inside
 
 
+def _same_thing_again(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "... and isla's bottle from the counter - tea first, then the bottle": a name said again
+    that fits several things, one of which was named just before, is that one (not when it is
+    told apart again: "the other bottle", "the bottle on the shelf")."""
+    ments = _mentions(toks, vocab)
+    for i, m in enumerate(ments):
+        if len(m.names) < 2 or not all(vocab.kinds.get(n) == "object" for n in m.names):
+            continue
+        before = {n for b in ments[:i] if len(b.names) == 1 for n in b.names} & set(m.names)
+        after = toks[m.end:m.end + 1]
+        if len(before) == 1 and not {"other", "another", "second", "both", "all", "each", "every"} & set(toks[max(0, m.start - 2):m.start]) \
+                and after not in (["on"], ["in"], ["from"], ["that"], ["which"], ["next"], ["by"], ["with"], ["off"], ["near"], ["beside"]) \
+                and not toks[m.start - 1:m.start] in (["a"], ["an"], ["any"]):
+            name = before.pop()
+            if vocab.phrases.get(tuple(name.split("_"))) == {name}:
+                return toks[:m.start] + name.split("_") + toks[m.end:]
+    return toks
+
+
 def _owned_of(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "the cup of jürgen", "the night table of lucía", "the tablets of the grandpa": whose a
     thing is, said after it (as Spanish, German and Polish say it), said as the home names it
@@ -340,7 +359,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     toks = _drop_contrasts(toks, vocab)
     toks = _drop_negated_deeds(toks, vocab)
     toks = _drop_where_the_person_is(toks, vocab)
-    toks = _name_the_owner(toks, vocab)
+    toks = _same_thing_again(_name_the_owner(toks, vocab), vocab)
     while toks != raw and len(toks) > 1 and toks[-1] == ",":  # "... head to the bedroom and wait there."
         toks = toks[:-1]  # said plainly ends there, not on the full stop's comma
     return toks
