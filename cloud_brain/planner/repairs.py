@@ -54,7 +54,7 @@ SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "t
           "whit": ["what"], "whaur": ["where"], "afore": ["before"], "isnae": ["is", "not"], "cannae": ["can", "not"],
           "dinnae": ["do", "not"], "didnae": ["did", "not"], "wouldnae": ["would", "not"], "couldnae": ["could", "not"],
           "willnae": ["will", "not"], "wasnae": ["was", "not"], "kahan": ["where"], "hai": ["is"],
-          "w": ["with"], "ma": ["my"], "cuppa": ["cup"], "dun": ["do", "not"], "thingummy": ["thing"], "thingummyjig": ["thing"], "thingamajig": ["thing"],
+          "w": ["with"], "ma": ["my"], "dun": ["do", "not"], "thingummy": ["thing"], "thingummyjig": ["thing"], "thingamajig": ["thing"],
           "thingamabob": ["thing"], "doodah": ["thing"], "doohickey": ["thing"], "whatsit": ["thing"], "whatsits": ["things"],
           "whatchamacallit": ["thing"], "thingy": ["thing"], "gizmo": ["thing"], "mah": ["my"], "yer": ["your"], "ye": ["you"], "aff": ["off"], "deid": ["dead"], "yin": ["one"],
           "yins": ["ones"], "nothin": ["nothing"], "goin": ["going"],
@@ -130,6 +130,7 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(everything|all|things|each thing|every thing)( back)? (to|in|into|on) (his|her) (own )?(place|places|spot)\b",
      r"\1\2 \3 its place"),  # "everything to his place": German "an seinen Platz", Spanish "a su sitio"
     (r"\b(a|another) (cold|cool) one\b", r"\1 beer"),  # "grab me a cold one out the fridge"
+    (r"\b(my|the|your|his|her|our|their|this|that) cuppa\b", r"\1 cup"),  # "bring us my cuppa" (not "a cuppa": tea made)
     (r"(^|, )(not to be|i do not want to be|i don t want to be|not being|i am not being) (\w+ )?(\w+ )?but\b( ,)?", r"\1"),
     (r"(^|, )no offence,? but\b( ,)?", r"\1"),  # "not to be dramatic but i need my hoodie"
     # "can they go back on the bathroom shelf", "could it go back on the kitchen counter": a put
