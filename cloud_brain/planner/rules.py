@@ -1551,7 +1551,7 @@ def _sentences(text: str) -> list[str]:
 
 def _chatter(sentence: str, vocab: Vocabulary) -> int:
     """How little a sentence asks of the home: 0 asks a deed or a thing ("I'd love a cuppa"), or
-    takes back what was said; 1 names a thing or place of the home without a deed ("it's on the
+    takes back what was said ("head is absolutely pounding" asks no heading anywhere); 1 names a thing or place of the home without a deed ("it's on the
     dresser"); 2 is talk ("it's his birthday today, you see", "the lights have flickered twice
     with this wind")."""
     raw = _tokens(sentence)
@@ -1560,7 +1560,8 @@ def _chatter(sentence: str, vocab: Vocabulary) -> int:
         named = bool(_find_mentions(toks, toks, vocab))
     except Refusal:  # a thing this home lacks ("the purple elephant"): it stays, and is refused
         named = True
-    if any(_asks(t) for t, _ in _split_clauses(toks, toks, vocab)) or _REQUEST.search(" ".join(toks)) \
+    stated = toks[1:2] in (["is"], ["are"], ["was"], ["were"]) and toks[0] not in ("where", "what", "which", "who", "how")
+    if not stated and any(_asks(t) for t, _ in _split_clauses(toks, toks, vocab)) or _REQUEST.search(" ".join(toks)) \
             or _REQUEST.search(" ".join(raw)) \
             or any(t in _TAKING_BACK and (k == 0 or raw[k - 1] == ",") for k, t in enumerate(raw)):
         # "No, hang on, it's Tom's mug I'm after": a correction
