@@ -804,6 +804,11 @@ OTHER_HOMES = [
     ("studenthouse_an", "can my keys live on the hall table pls so i stop losing them. they're on my bed. priya",
      [["on", "priyas_keys", "hall_table"]], None),  # signed, as a voice note is
     ("studenthouse_an", "go hang about in the kitchen, you keep getting under everyone's feet in here", [["robot_in", "kitchen"]], None),
+    ("studenthouse_an", "head is absolutely pounding. is there any paracetamol knocking about? bring it here if so",
+     [["delivered", "paracetamol"]], None),  # "head is ..." is talk, no "head to"
+    ("studenthouse_an", "whoever left their plate on the stairs, it's not going to walk itself to the kitchen sink is it",
+     [["on", "dirty_plate", "kitchen_counter"]], None),  # sarcasm that still asks
+    ("homestead_am", "bring us my cuppa would ya, the flowery mug, it's on my bedside", [["delivered", "bev_mug"]], None),
     ("flat_ao", "Count me out two of the little round tablets from my pill box, the evening ones.", [["refused"]], None),
     ("flat_ao", "Bring me whatever's on the hall table.", [["delivered", "house_keys"], ["delivered", "sunglasses_case"]],
      {"objects": {"sunglasses_case": "hall_table"}}),  # each thing there
