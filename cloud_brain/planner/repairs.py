@@ -130,10 +130,10 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(everything|all|things|each thing|every thing)( back)? (to|in|into|on) (his|her) (own )?(place|places|spot)\b",
      r"\1\2 \3 its place"),  # "everything to his place": German "an seinen Platz", Spanish "a su sitio"
     (r"\b(a|another) (cold|cool) one\b", r"\1 beer"),  # "grab me a cold one out the fridge"
-    (r"\b(my|the|your|his|her|our|their|this|that) cuppa\b", r"\1 cup"),
+    (r"\b(my|the|your|his|her|our|their|this|that) cuppa\b", r"\1 cup"),  # "bring us my cuppa" (not "a cuppa": tea made)
     # sarcasm that still asks: "it's not going to walk itself to the kitchen sink, is it"
     (r"\b(it|they) (is|are) not going to (walk|move|put|carry|take|get|tidy) (itself|themselves) (back )?(to|into|onto|on|in)\b"
-     r"(.*?)( , | )(is it|are they|is there)?(?= ,|$)", r"put \1 \5\6\7"),  # "bring us my cuppa" (not "a cuppa": tea made)
+     r"(.*?)( , | )(is it|are they|is there)?(?= ,|$)", r"put \1 \5\6\7"),
     (r"(^|, )(not to be|i do not want to be|i don t want to be|not being|i am not being) (\w+ )?(\w+ )?but\b( ,)?", r"\1"),
     (r"(^|, )no offence,? but\b( ,)?", r"\1"),  # "not to be dramatic but i need my hoodie"
     # "can they go back on the bathroom shelf", "could it go back on the kitchen counter": a put
@@ -324,7 +324,7 @@ def _to_the_robot(toks: list[str], vocab: Vocabulary) -> list[str]:
         starts = [0] + [i + 1 for i in range(k) if toks[i] == ","]
         for i in starts:
             i += toks[i] in _CALLS if i < k else 0
-            if i + 1 < k and (toks[i] in vocab.owners or toks[i] in PEOPLE) and (toks[i],) not in vocab.phrases \
+            if i + 1 < k and (vocab.person_at(toks, i) or toks[i] in PEOPLE and (toks[i],) not in vocab.phrases) \
                     and toks[i + 1] in {",", "can", "could", "will", "would", "please", "leave", "put", "stop", "get", "back", "come", "go"}:
                 rest = toks[k + 1:]
                 while rest[:1] == [","]:

@@ -788,7 +788,8 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
         return _clause_kind(toks[1:], raw[1:], {c - 1 for c in covered if c}, first, people)
     if toks[:2] == ["you", "keep"] and toks[2:3] and toks[2].endswith("ing"):
         return "hint"  # "..., you keep getting under everyone's feet in here": why, said to the robot
-    if "be" in toks and toks[toks.index("be") + 1:toks.index("be") + 2] in (["here"], ["back"], ["home"], ["ready"]) \
+    be = toks.index("be") if "be" in toks else -1
+    if be >= 0 and toks[be + 1:be + 2] in (["here"], ["back"], ["home"], ["ready"]) \
             and toks[:1] not in (["i"], ["we"], ["you"]) and not set(toks) & (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS):
         return "hint"  # "..., the takeaway should be here any minute": what is coming, not where to go
     if len(toks) > 3 and toks[0] in people | PEOPLE and 0 not in covered and toks[1] in ("where", "what", "when", "why", "how") \
@@ -1551,9 +1552,10 @@ def _sentences(text: str) -> list[str]:
 
 def _chatter(sentence: str, vocab: Vocabulary) -> int:
     """How little a sentence asks of the home: 0 asks a deed or a thing ("I'd love a cuppa"), or
-    takes back what was said ("head is absolutely pounding" asks no heading anywhere); 1 names a thing or place of the home without a deed ("it's on the
+    takes back what was said; 1 names a thing or place of the home without a deed ("it's on the
     dresser"); 2 is talk ("it's his birthday today, you see", "the lights have flickered twice
-    with this wind")."""
+    with this wind"). A sentence that says what something is asks nothing ("head is absolutely
+    pounding" is no "head to")."""
     raw = _tokens(sentence)
     toks = _repaired(_as_meant(raw, vocab), vocab)
     try:
