@@ -145,6 +145,9 @@ def solve(goals: list, state: WorldState, refusal: str = DEFAULT_REFUSAL) -> lis
         if len(goals) > 1:
             raise SolveError("a refusal cannot be combined with other goals")
         return [Step("refuse", (refusal,))]
+    full = over_capacity(goals, state)
+    if full:
+        raise SolveError(full)
     b = _PlanBuilder(state)
     object_goals = _object_goals(goals)
     targets: dict[str, str] = {}
@@ -184,9 +187,31 @@ def solve(goals: list, state: WorldState, refusal: str = DEFAULT_REFUSAL) -> lis
     return b.steps
 
 
+def over_capacity(goals: list, state: WorldState) -> str | None:
+    """Why `goals` ask a furniture to hold more things than it has room for, or None: the arm
+    sets things down in a row along the edge it reaches, so a bedside may take only one."""
+    wanted: dict[str, set[str]] = {}
+    for g in goals:
+        if g[0] == "on" and len(g) == 3 and g[2] in state.desc.furniture:
+            wanted.setdefault(g[2], set()).add(g[1])
+    for name, objs in wanted.items():
+        f = state.desc.furniture[name]
+        room = len(f.slot_positions())
+        if len(objs) > room:
+            said = f.aliases[0] if f.aliases else name.replace("_", " ")
+            said = said if "'s " in said + " " else "the " + said
+            return f"there is room for only {room} thing{'s' if room != 1 else ''} on {said}"
+    return None
+
+
 def solve_keeping(goals: list, keep: list, state: WorldState) -> list[Step]:
     """A plan for `goals` that keeps the goals in `keep` true where it can (a thing already put
-    somewhere stays there), else one for `goals` alone; raises SolveError."""
+    somewhere stays there), else one for `goals` alone; raises SolveError. Never one that
+    takes a kept thing off a furniture to make room there: that plan would undo what was just
+    asked ("the sunnies and the keys on his bedside", room for one), so it is an error."""
+    full = over_capacity(goals + keep, state)
+    if full:
+        raise SolveError(full)
     try:
         return solve(goals + keep, state)
     except SolveError:

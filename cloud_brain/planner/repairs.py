@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 
 from cloud_brain.planner.rules import FILLER as FILLER_WORDS
-from cloud_brain.planner.rules import (COLOURS, COMMON_WORDS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES,
+from cloud_brain.planner.rules import (_FETCHING, _SCOTS, COLOURS, COMMON_WORDS, DEED_WORDS, DETERMINERS, DOCK_WORDS, IMPERATIVES,
                                        KNOWN_ENGLISH, PEOPLE, Mention, Refusal, Vocabulary, _find_mentions,
                                        _phrase_start, _repaired)
 from cloud_brain.planner.prompt import english_words, plurals
@@ -344,8 +344,11 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     out."""
     raw = _to_the_robot(raw, vocab)
     named = _in_names(raw, vocab)  # "ah ma's specs": the home's own words, no filler or "my"
-    toks = [w for k, t in enumerate(raw) if k in named or t not in FILLERS
-            for w in ([t] if k in named else SPOKEN.get(t, [_with_g(t)]))] or raw
+    toks = [w for k, t in enumerate(raw) if k in named or t not in FILLERS or t == "wee" and raw[k + 1:k + 2] in (["one"], ["ones"])
+            for w in ([t] if k in named else SPOKEN.get(t, [_with_g(t)]))] or raw  # ("the wee one": the small one)
+    if _SCOTS & set(raw):  # "the wee flask aff the hall table, no the big yin": not the big one
+        toks = [("not" if t == "no" and toks[k + 1:k + 2] in (["the"], ["my"], ["his"], ["her"], ["that"], ["your"])
+                 else t) for k, t in enumerate(toks)]
     toks = heard_as_meant(toks, vocab.phrases, vocab.words, COLOURS, _GRAMMAR)  # "the read mug"
     toks = _owned_of(toks, vocab)
     toks = _said_plainly(toks, vocab)
@@ -390,7 +393,33 @@ def _speaker_introduced(toks: list[str], vocab: Vocabulary) -> list[str]:
     speaker says who is talking; "my" is theirs where the world names things by whose they are
     ("sams room", "ellie's desk"), and the introduction is no part of the request. Heard without
     the apostrophe ("its george could you ...") or said last ("..., its helen") it is the same."""
-    said_as, toks = toks, list(toks)
+    said = _introduction(toks, vocab)
+    if said is None:
+        return toks
+    name, rest = said
+    forms = _owner_forms(name, vocab)
+    out = list(rest)
+    for k, t in enumerate(out):
+        if t == "my" and k + 1 < len(out):
+            form = next((f for f in forms if any((f, *out[k + 1:k + 1 + m]) in vocab.phrases for m in (1, 2))), None)
+            if form:
+                out[k] = form
+    return out
+
+
+def speaker_named(toks: list[str], vocab: Vocabulary) -> str | None:
+    """The owner the speaker says they are, as `_speaker_introduced` reads an introduction, or
+    one said mid-command ("the laptop that isn't mine. i'm mei"), or None."""
+    said = _introduction(toks, vocab)
+    if said is not None:
+        return vocab.owner_said(said[0]) or said[0]
+    return next((vocab.owner_said(toks[k + 2]) for k in range(len(toks) - 2)
+                 if toks[k:k + 2] in (["i", "am"], ["it", "is"]) and vocab.owner_said(toks[k + 2])), None)
+
+
+def _introduction(toks: list[str], vocab: Vocabulary) -> tuple[str, list[str]] | None:
+    """(the speaker's name as said, the words without the introduction), or None."""
+    toks = list(toks)
     while toks[-1:] == [","]:
         toks = toks[:-1]
     for k in range(len(toks) - 1):  # "lads my laptop's on 2 percent. jonno btw. can you bring me my laptop"
@@ -414,16 +443,8 @@ def _speaker_introduced(toks: list[str], vocab: Vocabulary) -> list[str]:
             continue
         if not head[at].isalpha() or not _named_owner(head[at], vocab):
             continue
-        forms = _owner_forms(head[at], vocab)
-        rest = toks[end + 1:] if toks[end] in (",", "-", ":") else toks[end:]
-        out = list(rest)
-        for k, t in enumerate(out):
-            if t == "my" and k + 1 < len(out):
-                form = next((f for f in forms if any((f, *out[k + 1:k + 1 + m]) in vocab.phrases for m in (1, 2))), None)
-                if form:
-                    out[k] = form
-        return out
-    return said_as
+        return head[at], toks[end + 1:] if toks[end] in (",", "-", ":") else toks[end:]
+    return None
 
 
 _NEAR = [tuple(w.split()) for w in ("next to", "close to", "closest to", "nearest to", "right next to", "nearest",
@@ -504,8 +525,7 @@ def things_told_apart(toks: list[str], where: dict[str, str], sizes: dict[str, f
             a = next((m for m in reversed(ments) if m.end <= k and len(m.names) > 1 and objects(m)), None)
             if a is not None:
                 return things_told_apart(toks[:k] + toks[a.start:a.end] + toks[k + 1:], where, sizes, spots, vocab)
-    speaker = next((vocab.owner_said(toks[k + 2]) for k in range(len(toks) - 2)
-                    if toks[k:k + 2] in (["i", "am"], ["it", "is"]) and vocab.owner_said(toks[k + 2])), None)
+    speaker = None if "mine" not in toks else speaker_named(toks, vocab)
     for a in ments:  # "the notebook that isn't on my desk", "the bottle that isn't theo's", "whichever
         # charger isn't priya's", "the mug that's not on the coffee table and not on priya's desk",
         # "the laptop that isn't mine. i'm mei"
@@ -582,6 +602,7 @@ def _put_said_tersely(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "green mug -> counter", "charger to office, ty", "1) glasses on my nightstand": a thing
     and where it goes, with no verb, is a put ("put the green mug on the counter")."""
     out, k, putting = [], 0, True  # (after a put, "..., glasses on my nightstand" is one too)
+    fetched = False  # after "fetch ...", "..., and my specs to the front door" is fetched there
     while k < len(toks):
         end = _clause_end(toks, k)
         clause = toks[k:end]
@@ -590,7 +611,7 @@ def _put_said_tersely(toks: list[str], vocab: Vocabulary) -> list[str]:
         if len(ments) == 2 and not any(t in DEED_WORDS or t in ("is", "are", "was", "i", "you", "one", "ones") for t in clause) \
                 and _kind(ments[0], vocab) == "object" and _kind(ments[1], vocab) in ("furniture", "room") \
                 and set(clause[:ments[0].start]) <= DETERMINERS | {"my", "your", "his", "her", "our", "their", "both"} \
-                and (prep in (["to"], ["onto"], ["into"]) or putting and prep in (["on"], ["in"])) \
+                and (prep in (["to"], ["onto"], ["into"]) and not fetched or putting and prep in (["on"], ["in"])) \
                 and not {"it", "them", "that", "one", "ones", "those", "these"} & set(toks[end:]) \
                 and toks[end + 1:end + 3] not in (["to", "me"], ["for", "me"], ["over", "here"]) and toks[end + 1:end + 2] != ["here"]:
             # (not "the green mug on the counter, bring it", "get me the bowl, the silver one on the
@@ -599,6 +620,8 @@ def _put_said_tersely(toks: list[str], vocab: Vocabulary) -> list[str]:
             clause = ["put"] + clause[:at] + ["on" if _kind(ments[1], vocab) == "furniture" else "in"] + clause[at + 1:]
         if clause:
             putting = bool(set(clause) & {"put", "place", "set", "stick", "pop", "move", "leave"})
+        if set(clause) & DEED_WORDS:
+            fetched = bool(set(clause) & _FETCHING) and not putting
         out += clause + toks[end:end + 1]
         k = end + 1
     return out
@@ -793,6 +816,7 @@ def _whose_it_is(toks: list[str], vocab: Vocabulary) -> list[str]:
     if len(people) < 2 or _speaker_introduced(toks, vocab) != toks:
         return toks
     person_of = {w: i for i, (words, _) in enumerate(people) for w in words}
+    toks = _whose_said_after(toks, people, person_of, vocab)
     # (start, end, the things the phrase names, whose: a person, "my", or None)
     said: list[tuple[int, int, set[str], int | str | None]] = []
     k = 0
@@ -829,6 +853,28 @@ def _whose_it_is(toks: list[str], vocab: Vocabulary) -> list[str]:
             if vocab.phrases.get(name) == {theirs[0]}:
                 out[start:end] = list(name)
     return out
+
+
+def _whose_said_after(toks: list[str], people, person_of: dict[str, int], vocab: Vocabulary) -> list[str]:
+    """ "grab my phone off my bed, siobhan's like, not the da's brick": whose the thing is, said
+    on its own after it, names the one of hers; the thing said as hers, the aside dropped."""
+    for k in range(2, len(toks)):
+        who = person_of.get(toks[k])
+        after = toks[k + 1:k + 2]
+        if who is None or toks[k - 1] != "," or after not in ([], [","], ["like"], ["yeah"], ["though"], ["please"], ["pls"]):
+            continue
+        thing = next((m for m in reversed(_mentions(toks[:k - 1], vocab))
+                      if all(vocab.kinds.get(n) == "object" for n in m.names)), None)
+        if thing is None or len(thing.names) < 2 or k - 1 - thing.end > 6:
+            continue
+        theirs = [n for n in thing.names if n in people[who][1]]
+        name = tuple(theirs[0].split("_")) if len(theirs) == 1 else ()
+        if not name or vocab.phrases.get(name) != {theirs[0]}:
+            continue
+        start = thing.start - (thing.start > 0 and toks[thing.start - 1] in ("my", "the", "his", "her", "our", "their"))
+        end = k + 1 + (after not in ([], [","]))
+        return toks[:start] + list(name) + toks[thing.end:k - 1] + toks[end:]
+    return toks
 
 
 def _hers_said_of_a_place(toks: list[str], vocab: Vocabulary) -> list[str]:
@@ -919,9 +965,11 @@ def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
         owner = vocab.owner_said(out[k - 2]) is not None  # ("pawpaw's green one")
         if out[k] in ("one", "ones") and (out[k - 2] == "the" or owner) and out[k - 1].isalpha() \
                 and (out[k - 1] not in COLOURS or owner or k > 2 and out[k - 3] not in (",", "and", "or", "not")):
-            head = next((h for h in reversed(out[max(0, k - 10):k - 2]) if (out[k - 1], h) in vocab.phrases), None)
+            said = [out[k - 1]] + sorted(_SMALL - {out[k - 1]}) * (out[k - 1] in _SMALL)  # "the wee one": "small flask"
+            head, size = next(((h, w) for h in reversed(out[max(0, k - 16):k - 2]) for w in said
+                               if (w, h) in vocab.phrases), (None, None))
             if head is not None:
-                out[k] = head
+                out[k - 1:k + 1] = [size, head]
     for k in range(1, len(out) - 1):  # "put me sunnies away", "on me bed", "lost me sunnies": "me" said for "my"
         nxt = out[k + 1]
         if out[k] == "me" and out[k - 1] in _ME_FOR_MY and nxt.isalpha() and nxt not in FILLER_WORDS | _PREPS \
@@ -936,6 +984,9 @@ def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
             out[k - 1:k + 3] = [out[k + 1], out[k - 1]]
             break
     return out or toks
+
+
+_SMALL = frozenset(("wee", "small", "little", "tiny"))
 
 
 def _mentions(toks: list[str], vocab: Vocabulary) -> list[Mention]:
@@ -1031,7 +1082,7 @@ def _correct(toks: list[str], vocab: Vocabulary) -> list[str]:
             j = _skip(toks, negated.end, {",", "but"})
         if j < len(toks) and (toks[j] in IMPERATIVES or toks[j] == "leave") and (ends_on_thing or not weak or not before):
             return _replace_clause(toks, p + 1, j, before, vocab)
-        j = _skip(toks, j, _PREPS)
+        j = _skip(toks, j, _PREPS | {"just", "only"})  # ("two glasses, ah no, just the whisky")
         said = next((m for m in ments if j <= m.start <= _skip(toks, j, DETERMINERS)), None)  # (an alias "the drill")
         if said is None:
             continue

@@ -276,11 +276,21 @@ def _names_a_thing(m: re.Match, text: str, vocab: "Vocabulary") -> bool:
         vocab.kinds.get(n) == "object" for n in vocab.phrases.get((words[-1], after[0]), ())))
 
 
+# words only Scots uses, where "no the big yin" is "not the big one"
+_SCOTS = frozenset("""aff fae yin yins ower gonnae baith tae ben naw dinnae cannae isnae wisnae didnae wouldnae
+couldnae hame oot doon hoose awa intae wean weans""".split())
+
+
 def _warned_of(text: str, m: re.Match) -> bool:
-    """Whether the blade at `m` is only warned of: "leave the scalpel (itself) where it is",
-    "there's a scalpel up there, don't touch it", "mind the knife"."""
+    """Whether the blade at `m` is only warned of or said not to be it: "leave the scalpel
+    (itself) where it is", "there's a scalpel up there, don't touch it", "mind the knife", "the
+    tablets, not the bread knife" (Scots "no the bread knife")."""
     before, after = text[:m.start()].split()[-4:], text[m.end():].split()[:6]
+    nots = {"not"} | ({"no"} if _SCOTS & set(text.split()) else set())
+    negated = any(before[k] in nots and before[k + 1] in ("the", "my", "that", "his", "her")
+                  for k in range(max(0, len(before) - 3), len(before) - 1))
     return bool(set(before) & {"mind", "avoid"} or before[-2:-1] == ["leave"] and set(after[:4]) & {"where", "alone", "be"}
+                or negated
                 or before[-3:-1] == ["next", "to"] or before[-2:-1] in (["by"], ["beside"], ["near"])  # a landmark
                 or before[-2:] in (["is", "a"], ["are", "some"]) and " ".join(after).find("not touch") >= 0
                 or before[-3:] == ["do", "not", "touch"])
@@ -544,6 +554,11 @@ def _tokens(text: str) -> list[str]:
     for a, b in _CONTRACTIONS:
         text = text.replace(a, b)
     text = re.sub(r"(^|\s)\(?\d{1,2}\)(?=\s)", " , ", text)  # a numbered list: "1) bring ... 2) put ..."
+    # a word broken off and taken back ("the whisky, and two gl- ah no, just the whisky"): what
+    # it began is dropped; any other broken-off word is a pause
+    text = re.sub(r"(?:,\s*|\b(?:and|then|or)\s+)(?:[a-z]+\s+){0,3}?[a-z]{1,4}[-\u2013\u2014]\s+(?:(?:ah|oh|er|erm|um|uh)\s+)?"
+                  r"(?=(?:no|sorry|wait|actually)\b)", " , ", text)
+    text = re.sub(r"\b[a-z]{1,4}[-\u2013\u2014](?=\s|$)", " , ", text)
     text = re.sub(r"[,;.!?:]+|\s[-\u2013\u2014]+\s", " , ", text)  # a dash between spaces: a pause
     text = re.sub(r"[^a-z0-9, ]+", " ", text)
     return text.split()
@@ -819,6 +834,10 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
         return "hint"  # "i leave it on the living room table yesterday": said by a learner, where it is
     if toks[:2] in (["is", "there"], ["are", "there"]) and not words & (DELIVER_VERBS | PLACE_VERBS | NAV_VERBS):
         return "hint"  # "is there a coke in the kitchen? carry me one": where one is
+    had = toks[1:] if toks[:1] == ["sure"] else toks  # (Irish "sure": as you know)
+    if had[:1] in (["i"], ["we"]) and had[1:2] in (["have"], ["got"]) and had[2:3] not in (["to"], ["got"], ["you"]) \
+            and words & {"here", "already", "plenty"} and not words & {"you", "u"}:
+        return "hint"  # "..., sure we've glasses in here": what the speaker has, so not to bring
     if toks[:2] in (["there", "is"], ["there", "are"]) and toks[2:3] in (["no"], ["not"], ["nothing"]):
         return "hint"  # "..., there is no more clean mugs": why
     if toks[:3] == ["you", "can", "not"] and toks[3:4] and toks[3] in ("get", "see", "move", "walk", "find", "reach", "even") \
@@ -1028,6 +1047,9 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
             bucket.append(raw[k])
     for m in mentions:
         mkind = {vocab.kinds.get(n) for n in m.names}
+        doing = toks[max(0, m.start - 2):m.start]
+        if mkind == {"object"} and "doing" in doing and doing[-1] in DETERMINERS | {"doing"}:
+            continue  # "I left them doing the crossword": a pastime, not a thing "them" takes in
         if mkind == {"object"}:
             f.objects.append(m)
         else:
@@ -1882,7 +1904,9 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
                 f.dest = last_place
             if f.dest is None:
                 raise Refusal(f"Where should I put the {objects[0].replace('_', ' ')}?")
-            if f.dest == USER or f.verb == "bring" and f.dest == state.user_room:
+            # ("fetch my flask, ..., and my specs to the front door": a verb said before, borrowed)
+            fetching = f.verb or next((g.verb for g in reversed(frames[:i]) if g.verb), None)
+            if f.dest == USER or fetching in _FETCHING and f.dest == state.user_room:
                 goals = [["delivered", o] for o in objects]  # "bring it up to my room": to the person there
             elif vocab.kinds[f.dest] == "room":
                 goals = [["on", o, _surface_in_room(o, f.dest, state)] for o in objects]
@@ -2262,6 +2286,7 @@ class RulesPlanner(Planner):
         return PlanResult(speech + steps if speech else steps, final)
 
 
+_FETCHING = frozenset("bring fetch get grab".split())  # to the room the person is in: to them
 _JOINERS = frozenset("then and also after that finally next".split())
 _RESTATED = NAV_VERBS | TIDY_WORDS | frozenset(("put",))  # "go to the kitchen then the bedroom"
 

@@ -109,6 +109,8 @@ def heard_as_meant(toks: list[str], phrases, words: frozenset[str], colours: fro
                 continue
         said = phones(t)
         same = {w for p in said for w in by_sound.get(p, ())}
+        if t not in grammar and t.endswith("s") and t[:-1] in grammar:
+            grammar = grammar | {t}  # "before her da sees the state of it": no "da's keys"
         if t in grammar and not same:  # "bring", "me": a word said for itself, like no name
             k += 1
             continue
