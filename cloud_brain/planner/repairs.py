@@ -349,6 +349,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     if _SCOTS & set(raw):  # "the wee flask aff the hall table, no the big yin": not the big one
         toks = [("not" if t == "no" and toks[k + 1:k + 2] in (["the"], ["my"], ["his"], ["her"], ["that"], ["your"])
                  else t) for k, t in enumerate(toks)]
+    toks = _restarted(toks)
     toks = heard_as_meant(toks, vocab.phrases, vocab.words, COLOURS, _GRAMMAR)  # "the read mug"
     toks = _owned_of(toks, vocab)
     toks = _said_plainly(toks, vocab)
@@ -373,6 +374,25 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
 
 
 _POSSESSIVES = frozenset("his her their".split())
+_HANGING = frozenset("the a an my your our their".split())  # ("his", "her" end a phrase: "give it to her, ...")
+_SAID_TWICE = _HANGING | frozenset("his her for to on onto in into of with at from".split())
+
+
+def _restarted(toks: list[str]) -> list[str]:
+    """A phrase broken off and begun again, as said while finding a word: "get me the, the
+    reading glasses", "the thing for the, for the eyes", "put it on the, the drawers", "my,
+    the ring ring thing": the word left hanging before the pause is dropped, and a word said
+    twice in a row is said once."""
+    out: list[str] = []
+    for k, t in enumerate(toks):
+        if t == "," and out and out[-1] in _HANGING and k + 1 < len(toks) and toks[k + 1] != "," \
+                and not (len(out) > 1 and out[-2] == ","):
+            out.pop()  # ("bring me the, the remote"; not a word alone between pauses: "..., her, ...")
+            continue
+        if out and t == out[-1] and t in _SAID_TWICE:
+            continue  # ("for for the eyes")
+        out.append(t)
+    return out
 
 
 def _owner_forms(name: str, vocab: Vocabulary) -> list[str]:
@@ -968,6 +988,11 @@ def _said_plainly(toks: list[str], vocab: Vocabulary) -> list[str]:
             said = [out[k - 1]] + sorted(_SMALL - {out[k - 1]}) * (out[k - 1] in _SMALL)  # "the wee one": "small flask"
             head, size = next(((h, w) for h in reversed(out[max(0, k - 16):k - 2]) for w in said
                                if (w, h) in vocab.phrases), (None, None))
+            if head is None and out[k - 1] not in COLOURS:  # "the reading ones", no thing said: the one such name
+                named = {p: ns for p, ns in vocab.phrases.items() if len(p) == 2 and p[0] == out[k - 1]
+                         and all(vocab.kinds.get(n) == "object" for n in ns)}
+                if len(set().union(*named.values())) == 1:
+                    size, head = min(named, key=lambda p: (p[1] not in english_words(), p))
             if head is not None:
                 out[k - 1:k + 1] = [size, head]
     for k in range(1, len(out) - 1):  # "put me sunnies away", "on me bed", "lost me sunnies": "me" said for "my"

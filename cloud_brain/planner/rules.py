@@ -1874,6 +1874,10 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
         if from_pronoun and f.intent in ("deliver", "place") and f.dest is None and not f.to_user \
                 and (f.verb in PLACE_VERBS or f.there) and objects and all(o in last_dest for o in objects):
             f.intent, f.dest = "place", last_dest[objects[0]]  # "it goes on the shelf, move it"
+        if f.intent in actions and not objects and not from_pronoun and any(
+                g.verbless and g.verb is None and g.objects and g.intent == f.intent
+                and not {"one", "ones"} & set(g.text.split()) for g in frames[i + 1:i + 3]):  # (not "my jumper, the blue one")
+            continue  # "get me the thing for the, for the eyes. the reading ones": named just after
         if f.intent in actions:
             if f.unknown and not objects:
                 raise Refusal(_unknown(f.unknown), "unknown")
