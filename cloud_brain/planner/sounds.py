@@ -49,8 +49,44 @@ def phones(word: str) -> tuple[tuple[str, ...], ...]:
 
 
 def _one_apart(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    """Same length, one phone different, at least three phones ("cable"/"table", "disk"/"desk")."""
-    return len(a) == len(b) >= 3 and sum(x != y for x, y in zip(a, b)) == 1
+    """Same length, one phone different, at least three phones ("cable"/"table", "disk"/"desk");
+    two different in words of six phones or more ("guarding"/"garden")."""
+    return len(a) == len(b) >= 3 and sum(x != y for x, y in zip(a, b)) <= (2 if len(a) >= 6 else 1)
+
+
+def _distance(a, b) -> int:
+    """Edit distance between two sequences (letters or phones)."""
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+def _spelt_beside(prev: str, t: str, phrases) -> str | None:
+    """The one word a letter away from `t` that makes a two-word name with `prev`, where `t`
+    makes none: "the coffee tablet" -> "table", "the kitchen sing" -> "sink" (dictated)."""
+    if len(t) < 4 or not prev.isalpha() or prev in NOUN_BEFORE or any(p[:2] == (prev, t) for p in phrases):
+        return None
+    near = {p[1] for p in phrases if len(p) == 2 and p[0] == prev and p[1] != t
+            and abs(len(p[1]) - len(t)) <= 1 and _distance(p[1], t) == 1}
+    named = {n for w in near for n in phrases[(prev, w)]}  # ("coffee table", "coffee tables": one)
+    return min(near, key=len) if len(named) == 1 else None
+
+
+def _two_for_one(t: str, nxt: str, by_sound, words: frozenset[str], phrases) -> str | None:
+    """The one word of the home's names two words said after "the" nearly sound like, or spell:
+    "the conservative tree" (conservatory), "the so far" (sofa)."""
+    if t in words or nxt in words or not (t.isalpha() and nxt.isalpha()):
+        return None
+    said = [a + b for a in phones(t) for b in phones(nxt)]
+    near = {w for p, ws in by_sound.items() if len(p) >= 8 for a in said
+            if abs(len(a) - len(p)) <= 3 and a[:4] == p[:4] and _distance(a, p) <= 3 for w in ws}
+    near |= {w for w in words if len(w) >= 4 and _distance(t + nxt, w) == 1}
+    named = {n for w in near for n in phrases.get((w,), {w})}  # ("sofa", "sofas": one)
+    return min(near, key=len) if len(named) == 1 else None
 
 
 @functools.lru_cache(maxsize=32)
@@ -95,10 +131,20 @@ def heard_as_meant(toks: list[str], phrases, words: frozenset[str], colours: fro
         if t.isalpha() and nxt == "in" and t + "ing" in words and t not in words:  # "the water in can"
             out[k:k + 2] = [t + "ing"]
             continue
+        prev = out[k - 1] if k > 0 else ""
+        spelt = _spelt_beside(prev, t, phrases) if t.isalpha() else None
+        if spelt:
+            out[k] = spelt
+            k += 1
+            continue
+        joined = _two_for_one(t, nxt, by_sound, words, phrases) if prev in NOUN_BEFORE else None
+        if joined:
+            out[k:k + 2] = [joined]
+            k += 1
+            continue
         if not t.isalpha() or t in words or t in colours:
             k += 1
             continue
-        prev = out[k - 1] if k > 0 else ""
         nxt = out[k + 1] if k + 1 < len(out) else ""
         # two words heard for one ("eye pad" -> "ipad")
         if nxt.isalpha():
