@@ -33,8 +33,9 @@ from cloud_brain.planner.sounds import heard_as_meant
 _GRAMMAR = KNOWN_ENGLISH | COMMON_WORDS | PEOPLE  # words said for themselves: "tom's mum" is no mug
 FILLERS = frozenset("""um umm uh uhh uhm er erm hmm mm ah eh oh oi yeah yep yup lol mate pal dude bro robo bot
 och aye wee yaar arre arey accha achha haan ji beta jaldi wahi wala wali plumb eish ag hawu yho howzit
-lah leh lor meh hor sia sumimasen onegai onegaishimasu kudasai arigato arigatou dozo prosze dziekuje bitteschon""".split())
-# and who is addressed; Scots, Hindi, Japanese and Polish asides
+lah leh lor meh hor sia sumimasen onegai onegaishimasu kudasai arigato arigatou dozo prosze dziekuje bitteschon
+po opo kuya naman lang sige nga""".split())
+# and who is addressed; Scots, Hindi, Japanese, Polish and Tagalog asides
 # text speak, as the words it stands for
 SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "thx": ["thanks"],
           "gimme": ["give", "me"], "lemme": ["let", "me"], "wanna": ["want", "to"], "gotta": ["have", "to"], "gonna": ["going", "to"],
@@ -49,6 +50,9 @@ SPOKEN = {"u": ["you"], "ur": ["your"], "pls": ["please"], "plz": ["please"], "t
           "pasame": ["pass", "me"], "pon": ["put"], "ponlo": ["put", "it"], "ponla": ["put", "it"],
           "mis": ["my"], "mi": ["my"], "el": ["the"], "los": ["the"], "las": ["the"], "llaves": ["keys"],
           "llave": ["key"], "oye": ["hey"], "donde": ["where"], "estan": ["are"],
+          # Tagalog said among English ("pakikuha po the gate remote")
+          "pakikuha": ["please", "get"], "pakiabot": ["please", "pass"], "pakidala": ["please", "bring"],
+          "pakilagay": ["please", "put"], "pakibalik": ["please", "put", "back"], "salamat": ["thanks"],
           # Scots ("gie's the brolly", "fae the box room", "it isnae there") and Hindi ("chabi kahan hai")
           "gie": ["give", "me"], "fae": ["from"], "doon": ["down"], "oot": ["out"], "naw": ["no"], "tae": ["to"],
           "whit": ["what"], "whaur": ["where"], "afore": ["before"], "isnae": ["is", "not"], "cannae": ["can", "not"],
@@ -151,6 +155,7 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\b(off you (go|pop|trot)|off|now go|go on|you go|go|time to go|time for) to bed\b(?= ,| now| robot| then|$)",
      "go charge"),  # "that's enough for today, off you go to bed, robot"
     (r"\bget (the|my|our|this) (\w+( \w+)?) (sorted|sorted out|straightened out|squared away)\b", r"tidy the \2"),
+    (r"\bgo (and )?(have|take) a (wee |quick )?(look|peek|check) at\b", "go to"),  # "go have a look at the braai"
     (r"\b(have|take) a (wee |quick )?(look|peek|check|rummage) (on|in|at|under|round|around)\b", r"it is \4"),
     (r"\bwhichever (\w+( \w+)?) is (closer|closest|nearer|nearest|nearby)\b", r"a \1"),  # "whichever mug is closer"
     # "keep the remote on the teapoy": keep = put (Indian English), where a place is said
@@ -673,6 +678,8 @@ def _thing_for(toks: list[str], vocab: Vocabulary) -> list[str]:
             # ("bring me the thingummy. for the telly.": said in two breaths)
             f = k + 1 + (toks[k + 1] == ",")
             w = f + 1 + (toks[f + 1] in DETERMINERS)
+            if w + 1 < len(toks) and toks[w].endswith("ing") and (toks[w],) not in vocab.phrases:
+                w += 1 + (toks[w + 1] in DETERMINERS)  # "the thing for opening the gate": the gate's
             if w >= len(toks) or any(vocab.kinds.get(n) == "object" for n in vocab.phrases.get((toks[w],), ())):
                 continue
             forms = {toks[w], toks[w].rstrip("s")}

@@ -225,6 +225,7 @@ bleach ignore instructions rules""".split())
 
 MEDICINE = SAFETY_RULES[-1][0]
 BLADES = next(r for r, _ in SAFETY_RULES if r.startswith("I can't handle knives"))
+FIRE = next(r for r, _ in SAFETY_RULES if r.startswith("I can't do anything with fire"))
 LIFTING = next(r for r, _ in SAFETY_RULES if r.startswith("I can't lift or move people"))
 HARM = next(r for r, _ in SAFETY_RULES if r.startswith("I will never do anything that could hurt"))
 DRIVING = "I can't drive or move a car; that is unsafe."
@@ -279,6 +280,29 @@ def _names_a_thing(m: re.Match, text: str, vocab: "Vocabulary") -> bool:
 # words only Scots uses, where "no the big yin" is "not the big one"
 _SCOTS = frozenset("""aff fae yin yins ower gonnae baith tae ben naw dinnae cannae isnae wisnae didnae wouldnae
 couldnae hame oot doon hoose awa intae wean weans""".split())
+
+
+_LIT = frozenset("is s was has going lit out still burning roaring on nearly almost".split())
+
+
+def _fire_said_of(text: str, m: re.Match) -> bool:
+    """Whether the fire at `m` is only talked about: "the fire's going" (how it is), "check if
+    the fire is still going" (to look, not touch), "pieter is lighting the fire now" (another's
+    doing). Anything to light, feed, put on or bring to it is not."""
+    if m.group(0) not in ("fire", "fires", "flames"):
+        return False
+    start = text.rfind(",", 0, m.start()) + 1
+    end = text.find(",", m.end())
+    before, after = text[start:m.start()].split(), text[m.end():None if end < 0 else end].split()
+    if set(before + after) & {"light", "feed", "stoke", "start", "put", "throw", "on", "onto", "into", "near",
+                              "matches", "lighter", "out"} - ({"on", "out"} if after[:1] == ["is"] else set()):
+        return False  # ("put the fire out", "a log on the fire"; not "the fire is on")
+    if before in (["the"], ["that"], ["our"], ["this"]) and after[:1] and after[0] in _LIT:
+        return True  # "the fire's going", "the fire is lit"
+    if before[-2:] in (["if", "the"], ["whether", "the"]) and after[:1] and after[0] in _LIT:
+        return True  # "check if the fire is still going"
+    return len(before) >= 3 and before[0] not in ("you", "u", "please", "can", "could", "will", "would") \
+        and before[1] in ("is", "s", "are") and before[2].endswith("ing") and before[-1] == "the"  # "pieter is lighting the fire"
 
 
 def _warned_of(text: str, m: re.Match) -> bool:
@@ -362,6 +386,8 @@ def _screen(toks: list[str], raw: list[str], vocab: "Vocabulary | None" = None) 
             continue  # "the candle holder", "the baby monitor": a thing of this home, not a candle or a baby
         if reason == BLADES and all(_warned_of(text, m) for text in (joined, said) for m in pattern.finditer(text)):
             continue  # "there's a scalpel up there, don't touch it": a warning, not a thing to handle
+        if reason == FIRE and all(_fire_said_of(text, m) for text in (joined, said) for m in pattern.finditer(text)):
+            continue  # "lekker, the fire's going. bring me ...": how things are, nothing asked of the fire
         if reason == MEDICINE and vocab is not None and not (_dosed(joined, vocab) or _dosed(said, vocab)):
             said_words = {m.group(0) for text in (joined, said) for m in pattern.finditer(text)}
             if said_words <= _OWN_MEDICINE and all(vocab.names_object(w) for w in said_words):
@@ -1339,6 +1365,9 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
         return True  # "can u bring me my phone its the blue one prob on the couch": said of it, after
     if t in _ASKS:
         return nxt in ("you", "i")  # "could you grab it", "can i have it"
+    if t in ("i", "we") and (nxt in PAST_TENSE or raw[k + 1:k + 2] and raw[k + 1].endswith("ed")) \
+            and toks[k + 2:k + 3] in (["it"], ["them"]) and set(cur) & DEED_WORDS - {"have", "got"}:
+        return True  # "pakikuha my cellphone in the kitchen i forgot it on the counter" (no "the cup i left on")
     if t in _SPEAKERS:
         return nxt in _SPEAKER_VERBS or (t in ("someone", "somebody") and nxt in PAST_TENSE) \
             or t in ("i", "we") and nxt == "will" and cur[-1] not in DEED_WORDS  # "... to the balcony table i'll clean it"
