@@ -291,18 +291,15 @@ def _fire_said_of(text: str, m: re.Match) -> bool:
     doing). Anything to light, feed, put on or bring to it is not."""
     if m.group(0) not in ("fire", "fires", "flames"):
         return False
-    start = text.rfind(",", 0, m.start()) + 1
-    end = text.find(",", m.end())
-    before, after = text[start:m.start()].split(), text[m.end():None if end < 0 else end].split()
-    if set(before + after) & {"light", "feed", "stoke", "start", "put", "throw", "on", "onto", "into", "near",
-                              "matches", "lighter", "out"} - ({"on", "out"} if after[:1] == ["is"] else set()):
+    before, after = text[:m.start()].split()[-4:], text[m.end():].split()[:3]
+    lit = bool(after) and after[0] in _LIT
+    if set(before[-3:] + after) & {"light", "feed", "stoke", "start", "put", "throw", "on", "onto", "into", "near",
+                                   "matches", "lighter", "out"} - ({"on", "out"} if lit else set()):
         return False  # ("put the fire out", "a log on the fire"; not "the fire is on")
-    if before in (["the"], ["that"], ["our"], ["this"]) and after[:1] and after[0] in _LIT:
-        return True  # "the fire's going", "the fire is lit"
-    if before[-2:] in (["if", "the"], ["whether", "the"]) and after[:1] and after[0] in _LIT:
-        return True  # "check if the fire is still going"
-    return len(before) >= 3 and before[0] not in ("you", "u", "please", "can", "could", "will", "would") \
-        and before[1] in ("is", "s", "are") and before[2].endswith("ing") and before[-1] == "the"  # "pieter is lighting the fire"
+    if before[-1:] in (["the"], ["that"], ["our"], ["this"]) and lit and not set(before[-2:-1]) & DEED_WORDS:
+        return True  # "the fire's going", "the fire is lit", "check if the fire is still going"
+    return len(before) == 4 and before[0] not in ("you", "u", "please", "can", "could", "will", "would") \
+        and before[1] in ("is", "s", "are") and before[2].endswith("ing") and before[3] == "the"  # "pieter is lighting the fire"
 
 
 def _warned_of(text: str, m: re.Match) -> bool:
@@ -1336,7 +1333,7 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
             and toks[k + 1:k + 2] and toks[k + 1] in IMPERATIVES:
         return True  # "i'll call my brother in a sec first pass me the remote"
     if cur and toks[k:k + 2] in (["i", "am"], ["we", "are"]) and (
-            toks[k + 2:k + 3] in (["in"], ["still"], ["now"])
+            toks[k + 2:k + 3] in (["in"], ["still"], ["now"], ["already"], ["currently"], ["outside"], ["upstairs"], ["downstairs"])
             or k + 2 < len(raw) and len(raw[k + 2]) > 4 and raw[k + 2].endswith("ing")
             or toks[k + 2:k + 3] and toks[k + 2] in SPEAKER_STATES | CATEGORY_WORDS) \
             and cur[-1] not in SUBJECTS | _SPEAKER_VERBS | DEST_PREPS:
