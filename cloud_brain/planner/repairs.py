@@ -386,16 +386,19 @@ _SAID_TWICE = _HANGING | frozenset("his her for to on onto in into of with at fr
 def _restarted(toks: list[str]) -> list[str]:
     """A phrase broken off and begun again, as said while finding a word: "get me the, the
     reading glasses", "the thing for the, for the eyes", "put it on the, the drawers", "my,
-    the ring ring thing": the word left hanging before the pause is dropped, and a word said
-    twice in a row is said once."""
+    the ring ring thing", "make, the, make tea": the word left hanging before the pause is
+    dropped, a word said alone and then again with the rest is said once, and so is a word
+    said twice in a row."""
     out: list[str] = []
     for k, t in enumerate(toks):
         if t == "," and out and out[-1] in _HANGING and k + 1 < len(toks) and toks[k + 1] != "," \
-                and not (len(out) > 1 and out[-2] == ","):
-            out.pop()  # ("bring me the, the remote"; not a word alone between pauses: "..., her, ...")
+                and not (len(out) > 1 and out[-2] == "," and out[-1] not in ("the", "a", "an")):
+            out.pop()  # ("bring me the, the remote"; not "my" alone between pauses: "..., my, ...")
             continue
         if out and t == out[-1] and t in _SAID_TWICE:
             continue  # ("for for the eyes")
+        if t.isalpha() and out[-2:] == [t, ","] and (len(out) == 2 or out[-3] == ","):
+            del out[-2:]  # ("make, make tea")
         out.append(t)
     return out
 

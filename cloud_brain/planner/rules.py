@@ -226,6 +226,7 @@ bleach ignore instructions rules""".split())
 MEDICINE = SAFETY_RULES[-1][0]
 BLADES = next(r for r, _ in SAFETY_RULES if r.startswith("I can't handle knives"))
 FIRE = next(r for r, _ in SAFETY_RULES if r.startswith("I can't do anything with fire"))
+HIDING = next(r for r, _ in SAFETY_RULES if r.startswith("I won't hide"))  # (the thing hidden may be a home's: "the pill box")
 LIFTING = next(r for r, _ in SAFETY_RULES if r.startswith("I can't lift or move people"))
 HARM = next(r for r, _ in SAFETY_RULES if r.startswith("I will never do anything that could hurt"))
 DRIVING = "I can't drive or move a car; that is unsafe."
@@ -378,7 +379,7 @@ def _screen(toks: list[str], raw: list[str], vocab: "Vocabulary | None" = None) 
     for reason, pattern in SAFETY_RULES:
         if not (pattern.search(joined) or pattern.search(said)):
             continue
-        if vocab is not None and reason not in (MEDICINE, SAFETY_RULES[0][0]) \
+        if vocab is not None and reason not in (MEDICINE, HIDING, SAFETY_RULES[0][0]) \
                 and all(_names_a_thing(m, text, vocab) for text in (joined, said) for m in pattern.finditer(text)):
             continue  # "the candle holder", "the baby monitor": a thing of this home, not a candle or a baby
         if reason == BLADES and all(_warned_of(text, m) for text in (joined, said) for m in pattern.finditer(text)):
@@ -1083,6 +1084,9 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
     for k, t in enumerate(toks[:-1]):  # "a cup of coffee": the coffee is what is wanted
         if t == "of" and k in object_ends and toks[k + 1] in f.unknown + f.unknown_dest:
             raise Refusal(f"I can't make {raw[k + 1]}; {CAN_DO}.", "product")
+    if len(toks) > 2 and toks[-1] == "of" and len(toks) - 1 in object_ends and toks[-3] in ("a", "an", "some"):
+        # "tea. make, the, make tea. a cup of.": what the cup is of was said before
+        raise Refusal(f"I can't make {' '.join(raw[-3:])} anything; {CAN_DO}.", "product")
     if not f.objects and "one" in words and f.category is None:
         f.pronoun = True  # "I want an apple, bring me one"
     f.to_user = any(t in USER_WORDS - {"my"} for t in toks)
