@@ -369,6 +369,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
         if fixed == toks:
             break
         toks = fixed
+    toks = _told_after(toks, vocab)
     toks = _drop_contrasts(toks, vocab)
     toks = _drop_negated_deeds(toks, vocab)
     toks = _drop_where_the_person_is(toks, vocab)
@@ -381,6 +382,31 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
 _POSSESSIVES = frozenset("his her their".split())
 _HANGING = frozenset("the a an my your our their".split())  # ("his", "her" end a phrase: "give it to her, ...")
 _SAID_TWICE = _HANGING | frozenset("his her for to on onto in into of with at from".split())
+
+
+def _told_after(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """A name several things share, told apart by a word or two said after a pause: "the mug.
+    blue.", "the brush. hair.", "on my chair. the big one": the one thing whose names hold the
+    words, and the words said no more."""
+    for m in _mentions(toks, vocab):
+        if len(m.names) < 2 or m.start and toks[m.start - 1] in ("both", "all", "each", "every"):
+            continue  # ("both laptops, kai's first, then mine": each)
+        j, left = m.end, set(m.names)
+        while j < len(toks) and toks[j] == "," and len(left) > 1:
+            end = next((e for e in range(j + 1, len(toks)) if toks[e] == ","), len(toks))
+            said = [w for w in toks[j + 1:end] if w not in DETERMINERS | {"one", "ones", "please"}]
+            if not said or end - j - 1 > 3 or set(said) & (DEED_WORDS | {"it", "them", "not", "no", "and"} | vocab.owners):
+                break  # (not a name alone: "..., they're on my bed. priya" is signed)
+            fits = [{n for n in left if any(w in p for p, ns in vocab.phrases.items() if n in ns)} for w in said]
+            fits = [f for f in fits if f]
+            if not fits:
+                break
+            left = set.intersection(*fits)
+            j = end
+        name = tuple(next(iter(left)).split("_")) if len(left) == 1 and j > m.end else ()
+        if name and vocab.phrases.get(name) == left:
+            return toks[:m.start] + list(name) + toks[j:]
+    return toks
 
 
 def _restarted(toks: list[str]) -> list[str]:
