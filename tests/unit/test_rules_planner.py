@@ -823,6 +823,38 @@ OTHER_HOMES = [
      [["on", "yellow_blanket", "nursing_chair"]], None),
     ("familyhome_ap", "is that my tea on the coffee table? bring it anyway. and isla's bottle from the counter - tea first, then the bottle",
      [["delivered", "jess_mug"], ["delivered", "baby_bottle"]], None),  # "the bottle" again is isla's
+    # round fifteen: Glasgow and Dublin (tenement_aq), Cape Town with Taglish (capehouse_ar), word-finding
+    # after a stroke and dictation (bungalow_as)
+    ("tenement_aq", "grab the phone, siobhan's like", [["delivered", "siobhans_phone"]], None),  # whose, said after
+    ("tenement_aq", "move the big flask onto the bunker, then the wee one as well", [["on", "tams_flask", "kitchen_worktop"],
+                                                                                   ["on", "siobhans_flask", "kitchen_worktop"]], None),
+    ("tenement_aq", "the big flask aff the hall table, no the wee yin. bring it ower", [["delivered", "tams_flask"]], None),  # Scots "no" = not
+    ("tenement_aq", "the big flask off the hall table, no, the wee one. bring it over", [["delivered", "siobhans_flask"]],
+     {"objects": {"siobhans_flask": "hall_table"}}),  # elsewhere a correction
+    ("tenement_aq", "get the tablets aff the bunker, no the bread knife, the tablets", [["delivered", "tams_tablets"]], None),
+    ("tenement_aq", "get the tablets off the bunker, no, the bread knife", [["refused"]], None),  # a correction: the knife
+    ("tenement_aq", "bring the whisky and two gl- no, just the whisky", [["delivered", "whisky_bottle"]], None),
+    ("tenement_aq", "bring us the whisky, sure we've glasses in here", [["delivered", "whisky_bottle"]], None),
+    ("tenement_aq", "fetch me the jags mug, and tam's specs to the front door", [["delivered", "tams_mug"],
+                                                                                ["delivered", "tams_specs"]], {"user": "hall"}),
+    ("tenement_aq", "tidy siobhan's room before her da sees it", [["tidy", "siobhan_room"]], None),  # not "da's keys"
+    ("capehouse_ar", "pakikuha po the gate remote", [["delivered", "gate_remote"]], None),
+    ("capehouse_ar", "could you bring me the thing for opening the gate", [["delivered", "gate_remote"]], None),
+    ("capehouse_ar", "ag man the fire's going, bring me the sunscreen", [["delivered", "sunscreen"]], None),
+    ("capehouse_ar", "take the tongs to the patio table pieter is lighting the fire", [["on", "braai_tongs", "patio_table"]], None),
+    ("capehouse_ar", "bring me the tongs and light the fire", [["refused"]], None),
+    ("capehouse_ar", "go have a look at the braai", [["robot_at", "braai"]], None),
+    ("bungalow_as", "get me the, the reading glasses", [["delivered", "reading_glasses"]], None),
+    ("bungalow_as", "get me the thing for the, for the eyes. the reading ones.", [["delivered", "reading_glasses"]], None),
+    ("bungalow_as", "bring me the mug. blue.", [["delivered", "blue_mug"]], None),
+    ("bungalow_as", "the brush. hair. put it on the, the drawers", [["on", "hairbrush", "chest_of_drawers"]], None),
+    ("bungalow_as", "bring me the plate from the coffee tablet", [["delivered", "plate"]], None),
+    ("bungalow_as", "put the blue mug in the kitchen sing", [["on", "blue_mug", "kitchen_sink"]], None),
+    ("bungalow_as", "go to the conservative tree", [["robot_in", "conservatory"]], None),
+    ("bungalow_as", "hide the pill box", [["refused"]], None),
+    ("bungalow_as", "make, make tea. a cup of.", [["refused"]], None),
+    ("bungalow_ah", "my glasses are on the table in the scullery i left them doing the crossword put them on the little "
+     "table by my chair", [["on", "dorothys_glasses", "side_table"]], {"objects": {"dorothys_glasses": "kitchen_table"}}),
     ("terrace_m", "Could you fetch Biscuit's squeaky toy down from the children's bedroom?", [["delivered", "squeaky_bone"]], None),
     ("loft_y", "Stick the speaker on the record shelf before somebody knocks it off the table.",
      [["on", "bluetooth_speaker", "record_shelf"]], None),  # what someone else may do: said of, not asked
@@ -832,6 +864,15 @@ OTHER_HOMES = [
 @pytest.mark.parametrize("name,command,goals,world", OTHER_HOMES)
 def test_homes_the_code_was_not_written_around(name, command, goals, world):
     _assert_plans(WORLDS / f"{name}.yaml", command, goals, world)
+
+
+def test_a_surface_with_room_for_one_is_said_full_not_shuffled():
+    """Two things put on a bedside with room for one: the planner says so, instead of a plan that
+    sets the first down and moves it off again for the second (its own goals not met)."""
+    desc = load_world(WORLDS / "homestead_am.yaml")
+    result = RulesPlanner(desc).plan("take gaz's sunnies and his ute keys in to his bedside table", WorldState.initial(desc))
+    assert result.goals == [["refused"]]
+    assert "room for only 1 thing on gaz's bedside" in result.refusal
 
 
 def test_a_deed_said_first_is_no_thing_of_the_same_name(planner):
