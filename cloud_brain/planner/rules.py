@@ -1342,13 +1342,15 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
             or toks[k + 2:k + 3] and toks[k + 2] in SPEAKER_STATES | CATEGORY_WORDS) \
             and cur[-1] not in SUBJECTS | _SPEAKER_VERBS | DEST_PREPS:
         return True  # "bottle please i'm in the bathroom", "... keys i'm running late": the speaker, said after
-    ends_said = bool(cur) and (cur[-1] in _CLAUSE_ENDS or (cur[-1].isalpha() and cur[-1] not in _NOT_CLAUSE_END))
+    # ("tidy the kitchen up his glasses are on the table": not "tidy up the ...")
+    ends_up = len(cur) > 2 and cur[-1] == "up" and cur[-2] not in DEED_WORDS
+    ends_said = bool(cur) and (cur[-1] in _CLAUSE_ENDS or ends_up or (cur[-1].isalpha() and cur[-1] not in _NOT_CLAUSE_END))
     if ends_said and "where" in cur[:3] and toks[k] in ("i", "we") and toks[k + 1:k + 2] in (["need"], ["want"]):
         return True  # "where are my keys i need them": the need is a sentence of its own
     if ends_said and toks[k] in _ASKS and toks[k + 1:k + 2] in (["you"], ["i"]) and len(cur) >= 2:
         return True  # "... an apple in my bed can you take them back": a question starts anew
     if not cur or not any(t in _TOLD or len(t) > 4 and t.endswith("ed") for t in cur) or not (
-            cur[-1] in _CLAUSE_ENDS or (cur[-1].isalpha() and cur[-1] not in _NOT_CLAUSE_END)):
+            cur[-1] in _CLAUSE_ENDS or ends_up or (cur[-1].isalpha() and cur[-1] not in _NOT_CLAUSE_END)):
         return False
     t, nxt = toks[k], toks[k + 1] if k + 1 < len(toks) else ""
     if t in ("must", "might", "should") and nxt == "be":
