@@ -156,6 +156,15 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
      "go charge"),  # "that's enough for today, off you go to bed, robot"
     (r"\bget (the|my|our|this) (\w+( \w+)?) (sorted|sorted out|straightened out|squared away)\b", r"tidy the \2"),
     (r"\bgo (and )?(have|take) a (wee |quick )?(look|peek|check) at\b", "go to"),  # "go have a look at the braai"
+    # patois and London: "carry it come" (bring it), "carry the mug go back a the kitchen" (take it),
+    # "a miss pearl dis" (this is miss pearl), "bring man my bottle" (me), "allow the mug" (never mind it)
+    (r"\bcarry ((?:\w+ ){0,5}?\w+) come\b", r"bring \1"),
+    (r"\bcarry ((?:\w+ ){0,6}?\w+) go\b", r"take \1"),
+    (r"\b(come|go|back|it|them) a (the|my|her|his|shop)\b", r"\1 to \2"),
+    (r"\b(cup|top|box|bag|glass) a (the|tea|water|juice|my)\b", r"\1 of \2"),
+    (r"^a (?:miss |mister |aunty |auntie |uncle )?(\w+) (dis|this)\b", r"it is \1"),
+    (r"\b(bring|give|pass|get|fetch|for|gimme) man\b", r"\1 me"),
+    (r"\ballow (the|that|it)\b", r"not \1"),
     (r"\b(have|take) a (wee |quick )?(look|peek|check|rummage) (on|in|at|under|round|around)\b", r"it is \4"),
     (r"\bwhichever (\w+( \w+)?) is (closer|closest|nearer|nearest|nearby)\b", r"a \1"),  # "whichever mug is closer"
     # "keep the remote on the teapoy": keep = put (Indian English), where a place is said
@@ -347,7 +356,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     """`raw` (the rule parser's tokens) as meant: idioms said plainly, fillers dropped, chit-chat
     before "anyway" dropped, self-corrections applied, things and deeds said with "not" left
     out."""
-    raw = _to_the_robot(raw, vocab)
+    raw = _to_the_robot(_patois(raw), vocab)
     named = _in_names(raw, vocab)  # "ah ma's specs": the home's own words, no filler or "my"
     toks = [w for k, t in enumerate(raw) if k in named or t not in FILLERS or t == "wee" and raw[k + 1:k + 2] in (["one"], ["ones"])
             for w in ([t] if k in named else SPOKEN.get(t, [_with_g(t)]))] or raw  # ("the wee one": the small one)
@@ -382,6 +391,50 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
 _POSSESSIVES = frozenset("his her their".split())
 _HANGING = frozenset("the a an my your our their".split())  # ("his", "her" end a phrase: "give it to her, ...")
 _SAID_TWICE = _HANGING | frozenset("his her for to on onto in into of with at from".split())
+
+
+# Jamaican patois, read only where it is spoken (two of its words at least): "whey mi bible deh?",
+# "carry di dominoes dem come gimme nuh", "pass mi di likkle remote fi di firestick"
+_PATOIS = {"di": "the", "dis": "this", "dat": "that", "pon": "on", "inna": "in", "wid": "with", "an": "and",
+           "den": "then", "tek": "take", "lef": "left", "seh": "says", "likkle": "little", "whey": "where",
+           "yah": "here", "ova": "over", "mek": "make", "waan": "want", "tink": "think", "yuh": "you",
+           "ting": "thing", "tings": "things", "cyaan": "can not", "nah": "not", "neva": "never"}
+_PATOIS_MARKS = frozenset("di pon inna deh dem nuh cyaan likkle whey seh wid fi yuh tek lef dis waan mek yah mi".split())
+_NUH_NOT = frozenset("have want waan deh go come like need know did mek fi a tek touch do eat drink".split())
+_I_DO = frozenset("tink think lef left want waan soon cyaan a did nah deh neva have need like love know".split())
+_FOR_ME = frozenset("gimme give pass fi for wid with tell help bring fetch carry get show".split())
+
+
+def _patois(toks: list[str]) -> list[str]:
+    """Jamaican patois as English ("mi" is my, me or i by what follows; "dem" after a thing
+    makes it plural, else is them; "deh" is is or there; "nuh" at the end asks kindly, else is
+    not; "fi" is to before a deed, else for); London's "man" for me after a deed, "allow the X"
+    (never mind the X), "ting" for thing. Nothing changes where patois is not spoken."""
+    if len(_PATOIS_MARKS & set(toks)) < 2:
+        return toks
+    out: list[str] = []
+    for k, t in enumerate(toks):
+        prev = out[-1] if out else ""
+        nxt = toks[k + 1] if k + 1 < len(toks) else ""
+        if t == "mi":
+            ends = not nxt or nxt in (",", "and", "an", "please", "nuh", "now")
+            out.append("me" if prev in _FOR_ME | {"mek", "make", "let"} and (ends or nxt in ("a", "the", "di", "one"))
+                       else "i" if nxt in _I_DO or nxt in IMPERATIVES else "me" if ends else "my")
+        elif t == "dem":
+            if not (prev in ("", ",", "and") or prev in DEED_WORDS | _FOR_ME | {"put", "take", "tek", "move", "lef", "left"}):
+                continue  # "mi tablets dem", "di one dem": plural said after
+            out.append("them")
+        elif t == "deh":
+            out.append("is" if prev in ("it", "she", "he", "they", "i", "you", "them") else "there")
+        elif t == "nuh":
+            if nxt not in _NUH_NOT | DEED_WORDS:
+                continue  # ("gimme dem nuh", "pass mi di remote nuh, di white one": a kind ask)
+            out.append("not")
+        elif t == "fi":
+            out.append("to" if nxt in DEED_WORDS | {"carry", "tek", "go", "come", "put", "mek"} else "for")
+        else:
+            out += _PATOIS.get(t, t).split()
+    return out
 
 
 def _told_after(toks: list[str], vocab: Vocabulary) -> list[str]:
