@@ -158,6 +158,7 @@ IDIOMS = tuple((re.compile(a), b) for a, b in (
     (r"\bgo (and )?(have|take) a (wee |quick )?(look|peek|check) at\b", "go to"),  # "go have a look at the braai"
     # patois and London: "carry it come" (bring it), "carry the mug go back a the kitchen" (take it),
     # "a miss pearl dis" (this is miss pearl), "bring man my bottle" (me), "allow the mug" (never mind it)
+    (r"\bcarry ((?:\w+ ){0,5}?\w+) come (?:gimme|give me)\b", r"bring \1 to me"),
     (r"\bcarry ((?:\w+ ){0,5}?\w+) come\b", r"bring \1"),
     (r"\bcarry ((?:\w+ ){0,6}?\w+) go\b", r"take \1"),
     (r"\b(come|go|back|it|them) a (the|my|her|his|shop)\b", r"\1 to \2"),

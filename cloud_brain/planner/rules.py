@@ -166,7 +166,8 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"baby|someone|somebody|anyone|user|grandma|grandpa|guest|visitor)\b|"
         r"\b(push|shove|bump|ram|run over|knock over) (him|her)\b|\b(grab|pull) (him|her)\b|"
         r"(?<!will )(?<!not )(?<!can )(?<!could )(?<!would )(?<!knees )(?<!legs )"
-        r"\b(carry|lift) (him|her|me|us|them)\b(?! (bag|bags|phone|things|stuff|keys|book|books|cup|plate|drink|"
+        r"\b(carry|lift) (him|her|me|us|them)\b(?! (bag|bags|phone|things|stuff|keys|book|books|cup|plate|drink|glasses|specs|"
+        r"tablets|pills|bible|mug|bottle|remote|coat|shoes|slippers|dinner|tea|food|blanket|water|"
         r"a|an|the|one|some|my|his|her|your|our|their|that|this|those|these)\b)|"  # ("carry me a coke": bring)
         r"\bpick (him|her|me|us) up\b|\b(carry|lift|pick up) (the |a |my |our |your |\w+ )?(little |young |baby |small |wee )?"
         r"(boy|girl|son|daughter|grandson|granddaughter|nephew|niece)\b|"
@@ -904,6 +905,11 @@ def _clause_kind(toks: list[str], raw: list[str], covered: set[int], first: str,
             and (toks[1] in _HABITS or len(raw[1]) > 3 and raw[1].endswith("s") and not raw[1].endswith("ss")
                  and toks[1] not in commands | _BE | {"does", "goes", "belongs", "lives", "needs", "wants", "says"}):
         return "hint"  # "kenji always forget it on table", "he leaves it on the table": his habit
+    if toks[:1] in (["it"], ["this"], ["that"]) and toks[1:3] in (["look", "like"], ["looks", "like"]):
+        return "hint"  # "tidy up di front room nuh, it look like bombshell drop inna it": how it is
+    if len(toks) > 3 and toks[0] in ("this", "that", "the", "my") and 1 not in covered and words & {"not", "no", "nothing"} \
+            and words & {"have", "has", "had", "taste", "tastes"} and not words & (DEED_WORDS - {"have", "get", "got"}):
+        return "hint"  # "dis food nuh have nuh taste": why, not what to do
     if toks[:1] in (["it"], ["they"], ["he"], ["she"]) and toks[1:2] and toks[1] in _HABITS:
         return "hint"  # "it keeps ending up in the hall", "she always leaves it there"
     if len(toks) > 2 and toks[0] in ("my", "our", "his", "her", "the") and toks[1] in PEOPLE | _VISITORS \
@@ -1115,7 +1121,8 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
     if toks[:1] == ["no"] and mentions and mentions[0].start == 1 and f.verb is None:
         f.intent = "skip"  # "no cans at the dinner table": a house rule said, nothing asked
         return f
-    if toks[:1] == ["not"] and f.verb is None:
+    if toks[next((k for k, t in enumerate(toks) if t not in ("actually", "and", "but", "oh", "just", "so")), 0):][:1] == ["not"] \
+            and f.verb is None:  # ("actually allow the mug, just bring man my gym bottle": not the mug)
         f.intent = "skip"  # "bring me kwame's notebook, not his headphones": never what was said not
         return f
     if first in ("do", "dont", "never") and "not" in toks[:3] or first in ("dont", "never"):
@@ -1360,8 +1367,8 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
     if t in IMPERATIVES:
         # not a participle: "i'd like the cup moved (typo repair: move) / put on the table"
         return not (raw[k].endswith("ed") or t in ("put", "set") and SPEAKER_WANTS & set(cur))
-    if t in ("please", "just") and nxt in IMPERATIVES:
-        return True
+    if t in ("please", "just", "so") and nxt in IMPERATIVES:
+        return True  # ("she's in the hall with me so bring them quick")
     if (t == "its" or (t, nxt) in (("it", "is"), ("they", "are"))) \
             and toks[k + 1 + (t != "its"):k + 2 + (t != "its")] in (["the"], ["on"], ["in"], ["somewhere"], ["probably"],
                                                                       ["prob"], ["still"], ["under"], ["by"], ["my"]):
