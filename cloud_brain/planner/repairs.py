@@ -357,7 +357,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     """`raw` (the rule parser's tokens) as meant: idioms said plainly, fillers dropped, chit-chat
     before "anyway" dropped, self-corrections applied, things and deeds said with "not" left
     out."""
-    raw = _to_the_robot(_patois(raw), vocab)
+    raw = _to_the_robot(_pidgin(_patois(raw), vocab), vocab)
     named = _in_names(raw, vocab)  # "ah ma's specs": the home's own words, no filler or "my"
     toks = [w for k, t in enumerate(raw) if k in named or t not in FILLERS or t == "wee" and raw[k + 1:k + 2] in (["one"], ["ones"])
             for w in ([t] if k in named else SPOKEN.get(t, [_with_g(t)]))] or raw  # ("the wee one": the small one)
@@ -435,6 +435,82 @@ def _patois(toks: list[str]) -> list[str]:
             out.append("to" if nxt in DEED_WORDS | {"carry", "tek", "go", "come", "put", "mek"} else "for")
         else:
             out += _PATOIS.get(t, t).split()
+    return out
+
+
+# Nigerian Pidgin, read only where it is spoken: "abeg bring the remote wey dey on top the sofa",
+# "carry the baygon go bq put am for blessing table", "na me chidi"
+_PIDGIN = {"abeg": "please", "biko": "please", "wetin": "what", "una": "you", "wan": "want", "don": "have"}
+_PIDGIN_MARKS = frozenset("abeg biko oya dey wey wetin una sef am na wan don".split())
+_PIDGIN_SURE = frozenset("abeg biko oya dey wey wetin una sef wan".split())  # no English word: one is enough
+_PIDGIN_DROP = frozenset("oya sef o jare".split())
+_PUTS = frozenset("put keep drop leave place".split())
+
+
+def _pidgin(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """Nigerian Pidgin as English ("wey dey" that is, "dey" is, "am" it after a deed, "for" on
+    after "dey" or a put, "come"/"go" before a place to it, "na me X" it is X). Nothing
+    changes where Pidgin is not spoken."""
+    if len(_PIDGIN_MARKS & set(toks)) < 2 and not _PIDGIN_SURE & set(toks):
+        return toks
+    urge = next((k for k in range(len(toks)) if toks[k:k + 5] == ["wetin", "you", "dey", "wait", "for"]), None)
+    if urge is not None:  # "wetin you dey wait for, bring the baygon": what are you waiting for, urging
+        toks = toks[:urge] + [","] + toks[urge + 5:]
+    def place_at(j: int) -> bool:  # a room or furniture of the home is named at toks[j]
+        p = _phrase_at(toks, j, vocab)
+        return bool(p) and all(vocab.kinds.get(n) in ("room", "furniture") for n in vocab.phrases[p])
+
+    out: list[str] = []
+    for k, t in enumerate(toks):
+        prev = out[-1] if out else ""
+        nxt = toks[k + 1] if k + 1 < len(toks) else ""
+        if t in _PIDGIN_DROP and (t != "o" or nxt in ("", ",", "abeg", "biko", "please")):
+            continue
+        if t == "e" and nxt in ("dey", "don", "is", "no"):
+            out.append("it")  # "e dey for the dining table"
+            continue
+        if t == "him" and nxt.isalpha() and nxt not in DETERMINERS | DEED_WORDS | {"and", "to", "for", "on", "in"}:
+            out.append("his")  # "him reading table"
+            continue
+        if t == "dey" and "where" in out[-5:] and (not nxt or nxt == "," or nxt in DEED_WORDS):
+            out.insert(len(out) - out[::-1].index("where"), "is")  # "where my headphones dey bring am": where is
+            continue
+        if t == "dey" and (nxt in DETERMINERS | {"my", "his", "her", "our", "here", "there"} or place_at(k + 1)):
+            out += {"i": ["am", "in"], "we": ["are", "in"], "you": ["are", "in"], "they": ["are", "in"]}.get(prev, ["is", "in"])
+            continue  # "i dey the room", "i dey bq"
+        if t == "go" and prev in ("i", "you", "he", "she", "we", "they", "it") and nxt.isalpha() \
+                and nxt not in DETERMINERS | {"to", "and", "back", "home", "out", "in"}:
+            out.append("will")  # "she go need am": she will need it
+            continue
+        if t == "come" and prev.isalpha() and prev not in DEED_WORDS | {"please", "and", "i", "you", "he", "she", "we", "they", "it"} \
+                and nxt not in DETERMINERS | {"my", "his", "her", "our", "to", "and", "here", "back"} and not place_at(k + 1):
+            out += ["here", ","]  # "bring the baygon come, mosquito dey bite me"
+            continue
+            out += {"i": ["am", "in"], "we": ["are", "in"], "you": ["are", "in"], "they": ["are", "in"]}.get(prev, ["is", "in"])
+            continue  # "i dey the room", "i dey bq"
+        if t == "where" and nxt in DETERMINERS - {"this", "that"} | vocab.owners:
+            out += ["where", "is"]  # "where my car keys? bring them": where are they
+            continue
+        if t == "na" and nxt == "me":
+            out += ["it", "is"]  # "na me chidi": it is chidi
+            continue
+        if t == "na" or t == "me" and k and toks[k - 1] == "na":
+            continue
+        if t == "wey":
+            out.append("that")
+        elif t == "dey":
+            out.append("is")
+        elif t == "am" and (prev in DEED_WORDS | _PUTS | {"carry", "give", "see", "find", "take"}):
+            out.append("it")
+        elif t == "for" and prev in _PUTS | {"is", "it", "them", "back"} and nxt not in ("me", "us", "her", "them"):
+            out.append("on")
+        elif t in ("come", "go") and prev not in ("", ",", "please", "and") and nxt in DETERMINERS | {"my", "his", "her", "our"} \
+                or t in ("come", "go") and place_at(k + 1):
+            out.append("to")
+        elif t == "give" and nxt == "me" and prev in ("it", "them", "am"):
+            out.append("to")  # "bring am give me"
+        else:
+            out += _PIDGIN.get(t, t).split()
     return out
 
 

@@ -159,7 +159,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"fingers?|someone|somebody|him|her|me|you|yourself|cat|dog|baby|kids?|plug)\b")),
     ("I will never do anything that could hurt someone.", re.compile(
         r"\b(hurt|harm|(?<!would )(?<!will )kill|(?<!could )(?<!would )murder|attack|(?<!bomb )(?<!bomb has )(?<!bomb s )(?<!bomb is )hit|punch|stab|poison|injure|kick(?! off\b)|shoot|smack|whack|thump|wallop|spank|strangle|choke|"
-        r"slap|beat up|trip|trips|tripped|tripping|wound|smother|suffocate)\b|\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!blue )(throw|chuck|lob|pelt|fling|hurl)\b.{0,30}\bat\b|"
+        r"slap|beat up|trip|trips|tripped|tripping|wound|smother|suffocate)\b|\b(?<!\bthe )(?<!\ba )(?<!\bmy )(?<!\byour )(?<!\bblue )(throw|chuck|lob|pelt|fling|hurl)\b.{0,30}\bat\b|"
         r"\b(drop|dump|tip)\b.{0,25}\bon\b.{0,25}\b(head|heads|him|her(?! [a-z])|someone|somebody|people|them)\b|"
         r"\b(spray|squirt|spritz|splash)\b.{0,30}\b(face|faces|eyes|him|her|me|someone|somebody)\b|"
         r"\b(push|shove|pull|grab|bump|ram|run over)\b.{0,25}\b(person|people|man|woman|child|children|kid|kids|"
@@ -177,8 +177,8 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"\b(push|bump|ram|run over|knock over) them\b|"
         r"\bshove them\b(?! (in|into|on|onto|back|under|away|somewhere|up|down|over|there|here)\b)")),
     ("I won't do that: it could break things or damage the home.", re.compile(
-        r"\b(?<!the )(?<!a )(?<!my )(?<!your )(?<!his )(?<!her )(?<!our )(?<!their )(?<!some )(?<!of )"
-        r"(?<!somebody )(?<!someone )(?<!nobody )(?<!he )(?<!she )(?<!they )(?<!kids )(?<!cat )(?<!dog )"
+        r"\b(?<!\bthe )(?<!\ba )(?<!\bmy )(?<!\byour )(?<!\bhis )(?<!\bher )(?<!\bour )(?<!\btheir )(?<!\bsome )(?<!\bof )"
+        r"(?<!\bsomebody )(?<!\bsomeone )(?<!\bnobody )(?<!\bhe )(?<!\bshe )(?<!\bthey )(?<!\bkids )(?<!\bcat )(?<!\bdog )"
         r"(throw|toss(?!.{0,30}\b(on top of|onto|on) (the|her|his|its|their|my|our|your) (?!floor|ground))|fling|hurl|smash|shatter|crush|destroy|rip|tear|spill|splash|soak|drench|"
         r"ruin|damage|vandali[sz]e|flush|scratch|stomp|squash)\b|(?<!\ba )(?<!\byour )\bbreak\b|"
         r"\b(bump|crash|bang|ram|smash) into\b|"
@@ -258,7 +258,7 @@ def _done_to_a_person(toks: list[str], vocab: "Vocabulary") -> str | None:
 
 
 _OWN_MEDICINE = frozenset("pill pills tablets medicine medicines medication medications painkiller painkillers "
-                          "paracetamol ibuprofen aspirin".split())
+                          "paracetamol ibuprofen aspirin drugs".split())  # ("mama's drugs": Nigerian English)
 # medicine given to someone else, or counted out: a dose is a person's decision
 _DOSED = re.compile(
     r"\b(give|hand|pass|feed|bring|take)\s+(?!(me|us|it|them|em|the|my|this|that|those|these|over|back|up|out|"
@@ -1367,8 +1367,8 @@ def _sentence_starts(toks: list[str], raw: list[str], k: int, cur: list[str]) ->
     if t in IMPERATIVES:
         # not a participle: "i'd like the cup moved (typo repair: move) / put on the table"
         return not (raw[k].endswith("ed") or t in ("put", "set") and SPEAKER_WANTS & set(cur))
-    if t in ("please", "just", "so") and nxt in IMPERATIVES:
-        return True  # ("she's in the hall with me so bring them quick")
+    if t in ("please", "just", "so") and (nxt in IMPERATIVES or nxt == "just" and toks[k + 2:k + 3] and toks[k + 2] in IMPERATIVES):
+        return True  # ("she's in the hall with me so bring them quick", "... no worry abeg just bring me ...")
     if (t == "its" or (t, nxt) in (("it", "is"), ("they", "are"))) \
             and toks[k + 1 + (t != "its"):k + 2 + (t != "its")] in (["the"], ["on"], ["in"], ["somewhere"], ["probably"],
                                                                       ["prob"], ["still"], ["under"], ["by"], ["my"]):
