@@ -787,10 +787,23 @@ def _put_said_tersely(toks: list[str], vocab: Vocabulary) -> list[str]:
     and where it goes, with no verb, is a put ("put the green mug on the counter")."""
     out, k, putting = [], 0, True  # (after a put, "..., glasses on my nightstand" is one too)
     fetched = False  # after "fetch ...", "..., and my specs to the front door" is fetched there
+    whose = DETERMINERS | {"my", "your", "his", "her", "our", "their"}
     while k < len(toks):
         end = _clause_end(toks, k)
         clause = toks[k:end]
         ments = _mentions(clause, vocab)
+        nxt_end = _clause_end(toks, end + 1) if end < len(toks) else end
+        after = _mentions(toks[end + 1:nxt_end], vocab) if end < len(toks) else []
+        if k == 0 and nxt_end >= len(toks) - 1 and len(ments) == 1 and len(after) == 1 and _kind(ments[0], vocab) == "object" \
+                and _kind(after[0], vocab) in ("furniture", "room") and set(clause[:ments[0].start]) <= whose \
+                and ments[0].end == len(clause) and set(toks[end + 1:nxt_end][:after[0].start]) <= whose | {"to", "on", "in", "into", "onto"} \
+                and after[0].end == nxt_end - end - 1:
+            clause = clause + toks[end + 1:nxt_end]  # "Blue mug. Sink.": the whole command, said tersely
+            end = nxt_end
+            ments = _mentions(clause, vocab)
+            if clause[ments[0].end] not in _PREPS:
+                clause = clause[:ments[0].end] + ["to"] + clause[ments[0].end:]
+                ments = _mentions(clause, vocab)
         prep = clause[ments[0].end:ments[1].start][:1] if len(ments) == 2 else []
         if len(ments) == 2 and not any(t in DEED_WORDS or t in ("is", "are", "was", "i", "you", "one", "ones") for t in clause) \
                 and _kind(ments[0], vocab) == "object" and _kind(ments[1], vocab) in ("furniture", "room") \

@@ -206,6 +206,7 @@ SAFETY_RULES: tuple[tuple[str, re.Pattern], ...] = (
         r"(?<!used to )(?<!\bi )(?<!\bwe )(?<!would )(?<!\bthey )(?<!\bshe )(?<!\bhe )"
         r"\bhide\b(.{0,40}\b(won t|will not|can not|cannot|never|not) (find|see|get)\b|.{0,30}\bfrom (him|her|them)\b|"
         r".{0,40}\b(pills?|tablets|medicine|medication|meds|inhaler)\b)|"  # (whose dose it is is theirs to decide)
+        r"\b(pills?|tablets|medicine|medication|meds|inhaler)\b.{0,60}\bhide (it|them)\b|"  # "grandpa's pills ... hide them"
         r"\bso (that )?(he|she|they|nobody|no one|the kids?|granny|grandma|grandpa) (can not|can t|cannot|won t|will not) "
         r"(get out|get in|get past|get through|get by|go out|leave|escape|come in|come out)\b|"
         r"(?<!whether you )(?<!if you )(?<!not )(?<!never )(?<!don t )(?<!do not )"
@@ -2430,12 +2431,47 @@ def _own_room(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]
     return out
 
 
+_NEARER = frozenset("closer closest nearer nearest".split())
+
+
+def _whichever_nearer(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]:
+    """ "bring me a set of keys, mine or dad's, whichever's closer to you": of the things the
+    name fits, the one nearest the robot (nearest the person with "to me"), as the state has
+    them; the words that chose it said no more."""
+    k = next((k for k in range(len(raw) - 1) if raw[k] == "whichever"
+              and next((t for t in raw[k + 1:k + 4] if t not in ("is", "one", "ones")), "") in _NEARER), None)
+    if k is None:
+        return raw
+    desc = state.desc
+    thing = next((m for m in reversed(_find_mentions(raw[:k], raw[:k], vocab)) if len(m.names) > 1
+                  and all(vocab.kinds.get(n) == "object" for n in m.names)), None)
+    if thing is None:
+        return raw
+    end = next((j for j in range(k + 1, len(raw)) if raw[j] == ","), len(raw))
+    to_me = "me" in raw[k:end] or "here" in raw[k:end]
+    if to_me or state.robot_at == USER:
+        spot = desc.rooms[state.user_room].user_spot
+    elif state.robot_at in desc.furniture:
+        spot = desc.furniture[state.robot_at].at
+    elif state.robot_room == desc.robot_start_room():
+        spot = desc.robot_start[:2]
+    else:
+        spot = desc.rooms[state.robot_room].user_spot
+    at = {o: desc.furniture[w].at for o, w in state.objects if w in desc.furniture and o in thing.names}
+    if len(at) < 2:
+        return raw
+    near = min(at, key=lambda o: (at[o][0] - spot[0]) ** 2 + (at[o][1] - spot[1]) ** 2)
+    if vocab.phrases.get(tuple(near.split("_"))) != {near}:
+        return raw
+    return raw[:thing.start] + near.split("_") + raw[end:]
+
+
 def _told_apart(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]:
     from cloud_brain.planner.repairs import speaker_by_where, swapped, things_told_apart
     desc = state.desc
     where = {o: w for o, w in state.objects if w in desc.furniture}
     sizes = {o: spec.volume for o, spec in desc.objects.items()}
-    apart = raw
+    apart = _whichever_nearer(raw, state, vocab)
     for _ in range(3):  # "the shorter bottle, then ... the taller one": each told apart
         told = things_told_apart(apart, where, sizes, {n: f.at for n, f in desc.furniture.items()}, vocab)
         if told == apart:
