@@ -371,7 +371,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     toks = _drop_preamble(toks, vocab)
     toks = _whose_it_is(_to_the_person(_hers_said_of_a_place(toks, vocab), vocab), vocab)
     toks = _by_what_is_near(toks, vocab)
-    toks = _thing_for(toks, vocab)
+    toks = _thing_for(_left_by(toks, vocab), vocab)
     toks = _do_a_room(toks, vocab)
     toks = _put_said_tersely(toks, vocab)
     for _ in range(4):  # "the cup no the plate sorry i mean the bottle"
@@ -511,6 +511,25 @@ def _pidgin(toks: list[str], vocab: Vocabulary) -> list[str]:
             out.append("to")  # "bring am give me"
         else:
             out += _PIDGIN.get(t, t).split()
+    return out
+
+
+_LEFT_IT = frozenset("left put dropped forgot stuck threw leaves puts".split())
+_WHO_LEFT = frozenset("he she they someone somebody i you we".split())
+
+
+def _left_by(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "whatever mug mason left in the dining room", "the cup someone put on the stairs": the
+    thing said by where it was left ("the mug in the dining room"); who left it said no more."""
+    out = list(toks)
+    for m in reversed(_mentions(toks, vocab)):
+        j = m.end
+        if not all(vocab.kinds.get(n) == "object" for n in m.names) or j + 2 >= len(out):
+            continue
+        if (out[j] in _WHO_LEFT or vocab.owner_said(out[j])) and out[j + 1] in _LEFT_IT and out[j + 2] in _PREPS | {"by", "under"}:
+            del out[j:j + 2]
+            if m.start and out[m.start - 1] in ("whatever", "whichever"):
+                out[m.start - 1] = "the"
     return out
 
 
@@ -1212,7 +1231,8 @@ def _drop_preamble(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "my sister rang earlier, she's fine btw, anyway could you put the ball on the sofa": the
     request starts after the last "anyway" (or "whatever", "ignore it") that has one after it."""
     for k in range(len(toks) - 1, 0, -1):
-        said_aside = toks[k] in _PREAMBLE_ENDS and not (toks[k] == "whatever" and toks[k - 1] in ("me", "us", "the")) \
+        said_aside = toks[k] in _PREAMBLE_ENDS and not (toks[k] == "whatever" and (
+            toks[k - 1] in ("me", "us", "the", "and", "or") or _phrase_at(toks, k + 1, vocab))) \
             and not (toks[k] == "anyhow" and "," not in (toks[k - 1], toks[k + 1])) \
             or toks[k - 1] == "ignore" and toks[k] in ("it", "that", "them")  # (not "bring me whatever is on the chest")
         if said_aside and _asks(toks[k + 1:], vocab):

@@ -1710,6 +1710,17 @@ def _frames_to_stages(frames: list[Frame], state: WorldState, vocab: Vocabulary)
         elif f.intent == "deliver" and f.verb is None and f.verbless and f.objects and f.dest is None \
                 and nxt.intent == "place" and nxt.objects and nxt.dest not in (None, USER) and nxt.dest_explicit:
             f.intent, f.dest, f.dest_explicit = "place", nxt.dest, True  # "mr bear and blankie have to go on her bed"
+    # "bring me the remote and the mug in the dining room": where a thing already is, said after a
+    # hand-over, says which one, not where to take it
+    for prev, f in zip(frames, frames[1:]):
+        if f.verb is None and f.intent == "place" and f.objects and f.dest not in (None, USER) and prev.intent == "deliver" \
+                and prev.dest == USER and f.text.split()[:1] in (["and"], ["the"], ["also"]) \
+                and not {"to", "into", "onto"} & set(f.text.split()) \
+                and all(any(f.dest in (state.location_of(n), state.desc.furniture[state.location_of(n)].room
+                                       if state.location_of(n) in state.desc.furniture else None) for n in m.names)
+                        for m in f.objects):
+            f.locs.append(f.dest)
+            f.intent, f.dest, f.dest_explicit = "deliver", USER, True
     # "the bottle on the counter, to me please": where it is, and then to whom
     for f, nxt in zip(frames, frames[1:]):
         if f.verb is None and f.intent == "place" and f.objects and f.dest not in (None, USER) \
