@@ -371,7 +371,7 @@ def without_repairs(raw: list[str], vocab: Vocabulary) -> list[str]:
     toks = _drop_preamble(toks, vocab)
     toks = _whose_it_is(_to_the_person(_hers_said_of_a_place(toks, vocab), vocab), vocab)
     toks = _by_what_is_near(toks, vocab)
-    toks = _thing_for(_left_by(toks, vocab), vocab)
+    toks = _thing_for(_by_order(_left_by(toks, vocab), vocab), vocab)
     toks = _do_a_room(toks, vocab)
     toks = _put_said_tersely(toks, vocab)
     for _ in range(4):  # "the cup no the plate sorry i mean the bottle"
@@ -511,6 +511,34 @@ def _pidgin(toks: list[str], vocab: Vocabulary) -> list[str]:
             out.append("to")  # "bring am give me"
         else:
             out += _PIDGIN.get(t, t).split()
+    return out
+
+
+_ORDINALS = {"first": 0, "second": 1, "third": 2, "former": 0, "latter": -1, "last": -1}
+
+
+def _by_order(toks: list[str], vocab: Vocabulary) -> list[str]:
+    """ "grab dad's glasses and mason's bowl, give me the first one and put the second one in the
+    sink": "the first (one)" is the first thing listed before it, "the latter" the last."""
+    ments = [m for m in _mentions(toks, vocab) if all(vocab.kinds.get(n) == "object" for n in m.names)]
+    out = list(toks)
+    for k in range(len(toks) - 2, -1, -1):
+        if toks[k] != "the" or toks[k + 1] not in _ORDINALS or toks[k + 2:k + 3] and toks[k + 2] not in \
+                ("one", "ones", "thing", "item", ",", "and", "in", "on", "to", "into", "onto", "please", "then", "back", "away"):
+            continue  # (not "the first book on the shelf")
+        listed = [m for m in ments if m.end <= k]
+        if len(listed) < 2 or any(m.start <= k < m.end for m in ments):
+            continue
+        first = min(k2 for k2 in range(k + 1) if toks[k2] == "the" and toks[k2 + 1:k2 + 2] and toks[k2 + 1] in _ORDINALS)
+        listed = [m for m in ments if m.end <= first]
+        i = _ORDINALS[toks[k + 1]]
+        if len(listed) < 2 or i >= len(listed):
+            continue
+        m = listed[i]
+        end = k + 2 + (toks[k + 2:k + 3] in (["one"], ["ones"], ["thing"], ["item"]))
+        if toks[end:end + 1] in (["i"], ["you"]) and toks[end + 1:end + 2] in (["asked"], ["said"], ["mentioned"], ["wanted"]):
+            end += 2 + (toks[end + 2:end + 3] == ["for"])  # "the first thing i asked for"
+        out[k:end] = toks[m.start:m.end]
     return out
 
 
