@@ -451,7 +451,8 @@ def _pidgin(toks: list[str], vocab: Vocabulary) -> list[str]:
     """Nigerian Pidgin as English ("wey dey" that is, "dey" is, "am" it after a deed, "for" on
     after "dey" or a put, "come"/"go" before a place to it, "na me X" it is X). Nothing
     changes where Pidgin is not spoken."""
-    if len(_PIDGIN_MARKS & set(toks)) < 2 and not _PIDGIN_SURE & set(toks):
+    am_it = any(t == "am" and k and toks[k - 1] in DEED_WORDS | _PUTS for k, t in enumerate(toks))  # "put am": it
+    if len(_PIDGIN_MARKS & set(toks)) < 2 and not _PIDGIN_SURE & set(toks) and not am_it:
         return toks
     urge = next((k for k in range(len(toks)) if toks[k:k + 5] == ["wetin", "you", "dey", "wait", "for"]), None)
     if urge is not None:  # "wetin you dey wait for, bring the baygon": what are you waiting for, urging

@@ -855,6 +855,29 @@ OTHER_HOMES = [
     ("bungalow_as", "make, make tea. a cup of.", [["refused"]], None),
     ("bungalow_ah", "my glasses are on the table in the scullery i left them doing the crossword put them on the little "
      "table by my chair", [["on", "dorothys_glasses", "side_table"]], {"objects": {"dorothys_glasses": "kitchen_table"}}),
+    # round sixteen: Jamaican patois and London (terrace_at), Nigerian Pidgin (duplex_au), ordered and
+    # conditional errands (colonial_av)
+    ("terrace_at", "whey mi bible deh? carry it come gimme please", [["delivered", "pearl_bible"]], None),
+    ("terrace_at", "mi lef di dominoes pon mi bed, carry dem come a di front room fi mi", [["delivered", "dominoes"]],
+     {"user": "front_room", "objects": {"dominoes": "pearl_bed"}}),
+    ("terrace_at", "pass mi di likkle remote nuh, di white one", [["delivered", "firestick_remote"]], None),
+    ("terrace_at", "carry her glasses come, she cyaan read di paper", [["delivered", "pearl_glasses"]], None),  # no lifting
+    ("terrace_at", "carry her come to her bed", [["refused"]], None),
+    ("terrace_at", "actually allow the mug, just bring man my gym bottle", [["delivered", "jerome_bottle"]], None),
+    ("duplex_au", "abeg bring the remote wey dey on top the sofa", [["delivered", "tv_remote"]], None),
+    ("duplex_au", "carry the baygon go bq put am for blessing table", [["on", "insecticide", "bq_table"]], None),
+    ("duplex_au", "oya throw the tv remote give me", [["refused"]], None),  # "oya" ends in "a ": no "a throw"
+    ("duplex_au", "Take Mummy's phone to her dressing table, she go need am when she dey dress.",
+     [["on", "mummy_phone", "dressing_table"]], None),
+    ("colonial_av", "i have to move the cars, bring me a set of keys, whichever's closer to you", [["delivered", "walts_keys"]],
+     {"robot": "walts_nightstand"}),
+    ("colonial_av", "bring me a set of keys, whichever's closer to you", [["delivered", "danas_keys"]], {"robot": "kitchen_counter"}),
+    ("colonial_av", "Blue mug. Sink.", [["on", "blue_mug", "kitchen_sink"]], None),
+    ("colonial_av", "bring me the remote and whatever mug Mason left in the dining room", [["delivered", "tv_remote"],
+                                                                                            ["delivered", "red_mug"]], None),
+    ("colonial_av", "grab dad's glasses and mason's bowl, give me the first one and put the second one in the sink",
+     [["delivered", "reading_glasses"], ["on", "cereal_bowl", "kitchen_sink"]], None),
+    ("colonial_av", "bring me grandpa's pills and then hide them in my toy chest", [["refused"]], None),
     ("terrace_m", "Could you fetch Biscuit's squeaky toy down from the children's bedroom?", [["delivered", "squeaky_bone"]], None),
     ("loft_y", "Stick the speaker on the record shelf before somebody knocks it off the table.",
      [["on", "bluetooth_speaker", "record_shelf"]], None),  # what someone else may do: said of, not asked
