@@ -65,13 +65,33 @@ def _distance(a, b) -> int:
     return prev[-1]
 
 
+_PAIRS: dict[int, tuple[object, dict[str, set[str]], frozenset]] = {}
+
+
+def _pairs(phrases) -> tuple[dict[str, set[str]], frozenset]:
+    """(first word -> the second words of the home's two-word names, every two-word start of a
+    name), built once per vocabulary."""
+    got = _PAIRS.get(id(phrases))
+    if got is None or got[0] is not phrases:
+        seconds: dict[str, set[str]] = {}
+        for p in phrases:
+            if len(p) == 2:
+                seconds.setdefault(p[0], set()).add(p[1])
+        if len(_PAIRS) > 64:
+            _PAIRS.clear()
+        got = _PAIRS[id(phrases)] = (phrases, seconds, frozenset(p[:2] for p in phrases if len(p) >= 2))
+    return got[1], got[2]
+
+
 def _spelt_beside(prev: str, t: str, phrases) -> str | None:
     """The one word a letter away from `t` that makes a two-word name with `prev`, where `t`
     makes none: "the coffee tablet" -> "table", "the kitchen sing" -> "sink" (dictated)."""
-    if len(t) < 4 or not prev.isalpha() or prev in NOUN_BEFORE or any(p[:2] == (prev, t) for p in phrases):
+    if len(t) < 4 or not prev.isalpha() or prev in NOUN_BEFORE:
         return None
-    near = {p[1] for p in phrases if len(p) == 2 and p[0] == prev and p[1] != t
-            and abs(len(p[1]) - len(t)) <= 1 and _distance(p[1], t) == 1}
+    seconds, starts = _pairs(phrases)
+    if (prev, t) in starts or prev not in seconds:
+        return None
+    near = {w for w in seconds[prev] if w != t and abs(len(w) - len(t)) <= 1 and _distance(w, t) == 1}
     named = {n for w in near for n in phrases[(prev, w)]}  # ("coffee table", "coffee tables": one)
     return min(near, key=len) if len(named) == 1 else None
 
@@ -84,7 +104,8 @@ def _two_for_one(t: str, nxt: str, by_sound, words: frozenset[str], phrases) -> 
     said = [a + b for a in phones(t) for b in phones(nxt)]
     near = {w for p, ws in by_sound.items() if len(p) >= 8 for a in said
             if abs(len(a) - len(p)) <= 3 and a[:4] == p[:4] and _distance(a, p) <= 3 for w in ws}
-    near |= {w for w in words if len(w) >= 4 and _distance(t + nxt, w) == 1}
+    near |= {w for w in words if len(w) >= 4 and w[0] == t[0] and abs(len(w) - len(t + nxt)) <= 1
+             and _distance(t + nxt, w) == 1}
     named = {n for w in near for n in phrases.get((w,), {w})}  # ("sofa", "sofas": one)
     return min(near, key=len) if len(named) == 1 else None
 
