@@ -2477,12 +2477,54 @@ def _whichever_nearer(raw: list[str], state: WorldState, vocab: Vocabulary) -> l
     return raw[:thing.start] + near.split("_") + raw[end:]
 
 
+def _whichever_there(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]:
+    """ "check the kitchen counter and bring whichever phone charger is there": of the things
+    the name fits, the one on the place said last before it, as the state has them."""
+    for k in range(len(raw) - 3):
+        if raw[k] not in ("whichever", "whatever"):
+            continue
+        thing = next((m for m in _find_mentions(raw[k + 1:], raw[k + 1:], vocab) if m.start == 0), None)
+        if thing is None or len(thing.names) < 2 or any(vocab.kinds.get(n) != "object" for n in thing.names):
+            continue
+        end = k + 1 + thing.end
+        rest = raw[end:end + 3]
+        there = rest[:2] in (["is", "there"], ["s", "there"], ["are", "there"]) or rest[:3] == ["that", "is", "there"]
+        place = next((m for m in reversed(_find_mentions(raw[:k], raw[:k], vocab))
+                      if len(m.names) == 1 and vocab.kinds.get(m.names[0]) == "furniture"), None)
+        if not there or place is None:
+            continue
+        on = [n for n in thing.names if state.location_of(n) == place.names[0]]
+        if len(on) == 1 and vocab.phrases.get(tuple(on[0].split("_"))) == {on[0]}:
+            return raw[:k] + ["the"] + on[0].split("_") + raw[end + (3 if rest[:1] == ["that"] else 2):]
+    return raw
+
+
+def _cleared_off(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]:
+    """ "clear off the dining table, the mug goes in the sink": a name several things share,
+    said after the furniture to clear, is the one on it."""
+    k = next((k for k, t in enumerate(raw) if t in ("clear", "empty") and raw[k + 1:k + 2] != ["up"]), None)
+    if k is None:
+        return raw
+    ments = _find_mentions(raw, raw, vocab)
+    place = next((m for m in ments if k < m.start <= k + 3 and len(m.names) == 1
+                  and vocab.kinds.get(m.names[0]) == "furniture"), None)
+    if place is None:
+        return raw
+    out = list(raw)
+    for m in reversed([m for m in ments if m.start > place.end and len(m.names) > 1
+                       and all(vocab.kinds.get(n) == "object" for n in m.names)]):
+        on = [n for n in m.names if state.location_of(n) == place.names[0]]
+        if len(on) == 1 and vocab.phrases.get(tuple(on[0].split("_"))) == {on[0]}:
+            out[m.start:m.end] = on[0].split("_")
+    return out
+
+
 def _told_apart(raw: list[str], state: WorldState, vocab: Vocabulary) -> list[str]:
     from cloud_brain.planner.repairs import speaker_by_where, swapped, things_told_apart
     desc = state.desc
     where = {o: w for o, w in state.objects if w in desc.furniture}
     sizes = {o: spec.volume for o, spec in desc.objects.items()}
-    apart = _whichever_nearer(raw, state, vocab)
+    apart = _cleared_off(_whichever_there(_whichever_nearer(raw, state, vocab), state, vocab), state, vocab)
     for _ in range(3):  # "the shorter bottle, then ... the taller one": each told apart
         told = things_told_apart(apart, where, sizes, {n: f.at for n, f in desc.furniture.items()}, vocab)
         if told == apart:
