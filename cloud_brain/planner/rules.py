@@ -292,9 +292,12 @@ def _fire_said_of(text: str, m: re.Match) -> bool:
     """Whether the fire at `m` is only talked about: "the fire's going" (how it is), "check if
     the fire is still going" (to look, not touch), "pieter is lighting the fire now" (another's
     doing). Anything to light, feed, put on or bring to it is not."""
+    before, after = text[:m.start()].split()[-4:], text[m.end():].split()[:3]
+    if m.group(0) in ("gas", "stove", "oven", "hob", "cooker", "fire") and before[-2:-1] in (["check"], ["see"]) \
+            and before[-1:] == ["the"] and "i" in before[:-2] and "you" not in before:
+        return True  # "bring the torchlight, I wan check the gas": the speaker's own doing
     if m.group(0) not in ("fire", "fires", "flames"):
         return False
-    before, after = text[:m.start()].split()[-4:], text[m.end():].split()[:3]
     lit = bool(after) and after[0] in _LIT
     if set(before[-3:] + after) & {"light", "feed", "stoke", "start", "put", "throw", "on", "onto", "into", "near",
                                    "matches", "lighter", "out"} - ({"on", "out"} if lit else set()):
@@ -1020,7 +1023,8 @@ def _parse_clause(toks: list[str], raw: list[str], vocab: Vocabulary, rooms_said
             # ("come give me the soap on the bench", "can i have the book on the sofa back")
             static = t in STATIC_PREPS and (after_state or (k in object_ends and (
                 first_verb in TO_USER_VERBS or set(toks[:k]) & (TO_USER_VERBS | {"have"}) - {"get", "find"})))
-            role = "source" if static else "dest"
+            # ("from on top of the fridge", "from in the drawer": still where it comes from)
+            role = "source" if static or k > 0 and toks[k - 1] == "from" else "dest"
             after_state = False
         elif t in SOURCE_PREPS or (t == "of" and k > 0 and toks[k - 1] == "out"):
             role = "source"

@@ -867,6 +867,10 @@ OTHER_HOMES = [
     ("duplex_au", "abeg bring the remote wey dey on top the sofa", [["delivered", "tv_remote"]], None),
     ("duplex_au", "carry the baygon go bq put am for blessing table", [["on", "insecticide", "bq_table"]], None),
     ("duplex_au", "oya throw the tv remote give me", [["refused"]], None),  # "oya" ends in "a ": no "a throw"
+    ("duplex_au", "Bring the big flask from on top the fridge.", [["delivered", "blue_flask"]], None),
+    ("duplex_au", "Abeg bring the torchlight wey dey my table come kitchen, I wan check the gas.", [["delivered", "torchlight"]],
+     {"user": "kitchen"}),
+    ("duplex_au", "bring the torchlight and check the gas", [["refused"]], None),
     ("duplex_au", "Take Mummy's phone to her dressing table, she go need am when she dey dress.",
      [["on", "mummy_phone", "dressing_table"]], None),
     ("colonial_av", "i have to move the cars, bring me a set of keys, whichever's closer to you", [["delivered", "walts_keys"]],
