@@ -521,6 +521,8 @@ _ORDINALS = {"first": 0, "second": 1, "third": 2, "former": 0, "latter": -1, "la
 def _by_order(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "grab dad's glasses and mason's bowl, give me the first one and put the second one in the
     sink": "the first (one)" is the first thing listed before it, "the latter" the last."""
+    if not _ORDINALS.keys() & set(toks):
+        return toks
     ments = [m for m in _mentions(toks, vocab) if all(vocab.kinds.get(n) == "object" for n in m.names)]
     out = list(toks)
     for k in range(len(toks) - 2, -1, -1):
@@ -550,6 +552,8 @@ _WHO_LEFT = frozenset("he she they someone somebody i you we".split())
 def _left_by(toks: list[str], vocab: Vocabulary) -> list[str]:
     """ "whatever mug mason left in the dining room", "the cup someone put on the stairs": the
     thing said by where it was left ("the mug in the dining room"); who left it said no more."""
+    if not _LEFT_IT & set(toks):
+        return toks
     out = list(toks)
     for m in reversed(_mentions(toks, vocab)):
         j = m.end
@@ -566,6 +570,8 @@ def _told_after(toks: list[str], vocab: Vocabulary) -> list[str]:
     """A name several things share, told apart by a word or two said after a pause: "the mug.
     blue.", "the brush. hair.", "on my chair. the big one": the one thing whose names hold the
     words, and the words said no more."""
+    if "," not in toks:
+        return toks  # (the words come after a pause)
     for m in _mentions(toks, vocab):
         if len(m.names) < 2 or m.start and toks[m.start - 1] in ("both", "all", "each", "every"):
             continue  # ("both laptops, kai's first, then mine": each)
@@ -841,8 +847,9 @@ def _put_said_tersely(toks: list[str], vocab: Vocabulary) -> list[str]:
         clause = toks[k:end]
         ments = _mentions(clause, vocab)
         nxt_end = _clause_end(toks, end + 1) if end < len(toks) else end
-        after = _mentions(toks[end + 1:nxt_end], vocab) if end < len(toks) else []
-        if k == 0 and nxt_end >= len(toks) - 1 and len(ments) == 1 and len(after) == 1 and _kind(ments[0], vocab) == "object" \
+        whole = k == 0 and end < len(toks) and nxt_end >= len(toks) - 1 and len(ments) == 1  # two clauses, one thing
+        after = _mentions(toks[end + 1:nxt_end], vocab) if whole else []
+        if whole and len(after) == 1 and _kind(ments[0], vocab) == "object" \
                 and _kind(after[0], vocab) in ("furniture", "room") and set(clause[:ments[0].start]) <= whose \
                 and ments[0].end == len(clause) and set(toks[end + 1:nxt_end][:after[0].start]) <= whose | {"to", "on", "in", "into", "onto"} \
                 and after[0].end == nxt_end - end - 1:
